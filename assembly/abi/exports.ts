@@ -1,0 +1,104 @@
+// Every proxy_on_* callback Envoy calls, as a one-line dispatch to the context
+// objects in contexts.ts. Re-exported by each module entry (index.ts, probe.ts).
+//
+// Context bookkeeping follows cpp-host: proxy_on_context_create(id, 0) creates a
+// root context, (id, root) a stream under that root (src/context.cc). A callback
+// for an id we do not know (which Envoy should never send) is answered inertly
+// instead of trapping: a trap would fail the whole VM and every stream on it.
+import { RootContext, StreamContext } from "./contexts";
+import { factory, roots, streams } from "./registry";
+import { HeadersAction, DataAction } from "./enums";
+
+export { malloc } from "./memory";
+// Pulls in the global abort handler that asconfig.json names with --use abort=.
+import "./abort";
+
+function rootOf(id: u32): RootContext | null {
+  return roots.has(id) ? roots.get(id) : null;
+}
+
+function streamOf(id: u32): StreamContext | null {
+  return streams.has(id) ? streams.get(id) : null;
+}
+
+export function proxy_abi_version_0_2_1(): void {}
+
+export function proxy_on_context_create(contextId: u32, parentId: u32): void {
+  if (parentId == 0) {
+    const f = factory();
+    if (f !== null) roots.set(contextId, f.create(contextId));
+    return;
+  }
+  const root = rootOf(parentId);
+  if (root !== null) streams.set(contextId, root.newStream(contextId));
+}
+
+export function proxy_on_vm_start(rootId: u32, vmConfigurationSize: u32): u32 {
+  const root = rootOf(rootId);
+  return root !== null && root.onVmStart(vmConfigurationSize) ? 1 : 0;
+}
+
+export function proxy_on_configure(rootId: u32, pluginConfigurationSize: u32): u32 {
+  const root = rootOf(rootId);
+  return root !== null && root.onConfigure(pluginConfigurationSize) ? 1 : 0;
+}
+
+export function proxy_on_tick(rootId: u32): void {
+  const root = rootOf(rootId);
+  if (root !== null) root.onTick();
+}
+
+export function proxy_on_http_call_response(rootId: u32, token: u32, headerCount: u32, bodySize: u32, trailerCount: u32): void {
+  const root = rootOf(rootId);
+  if (root !== null) root.onHttpCallResponse(token, headerCount, bodySize, trailerCount);
+}
+
+export function proxy_on_request_headers(id: u32, headerCount: u32, endOfStream: u32): u32 {
+  const s = streamOf(id);
+  return s !== null ? s.onRequestHeaders(headerCount, endOfStream != 0) : HeadersAction.Continue;
+}
+
+export function proxy_on_request_body(id: u32, bodySize: u32, endOfStream: u32): u32 {
+  const s = streamOf(id);
+  return s !== null ? s.onRequestBody(bodySize, endOfStream != 0) : DataAction.Continue;
+}
+
+export function proxy_on_request_trailers(id: u32, trailerCount: u32): u32 {
+  const s = streamOf(id);
+  return s !== null ? s.onRequestTrailers(trailerCount) : 0;
+}
+
+export function proxy_on_response_headers(id: u32, headerCount: u32, endOfStream: u32): u32 {
+  const s = streamOf(id);
+  return s !== null ? s.onResponseHeaders(headerCount, endOfStream != 0) : HeadersAction.Continue;
+}
+
+export function proxy_on_response_body(id: u32, bodySize: u32, endOfStream: u32): u32 {
+  const s = streamOf(id);
+  return s !== null ? s.onResponseBody(bodySize, endOfStream != 0) : DataAction.Continue;
+}
+
+export function proxy_on_response_trailers(id: u32, trailerCount: u32): u32 {
+  const s = streamOf(id);
+  return s !== null ? s.onResponseTrailers(trailerCount) : 0;
+}
+
+export function proxy_on_log(id: u32): void {
+  const s = streamOf(id);
+  if (s !== null) s.onLog();
+}
+
+export function proxy_on_done(id: u32): u32 {
+  const s = streamOf(id);
+  if (s !== null) {
+    s.onDone();
+    return 1;
+  }
+  const root = rootOf(id);
+  return root === null || root.onDone() ? 1 : 0;
+}
+
+export function proxy_on_delete(id: u32): void {
+  if (streams.has(id)) streams.delete(id);
+  else if (roots.has(id)) roots.delete(id);
+}

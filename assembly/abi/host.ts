@@ -1,0 +1,154 @@
+// Safe wrappers over the raw host calls: each marshals arguments into linear
+// memory, calls the host once, and turns the status into what the caller needs.
+// An expected status (NotFound for a missing header or key, CasMismatch on a
+// contended write) is returned for the caller to decide on; nothing here traps
+// or throws on a host status, because Envoy returns non-Ok codes in ordinary
+// operation (e.g. BadArgument for request headers once they have been forwarded,
+// envoy source/extensions/common/wasm/context.cc `getMap`).
+import * as raw from "./imports";
+import { WasmResult, LogLevel } from "./enums";
+import { HostBuffer, clearReturnSlots, returnValueSlot } from "./memory";
+
+// ---- logging -------------------------------------------------------------
+
+/** Envoy's `wasm` logger level, refreshed by refreshLogLevel() (on tick) so
+ * that logs below it cost no string building and no host call. */
+let currentLogLevel: i32 = LogLevel.Info;
+
+export function refreshLogLevel(): void {
+  if (raw.proxy_get_log_level(returnValueSlot()) == WasmResult.Ok) {
+    currentLogLevel = <i32>load<u32>(returnValueSlot());
+  }
+}
+
+/** True when a message at `level` would be emitted; check before building it. */
+export function logEnabled(level: i32): bool {
+  return level >= currentLogLevel;
+}
+
+export function log(level: i32, message: string): void {
+  if (level < currentLogLevel) return;
+  const utf8 = String.UTF8.encode(message);
+  raw.proxy_log(level, changetype<usize>(utf8), utf8.byteLength);
+}
+
+// ---- time and timers -----------------------------------------------------
+
+export function nowNanos(): u64 {
+  store<u64>(returnValueSlot(), 0);
+  raw.proxy_get_current_time_nanoseconds(returnValueSlot());
+  return load<u64>(returnValueSlot());
+}
+
+export function setTickPeriodMs(ms: u32): void {
+  raw.proxy_set_tick_period_milliseconds(ms);
+}
+
+// ---- buffers -------------------------------------------------------------
+
+/** Copies [start, start+maxSize) of a host buffer into `out` (which then owns it). */
+export function getBufferBytes(bufferType: i32, start: u32, maxSize: u32, out: HostBuffer): u32 {
+  out.release();
+  clearReturnSlots();
+  const status = raw.proxy_get_buffer_bytes(bufferType, start, maxSize, out.ptrSlot(), out.sizeSlot());
+  out.takeFromReturnSlots();
+  return status;
+}
+
+// ---- header maps -----------------------------------------------------------
+
+/** Reads the first value of `key` into `out`. NotFound when absent. */
+export function getHeader(mapType: i32, key: ArrayBuffer, out: HostBuffer): u32 {
+  out.release();
+  clearReturnSlots();
+  const status = raw.proxy_get_header_map_value(
+    mapType, changetype<usize>(key), key.byteLength, out.ptrSlot(), out.sizeSlot());
+  out.takeFromReturnSlots();
+  return status;
+}
+
+export function replaceHeader(mapType: i32, key: ArrayBuffer, valuePtr: usize, valueLen: usize): u32 {
+  return raw.proxy_replace_header_map_value(mapType, changetype<usize>(key), key.byteLength, valuePtr, valueLen);
+}
+
+export function removeHeader(mapType: i32, key: ArrayBuffer): u32 {
+  return raw.proxy_remove_header_map_value(mapType, changetype<usize>(key), key.byteLength);
+}
+
+// ---- shared data -------------------------------------------------------------
+
+/** The cas of the last successful getSharedData. */
+let lastCas: u32 = 0;
+export function lastSharedDataCas(): u32 { return lastCas; }
+
+/** Reads a shared-data value into `out`; NotFound when the key was never set. */
+export function getSharedData(keyPtr: usize, keyLen: usize, out: HostBuffer): u32 {
+  out.release();
+  clearReturnSlots();
+  store<u32>(returnValueSlot(), 0);
+  const status = raw.proxy_get_shared_data(keyPtr, keyLen, out.ptrSlot(), out.sizeSlot(), returnValueSlot());
+  out.takeFromReturnSlots();
+  lastCas = status == WasmResult.Ok ? load<u32>(returnValueSlot()) : 0;
+  return status;
+}
+
+/** Writes a shared-data value; cas 0 is unconditional, else CasMismatch if the key changed. */
+export function setSharedData(keyPtr: usize, keyLen: usize, valuePtr: usize, valueLen: usize, cas: u32): u32 {
+  return raw.proxy_set_shared_data(keyPtr, keyLen, valuePtr, valueLen, cas);
+}
+
+// ---- HTTP callouts -------------------------------------------------------------
+
+/** Dispatches an HTTP call; returns the token, or 0 when the host refused it. */
+export function httpCall(cluster: ArrayBuffer, headerPairs: ArrayBuffer, timeoutMs: u32): u32 {
+  store<u32>(returnValueSlot(), 0);
+  const status = raw.proxy_http_call(
+    changetype<usize>(cluster), cluster.byteLength,
+    changetype<usize>(headerPairs), headerPairs.byteLength,
+    0, 0, 0, 0, timeoutMs, returnValueSlot());
+  return status == WasmResult.Ok ? load<u32>(returnValueSlot()) : 0;
+}
+
+// ---- metrics -------------------------------------------------------------
+
+/** Defines a stat (Envoy names it `wasmcustom.<name>`); returns its id, 0 on failure. */
+export function defineMetric(metricType: i32, name: string): u32 {
+  const utf8 = String.UTF8.encode(name);
+  store<u32>(returnValueSlot(), 0);
+  const status = raw.proxy_define_metric(metricType, changetype<usize>(utf8), utf8.byteLength, returnValueSlot());
+  return status == WasmResult.Ok ? load<u32>(returnValueSlot()) : 0;
+}
+
+export function incrementMetric(id: u32, delta: i64): void {
+  if (id != 0) raw.proxy_increment_metric(id, delta);
+}
+
+export function recordMetric(id: u32, value: u64): void {
+  if (id != 0) raw.proxy_record_metric(id, value);
+}
+
+export function getMetric(id: u32): u64 {
+  store<u64>(returnValueSlot(), 0);
+  if (id == 0 || raw.proxy_get_metric(id, returnValueSlot()) != WasmResult.Ok) return 0;
+  return load<u64>(returnValueSlot());
+}
+
+// ---- streams and contexts ------------------------------------------------------
+
+export function continueRequest(): u32 {
+  return raw.proxy_continue_stream(0);
+}
+
+export function setEffectiveContext(contextId: u32): u32 {
+  return raw.proxy_set_effective_context(contextId);
+}
+
+/** Reads a property; `path` segments are joined by "\0" (e.g. "plugin_root_id"). */
+export function getProperty(path: string, out: HostBuffer): u32 {
+  const utf8 = String.UTF8.encode(path);
+  out.release();
+  clearReturnSlots();
+  const status = raw.proxy_get_property(changetype<usize>(utf8), utf8.byteLength, out.ptrSlot(), out.sizeSlot());
+  out.takeFromReturnSlots();
+  return status;
+}

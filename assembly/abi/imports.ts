@@ -1,0 +1,35 @@
+// The raw proxy-wasm ABI 0.2.1 host functions, as @external declarations.
+//
+// We take the declarations from the maintained AssemblyScript SDK
+// (@gcoredev/proxy-wasm-sdk-as) rather than writing them again; see README
+// "Why we use only the SDK's ABI declarations" for what we bypass and why.
+// AssemblyScript links only what is called, so the FastEdge-only and ABI 0.1.0
+// declarations in that file (proxy_clear_route_cache, proxy_dictionary_get …)
+// never become imports unless someone calls them; tests/host/module-shape.test.ts
+// fails the build if one does.
+//
+// Nothing outside assembly/abi/ may import this file.
+export {
+  proxy_log,
+  proxy_get_log_level,
+  proxy_get_status,
+  proxy_set_tick_period_milliseconds,
+  proxy_get_current_time_nanoseconds,
+  proxy_get_property,
+  proxy_continue_stream,
+  proxy_send_local_response,
+  proxy_get_shared_data,
+  proxy_set_shared_data,
+  proxy_get_header_map_value,
+  proxy_replace_header_map_value,
+  proxy_remove_header_map_value,
+  proxy_add_header_map_value,
+  proxy_get_header_map_pairs,
+  proxy_get_buffer_bytes,
+  proxy_http_call,
+  proxy_define_metric,
+  proxy_increment_metric,
+  proxy_record_metric,
+  proxy_get_metric,
+  proxy_set_effective_context,
+} from "@gcoredev/proxy-wasm-sdk-as/assembly/imports";

@@ -1,0 +1,67 @@
+// Memory the host hands to the module.
+//
+// The host copies every returned buffer into memory it obtains from our exported
+// `malloc`, then writes (ptr, size) through two return pointers (cpp-host
+// include/proxy-wasm/wasm.h `copyToPointerSize`). The module owns that memory and
+// must free it. We allocate it straight from the TLSF heap (heap.alloc), outside
+// the garbage collector: the buffers are read in place and freed right after, so
+// no GC object, pin or copy is involved on the per-request path.
+
+/** Exported as `malloc`: cpp-host looks this name up before proxy_on_memory_allocate. */
+export function malloc(size: usize): usize {
+  // A zero-size request never comes from cpp-host (empty data writes 0/0 without
+  // calling malloc), but returning a valid block keeps any caller safe.
+  return heap.alloc(size > 0 ? size : 1);
+}
+
+/** Two u32 return slots that every host call returning a buffer writes into. */
+const RETURN_SLOTS: usize = memory.data(16, 8);
+
+/** Address the host writes the returned data pointer to. */
+// @ts-ignore: decorator
+@inline export function returnPtrSlot(): usize { return RETURN_SLOTS; }
+/** Address the host writes the returned data size to. */
+// @ts-ignore: decorator
+@inline export function returnSizeSlot(): usize { return RETURN_SLOTS + 4; }
+/** Address of a spare u32/u64 return slot (cas values, tokens, metric ids, times). */
+// @ts-ignore: decorator
+@inline export function returnValueSlot(): usize { return RETURN_SLOTS + 8; }
+
+/**
+ * A buffer the host returned: [ptr, ptr+size) in linear memory, owned by us.
+ * `release()` frees it; a zero-size buffer owns nothing.
+ */
+@final
+export class HostBuffer {
+  ptr: usize = 0;
+  size: usize = 0;
+
+  /** Where the host writes the data pointer for this buffer. */
+  ptrSlot(): usize { return returnPtrSlot(); }
+  /** Where the host writes the data size for this buffer. */
+  sizeSlot(): usize { return returnSizeSlot(); }
+
+  /** Takes ownership of what the host wrote into the return slots. */
+  takeFromReturnSlots(): HostBuffer {
+    this.ptr = <usize>load<u32>(returnPtrSlot());
+    this.size = <usize>load<u32>(returnSizeSlot());
+    if (this.size == 0) this.ptr = 0;
+    return this;
+  }
+
+  release(): void {
+    if (this.ptr != 0) heap.free(this.ptr);
+    this.ptr = 0;
+    this.size = 0;
+  }
+
+  toString(): string {
+    return this.size == 0 ? "" : String.UTF8.decodeUnsafe(this.ptr, this.size);
+  }
+}
+
+/** Clears the return slots before a call, so a host that writes nothing reads as empty. */
+export function clearReturnSlots(): void {
+  store<u32>(returnPtrSlot(), 0);
+  store<u32>(returnSizeSlot(), 0);
+}
