@@ -1,0 +1,98 @@
+// xxHash64 over raw linear memory, and the small mixers built on it.
+//
+// This is the block hash of the prefix index: the prompt is cut into fixed-size
+// blocks and each block is hashed with the previous block's hash as the seed,
+// so hash(i) depends on every byte before it (BRIEF: hash(i) = H(block i,
+// hash(i-1))). xxHash64 is Yann Collet's public-domain-specified algorithm
+// (github.com/Cyan4973/xxHash, doc/xxhash_spec.md); this is an implementation
+// of that specification, reading 8 bytes at a time with unaligned loads.
+// No allocation: it reads [ptr, ptr+len) and returns a u64.
+
+// @ts-ignore: decorator
+@inline const P1: u64 = 0x9E3779B185EBCA87;
+// @ts-ignore: decorator
+@inline const P2: u64 = 0xC2B2AE3D27D4EB4F;
+// @ts-ignore: decorator
+@inline const P3: u64 = 0x165667B19E3779F9;
+// @ts-ignore: decorator
+@inline const P4: u64 = 0x85EBCA77C2B2AE63;
+// @ts-ignore: decorator
+@inline const P5: u64 = 0x27D4EB2F165667C5;
+
+// @ts-ignore: decorator
+@inline function round(acc: u64, lane: u64): u64 {
+  return rotl<u64>(acc + lane * P2, 31) * P1;
+}
+
+// @ts-ignore: decorator
+@inline function mergeRound(acc: u64, val: u64): u64 {
+  return (acc ^ round(0, val)) * P1 + P4;
+}
+
+// @ts-ignore: decorator
+@inline function avalanche(h: u64): u64 {
+  h ^= h >> 33;
+  h *= P2;
+  h ^= h >> 29;
+  h *= P3;
+  h ^= h >> 32;
+  return h;
+}
+
+export function xxh64(ptr: usize, len: usize, seed: u64): u64 {
+  const end = ptr + len;
+  let p = ptr;
+  let h: u64;
+  if (len >= 32) {
+    let v1 = seed + P1 + P2;
+    let v2 = seed + P2;
+    let v3 = seed;
+    let v4 = seed - P1;
+    const limit = end - 32;
+    do {
+      v1 = round(v1, load<u64>(p));
+      v2 = round(v2, load<u64>(p, 8));
+      v3 = round(v3, load<u64>(p, 16));
+      v4 = round(v4, load<u64>(p, 24));
+      p += 32;
+    } while (p <= limit);
+    h = rotl<u64>(v1, 1) + rotl<u64>(v2, 7) + rotl<u64>(v3, 12) + rotl<u64>(v4, 18);
+    h = mergeRound(h, v1);
+    h = mergeRound(h, v2);
+    h = mergeRound(h, v3);
+    h = mergeRound(h, v4);
+  } else {
+    h = seed + P5;
+  }
+  h += <u64>len;
+  while (p + 8 <= end) {
+    h ^= round(0, load<u64>(p));
+    h = rotl<u64>(h, 27) * P1 + P4;
+    p += 8;
+  }
+  if (p + 4 <= end) {
+    h ^= <u64>load<u32>(p) * P1;
+    h = rotl<u64>(h, 23) * P2 + P3;
+    p += 4;
+  }
+  while (p < end) {
+    h ^= <u64>load<u8>(p) * P5;
+    h = rotl<u64>(h, 11) * P1;
+    p++;
+  }
+  return avalanche(h);
+}
+
+/** Hashes an AssemblyScript string's UTF-8 bytes (configuration time only: it allocates). */
+export function xxh64String(s: string, seed: u64 = 0): u64 {
+  const utf8 = String.UTF8.encode(s);
+  return xxh64(changetype<usize>(utf8), utf8.byteLength, seed);
+}
+
+/** A 64-bit finalizer (SplitMix64's) for combining two hashes into a well-mixed one. */
+// @ts-ignore: decorator
+@inline export function mix64(x: u64): u64 {
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EB;
+  return x ^ (x >> 31);
+}

@@ -1,0 +1,390 @@
+// A strict, allocation-free JSON reader over raw bytes [ptr, ptr+len).
+//
+// The caller drives the grammar (beginObject / more / readKey / readString /
+// skipValue) and the reader validates as it goes, so one pass both checks the
+// request body is JSON and finds the fields the router needs. Nothing is
+// allocated per call: strings are reported as spans into the input and decoded
+// (escapes resolved) only when a caller asks, into a ByteSink. Every read is
+// bounds-checked against `end`; malformed input sets `failed` and every later
+// call returns false, so callers check once at the end. Nesting is tracked in
+// a fixed stack (MAX_DEPTH) instead of recursion, so deep input cannot exhaust
+// the Wasm stack.
+import { ByteSink } from "./bytes";
+
+export const MAX_DEPTH: i32 = 512;
+
+// @ts-ignore: decorator
+@inline const QUOTE: u32 = 0x22;
+// @ts-ignore: decorator
+@inline const BACKSLASH: u32 = 0x5C;
+// @ts-ignore: decorator
+@inline const IN_OBJECT: u8 = 1;
+// @ts-ignore: decorator
+@inline const IN_ARRAY: u8 = 2;
+
+/** Kinds of value, by their first byte (peekKind). */
+export namespace JsonKind {
+  export const None: i32 = 0;
+  export const Object: i32 = 1;
+  export const Array: i32 = 2;
+  export const String: i32 = 3;
+  export const Number: i32 = 4;
+  export const Literal: i32 = 5; // true, false, null
+}
+
+function hexValue(c: u32): i32 {
+  if (c - 0x30 < 10) return <i32>(c - 0x30);
+  const lower = c | 0x20;
+  if (lower - 0x61 < 6) return <i32>(lower - 0x61 + 10);
+  return -1;
+}
+
+@final
+export class JsonReader {
+  pos: usize = 0;
+  end: usize = 0;
+  failed: bool = false;
+  /** The last string read: content span (quotes excluded) and whether it holds escapes. */
+  strStart: usize = 0;
+  strEnd: usize = 0;
+  strEscaped: bool = false;
+  private stack: StaticArray<u8> = new StaticArray<u8>(MAX_DEPTH);
+
+  reset(ptr: usize, len: usize): void {
+    this.pos = ptr;
+    this.end = ptr + len;
+    this.failed = false;
+    this.strStart = 0;
+    this.strEnd = 0;
+    this.strEscaped = false;
+  }
+
+  fail(): bool {
+    this.failed = true;
+    this.pos = this.end;
+    return false;
+  }
+
+  /** Skips whitespace; returns the next byte without consuming it, or 0 at the end. */
+  peek(): u32 {
+    let p = this.pos;
+    const end = this.end;
+    while (p < end) {
+      const c = <u32>load<u8>(p);
+      if (c != 0x20 && c != 0x0A && c != 0x0D && c != 0x09) break;
+      p++;
+    }
+    this.pos = p;
+    return p < end ? <u32>load<u8>(p) : 0;
+  }
+
+  peekKind(): i32 {
+    const c = this.peek();
+    if (c == 0x7B) return JsonKind.Object;
+    if (c == 0x5B) return JsonKind.Array;
+    if (c == QUOTE) return JsonKind.String;
+    if (c == 0x2D || c - 0x30 < 10) return JsonKind.Number;
+    if (c == 0x74 || c == 0x66 || c == 0x6E) return JsonKind.Literal;
+    return JsonKind.None;
+  }
+
+  private consume(c: u32): bool {
+    if (this.failed || this.peek() != c) return this.fail();
+    this.pos++;
+    return true;
+  }
+
+  beginObject(): bool { return this.consume(0x7B); }
+  beginArray(): bool { return this.consume(0x5B); }
+
+  /**
+   * Inside an object or array: true if another member/element follows (the comma
+   * is consumed), false at the closing bracket (consumed) or on error. Pass
+   * first=true on the first call after begin*.
+   */
+  more(close: u32, first: bool): bool {
+    if (this.failed) return false;
+    const c = this.peek();
+    if (c == close) {
+      this.pos++;
+      return false;
+    }
+    if (first) return true;
+    if (c != 0x2C) return this.fail();
+    this.pos++;
+    // A closing bracket right after a comma is a trailing comma: the next
+    // readKey/readValue call fails on it.
+    return true;
+  }
+
+  /** Reads an object key and the colon after it; the key is the current string span. */
+  readKey(): bool {
+    return this.readString() && this.consume(0x3A);
+  }
+
+  /** Reads a string value; sets strStart/strEnd/strEscaped. */
+  readString(): bool {
+    if (this.failed || this.peek() != QUOTE) return this.fail();
+    this.pos++;
+    return this.scanStringBody();
+  }
+
+  /** True if the current string span equals the ASCII literal `lit` (escapes decoded). */
+  stringEquals(lit: string): bool {
+    const n = <usize>lit.length;
+    if (!this.strEscaped) {
+      if (this.strEnd - this.strStart != n) return false;
+      for (let i: usize = 0; i < n; i++) {
+        if (<u32>load<u8>(this.strStart + i) != <u32>lit.charCodeAt(<i32>i)) return false;
+      }
+      return true;
+    }
+    // Rare: an escaped key such as "mod\u0065l". Decode byte by byte and compare.
+    let i: usize = 0;
+    let p = this.strStart;
+    while (p < this.strEnd) {
+      let cp: u32 = <u32>load<u8>(p);
+      if (cp == BACKSLASH) {
+        const r = this.decodeEscape(p);
+        cp = <u32>(r >> 32);
+        p = <usize>(r & 0xFFFFFFFF);
+      } else {
+        p++;
+      }
+      if (i >= n || cp != <u32>lit.charCodeAt(<i32>i)) return false;
+      i++;
+    }
+    return i == n;
+  }
+
+  /**
+   * Appends the current string span to `out`, escapes resolved to UTF-8. A lone
+   * UTF-16 surrogate escape becomes U+FFFD, as JavaScript's TextEncoder writes it,
+   * so that bodies equal as JSON values canonicalize to the same bytes.
+   */
+  decodeStringInto(out: ByteSink): void {
+    let p = this.strStart;
+    const end = this.strEnd;
+    if (!this.strEscaped) {
+      out.writeBytes(p, end - p);
+      return;
+    }
+    while (p < end && !out.full()) {
+      // Copy the run up to the next backslash in one go.
+      let q = p;
+      while (q < end && <u32>load<u8>(q) != BACKSLASH) q++;
+      out.writeBytes(p, q - p);
+      if (q >= end) break;
+      const r = this.decodeEscape(q);
+      out.writeCodePoint(<u32>(r >> 32));
+      p = <usize>(r & 0xFFFFFFFF);
+    }
+  }
+
+  /**
+   * Decodes the escape at `p` (which holds a backslash) in an already validated
+   * span. Returns (codePoint << 32) | positionAfter.
+   */
+  private decodeEscape(p: usize): u64 {
+    const c = <u32>load<u8>(p + 1);
+    let cp: u32 = c;
+    let next = p + 2;
+    if (c == 0x62) cp = 0x08;
+    else if (c == 0x66) cp = 0x0C;
+    else if (c == 0x6E) cp = 0x0A;
+    else if (c == 0x72) cp = 0x0D;
+    else if (c == 0x74) cp = 0x09;
+    else if (c == 0x75) {
+      cp = this.hex4(p + 2);
+      next = p + 6;
+      if (cp - 0xD800 < 0x400) {
+        // High surrogate: it makes a pair only with an immediately following \uDC00-\uDFFF.
+        if (next + 6 <= this.strEnd && <u32>load<u8>(next) == BACKSLASH && <u32>load<u8>(next + 1) == 0x75) {
+          const low = this.hex4(next + 2);
+          if (low - 0xDC00 < 0x400) {
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+            next += 6;
+          } else {
+            cp = 0xFFFD;
+          }
+        } else {
+          cp = 0xFFFD;
+        }
+      } else if (cp - 0xDC00 < 0x400) {
+        cp = 0xFFFD;
+      }
+    }
+    return (<u64>cp << 32) | <u64>next;
+  }
+
+  private hex4(p: usize): u32 {
+    return (<u32>hexValue(load<u8>(p)) << 12) | (<u32>hexValue(load<u8>(p + 1)) << 8) |
+      (<u32>hexValue(load<u8>(p + 2)) << 4) | <u32>hexValue(load<u8>(p + 3));
+  }
+
+  /**
+   * Scans from just after an opening quote to just after the closing one,
+   * validating escapes and rejecting raw control characters. Sixteen bytes at a
+   * time with SIMD while no quote, backslash or control byte is in the lane.
+   */
+  private scanStringBody(): bool {
+    let p = this.pos;
+    const end = this.end;
+    this.strStart = p;
+    this.strEscaped = false;
+    const quotes = i8x16.splat(<i8>QUOTE);
+    const slashes = i8x16.splat(<i8>BACKSLASH);
+    const space = i8x16.splat(0x20);
+    while (true) {
+      while (p + 16 <= end) {
+        const v = v128.load(p);
+        const hits = v128.or(v128.or(i8x16.eq(v, quotes), i8x16.eq(v, slashes)), i8x16.lt_u(v, space));
+        const bits = i8x16.bitmask(hits);
+        if (bits == 0) {
+          p += 16;
+          continue;
+        }
+        p += <usize>ctz<u32>(bits);
+        break;
+      }
+      // Scalar: either at a special byte found above, or in the last <16 bytes.
+      while (p < end) {
+        const c = <u32>load<u8>(p);
+        if (c == QUOTE || c == BACKSLASH || c < 0x20) break;
+        p++;
+      }
+      if (p >= end) return this.fail();
+      const c = <u32>load<u8>(p);
+      if (c == QUOTE) {
+        this.strEnd = p;
+        this.pos = p + 1;
+        return true;
+      }
+      if (c < 0x20) return this.fail();
+      // Backslash escape.
+      if (p + 1 >= end) return this.fail();
+      const e = <u32>load<u8>(p + 1);
+      this.strEscaped = true;
+      if (e == 0x75) {
+        if (p + 6 > end) return this.fail();
+        for (let i: usize = 2; i < 6; i++) {
+          if (hexValue(load<u8>(p + i)) < 0) return this.fail();
+        }
+        p += 6;
+      } else if (e == QUOTE || e == BACKSLASH || e == 0x2F || e == 0x62 || e == 0x66 ||
+                 e == 0x6E || e == 0x72 || e == 0x74) {
+        p += 2;
+      } else {
+        return this.fail();
+      }
+    }
+    return false; // unreachable: the loop only exits by return
+  }
+
+  /** Reads a number per the JSON grammar; its text is [strStart, strEnd). */
+  readNumber(): bool {
+    if (this.failed) return false;
+    this.peek();
+    let p = this.pos;
+    const end = this.end;
+    this.strStart = p;
+    if (p < end && load<u8>(p) == 0x2D) p++;
+    if (p >= end) return this.fail();
+    let c = <u32>load<u8>(p);
+    if (c == 0x30) {
+      p++;
+    } else if (c - 0x31 < 9) {
+      while (p < end && <u32>load<u8>(p) - 0x30 < 10) p++;
+    } else {
+      return this.fail();
+    }
+    if (p < end && load<u8>(p) == 0x2E) {
+      p++;
+      const digits = p;
+      while (p < end && <u32>load<u8>(p) - 0x30 < 10) p++;
+      if (p == digits) return this.fail();
+    }
+    if (p < end && (load<u8>(p) | 0x20) == 0x65) {
+      p++;
+      if (p < end && (load<u8>(p) == 0x2B || load<u8>(p) == 0x2D)) p++;
+      const digits = p;
+      while (p < end && <u32>load<u8>(p) - 0x30 < 10) p++;
+      if (p == digits) return this.fail();
+    }
+    this.strEnd = p;
+    this.pos = p;
+    return true;
+  }
+
+  /** Reads true/false/null; returns which via the first byte in strStart. */
+  readLiteral(): bool {
+    if (this.failed) return false;
+    const c = this.peek();
+    const p = this.pos;
+    this.strStart = p;
+    if (c == 0x74 && this.matchAt(p, 0x65757274, 4)) { this.pos = p + 4; return true; }      // "true"
+    if (c == 0x6E && this.matchAt(p, 0x6C6C756E, 4)) { this.pos = p + 4; return true; }      // "null"
+    if (c == 0x66 && p + 5 <= this.end && this.matchAt(p, 0x736C6166, 4) && load<u8>(p + 4) == 0x65) {
+      this.pos = p + 5;                                                                      // "false"
+      return true;
+    }
+    return this.fail();
+  }
+
+  private matchAt(p: usize, word: u32, n: usize): bool {
+    return p + n <= this.end && load<u32>(p) == word;
+  }
+
+  /** Skips one complete value of any kind, validating it, without recursion. */
+  skipValue(): bool {
+    const stack = this.stack;
+    let depth = 0;
+    while (!this.failed) {
+      // Expect a value.
+      const kind = this.peekKind();
+      if (kind == JsonKind.Object || kind == JsonKind.Array) {
+        if (depth >= MAX_DEPTH) return this.fail();
+        const close: u32 = kind == JsonKind.Object ? 0x7D : 0x5D;
+        this.pos++;
+        if (this.peek() == close) {
+          this.pos++;
+        } else {
+          unchecked(stack[depth++] = kind == JsonKind.Object ? IN_OBJECT : IN_ARRAY);
+          if (kind == JsonKind.Object && !this.readKey()) return false;
+          continue;
+        }
+      } else if (kind == JsonKind.String) {
+        if (!this.readString()) return false;
+      } else if (kind == JsonKind.Number) {
+        if (!this.readNumber()) return false;
+      } else if (kind == JsonKind.Literal) {
+        if (!this.readLiteral()) return false;
+      } else {
+        return this.fail();
+      }
+      // After a value: close containers or move to the next member/element.
+      while (true) {
+        if (depth == 0) return true;
+        const top = unchecked(stack[depth - 1]);
+        const c = this.peek();
+        if (c == 0x2C) {
+          this.pos++;
+          if (top == IN_OBJECT && !this.readKey()) return false;
+          break;
+        }
+        if ((c == 0x7D && top == IN_OBJECT) || (c == 0x5D && top == IN_ARRAY)) {
+          this.pos++;
+          depth--;
+          continue;
+        }
+        return this.fail();
+      }
+    }
+    return false;
+  }
+
+  /** True when only whitespace remains. */
+  atEnd(): bool {
+    return !this.failed && this.peek() == 0 && this.pos == this.end;
+  }
+}
