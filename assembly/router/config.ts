@@ -1,0 +1,277 @@
+// The plugin configuration: JSON in Envoy's PluginConfig.configuration, parsed
+// and validated once per proxy_on_configure. Any error makes on_configure
+// return false after one log line naming the field and the reason, so Envoy
+// rejects the configuration (NACK, or refuses to start) instead of running a
+// filter that half-works. Unknown fields are errors: a typo must not silently
+// fall back to a default. See README "Configuration reference" for each field.
+import { ByteSink } from "./bytes";
+import { JsonReader, JsonKind } from "./json";
+import { addressError } from "./address";
+import { MAX_ENDPOINTS } from "./prefix_table";
+
+export class EndpointConfig {
+  constructor(public address: string, public metricsAddress: string) {}
+}
+
+export class Weights {
+  prefix: f64 = 3;
+  queue: f64 = 2;
+  kvCache: f64 = 2;
+  inFlight: f64 = 2;
+}
+
+export class Config {
+  endpoints: EndpointConfig[] = [];
+  destinationHeader: string = "x-gateway-destination-endpoint";
+  paths: string[] = ["/v1/completions", "/v1/chat/completions"];
+  hashBlockSize: i32 = 64;
+  maxPrefixBlocks: i32 = 256;
+  lruCapacityPerServer: i32 = 31250;
+  /** False when lruCapacityPerServer was not given: servers' cache geometry may size it. */
+  lruCapacityExplicit: bool = false;
+  maxIndexBlocks: i32 = 1 << 22;
+  maxBodyBytes: i32 = 1 << 20;
+  weights: Weights = new Weights();
+  /** Bounded-load guard: an endpoint may take a request only while its load stays
+   * within max(loadFactor × mean, mean + slack) (mean including this request). */
+  guardLoadFactor: f64 = 1.25;
+  guardSlack: f64 = 8;
+  /** A match shorter than this many blocks counts as no match (rendezvous placement). */
+  minMatchBlocks: i32 = 1;
+  /** In-flight requests at which the in-flight score bottoms out. */
+  inFlightSaturation: f64 = 16;
+  /** Queued requests at which the queue score bottoms out (GAIE's queue saturation). */
+  queueSaturation: f64 = 5;
+  journalSlots: i32 = 4096;
+  tickMs: i32 = 100;
+  parkTimeoutMs: i32 = 500;
+
+  /** Prompt bytes hashed at most. */
+  promptCap(): usize { return <usize>this.hashBlockSize * <usize>this.maxPrefixBlocks; }
+
+  /** Per-endpoint index capacity after the global bound. */
+  effectiveCapacity(): u32 {
+    const n = <u64>this.endpoints.length;
+    const wanted = <u64>this.lruCapacityPerServer;
+    const total = <u64>this.maxIndexBlocks;
+    return <u32>(wanted * n > total ? total / n : wanted);
+  }
+}
+
+/** Parse result: a Config, or the error line to log. */
+export class ConfigResult {
+  constructor(public config: Config | null, public error: string) {}
+}
+
+const CLOSE_OBJECT: u32 = 0x7D;
+const CLOSE_ARRAY: u32 = 0x5D;
+
+class Reader {
+  readonly r: JsonReader = new JsonReader();
+  readonly text: ByteSink = new ByteSink(64 * 1024);
+  error: string = "";
+
+  fail(field: string, reason: string): bool {
+    if (this.error.length == 0) this.error = field + ": " + reason;
+    return false;
+  }
+
+  ok(): bool { return this.error.length == 0 && !this.r.failed; }
+
+  key(): string {
+    this.text.reset();
+    this.r.decodeStringInto(this.text);
+    return this.text.toString();
+  }
+
+  string(field: string): string | null {
+    if (this.r.peekKind() != JsonKind.String) {
+      this.fail(field, "expected a string");
+      return null;
+    }
+    this.r.readString();
+    this.text.reset();
+    this.r.decodeStringInto(this.text);
+    if (this.text.dropped > 0) {
+      this.fail(field, "string too long");
+      return null;
+    }
+    return this.text.toString();
+  }
+
+  number(field: string, min: f64, max: f64): f64 {
+    if (this.r.peekKind() != JsonKind.Number) {
+      this.fail(field, "expected a number");
+      return NaN;
+    }
+    this.r.readNumber();
+    const value = F64.parseFloat(String.UTF8.decodeUnsafe(this.r.strStart, this.r.strEnd - this.r.strStart));
+    if (!isFinite(value) || value < min || value > max) {
+      this.fail(field, "must be between " + min.toString() + " and " + max.toString());
+      return NaN;
+    }
+    return value;
+  }
+
+  integer(field: string, min: i32, max: i32): i32 {
+    const value = this.number(field, <f64>min, <f64>max);
+    if (isNaN(value)) return 0;
+    if (value != Math.floor(value)) {
+      this.fail(field, "must be a whole number");
+      return 0;
+    }
+    return <i32>value;
+  }
+
+  beginObject(field: string): bool {
+    if (this.r.peekKind() != JsonKind.Object) return this.fail(field, "expected an object");
+    return this.r.beginObject();
+  }
+
+  beginArray(field: string): bool {
+    if (this.r.peekKind() != JsonKind.Array) return this.fail(field, "expected an array");
+    return this.r.beginArray();
+  }
+}
+
+export function parseConfig(ptr: usize, len: usize): ConfigResult {
+  const rd = new Reader();
+  const c = new Config();
+  rd.r.reset(ptr, len);
+  if (len == 0) return new ConfigResult(null, "configuration: empty; at least {\"endpoints\":[{\"address\":\"ip:port\"}]} is required");
+  if (!rd.beginObject("configuration")) return new ConfigResult(null, rd.error);
+  let first = true;
+  while (rd.ok() && rd.r.more(CLOSE_OBJECT, first)) {
+    first = false;
+    if (!rd.r.readKey()) break;
+    const key = rd.key();
+    if (key == "endpoints") readEndpoints(rd, c);
+    else if (key == "destinationHeader") {
+      const v = rd.string(key);
+      if (v !== null) {
+        const lower = v.toLowerCase();
+        if (lower.length == 0 || lower.startsWith(":") || lower.indexOf(" ") >= 0) rd.fail(key, "must be a header name");
+        else c.destinationHeader = lower;
+      }
+    } else if (key == "paths") readPaths(rd, c);
+    else if (key == "hashBlockSize") c.hashBlockSize = rd.integer(key, 8, 4096);
+    else if (key == "maxPrefixBlocks") c.maxPrefixBlocks = rd.integer(key, 1, 4096);
+    else if (key == "lruCapacityPerServer") {
+      c.lruCapacityPerServer = rd.integer(key, 1, 100000000);
+      c.lruCapacityExplicit = true;
+    } else if (key == "maxIndexBlocks") c.maxIndexBlocks = rd.integer(key, 1024, 1 << 26);
+    else if (key == "maxBodyBytes") c.maxBodyBytes = rd.integer(key, 1024, 64 << 20);
+    else if (key == "weights") readWeights(rd, c.weights);
+    else if (key == "guard") readGuard(rd, c);
+    else if (key == "minMatchBlocks") c.minMatchBlocks = rd.integer(key, 1, 4096);
+    else if (key == "inFlightSaturation") c.inFlightSaturation = rd.number(key, 1, 1e6);
+    else if (key == "queueSaturation") c.queueSaturation = rd.number(key, 1, 1e6);
+    else if (key == "journalSlots") c.journalSlots = rd.integer(key, 16, 1 << 16);
+    else if (key == "tickMs") c.tickMs = rd.integer(key, 10, 60000);
+    else if (key == "parkTimeoutMs") c.parkTimeoutMs = rd.integer(key, 10, 60000);
+    else rd.fail(key, "unknown field");
+  }
+  if (rd.error.length == 0 && (rd.r.failed || !rd.r.atEnd())) rd.fail("configuration", "not valid JSON");
+  if (rd.error.length == 0 && c.endpoints.length == 0) rd.fail("endpoints", "at least one endpoint is required");
+  if (rd.error.length == 0 && c.paths.length == 0) rd.fail("paths", "at least one path is required");
+  if (rd.error.length > 0) return new ConfigResult(null, rd.error);
+  return new ConfigResult(c, "");
+}
+
+function readEndpoints(rd: Reader, c: Config): void {
+  if (!rd.beginArray("endpoints")) return;
+  let i = 0;
+  while (rd.ok() && rd.r.more(CLOSE_ARRAY, i == 0)) {
+    const field = "endpoints[" + i.toString() + "]";
+    if (i >= MAX_ENDPOINTS) {
+      rd.fail("endpoints", "at most " + MAX_ENDPOINTS.toString() + " endpoints");
+      return;
+    }
+    if (!rd.beginObject(field)) return;
+    let address: string | null = null;
+    let metricsAddress: string | null = null;
+    let first = true;
+    while (rd.ok() && rd.r.more(CLOSE_OBJECT, first)) {
+      first = false;
+      if (!rd.r.readKey()) return;
+      const key = rd.key();
+      if (key == "address") address = rd.string(field + ".address");
+      else if (key == "metricsAddress") metricsAddress = rd.string(field + ".metricsAddress");
+      else rd.fail(field + "." + key, "unknown field");
+    }
+    if (!rd.ok()) return;
+    if (address === null) {
+      rd.fail(field + ".address", "required");
+      return;
+    }
+    const bad = addressError(address);
+    if (bad !== null) {
+      rd.fail(field + ".address", "\"" + address + "\": " + bad);
+      return;
+    }
+    if (metricsAddress !== null) {
+      const badMetrics = addressError(metricsAddress);
+      if (badMetrics !== null) {
+        rd.fail(field + ".metricsAddress", "\"" + metricsAddress + "\": " + badMetrics);
+        return;
+      }
+    }
+    for (let j = 0; j < c.endpoints.length; j++) {
+      if (c.endpoints[j].address == address) {
+        rd.fail(field + ".address", "duplicate of endpoints[" + j.toString() + "]");
+        return;
+      }
+    }
+    c.endpoints.push(new EndpointConfig(address, metricsAddress !== null ? metricsAddress : address));
+    i++;
+  }
+}
+
+function readPaths(rd: Reader, c: Config): void {
+  if (!rd.beginArray("paths")) return;
+  const paths: string[] = [];
+  let i = 0;
+  while (rd.ok() && rd.r.more(CLOSE_ARRAY, i == 0)) {
+    const field = "paths[" + i.toString() + "]";
+    const p = rd.string(field);
+    if (p === null) return;
+    if (!p.startsWith("/") || p.indexOf("?") >= 0) {
+      rd.fail(field, "must be a path starting with / and without a query");
+      return;
+    }
+    paths.push(p);
+    i++;
+  }
+  c.paths = paths;
+}
+
+function readWeights(rd: Reader, w: Weights): void {
+  if (!rd.beginObject("weights")) return;
+  let first = true;
+  while (rd.ok() && rd.r.more(CLOSE_OBJECT, first)) {
+    first = false;
+    if (!rd.r.readKey()) return;
+    const key = rd.key();
+    const field = "weights." + key;
+    if (key == "prefix") w.prefix = rd.number(field, 0, 1000);
+    else if (key == "queue") w.queue = rd.number(field, 0, 1000);
+    else if (key == "kvCache") w.kvCache = rd.number(field, 0, 1000);
+    else if (key == "inFlight") w.inFlight = rd.number(field, 0, 1000);
+    else rd.fail(field, "unknown field");
+  }
+  if (rd.ok() && w.prefix + w.queue + w.kvCache + w.inFlight <= 0) rd.fail("weights", "at least one weight must be positive");
+}
+
+function readGuard(rd: Reader, c: Config): void {
+  if (!rd.beginObject("guard")) return;
+  let first = true;
+  while (rd.ok() && rd.r.more(CLOSE_OBJECT, first)) {
+    first = false;
+    if (!rd.r.readKey()) return;
+    const key = rd.key();
+    const field = "guard." + key;
+    if (key == "loadFactor") c.guardLoadFactor = rd.number(field, 1, 100);
+    else if (key == "slack") c.guardSlack = rd.number(field, 0, 1e6);
+    else rd.fail(field, "unknown field");
+  }
+}

@@ -1,0 +1,68 @@
+import { parseConfig, ConfigResult } from "../../assembly/router/config";
+
+function parse(json: string): ConfigResult {
+  const bytes = String.UTF8.encode(json);
+  return parseConfig(changetype<usize>(bytes), bytes.byteLength);
+}
+
+function errorOf(json: string): string {
+  const result = parse(json);
+  expect<bool>(result.config === null).toBe(true);
+  return result.error;
+}
+
+describe("configuration", () => {
+  it("accepts the minimal contract with documented defaults", () => {
+    const result = parse('{"endpoints":[{"address":"10.0.0.5:8000"},{"address":"10.0.0.6:8000"}]}');
+    const c = result.config!;
+    expect<i32>(c.endpoints.length).toBe(2);
+    expect<string>(c.endpoints[1].metricsAddress).toBe("10.0.0.6:8000");
+    expect<string>(c.destinationHeader).toBe("x-gateway-destination-endpoint");
+    expect<i32>(c.hashBlockSize).toBe(64);
+    expect<i32>(c.maxPrefixBlocks).toBe(256);
+    expect<i32>(c.lruCapacityPerServer).toBe(31250);
+    expect<bool>(c.lruCapacityExplicit).toBe(false);
+    expect<f64>(c.weights.prefix).toBe(3);
+    expect<string>(c.paths.join(",")).toBe("/v1/completions,/v1/chat/completions");
+  });
+
+  it("accepts IPv6 endpoints and every optional field", () => {
+    const c = parse('{"endpoints":[{"address":"[::1]:8000","metricsAddress":"[fe80::1:2]:9090"},{"address":"[2001:db8::ffff:10.0.0.1]:1"}],' +
+      '"destinationHeader":"X-Dest","paths":["/v1/chat/completions"],"hashBlockSize":128,"maxPrefixBlocks":64,' +
+      '"lruCapacityPerServer":1000,"maxIndexBlocks":4096,"maxBodyBytes":65536,"weights":{"prefix":1,"queue":0,"kvCache":0,"inFlight":1},' +
+      '"guard":{"loadFactor":2,"slack":0},"minMatchBlocks":2,"inFlightSaturation":4,"queueSaturation":3,"journalSlots":64,"tickMs":50,"parkTimeoutMs":100}').config!;
+    expect<string>(c.destinationHeader).toBe("x-dest");
+    expect<i32>(c.hashBlockSize).toBe(128);
+    expect<bool>(c.lruCapacityExplicit).toBe(true);
+    expect<u32>(c.effectiveCapacity()).toBe(1000);
+    expect<f64>(c.guardLoadFactor).toBe(2);
+  });
+
+  it("bounds the total index by maxIndexBlocks", () => {
+    const c = parse('{"endpoints":[{"address":"1.1.1.1:1"},{"address":"1.1.1.2:1"}],"lruCapacityPerServer":10000,"maxIndexBlocks":4096}').config!;
+    expect<u32>(c.effectiveCapacity()).toBe(2048);
+  });
+
+  it("names the field and the reason for each invalid configuration", () => {
+    expect<string>(errorOf("not json")).toBe("configuration: expected an object");
+    expect<string>(errorOf('{"endpoints":[{"address":"10.0.0.5:8000"}]')).toBe("configuration: not valid JSON");
+    expect<string>(errorOf("{}")).toBe("endpoints: at least one endpoint is required");
+    expect<string>(errorOf('{"endpoints":[]}')).toBe("endpoints: at least one endpoint is required");
+    expect<string>(errorOf('{"endpoints":[{"address":"10.0.0.5:8000"}],"hashBlocksize":64}')).toBe("hashBlocksize: unknown field");
+    expect<string>(errorOf('{"endpoints":[{"address":"10.0.0.5:8000"}],"hashBlockSize":"64"}')).toBe("hashBlockSize: expected a number");
+    expect<string>(errorOf('{"endpoints":[{"address":"10.0.0.5:8000"}],"hashBlockSize":0}')).toBe("hashBlockSize: must be between 8.0 and 4096.0");
+    expect<string>(errorOf('{"endpoints":[{"address":"10.0.0.5:8000"}],"maxPrefixBlocks":2.5}')).toBe("maxPrefixBlocks: must be a whole number");
+    expect<string>(errorOf('{"endpoints":[{"address":"10.0.0.5:8000"},{"address":"10.0.0.5:8000"}]}')).toBe("endpoints[1].address: duplicate of endpoints[0]");
+    expect<string>(errorOf('{"endpoints":[{"address":"model-a:8000"}]}')).toBe('endpoints[0].address: "model-a:8000": not a valid IPv4 address (host names are not allowed)');
+    expect<string>(errorOf('{"endpoints":[{"address":"10.0.0.256:8000"}]}')).toBe('endpoints[0].address: "10.0.0.256:8000": not a valid IPv4 address (host names are not allowed)');
+    expect<string>(errorOf('{"endpoints":[{"address":"10.0.0.5:0"}]}')).toBe('endpoints[0].address: "10.0.0.5:0": port must be 1-65535');
+    expect<string>(errorOf('{"endpoints":[{"address":"10.0.0.5"}]}')).toBe('endpoints[0].address: "10.0.0.5": expected ip:port');
+    expect<string>(errorOf('{"endpoints":[{"address":"[::g]:80"}]}')).toBe('endpoints[0].address: "[::g]:80": not a valid IPv6 address');
+    expect<string>(errorOf('{"endpoints":[{"addr":"10.0.0.5:80"}]}')).toBe("endpoints[0].addr: unknown field");
+    expect<string>(errorOf('{"endpoints":[{}]}')).toBe("endpoints[0].address: required");
+    expect<string>(errorOf('{"endpoints":[{"address":"10.0.0.5:80"}],"weights":{"prefix":0,"queue":0,"kvCache":0,"inFlight":0}}')).toBe("weights: at least one weight must be positive");
+    expect<string>(errorOf('{"endpoints":[{"address":"10.0.0.5:80"}],"weights":{"prefix":-1}}')).toBe("weights.prefix: must be between 0.0 and 1000.0");
+    expect<string>(errorOf('{"endpoints":[{"address":"10.0.0.5:80"}],"paths":["v1/x"]}')).toBe("paths[0]: must be a path starting with / and without a query");
+    expect<string>(errorOf('{"endpoints":[{"address":"10.0.0.5:80"}],"destinationHeader":":authority"}')).toBe("destinationHeader: must be a header name");
+  });
+});
