@@ -1,0 +1,209 @@
+// The shared prefix index journal: how every worker VM of one vm_id sees the
+// same routing history through Envoy shared data.
+//
+// proxy-wasm shared data is a key/value store with compare-and-swap and no
+// delete (ENVOY_HOST.md §5). Reading a whole index from it on every request
+// would copy megabytes; instead each VM keeps its own index (prefix_table.ts)
+// and all VMs replicate it from a bounded, append-only ring of events:
+//
+//   <ns>head          u64 next sequence number (claimed by CAS)
+//   <ns>slot/<k>      the event with seq ≡ k (mod journalSlots)
+//
+//   event:  +0 seq u64 | +8 vm tag u32 | +12 releases u16 | +14 blocks u16 |
+//           +16 routed endpoint key u64 (0 = none) |
+//           +24 blocks × block hash u64 | releases × endpoint key u64
+//   (hashes first, so the router can hash a prompt straight into the event)
+//
+// Appending claims seq H by CAS-ing head from H to H+1, then writes slot H mod S.
+// Readers apply events in seq order and skip their own (already applied when
+// made). A slot still holding an older seq was claimed but not yet written by
+// another thread: the reader waits for it on a later sync, unless it is far
+// behind the head (its writer died between claim and write), then skips it.
+// A reader that fell more than S behind jumps ahead (the ring was overwritten).
+// So shared data holds at most 2 + journalSlots keys of at most
+// 24 + 8 × (MAX_RELEASES + maxPrefixBlocks) bytes each, whatever the traffic.
+import * as host from "../abi/host";
+import { WasmResult } from "../abi/enums";
+import { HostBuffer } from "../abi/memory";
+
+export const EVENT_HEADER_BYTES: usize = 24;
+export const MAX_RELEASES: i32 = 64;
+/** How far behind the head an unwritten slot may be before it is skipped. */
+const PENDING_WINDOW: u64 = 64;
+const CLAIM_ATTEMPTS: i32 = 16;
+
+/** Receives replicated events during sync. */
+export abstract class EventSink {
+  abstract apply(tag: u32, routedKey: u64, releases: usize, releaseCount: i32, hashes: usize, blockCount: i32): void;
+}
+
+/** Counters the router exports as stats. */
+export class JournalStats {
+  applied: u64 = 0;
+  gaps: u64 = 0;
+  casConflicts: u64 = 0;
+  appendFailures: u64 = 0;
+}
+
+@final
+export class Journal {
+  private prefix: ArrayBuffer;
+  private key: usize;          // scratch for "<ns>slot/<k>"
+  private headKey: ArrayBuffer;
+  private headValue: usize = memory.data(8);
+  private slots: u64;
+  private nextSeq: u64 = 0;    // the next seq this VM has not yet applied
+  private headSeen: u64 = 0;
+  private headCas: u32 = 0;
+  private buf: HostBuffer = new HostBuffer();
+  readonly stats: JournalStats = new JournalStats();
+  // The outgoing event, built in place.
+  readonly event: usize;
+  readonly eventCapacity: i32;
+
+  constructor(namespace: string, slots: i32, maxBlocks: i32) {
+    this.prefix = String.UTF8.encode(namespace);
+    this.headKey = String.UTF8.encode(namespace + "head");
+    this.key = heap.alloc(<usize>this.prefix.byteLength + 32);
+    memory.copy(this.key, changetype<usize>(this.prefix), this.prefix.byteLength);
+    this.slots = <u64>slots;
+    this.eventCapacity = maxBlocks;
+    this.event = heap.alloc(EVENT_HEADER_BYTES + (<usize>(MAX_RELEASES + maxBlocks) << 3));
+  }
+
+  /** Creates the head key if this is the first VM, and starts reading at the
+   * oldest event still in the ring, so a new VM warms its index from history. */
+  open(sink: EventSink, selfTag: u32): void {
+    if (!this.readHead()) {
+      store<u64>(this.headValue, 0);
+      // Racing VMs all write 0 here before any append, so the race is benign.
+      host.setSharedData(changetype<usize>(this.headKey), this.headKey.byteLength, this.headValue, 8, 0);
+      this.readHead();
+    }
+    const head = this.headSeen;
+    this.nextSeq = head > this.slots ? head - this.slots : 0;
+    this.sync(sink, selfTag);
+  }
+
+  /** Reads head; false if it does not exist yet. */
+  private readHead(): bool {
+    const status = host.getSharedData(changetype<usize>(this.headKey), this.headKey.byteLength, this.buf);
+    const ok = status == WasmResult.Ok && this.buf.size == 8;
+    if (ok) {
+      this.headSeen = load<u64>(this.buf.ptr);
+      this.headCas = host.lastSharedDataCas();
+    } else {
+      this.headSeen = 0;
+      this.headCas = 0;
+    }
+    this.buf.release();
+    return ok;
+  }
+
+  /** Applies every event this VM has not seen yet (except its own). */
+  sync(sink: EventSink, selfTag: u32): void {
+    if (!this.readHead()) return;
+    const head = this.headSeen;
+    if (head < this.nextSeq) {
+      // The head went backwards: shared data was reset under us. Start over there.
+      this.nextSeq = head;
+      this.stats.gaps++;
+      return;
+    }
+    if (head - this.nextSeq > this.slots) {
+      this.stats.gaps += head - this.slots - this.nextSeq;
+      this.nextSeq = head - this.slots;
+    }
+    while (this.nextSeq < head) {
+      const seq = this.nextSeq;
+      const keyLen = this.slotKey(seq);
+      const status = host.getSharedData(this.key, keyLen, this.buf);
+      const p = this.buf.ptr;
+      const size = this.buf.size;
+      let written: u64 = 0;
+      let valid = status == WasmResult.Ok && size >= EVENT_HEADER_BYTES;
+      if (valid) {
+        written = load<u64>(p);
+        const releases = <i32>load<u16>(p, 12);
+        const blocks = <i32>load<u16>(p, 14);
+        valid = size == EVENT_HEADER_BYTES + (<usize>(releases + blocks) << 3);
+        if (valid && written == seq) {
+          const tag = load<u32>(p, 8);
+          if (tag != selfTag) {
+            const hashPtr = p + EVENT_HEADER_BYTES;
+            sink.apply(tag, load<u64>(p, 16), hashPtr + (<usize>blocks << 3), releases, hashPtr, blocks);
+          }
+          this.stats.applied++;
+          this.buf.release();
+          this.nextSeq++;
+          continue;
+        }
+      }
+      this.buf.release();
+      if (valid && written > seq) {
+        // Overwritten by a later lap: this VM is behind; take what is there next time.
+        this.stats.gaps++;
+        this.nextSeq++;
+        continue;
+      }
+      // Claimed but not written yet (or garbage). Wait for it unless it is old.
+      if (head - seq <= PENDING_WINDOW) break;
+      this.stats.gaps++;
+      this.nextSeq++;
+    }
+  }
+
+  /**
+   * Appends the event built in `event` (header fields other than seq filled by
+   * the caller). Returns the seq it got, or u64.MAX_VALUE if every claim lost.
+   * When that seq is the next one this VM would apply, it counts as applied.
+   */
+  append(eventBytes: usize): u64 {
+    let seq: u64 = u64.MAX_VALUE;
+    for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
+      if (this.headCas == 0 && !this.readHead()) break;
+      const claimed = this.headSeen;
+      store<u64>(this.headValue, claimed + 1);
+      const status = host.setSharedData(changetype<usize>(this.headKey), this.headKey.byteLength, this.headValue, 8, this.headCas);
+      if (status == WasmResult.Ok) {
+        seq = claimed;
+        this.headSeen = claimed + 1;
+        this.headCas = 0; // unknown until the next read
+        break;
+      }
+      this.stats.casConflicts++;
+      this.readHead();
+    }
+    if (seq == u64.MAX_VALUE) {
+      this.stats.appendFailures++;
+      return seq;
+    }
+    store<u64>(this.event, seq);
+    const keyLen = this.slotKey(seq);
+    host.setSharedData(this.key, keyLen, this.event, eventBytes, 0);
+    if (seq == this.nextSeq) this.nextSeq = seq + 1;
+    return seq;
+  }
+
+  /** Writes "<ns>slot/<seq mod slots>" into the key scratch; returns its length. */
+  private slotKey(seq: u64): usize {
+    let p = this.key + <usize>this.prefix.byteLength;
+    store<u32>(p, 0x746F6C73); // "slot"
+    store<u8>(p, 0x2F, 4);     // "/"
+    p += 5;
+    let k = seq % this.slots;
+    // Decimal digits, written backwards into a small window then moved.
+    const digits = memory.data(24);
+    let n: usize = 0;
+    do {
+      store<u8>(digits + 23 - n, <u8>(0x30 + <u32>(k % 10)));
+      k /= 10;
+      n++;
+    } while (k != 0);
+    memory.copy(p, digits + 24 - n, n);
+    return <usize>this.prefix.byteLength + 5 + n;
+  }
+
+  /** Sequence number of the next event this VM will apply (for tests and stats). */
+  position(): u64 { return this.nextSeq; }
+}

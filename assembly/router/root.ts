@@ -1,0 +1,118 @@
+// The router's root context: configuration, the tick, and the streams parked
+// while Envoy may or may not hold their headers.
+//
+// Envoy lets a filter change request headers after the body only when the
+// filter config has allow_on_headers_stop_iteration: true (Envoy ≥ 1.35;
+// ENVOY_HOST.md §1.5). Without it Envoy turns our headers StopIteration into
+// StopAllIterationAndWatermark and delivers no body until we continue, which
+// would hang the request. We cannot ask Envoy which mode it is in, so the root
+// watches: a parked stream that sees no body callback within parkTimeoutMs is
+// continued from the tick (routing falls back to Envoy's load balancing), and
+// after three such streams in a row with no body ever seen the root stops
+// parking, logs what to configure, and tries one stream again every 30 s.
+import { RootContext, StreamContext, RootContextFactory } from "../abi/contexts";
+import { BufferType, LogLevel } from "../abi/enums";
+import { HostBuffer } from "../abi/memory";
+import * as host from "../abi/host";
+import { parseConfig } from "./config";
+import { Router, nowMs, logError } from "./router";
+import { RouterStream } from "./stream";
+
+const STREAK_TO_GIVE_UP: i32 = 3;
+const REPROBE_MS: i64 = 30000;
+
+export class RouterRoot extends RootContext {
+  router: Router | null = null;
+  private parked: RouterStream[] = [];
+  private noBodyStreak: i32 = 0;
+  private headersNotHeld: bool = false;
+  private reprobeAtMs: i64 = 0;
+
+  onConfigure(size: u32): bool {
+    host.refreshLogLevel();
+    const buf = new HostBuffer();
+    host.getBufferBytes(BufferType.PluginConfiguration, 0, size, buf);
+    const result = parseConfig(buf.ptr, buf.size);
+    buf.release();
+    const config = result.config;
+    if (config === null) {
+      logError("invalid configuration: " + result.error);
+      return false;
+    }
+    host.getProperty("plugin_root_id", buf);
+    const rootId = buf.toString();
+    buf.release();
+    this.router = new Router(config, rootId);
+    host.setTickPeriodMs(<u32>config.tickMs);
+    host.log(LogLevel.Info, "prefix-router: configured " + config.endpoints.length.toString() +
+      " endpoints, " + config.hashBlockSize.toString() + "-byte blocks, index capacity " +
+      config.effectiveCapacity().toString() + " blocks per endpoint");
+    return true;
+  }
+
+  newStream(id: u32): StreamContext {
+    return new RouterStream(id, this);
+  }
+
+  // ---- parking -----------------------------------------------------------------------
+
+  /** False while we believe Envoy will not hold headers (see the file comment). */
+  mayHoldHeaders(): bool {
+    if (!this.headersNotHeld) return true;
+    const now = nowMs();
+    if (now < this.reprobeAtMs) return false;
+    this.reprobeAtMs = now + REPROBE_MS;
+    return true;
+  }
+
+  park(s: RouterStream): void {
+    this.parked.push(s);
+  }
+
+  /** `bodySeen`: the stream got a body callback while parked, so headers are held. */
+  unpark(s: RouterStream, bodySeen: bool): void {
+    const i = this.parked.indexOf(s);
+    if (i >= 0) this.parked.splice(i, 1);
+    if (bodySeen) {
+      this.noBodyStreak = 0;
+      if (this.headersNotHeld) {
+        this.headersNotHeld = false;
+        host.log(LogLevel.Info, "prefix-router: request bodies arrive while headers are held again; routing resumed");
+      }
+    }
+  }
+
+  onTick(): void {
+    host.refreshLogLevel();
+    const router = this.router;
+    if (router === null) return;
+    this.failOpenStuckStreams();
+    router.onTick();
+  }
+
+  private failOpenStuckStreams(): void {
+    if (this.parked.length == 0) return;
+    const now = nowMs();
+    const timeout = <i64>this.router!.config.parkTimeoutMs;
+    for (let i = this.parked.length - 1; i >= 0; i--) {
+      const s = this.parked[i];
+      if (now - s.parkedAtMs < timeout) continue;
+      this.parked.splice(i, 1);
+      s.failOpen();
+      this.noBodyStreak++;
+    }
+    if (this.noBodyStreak >= STREAK_TO_GIVE_UP && !this.headersNotHeld) {
+      this.headersNotHeld = true;
+      this.reprobeAtMs = now + REPROBE_MS;
+      logError("request bodies never arrive while the headers are stopped, so the destination header " +
+        "cannot be set: add `allow_on_headers_stop_iteration: true` to the Wasm filter's config " +
+        "(Envoy >= 1.35). Requests pass through to Envoy's load balancing until then.");
+    }
+  }
+}
+
+export class RouterFactory extends RootContextFactory {
+  create(id: u32): RootContext {
+    return new RouterRoot(id);
+  }
+}

@@ -1,0 +1,219 @@
+// The router of one root context: everything built from a valid configuration,
+// and the per-request decision. Streams (stream.ts) call it; the root (root.ts)
+// creates it on configure and ticks it.
+//
+// A decision, in order: extract model and canonical prompt (request.ts); hash
+// the prompt's full blocks, chained from H(model), straight into the outgoing
+// journal event; catch up with other VMs' events (journal.ts); longest-prefix
+// match per endpoint (prefix_table.ts); pick (scorer.ts). Committing a pick
+// counts it in flight, records its blocks in the local table and appends it to
+// the journal for the other VMs.
+import * as host from "../abi/host";
+import { LogLevel } from "../abi/enums";
+import { Config } from "./config";
+import { EndpointKeys } from "./endpoint_keys";
+import { xxh64 } from "./hash";
+import { InFlightLedger } from "./inflight";
+import { Journal, EventSink, EVENT_HEADER_BYTES, MAX_RELEASES, JournalStats } from "./journal";
+import { LoadView } from "./load";
+import { PrefixTable } from "./prefix_table";
+import { PromptExtractor, Extract } from "./request";
+import { Scorer } from "./scorer";
+import { RouterStats, Pass } from "./stats";
+import { VmTags } from "./vm_tag";
+
+/** A VM with streams in flight writes at least one event this often. */
+const HEARTBEAT_MS: i64 = 1000;
+/** Another VM silent this long is presumed gone; its in-flight counts are dropped. */
+const VM_TIMEOUT_MS: i64 = 5000;
+
+/** Maps an extraction outcome to its pass-through reason. */
+function passReasonFor(outcome: i32): i32 {
+  if (outcome == Extract.NotJson) return Pass.NotJson;
+  if (outcome == Extract.NoModel) return Pass.NoModel;
+  if (outcome == Extract.TokenPrompt) return Pass.TokenPrompt;
+  return Pass.NoPrompt;
+}
+
+@final
+export class Router extends EventSink {
+  readonly keys: EndpointKeys;
+  readonly addresses: ArrayBuffer[];
+  readonly destinationHeader: ArrayBuffer;
+  readonly paths: ArrayBuffer[];
+  readonly chatPaths: bool[];
+  readonly extractor: PromptExtractor;
+  readonly table: PrefixTable;
+  readonly journal: Journal;
+  readonly inFlight: InFlightLedger;
+  readonly loads: LoadView;
+  readonly scorer: Scorer;
+  readonly stats: RouterStats;
+  readonly vmTag: u32;
+  private match: StaticArray<i32>;
+  private pendingReleases: StaticArray<u64> = new StaticArray<u64>(MAX_RELEASES);
+  private pendingCount: i32 = 0;
+  private lastAppendMs: i64 = 0;
+  private reported: JournalStats = new JournalStats();
+  // The current decision (valid between decide() and commit()).
+  blocks: i32 = 0;
+  matched: i32 = 0;
+
+  constructor(readonly config: Config, rootId: string) {
+    super();
+    const names: string[] = [];
+    const addresses: ArrayBuffer[] = [];
+    for (let i = 0; i < config.endpoints.length; i++) {
+      names.push(config.endpoints[i].address);
+      addresses.push(String.UTF8.encode(config.endpoints[i].address));
+    }
+    const paths: ArrayBuffer[] = [];
+    const chatPaths: bool[] = [];
+    for (let i = 0; i < config.paths.length; i++) {
+      paths.push(String.UTF8.encode(config.paths[i]));
+      chatPaths.push(config.paths[i].endsWith("/chat/completions"));
+    }
+    // Hashes depend on the block size, so indexes of different block sizes must not mix.
+    const namespace = "prefix-router/" + rootId + "/b" + config.hashBlockSize.toString() + "/";
+    const keys = new EndpointKeys(names);
+    const inFlight = new InFlightLedger(names.length);
+    this.addresses = addresses;
+    this.paths = paths;
+    this.chatPaths = chatPaths;
+    this.destinationHeader = String.UTF8.encode(config.destinationHeader);
+    this.keys = keys;
+    this.extractor = new PromptExtractor(config.promptCap());
+    this.table = new PrefixTable(names.length, config.effectiveCapacity());
+    this.inFlight = inFlight;
+    this.loads = new LoadView(inFlight);
+    this.scorer = new Scorer(config, keys.keys);
+    this.stats = new RouterStats(names);
+    this.match = new StaticArray<i32>(names.length);
+    this.vmTag = VmTags.claim(namespace);
+    this.journal = new Journal(namespace, config.journalSlots, config.maxPrefixBlocks);
+    this.journal.open(this, this.vmTag);
+    this.lastAppendMs = nowMs();
+  }
+
+  // ---- the decision ----------------------------------------------------------------
+
+  /**
+   * Parses the body and picks an endpoint. Returns its index, or -1 after
+   * counting why the request passes through to Envoy's own load balancing.
+   */
+  decide(body: usize, length: usize, chat: bool): i32 {
+    const ex = this.extractor;
+    const outcome = ex.extract(body, length, chat);
+    if (outcome != Extract.Ok) {
+      this.stats.pass(passReasonFor(outcome));
+      return -1;
+    }
+    const prompt = ex.prompt;
+    const blockSize = <usize>this.config.hashBlockSize;
+    const modelHash = xxh64(ex.model.ptr, ex.model.len, 0);
+    let blocks = <i32>(prompt.len / blockSize);
+    if (blocks > this.journal.eventCapacity) blocks = this.journal.eventCapacity;
+    const hashes = this.journal.event + EVENT_HEADER_BYTES;
+    let previous = modelHash;
+    for (let i = 0; i < blocks; i++) {
+      previous = xxh64(prompt.ptr + <usize>i * blockSize, blockSize, previous);
+      store<u64>(hashes + (<usize>i << 3), previous);
+    }
+    // A prompt shorter than one block still gets a stable placement key.
+    const placementKey = blocks > 0 ? load<u64>(hashes) : xxh64(prompt.ptr, prompt.len, modelHash);
+    this.journal.sync(this, this.vmTag);
+    this.matched = this.table.matchPrefix(hashes, blocks, this.match);
+    this.blocks = blocks;
+    const e = this.scorer.pick(this.match, blocks, this.loads, placementKey);
+    this.matched = unchecked(this.match[e]);
+    return e;
+  }
+
+  /** The pick reached the request headers: count it, index it, share it. */
+  commit(e: i32): void {
+    const blocks = this.blocks;
+    const hashes = this.journal.event + EVENT_HEADER_BYTES;
+    this.inFlight.pickOwn(e);
+    this.table.touchAll(e, hashes, blocks);
+    const s = this.stats;
+    s.count(s.routed);
+    s.count(unchecked(s.endpointPicks[e]));
+    s.add(s.blocksMatched, <u64>this.matched);
+    s.add(s.blocksTotal, <u64>blocks);
+    if (this.scorer.lastWasRendezvous) s.count(s.rendezvous);
+    if (this.scorer.lastDiverted) s.count(s.guardDiversions);
+    this.appendEvent(unchecked(this.keys.keys[e]), blocks);
+  }
+
+  /** A routed stream ended (completed, reset or aborted). */
+  release(e: i32): void {
+    this.inFlight.releaseOwn(e);
+    unchecked(this.pendingReleases[this.pendingCount++] = unchecked(this.keys.keys[e]));
+    if (this.pendingCount == MAX_RELEASES) this.appendEvent(0, 0);
+  }
+
+  /** Writes the outgoing event: the route (if any) and every pending release. */
+  private appendEvent(routedKey: u64, blocks: i32): void {
+    const ev = this.journal.event;
+    store<u32>(ev, this.vmTag, 8);
+    store<u16>(ev, <u16>this.pendingCount, 12);
+    store<u16>(ev, <u16>blocks, 14);
+    store<u64>(ev, routedKey, 16);
+    const releases = ev + EVENT_HEADER_BYTES + (<usize>blocks << 3);
+    for (let i = 0; i < this.pendingCount; i++) store<u64>(releases + (<usize>i << 3), unchecked(this.pendingReleases[i]));
+    const size = EVENT_HEADER_BYTES + (<usize>(blocks + this.pendingCount) << 3);
+    this.journal.append(size);
+    this.pendingCount = 0;
+    this.lastAppendMs = nowMs();
+  }
+
+  // ---- replication (EventSink) ---------------------------------------------------------
+
+  apply(tag: u32, routedKey: u64, releases: usize, releaseCount: i32, hashes: usize, blockCount: i32): void {
+    const now = nowMs();
+    this.inFlight.seen(tag, now);
+    for (let i = 0; i < releaseCount; i++) {
+      const e = this.keys.indexOf(load<u64>(releases + (<usize>i << 3)));
+      if (e >= 0) this.inFlight.releaseRemote(tag, e, now);
+    }
+    if (routedKey == 0) return;
+    const e = this.keys.indexOf(routedKey);
+    if (e < 0) return; // an endpoint another configuration has and this one does not
+    this.inFlight.pickRemote(tag, e, now);
+    this.table.touchAll(e, hashes, blockCount);
+  }
+
+  // ---- housekeeping (root tick) ---------------------------------------------------------
+
+  onTick(): void {
+    const now = nowMs();
+    this.journal.sync(this, this.vmTag);
+    if (this.pendingCount > 0 || (this.inFlight.ownTotal() > 0 && now - this.lastAppendMs >= HEARTBEAT_MS)) {
+      this.appendEvent(0, 0);
+    }
+    const s = this.stats;
+    s.add(s.staleVmsDropped, <u64>this.inFlight.expire(now, VM_TIMEOUT_MS));
+    const js = this.journal.stats;
+    s.add(s.journalGaps, js.gaps - this.reported.gaps);
+    s.add(s.journalConflicts, js.casConflicts - this.reported.casConflicts);
+    s.add(s.journalAppendFailures, js.appendFailures - this.reported.appendFailures);
+    this.reported.gaps = js.gaps;
+    this.reported.casConflicts = js.casConflicts;
+    this.reported.appendFailures = js.appendFailures;
+    for (let e = 0; e < this.keys.keys.length; e++) {
+      s.set(unchecked(s.endpointInFlight[e]), <u64>max(this.inFlight.load(e), 0));
+      s.set(unchecked(s.endpointIndexBlocks[e]), <u64>this.table.size(e));
+    }
+    s.set(s.indexMemoryBytes, <u64>this.table.memoryBytes());
+  }
+
+  isChatPath(i: i32): bool { return this.chatPaths[i]; }
+}
+
+export function nowMs(): i64 {
+  return <i64>(host.nowNanos() / 1000000);
+}
+
+export function logError(message: string): void {
+  host.log(LogLevel.Error, "prefix-router: " + message);
+}

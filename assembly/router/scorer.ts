@@ -1,0 +1,118 @@
+// Picks one endpoint for a request from its prefix matches and the endpoints'
+// loads. Pure: no host calls, no allocation per pick.
+//
+//   1. Guard: an endpoint is eligible only if taking this request keeps its load
+//      within max(loadFactor × mean, mean + slack), mean counted with this
+//      request (bounded-load consistent hashing's rule, with an absolute slack
+//      so that small absolute differences at low load do not break affinity).
+//      Unhealthy endpoints are not eligible unless every endpoint is unhealthy.
+//   2. No useful match on any eligible endpoint (fewer than minMatchBlocks):
+//      rendezvous hashing of the request's first block over the eligible
+//      endpoints, so independent Envoy replicas that share nothing place a new
+//      prefix on the same endpoint.
+//   3. Otherwise the highest weighted score wins:
+//        w_prefix · matched/total + w_inFlight · (1 − min(inFlight/inFlightSat, 1))
+//      + w_queue · (1 − min(queue/queueSat, 1)) + w_kvCache · (1 − kv)
+//      (queue and KV terms only where the endpoint's metrics are fresh; a missing
+//      signal scores like an idle server on that term, for every endpoint alike)
+//      with ties broken by the rendezvous weight, so picks are deterministic.
+import { Config } from "./config";
+import { mix64 } from "./hash";
+import { LoadView } from "./load";
+
+@final
+export class Scorer {
+  private eligible: StaticArray<bool>;
+  /** Why the last pick went where it did, for stats. */
+  lastWasRendezvous: bool = false;
+  /** The guard kept the request off the endpoint with the longest match. */
+  lastDiverted: bool = false;
+
+  constructor(private config: Config, private keys: StaticArray<u64>) {
+    this.eligible = new StaticArray<bool>(keys.length);
+  }
+
+  pick(match: StaticArray<i32>, blocks: i32, loads: LoadView, placementKey: u64): i32 {
+    const n = this.keys.length;
+    const c = this.config;
+    // 1. The guard.
+    let healthyCount = 0;
+    let totalLoad: f64 = 0;
+    for (let e = 0; e < n; e++) {
+      if (loads.isHealthy(e)) {
+        healthyCount++;
+        totalLoad += loads.load(e);
+      }
+    }
+    const considerAll = healthyCount == 0;
+    const candidates = considerAll ? n : healthyCount;
+    if (considerAll) {
+      totalLoad = 0;
+      for (let e = 0; e < n; e++) totalLoad += loads.load(e);
+    }
+    const mean = (totalLoad + 1) / <f64>candidates;
+    const cap = max(c.guardLoadFactor * mean, mean + c.guardSlack);
+    let eligibleCount = 0;
+    let minLoad = f64.MAX_VALUE;
+    for (let e = 0; e < n; e++) {
+      const candidate = considerAll || loads.isHealthy(e);
+      const ok = candidate && loads.load(e) + 1 <= cap;
+      unchecked(this.eligible[e] = ok);
+      if (ok) eligibleCount++;
+      if (candidate && loads.load(e) < minLoad) minLoad = loads.load(e);
+    }
+    if (eligibleCount == 0) {
+      // Only possible with slack 0: fall back to the least loaded candidates.
+      for (let e = 0; e < n; e++) {
+        unchecked(this.eligible[e] = (considerAll || loads.isHealthy(e)) && loads.load(e) == minLoad);
+      }
+    }
+    // 2. Any useful match among the eligible?
+    let bestMatch = 0;
+    let bestMatchAnywhere = 0;
+    for (let e = 0; e < n; e++) {
+      const m = unchecked(match[e]);
+      if (m > bestMatchAnywhere) bestMatchAnywhere = m;
+      if (unchecked(this.eligible[e]) && m > bestMatch) bestMatch = m;
+    }
+    this.lastDiverted = bestMatchAnywhere >= c.minMatchBlocks && bestMatchAnywhere > bestMatch;
+    const keys = this.keys;
+    let best = -1;
+    let bestScore: f64 = -f64.MAX_VALUE;
+    let bestTie: u64 = 0;
+    if (bestMatch < c.minMatchBlocks || blocks == 0) {
+      this.lastWasRendezvous = true;
+      for (let e = 0; e < n; e++) {
+        if (!unchecked(this.eligible[e])) continue;
+        const w = mix64(placementKey ^ unchecked(keys[e]));
+        if (best < 0 || w > bestTie) {
+          best = e;
+          bestTie = w;
+        }
+      }
+      return best;
+    }
+    // 3. Weighted score.
+    this.lastWasRendezvous = false;
+    const w = c.weights;
+    const invBlocks = 1.0 / <f64>blocks;
+    for (let e = 0; e < n; e++) {
+      if (!unchecked(this.eligible[e])) continue;
+      let score = w.prefix * <f64>unchecked(match[e]) * invBlocks;
+      score += w.inFlight * (1.0 - min(loads.inFlight(e) / c.inFlightSaturation, 1.0));
+      const queue = loads.queue(e);
+      if (!isNaN(queue)) score += w.queue * (1.0 - min(queue / c.queueSaturation, 1.0));
+      else score += w.queue;
+      const kv = loads.kvUtilization(e);
+      if (!isNaN(kv)) score += w.kvCache * (1.0 - min(max(kv, 0.0), 1.0));
+      else score += w.kvCache;
+      const tie = mix64(placementKey ^ unchecked(keys[e]));
+      if (best < 0 || score > bestScore || (score == bestScore && tie > bestTie)) {
+        best = e;
+        bestScore = score;
+        bestTie = tie;
+      }
+    }
+    return best;
+  }
+}

@@ -1,0 +1,194 @@
+// One HTTP stream through the router: the per-request state machine.
+//
+//   headers ──not inference──────────────────────────────▶ Passed
+//      │ POST to a configured path with a body: StopIteration
+//      ▼
+//   Parked ──body chunk──▶ Buffering ──end of body──▶ Routed (header set) or Passed
+//      │                        └── over maxBodyBytes / trailers ──▶ Passed
+//      └── parkTimeoutMs without a body callback (Envoy is not holding the headers):
+//          continued from the root's tick ──▶ Passed
+//
+// Every request that passes the filter first loses any client-sent destination
+// header, so a client can never choose its upstream. Whatever happens the
+// request continues: the filter never answers, fails or rewrites a body.
+import { StreamContext } from "../abi/contexts";
+import { HeadersAction, DataAction, MapType, BufferType, WasmResult } from "../abi/enums";
+import { HostBuffer } from "../abi/memory";
+import * as host from "../abi/host";
+import { Router, nowMs } from "./router";
+import { RouterRoot } from "./root";
+import { Pass } from "./stats";
+
+export namespace StreamState {
+  export const Passed: i32 = 0;
+  export const Parked: i32 = 1;
+  export const Buffering: i32 = 2;
+  export const Routed: i32 = 3;
+}
+
+const METHOD = String.UTF8.encode(":method");
+const PATH = String.UTF8.encode(":path");
+const CONTENT_LENGTH = String.UTF8.encode("content-length");
+
+/** Shared per-VM scratch for header reads: the stream callbacks never nest. */
+const scratch = new HostBuffer();
+
+@final
+export class RouterStream extends StreamContext {
+  state: i32 = StreamState.Passed;
+  chat: bool = false;
+  endpoint: i32 = -1;
+  parkedAtMs: i64 = 0;
+
+  private get router(): Router | null {
+    return changetype<RouterRoot>(this.root).router;
+  }
+
+  onRequestHeaders(headerCount: u32, endOfStream: bool): u32 {
+    const router = this.router;
+    if (router === null) return HeadersAction.Continue;
+    const s = router.stats;
+    s.count(s.requests);
+    host.removeHeader(MapType.RequestHeaders, router.destinationHeader);
+    const pathIndex = this.inferencePath(router);
+    if (pathIndex < 0) {
+      s.pass(Pass.NotInference);
+      return HeadersAction.Continue;
+    }
+    if (endOfStream) {
+      s.pass(Pass.NoBody);
+      return HeadersAction.Continue;
+    }
+    if (this.declaredLength() > <i64>router.config.maxBodyBytes) {
+      s.pass(Pass.BodyTooLarge);
+      return HeadersAction.Continue;
+    }
+    const root = changetype<RouterRoot>(this.root);
+    if (!root.mayHoldHeaders()) {
+      s.pass(Pass.HeadersNotHeld);
+      return HeadersAction.Continue;
+    }
+    this.chat = router.isChatPath(pathIndex);
+    this.state = StreamState.Parked;
+    this.parkedAtMs = nowMs();
+    root.park(this);
+    return HeadersAction.StopIteration;
+  }
+
+  onRequestBody(bodySize: u32, endOfStream: bool): u32 {
+    const router = this.router;
+    if (router === null) return DataAction.Continue;
+    if (this.state == StreamState.Parked) {
+      // A body callback while our headers stop is in force: Envoy holds headers.
+      changetype<RouterRoot>(this.root).unpark(this, true);
+      this.state = StreamState.Buffering;
+    }
+    if (this.state != StreamState.Buffering) return DataAction.Continue;
+    if (bodySize > <u32>router.config.maxBodyBytes) {
+      router.stats.pass(Pass.BodyTooLarge);
+      this.state = StreamState.Passed;
+      return DataAction.Continue;
+    }
+    if (!endOfStream) return DataAction.StopIterationAndBuffer;
+    this.route(router, bodySize);
+    return DataAction.Continue;
+  }
+
+  onRequestTrailers(trailerCount: u32): u32 {
+    const router = this.router;
+    if (router !== null && (this.state == StreamState.Buffering || this.state == StreamState.Parked)) {
+      changetype<RouterRoot>(this.root).unpark(this, false);
+      router.stats.pass(Pass.Trailers);
+      this.state = StreamState.Passed;
+    }
+    return 0;
+  }
+
+  onDone(): void {
+    const router = this.router;
+    if (router === null) return;
+    if (this.state == StreamState.Routed) {
+      router.release(this.endpoint);
+    } else if (this.state == StreamState.Parked || this.state == StreamState.Buffering) {
+      changetype<RouterRoot>(this.root).unpark(this, false);
+      router.stats.pass(Pass.Aborted);
+    }
+    this.state = StreamState.Passed;
+  }
+
+  /** Called from the root's tick when Envoy never delivered the body. */
+  failOpen(): void {
+    this.state = StreamState.Passed;
+    host.setEffectiveContext(this.id);
+    host.continueRequest();
+    const router = this.router;
+    if (router !== null) router.stats.pass(Pass.HeadersNotHeld);
+  }
+
+  private route(router: Router, bodySize: u32): void {
+    this.state = StreamState.Passed;
+    host.getBufferBytes(BufferType.HttpRequestBody, 0, bodySize, scratch);
+    const e = router.decide(scratch.ptr, scratch.size, this.chat);
+    scratch.release();
+    if (e < 0) return;
+    const address = unchecked(router.addresses[e]);
+    const status = host.replaceHeader(MapType.RequestHeaders, router.destinationHeader,
+      changetype<usize>(address), address.byteLength);
+    if (status != WasmResult.Ok) {
+      router.stats.pass(Pass.HeadersNotHeld);
+      return;
+    }
+    router.commit(e);
+    this.endpoint = e;
+    this.state = StreamState.Routed;
+  }
+
+  /** Index of the configured path this POST targets (query ignored), or -1. */
+  private inferencePath(router: Router): i32 {
+    if (host.getHeader(MapType.RequestHeaders, METHOD, scratch) != WasmResult.Ok ||
+        scratch.size != 4 || load<u32>(scratch.ptr) != 0x54534F50 /* "POST" */) {
+      scratch.release();
+      return -1;
+    }
+    if (host.getHeader(MapType.RequestHeaders, PATH, scratch) != WasmResult.Ok) {
+      scratch.release();
+      return -1;
+    }
+    let length = scratch.size;
+    for (let i: usize = 0; i < scratch.size; i++) {
+      if (load<u8>(scratch.ptr + i) == 0x3F /* ? */) {
+        length = i;
+        break;
+      }
+    }
+    let found = -1;
+    for (let i = 0; i < router.paths.length; i++) {
+      const p = unchecked(router.paths[i]);
+      if (<usize>p.byteLength == length && memory.compare(changetype<usize>(p), scratch.ptr, length) == 0) {
+        found = i;
+        break;
+      }
+    }
+    scratch.release();
+    return found;
+  }
+
+  /** content-length as a number; -1 when absent or not a plain decimal. */
+  private declaredLength(): i64 {
+    if (host.getHeader(MapType.RequestHeaders, CONTENT_LENGTH, scratch) != WasmResult.Ok || scratch.size == 0 || scratch.size > 18) {
+      scratch.release();
+      return -1;
+    }
+    let value: i64 = 0;
+    for (let i: usize = 0; i < scratch.size; i++) {
+      const d = <i32>load<u8>(scratch.ptr + i) - 0x30;
+      if (d < 0 || d > 9) {
+        value = -1;
+        break;
+      }
+      value = value * 10 + d;
+    }
+    scratch.release();
+    return value;
+  }
+}
