@@ -1,0 +1,132 @@
+import { Config } from "../../assembly/router/config";
+import { InFlightLedger } from "../../assembly/router/inflight";
+import { LoadView } from "../../assembly/router/load";
+import { Scorer } from "../../assembly/router/scorer";
+import { mix64 } from "../../assembly/router/hash";
+
+function keys(n: i32): StaticArray<u64> {
+  const k = new StaticArray<u64>(n);
+  for (let i = 0; i < n; i++) k[i] = mix64(<u64>(i + 1));
+  return k;
+}
+
+function matches(values: i32[]): StaticArray<i32> {
+  const m = new StaticArray<i32>(values.length);
+  for (let i = 0; i < values.length; i++) m[i] = values[i];
+  return m;
+}
+
+describe("Scorer", () => {
+  it("prefers the endpoint with the longest match at equal load", () => {
+    const c = new Config();
+    const ledger = new InFlightLedger(3);
+    const s = new Scorer(c, keys(3));
+    expect<i32>(s.pick(matches([2, 8, 4]), 10, new LoadView(ledger), 7)).toBe(1);
+    expect<bool>(s.lastWasRendezvous).toBe(false);
+  });
+
+  it("places unmatched prefixes by rendezvous hashing, the same for the same key", () => {
+    const c = new Config();
+    const s = new Scorer(c, keys(4));
+    const loads = new LoadView(new InFlightLedger(4));
+    const seen = new StaticArray<i32>(4);
+    for (let key: u64 = 1; key <= 400; key++) {
+      const e = s.pick(matches([0, 0, 0, 0]), 10, loads, mix64(key));
+      expect<bool>(s.lastWasRendezvous).toBe(true);
+      expect<i32>(s.pick(matches([0, 0, 0, 0]), 10, loads, mix64(key))).toBe(e);
+      seen[e]++;
+    }
+    // Uniform placement: 100 expected per endpoint.
+    for (let e = 0; e < 4; e++) expect<bool>(seen[e] > 60 && seen[e] < 140).toBe(true);
+  });
+
+  it("rendezvous keeps other keys in place when an endpoint is removed from eligibility", () => {
+    const c = new Config();
+    c.guardSlack = 0;
+    c.guardLoadFactor = 1.0;
+    const ledger = new InFlightLedger(4);
+    const s = new Scorer(c, keys(4));
+    const before = new StaticArray<i32>(200);
+    for (let k = 0; k < 200; k++) before[k] = s.pick(matches([0, 0, 0, 0]), 1, new LoadView(ledger), mix64(<u64>k + 1000));
+    // Load endpoint 2 so the guard excludes it; keys that were not on 2 stay put.
+    for (let i = 0; i < 10; i++) ledger.pickOwn(2);
+    const loads = new LoadView(ledger);
+    for (let k = 0; k < 200; k++) {
+      const now = s.pick(matches([0, 0, 0, 0]), 1, loads, mix64(<u64>k + 1000));
+      expect<bool>(now != 2).toBe(true);
+      if (before[k] != 2) expect<i32>(now).toBe(before[k]);
+    }
+  });
+
+  it("diverts a hot prefix once its endpoint's load passes the guard", () => {
+    const c = new Config(); // loadFactor 1.25, slack 8
+    const ledger = new InFlightLedger(4);
+    const s = new Scorer(c, keys(4));
+    const m = matches([10, 0, 0, 0]);
+    let picks = 0;
+    while (picks < 100) {
+      const e = s.pick(m, 10, new LoadView(ledger), 42);
+      if (e != 0) break;
+      ledger.pickOwn(0);
+      picks++;
+    }
+    // mean with the request = (picks + 1) / 4; cap = max(1.25·mean, mean + 8).
+    // Endpoint 0 takes requests while picks + 1 <= cap, i.e. the first 10.
+    expect<i32>(picks).toBe(10);
+    expect<bool>(s.lastDiverted).toBe(true);
+  });
+
+  it("avoids unhealthy endpoints unless all are unhealthy", () => {
+    const c = new Config();
+    const ledger = new InFlightLedger(2);
+    const loads = new LoadView(ledger);
+    const s = new Scorer(c, keys(2));
+    loads.healthy[1] = false;
+    expect<i32>(s.pick(matches([0, 10]), 10, loads, 1)).toBe(0);
+    loads.healthy[0] = false;
+    expect<i32>(s.pick(matches([0, 10]), 10, loads, 1)).toBe(1);
+  });
+
+  it("weighs queue and KV usage against the prefix match", () => {
+    const c = new Config();
+    const ledger = new InFlightLedger(2);
+    const loads = new LoadView(ledger);
+    const s = new Scorer(c, keys(2));
+    // Equal half matches; endpoint 0 is saturated on queue and KV.
+    loads.queueDepth[0] = 10;
+    loads.kvUsage[0] = 0.95;
+    loads.queueDepth[1] = 0;
+    loads.kvUsage[1] = 0.1;
+    expect<i32>(s.pick(matches([5, 5]), 10, loads, 1)).toBe(1);
+    // A full match on 0 against nothing on 1: 3 < 2 + 2·0.9, still 1.
+    expect<i32>(s.pick(matches([10, 0]), 10, loads, 1)).toBe(1);
+    loads.queueDepth[0] = 1;
+    loads.kvUsage[0] = 0.3;
+    expect<i32>(s.pick(matches([10, 0]), 10, loads, 1)).toBe(0);
+  });
+});
+
+describe("InFlightLedger", () => {
+  it("counts own and remote picks and clamps releases per source", () => {
+    const l = new InFlightLedger(2);
+    l.pickOwn(0);
+    l.pickRemote(7, 0, 0);
+    expect<i32>(l.load(0)).toBe(2);
+    l.releaseRemote(7, 0, 0);
+    l.releaseRemote(7, 0, 0); // a release whose pick this VM never saw
+    expect<i32>(l.load(0)).toBe(1);
+    l.releaseOwn(0);
+    l.releaseOwn(0);
+    expect<i32>(l.load(0)).toBe(0);
+  });
+
+  it("forgets a silent VM's requests", () => {
+    const l = new InFlightLedger(1);
+    l.pickRemote(9, 0, 1000);
+    l.pickRemote(9, 0, 1000);
+    expect<i32>(l.expire(3000, 5000)).toBe(0);
+    expect<i32>(l.load(0)).toBe(2);
+    expect<i32>(l.expire(7000, 5000)).toBe(1);
+    expect<i32>(l.load(0)).toBe(0);
+  });
+});
