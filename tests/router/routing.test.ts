@@ -1,0 +1,104 @@
+// The router's decisions, driven through the host emulator with the real .wasm.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { gateway, send, chatBody, text, addresses, stat, header, DEST } from "./harness.ts";
+
+const SYSTEM = text(1, 2000); // a long shared system prompt: 31 full 64-byte blocks
+
+test("the same prompt goes to the same endpoint", async () => {
+  const gw = await gateway({ endpoints: 4 });
+  const body = chatBody([["system", SYSTEM], ["user", "What is the capital of France?"]]);
+  const first = send(gw, body, { complete: true }).destination;
+  assert.ok(first && addresses(4).includes(first), `routed to a configured endpoint, got ${first}`);
+  for (let i = 0; i < 10; i++) assert.equal(send(gw, body, { complete: true }).destination, first);
+  assert.equal(stat(gw, "prefix_router.routed"), 11);
+});
+
+test("a shared system prompt with distinct questions sticks to one endpoint", async () => {
+  const gw = await gateway({ endpoints: 4 });
+  const seen = new Set<string | undefined>();
+  for (let i = 0; i < 40; i++) {
+    seen.add(send(gw, chatBody([["system", SYSTEM], ["user", `question number ${i}: ${text(100 + i, 80)}`]]), { complete: true }).destination);
+  }
+  assert.equal(seen.size, 1, `one endpoint for the shared prefix, got ${[...seen].join(", ")}`);
+  // 40 requests × 31 shared blocks after the first: the predicted hit ratio is high.
+  assert.ok(stat(gw, "prefix_router.prefix_blocks_matched") >= 39 * 31);
+});
+
+test("64 unrelated prompts over 4 endpoints give every endpoint at least 8", async () => {
+  const gw = await gateway({ endpoints: 4 });
+  const counts = new Map<string, number>();
+  for (let i = 0; i < 64; i++) {
+    const d = send(gw, chatBody([["user", text(1000 + i, 500)]]), { complete: true }).destination!;
+    counts.set(d, (counts.get(d) ?? 0) + 1);
+  }
+  assert.equal(counts.size, 4);
+  for (const [address, n] of counts) assert.ok(n >= 8, `${address} got ${n}`);
+  assert.equal(stat(gw, "prefix_router.rendezvous_placements"), 64);
+});
+
+test("a hot prefix moves once its endpoint's in-flight load passes the guard", async () => {
+  const gw = await gateway({ endpoints: 4 });
+  const body = chatBody([["system", SYSTEM], ["user", "same question"]]);
+  const open = [];
+  const destinations: string[] = [];
+  for (let i = 0; i < 30; i++) {
+    const sent = send(gw, body); // stays in flight
+    open.push(sent.stream);
+    destinations.push(sent.destination!);
+  }
+  const home = destinations[0];
+  // Bounded load: home keeps the prefix while in-flight + 1 <= max(1.25·mean, mean + 8).
+  assert.ok(destinations.slice(0, 10).every((d) => d === home), destinations.join(" "));
+  assert.ok(destinations.some((d) => d !== home), "the hot prefix spilled to another endpoint");
+  assert.ok(stat(gw, "prefix_router.guard_diversions") > 0);
+  assert.equal(stat(gw, `prefix_router.endpoint.${home}.picks`), destinations.filter((d) => d === home).length);
+  // Releasing the streams brings the prefix home again.
+  for (const s of open) s.complete();
+  gw.clock.advance(200);
+  assert.equal(send(gw, body, { complete: true }).destination, home);
+});
+
+test("different models and adapters share nothing", async () => {
+  const gw = await gateway({ endpoints: 8 });
+  const messages: Array<[string, string]> = [["system", SYSTEM], ["user", "hello"]];
+  const base = send(gw, chatBody(messages, "llama-3-8b"), { complete: true }).destination;
+  const before = stat(gw, "prefix_router.prefix_blocks_matched");
+  for (const model of ["adapter-sql", "adapter-chat", "mistral-7b"]) send(gw, chatBody(messages, model), { complete: true });
+  assert.equal(stat(gw, "prefix_router.prefix_blocks_matched"), before, "no blocks matched across models");
+  assert.equal(send(gw, chatBody(messages, "llama-3-8b"), { complete: true }).destination, base);
+});
+
+test("a prefix routed by one VM is matched on another", async () => {
+  const gw = await gateway({ endpoints: 8, vms: 4 });
+  const prompts = Array.from({ length: 12 }, (_, i) => text(500 + i, 1500));
+  const first = prompts.map((p) => send(gw, chatBody([["user", p]]), { vm: 0, complete: true }).destination);
+  const matchedBefore = stat(gw, "prefix_router.prefix_blocks_matched");
+  for (let vm = 1; vm < 4; vm++) {
+    prompts.forEach((p, i) => assert.equal(send(gw, chatBody([["user", p], ["user", "follow-up"]]), { vm, complete: true }).destination, first[i]));
+  }
+  // 3 VMs × 12 prompts, each matching all 23 full blocks of its prompt.
+  assert.ok(stat(gw, "prefix_router.prefix_blocks_matched") - matchedBefore >= 3 * 12 * 23);
+});
+
+test("a client's destination header is replaced, and removed from any request", async () => {
+  const gw = await gateway({ endpoints: 2 });
+  const routed = send(gw, chatBody([["user", "hi"]]), { headers: { [DEST]: "169.254.169.254:80" }, complete: true });
+  assert.ok(addresses(2).includes(routed.destination!));
+  assert.equal(routed.stream.requestHeaders.filter(([k]) => k === DEST).length, 1);
+  const other = gw.plugin.newStream();
+  other.sendRequestHeaders({ ":method": "GET", ":path": "/v1/models", ":authority": "gw", [DEST]: "10.0.0.1:8000" }, true);
+  assert.equal(header(other.requestHeaders, DEST), undefined);
+  assert.equal(stat(gw, "prefix_router.passthrough.not_inference"), 1);
+});
+
+test("bodies in many chunks route like one chunk", async () => {
+  const gw = await gateway({ endpoints: 4 });
+  const body = chatBody([["system", SYSTEM], ["user", "chunked"]]);
+  const whole = send(gw, body, { complete: true }).destination;
+  for (const chunks of [2, 7, 64, body.length]) {
+    const sent = send(gw, body, { chunks, complete: true });
+    assert.equal(sent.destination, whole, `${chunks} chunks`);
+    assert.equal(Buffer.from(sent.stream.upstreamRequest!.body).toString(), body, "body unchanged");
+  }
+});
