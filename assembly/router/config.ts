@@ -8,6 +8,22 @@ import { ByteSink } from "./bytes";
 import { JsonReader, JsonKind } from "./json";
 import { addressError } from "./address";
 import { MAX_ENDPOINTS } from "./prefix_table";
+import { Dialect, dialectNamed, explicitDialect, MetricNames } from "../metrics/dialect";
+
+/** Scraping the model servers' Prometheus pages (absent: in-flight counts only). */
+export class MetricsConfig {
+  /** Envoy cluster the scrapes go to (an ORIGINAL_DST cluster serves every endpoint). */
+  cluster: string = "";
+  path: string = "/metrics";
+  intervalMs: i32 = 200;
+  timeoutMs: i32 = 1000;
+  dialectName: string = "vllm";
+  dialect: Dialect | null = null;
+  /** Consecutive failed scrapes that mark an endpoint unhealthy. */
+  unhealthyAfter: i32 = 3;
+  /** Metrics older than this many intervals are stale: scoring ignores them. */
+  staleAfterIntervals: i32 = 5;
+}
 
 export class EndpointConfig {
   constructor(public address: string, public metricsAddress: string) {}
@@ -45,6 +61,7 @@ export class Config {
   journalSlots: i32 = 4096;
   tickMs: i32 = 100;
   parkTimeoutMs: i32 = 500;
+  metrics: MetricsConfig | null = null;
 
   /** Prompt bytes hashed at most. */
   promptCap(): usize { return <usize>this.hashBlockSize * <usize>this.maxPrefixBlocks; }
@@ -169,6 +186,7 @@ export function parseConfig(ptr: usize, len: usize): ConfigResult {
     else if (key == "journalSlots") c.journalSlots = rd.integer(key, 16, 1 << 16);
     else if (key == "tickMs") c.tickMs = rd.integer(key, 10, 60000);
     else if (key == "parkTimeoutMs") c.parkTimeoutMs = rd.integer(key, 10, 60000);
+    else if (key == "metrics") c.metrics = readMetrics(rd);
     else rd.fail(key, "unknown field");
   }
   if (rd.error.length == 0 && (rd.r.failed || !rd.r.atEnd())) rd.fail("configuration", "not valid JSON");
@@ -274,4 +292,84 @@ function readGuard(rd: Reader, c: Config): void {
     else if (key == "slack") c.guardSlack = rd.number(field, 0, 1e6);
     else rd.fail(field, "unknown field");
   }
+}
+
+function readMetrics(rd: Reader): MetricsConfig | null {
+  const m = new MetricsConfig();
+  if (!rd.beginObject("metrics")) return null;
+  let first = true;
+  while (rd.ok() && rd.r.more(CLOSE_OBJECT, first)) {
+    first = false;
+    if (!rd.r.readKey()) return null;
+    const key = rd.key();
+    const field = "metrics." + key;
+    if (key == "cluster") {
+      const v = rd.string(field);
+      if (v !== null && v.length == 0) rd.fail(field, "must not be empty");
+      else if (v !== null) m.cluster = v;
+    } else if (key == "path") {
+      const v = rd.string(field);
+      if (v !== null && !v.startsWith("/")) rd.fail(field, "must start with /");
+      else if (v !== null) m.path = v;
+    } else if (key == "intervalMs") m.intervalMs = rd.integer(field, 10, 3600000);
+    else if (key == "timeoutMs") m.timeoutMs = rd.integer(field, 1, 600000);
+    else if (key == "unhealthyAfter") m.unhealthyAfter = rd.integer(field, 1, 1000);
+    else if (key == "staleAfterIntervals") m.staleAfterIntervals = rd.integer(field, 1, 1000);
+    else if (key == "dialect") readDialect(rd, m);
+    else rd.fail(field, "unknown field");
+  }
+  if (!rd.ok()) return null;
+  if (m.cluster.length == 0) {
+    rd.fail("metrics.cluster", "required");
+    return null;
+  }
+  if (m.dialect === null) m.dialect = dialectNamed(m.dialectName);
+  return m;
+}
+
+/** "vllm" | "sglang" | "trtllm", or an object of explicit metric names. */
+function readDialect(rd: Reader, m: MetricsConfig): void {
+  if (rd.r.peekKind() == JsonKind.String) {
+    const name = rd.string("metrics.dialect");
+    if (name === null) return;
+    const d = dialectNamed(name);
+    if (d === null) {
+      rd.fail("metrics.dialect", "\"" + name + "\" is not one of vllm, sglang, trtllm, or an object of metric names");
+      return;
+    }
+    m.dialectName = name;
+    m.dialect = d;
+    return;
+  }
+  if (!rd.beginObject("metrics.dialect")) return;
+  const names = new MetricNames();
+  let first = true;
+  while (rd.ok() && rd.r.more(CLOSE_OBJECT, first)) {
+    first = false;
+    if (!rd.r.readKey()) return;
+    const key = rd.key();
+    const field = "metrics.dialect." + key;
+    const v = rd.string(field);
+    if (v === null) return;
+    if (key == "queue") names.queue = v;
+    else if (key == "running") names.running = v;
+    else if (key == "kvUtilization") names.kvUtilization = v;
+    else if (key == "blockSize") names.blockSize = v;
+    else if (key == "numBlocks") names.numBlocks = v;
+    else if (key == "cacheInfo") names.cacheInfo = v;
+    else if (key == "cacheBlockSizeLabel") names.cacheBlockSizeLabel = v;
+    else if (key == "cacheNumBlocksLabel") names.cacheNumBlocksLabel = v;
+    else if (key == "prefixQueries") names.prefixQueries = v;
+    else if (key == "prefixHits") names.prefixHits = v;
+    else if (key == "lora") names.lora = v;
+    else rd.fail(field, "unknown field");
+  }
+  if (!rd.ok()) return;
+  const choice = explicitDialect(names);
+  if (choice.dialect === null) {
+    rd.fail("metrics.dialect", choice.error.length > 0 ? choice.error : "names no metric");
+    return;
+  }
+  m.dialectName = "explicit";
+  m.dialect = choice.dialect;
 }

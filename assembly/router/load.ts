@@ -1,24 +1,40 @@
-// What the scorer knows about each endpoint's load: this proxy's in-flight
-// requests (exact for its own VM, replicated for the others) and, once the
-// metrics scraper has reported (metrics issue), the server's queue and KV-cache
-// utilization and its health. Values the servers have not reported are NaN.
+// What the scorer knows about each endpoint: this proxy's in-flight requests
+// (exact for its own VM, replicated for the others) and what the servers
+// report on their metrics pages (queue, KV-cache utilization, health, running
+// LoRA adapters). A value a server has not reported, or reported too long ago,
+// is NaN, and the scorer then relies on in-flight counts alone.
 import { InFlightLedger } from "./inflight";
+
+export const MAX_ADAPTERS: i32 = 32;
+const KNOWN_ADAPTERS: i32 = 256;
 
 @final
 export class LoadView {
   readonly queueDepth: StaticArray<f64>;
   readonly kvUsage: StaticArray<f64>;
   readonly healthy: StaticArray<bool>;
+  /** Per endpoint: hashes of the LoRA adapters it runs (MAX_ADAPTERS slots each). */
+  readonly adapters: StaticArray<u64>;
+  readonly adapterCount: StaticArray<i32>;
+  /** max_lora, or -1 when the server does not report LoRA state. */
+  readonly maxLora: StaticArray<i32>;
+  /** Adapters seen running anywhere: a model in this set is treated as an adapter. */
+  private known: StaticArray<u64> = new StaticArray<u64>(KNOWN_ADAPTERS);
+  private knownNext: i32 = 0;
 
   constructor(readonly inFlightLedger: InFlightLedger) {
     const n = inFlightLedger.endpointCount;
     this.queueDepth = new StaticArray<f64>(n);
     this.kvUsage = new StaticArray<f64>(n);
     this.healthy = new StaticArray<bool>(n);
+    this.adapters = new StaticArray<u64>(n * MAX_ADAPTERS);
+    this.adapterCount = new StaticArray<i32>(n);
+    this.maxLora = new StaticArray<i32>(n);
     for (let e = 0; e < n; e++) {
       unchecked(this.queueDepth[e] = NaN);
       unchecked(this.kvUsage[e] = NaN);
       unchecked(this.healthy[e] = true);
+      unchecked(this.maxLora[e] = -1);
     }
   }
 
@@ -35,4 +51,37 @@ export class LoadView {
   @inline kvUtilization(e: i32): f64 { return unchecked(this.kvUsage[e]); }
   // @ts-ignore: decorator
   @inline isHealthy(e: i32): bool { return unchecked(this.healthy[e]); }
+
+  runsAdapter(e: i32, model: u64): bool {
+    const base = e * MAX_ADAPTERS;
+    const n = unchecked(this.adapterCount[e]);
+    for (let i = 0; i < n; i++) if (unchecked(this.adapters[base + i]) == model) return true;
+    return false;
+  }
+
+  /** Room to load one more adapter: fewer running than max_lora. */
+  hasAdapterRoom(e: i32): bool {
+    const max = unchecked(this.maxLora[e]);
+    return max > 0 && unchecked(this.adapterCount[e]) < max;
+  }
+
+  isKnownAdapter(model: u64): bool {
+    for (let i = 0; i < KNOWN_ADAPTERS; i++) if (unchecked(this.known[i]) == model && model != 0) return true;
+    return false;
+  }
+
+  setAdapters(e: i32, hashes: usize, count: i32, maxLora: i32): void {
+    const n = min(count, MAX_ADAPTERS);
+    const base = e * MAX_ADAPTERS;
+    for (let i = 0; i < n; i++) {
+      const h = load<u64>(hashes + (<usize>i << 3));
+      unchecked(this.adapters[base + i] = h);
+      if (!this.isKnownAdapter(h)) {
+        unchecked(this.known[this.knownNext] = h);
+        this.knownNext = (this.knownNext + 1) % KNOWN_ADAPTERS;
+      }
+    }
+    unchecked(this.adapterCount[e] = n);
+    unchecked(this.maxLora[e] = maxLora);
+  }
 }

@@ -50,6 +50,11 @@ export class RouterRoot extends RootContext {
     return true;
   }
 
+  onHttpCallResponse(token: u32, headerCount: u32, bodySize: u32, trailerCount: u32): void {
+    const router = this.router;
+    if (router !== null) router.onHttpCallResponse(token, headerCount, bodySize);
+  }
+
   newStream(id: u32): StreamContext {
     return new RouterStream(id, this);
   }

@@ -21,6 +21,11 @@ import { PromptExtractor, Extract } from "./request";
 import { Scorer } from "./scorer";
 import { RouterStats, Pass } from "./stats";
 import { VmTags } from "./vm_tag";
+import { Scraper } from "./scraper";
+import { snapshotEntries, SNAPSHOT_HEADER_BYTES, ENTRY_BYTES } from "./load_snapshot";
+
+/** Characters per token when converting a server's KV geometry to our blocks. */
+const CHARS_PER_TOKEN: i64 = 4;
 
 /** A VM with streams in flight writes at least one event this often. */
 const HEARTBEAT_MS: i64 = 1000;
@@ -50,6 +55,7 @@ export class Router extends EventSink {
   readonly scorer: Scorer;
   readonly stats: RouterStats;
   readonly vmTag: u32;
+  readonly scraper: Scraper | null;
   private match: StaticArray<i32>;
   private pendingReleases: StaticArray<u64> = new StaticArray<u64>(MAX_RELEASES);
   private pendingCount: i32 = 0;
@@ -62,9 +68,11 @@ export class Router extends EventSink {
   constructor(readonly config: Config, rootId: string) {
     super();
     const names: string[] = [];
+    const metricsAddresses: string[] = [];
     const addresses: ArrayBuffer[] = [];
     for (let i = 0; i < config.endpoints.length; i++) {
       names.push(config.endpoints[i].address);
+      metricsAddresses.push(config.endpoints[i].metricsAddress);
       addresses.push(String.UTF8.encode(config.endpoints[i].address));
     }
     const paths: ArrayBuffer[] = [];
@@ -91,6 +99,8 @@ export class Router extends EventSink {
     this.match = new StaticArray<i32>(names.length);
     this.vmTag = VmTags.claim(namespace);
     this.journal = new Journal(namespace, config.journalSlots, config.maxPrefixBlocks);
+    const metrics = config.metrics;
+    this.scraper = metrics !== null ? new Scraper(metrics, namespace, keys.keys, metricsAddresses, this.vmTag) : null;
     this.journal.open(this, this.vmTag);
     this.lastAppendMs = nowMs();
   }
@@ -124,7 +134,7 @@ export class Router extends EventSink {
     this.journal.sync(this, this.vmTag);
     this.matched = this.table.matchPrefix(hashes, blocks, this.match);
     this.blocks = blocks;
-    const e = this.scorer.pick(this.match, blocks, this.loads, placementKey);
+    const e = this.scorer.pick(this.match, blocks, this.loads, placementKey, modelHash);
     this.matched = unchecked(this.match[e]);
     return e;
   }
@@ -140,6 +150,8 @@ export class Router extends EventSink {
     s.count(unchecked(s.endpointPicks[e]));
     s.add(s.blocksMatched, <u64>this.matched);
     s.add(s.blocksTotal, <u64>blocks);
+    s.add(unchecked(s.endpointBlocksMatched[e]), <u64>this.matched);
+    s.add(unchecked(s.endpointBlocksTotal[e]), <u64>blocks);
     if (this.scorer.lastWasRendezvous) s.count(s.rendezvous);
     if (this.scorer.lastDiverted) s.count(s.guardDiversions);
     this.appendEvent(unchecked(this.keys.keys[e]), blocks);
@@ -205,6 +217,73 @@ export class Router extends EventSink {
       s.set(unchecked(s.endpointIndexBlocks[e]), <u64>this.table.size(e));
     }
     s.set(s.indexMemoryBytes, <u64>this.table.memoryBytes());
+    const scraper = this.scraper;
+    if (scraper !== null) {
+      const fresh = scraper.tick(now);
+      this.applyLoadSnapshot(scraper, now, fresh);
+    }
+  }
+
+  /** A callout answer: ours if it is a metrics scrape. */
+  onHttpCallResponse(token: u32, headerCount: u32, bodySize: u32): void {
+    const scraper = this.scraper;
+    if (scraper === null || !scraper.onResponse(token, headerCount, bodySize, nowMs())) return;
+    const r = scraper.result;
+    const s = this.stats;
+    const e = r.endpoint;
+    s.count(r.ok ? unchecked(s.scrapeSuccesses[e]) : unchecked(s.scrapeFailures[e]));
+    if (r.queriesDelta > 0) {
+      const q = <u64>r.queriesDelta;
+      const h = <u64>r.hitsDelta;
+      s.add(unchecked(s.endpointServerQueries[e]), q);
+      s.add(unchecked(s.endpointServerHits[e]), h);
+      s.add(s.serverQueries, q);
+      s.add(s.serverHits, h);
+    }
+  }
+
+  /**
+   * Applies the published load snapshot to the load view. Run every tick, not
+   * only when it changes, because metrics go stale as time passes.
+   */
+  private applyLoadSnapshot(scraper: Scraper, now: i64, changed: bool): void {
+    const snap = scraper.snapshot;
+    const count = snapshotEntries(snap.ptr, snap.size);
+    if (count < 0) return;
+    const m = scraper.config;
+    const staleMs = <i64>m.staleAfterIntervals * <i64>m.intervalMs;
+    const loads = this.loads;
+    const s = this.stats;
+    const c = this.config;
+    for (let i = 0; i < count; i++) {
+      const p = snap.ptr + SNAPSHOT_HEADER_BYTES + <usize>i * ENTRY_BYTES;
+      const e = this.keys.indexOf(load<u64>(p));
+      if (e < 0) continue;
+      const scrapedAt = load<i64>(p, 8);
+      const fresh = scrapedAt > 0 && now - scrapedAt <= staleMs;
+      const healthy = load<u32>(p, 56) < <u32>m.unhealthyAfter;
+      const waiting = load<f64>(p, 16);
+      const kv = load<f64>(p, 32);
+      unchecked(loads.healthy[e] = healthy);
+      unchecked(loads.queueDepth[e] = fresh ? waiting : NaN);
+      unchecked(loads.kvUsage[e] = fresh ? kv : NaN);
+      loads.setAdapters(e, p + 72, fresh ? <i32>load<u32>(p, 64) : 0, fresh ? load<i32>(p, 60) : -1);
+      const blockSize = load<i64>(p, 40);
+      const gpuBlocks = load<i64>(p, 48);
+      if (!c.lruCapacityExplicit && blockSize > 0 && gpuBlocks > 0) {
+        const fromServer = gpuBlocks * blockSize * CHARS_PER_TOKEN / <i64>c.hashBlockSize;
+        const bound = <i64>c.maxIndexBlocks / <i64>this.keys.keys.length;
+        const capacity = <u32>max<i64>(1, min<i64>(fromServer, bound));
+        if (capacity != this.table.capacityOf(e)) this.table.setCapacity(e, capacity);
+      }
+      if (changed) {
+        s.set(unchecked(s.endpointHealthy[e]), healthy ? 1 : 0);
+        s.set(unchecked(s.endpointQueue[e]), isNaN(waiting) ? 0 : <u64>max(waiting, 0.0));
+        s.set(unchecked(s.endpointRunning[e]), isNaN(load<f64>(p, 24)) ? 0 : <u64>max(load<f64>(p, 24), 0.0));
+        s.set(unchecked(s.endpointKvPermille[e]), isNaN(kv) ? 0 : <u64>(min(max(kv, 0.0), 1.0) * 1000));
+        s.set(unchecked(s.endpointIndexCapacity[e]), <u64>this.table.capacityOf(e));
+      }
+    }
   }
 
   isChatPath(i: i32): bool { return this.chatPaths[i]; }

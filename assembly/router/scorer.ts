@@ -6,6 +6,9 @@
 //      request (bounded-load consistent hashing's rule, with an absolute slack
 //      so that small absolute differences at low load do not break affinity).
 //      Unhealthy endpoints are not eligible unless every endpoint is unhealthy.
+//      LoRA: for a model seen running as an adapter on some endpoint, the
+//      eligible set narrows to endpoints running it, else to those with room
+//      to load it (fewer than max_lora running), else stays as it is.
 //   2. No useful match on any eligible endpoint (fewer than minMatchBlocks):
 //      rendezvous hashing of the request's first block over the eligible
 //      endpoints, so independent Envoy replicas that share nothing place a new
@@ -32,7 +35,7 @@ export class Scorer {
     this.eligible = new StaticArray<bool>(keys.length);
   }
 
-  pick(match: StaticArray<i32>, blocks: i32, loads: LoadView, placementKey: u64): i32 {
+  pick(match: StaticArray<i32>, blocks: i32, loads: LoadView, placementKey: u64, model: u64 = 0): i32 {
     const n = this.keys.length;
     const c = this.config;
     // 1. The guard.
@@ -67,6 +70,8 @@ export class Scorer {
         unchecked(this.eligible[e] = (considerAll || loads.isHealthy(e)) && loads.load(e) == minLoad);
       }
     }
+    // LoRA affinity: an adapter goes where it runs, else where it can be loaded.
+    if (model != 0 && loads.isKnownAdapter(model)) this.preferAdapterHosts(loads, model);
     // 2. Any useful match among the eligible?
     let bestMatch = 0;
     let bestMatchAnywhere = 0;
@@ -114,5 +119,23 @@ export class Scorer {
       }
     }
     return best;
+  }
+
+  /** Narrows the eligible set to endpoints running `model`, else to those with room for it. */
+  private preferAdapterHosts(loads: LoadView, model: u64): void {
+    const n = this.keys.length;
+    let running = 0;
+    let room = 0;
+    for (let e = 0; e < n; e++) {
+      if (!unchecked(this.eligible[e])) continue;
+      if (loads.runsAdapter(e, model)) running++;
+      else if (loads.hasAdapterRoom(e)) room++;
+    }
+    if (running == 0 && room == 0) return;
+    for (let e = 0; e < n; e++) {
+      if (!unchecked(this.eligible[e])) continue;
+      const keep = running > 0 ? loads.runsAdapter(e, model) : loads.hasAdapterRoom(e);
+      unchecked(this.eligible[e] = keep);
+    }
   }
 }

@@ -49,13 +49,40 @@ export class RouterStats {
   endpointPicks: StaticArray<u32>;
   endpointInFlight: StaticArray<u32>;
   endpointIndexBlocks: StaticArray<u32>;
+  endpointIndexCapacity: StaticArray<u32>;
+  endpointBlocksMatched: StaticArray<u32>;
+  endpointBlocksTotal: StaticArray<u32>;
+  // From the metrics scrapes.
+  serverQueries: u32;
+  serverHits: u32;
+  scrapeSuccesses: StaticArray<u32>;
+  scrapeFailures: StaticArray<u32>;
+  endpointHealthy: StaticArray<u32>;
+  endpointQueue: StaticArray<u32>;
+  endpointRunning: StaticArray<u32>;
+  endpointKvPermille: StaticArray<u32>;
+  endpointServerQueries: StaticArray<u32>;
+  endpointServerHits: StaticArray<u32>;
 
   constructor(addresses: string[]) {
     const n = addresses.length;
     this.endpointPicks = new StaticArray<u32>(n);
     this.endpointInFlight = new StaticArray<u32>(n);
     this.endpointIndexBlocks = new StaticArray<u32>(n);
+    this.endpointIndexCapacity = new StaticArray<u32>(n);
+    this.endpointBlocksMatched = new StaticArray<u32>(n);
+    this.endpointBlocksTotal = new StaticArray<u32>(n);
+    this.scrapeSuccesses = new StaticArray<u32>(n);
+    this.scrapeFailures = new StaticArray<u32>(n);
+    this.endpointHealthy = new StaticArray<u32>(n);
+    this.endpointQueue = new StaticArray<u32>(n);
+    this.endpointRunning = new StaticArray<u32>(n);
+    this.endpointKvPermille = new StaticArray<u32>(n);
+    this.endpointServerQueries = new StaticArray<u32>(n);
+    this.endpointServerHits = new StaticArray<u32>(n);
     const p = "prefix_router.";
+    this.serverQueries = host.defineMetric(MetricType.Counter, p + "server_prefix_cache_queries");
+    this.serverHits = host.defineMetric(MetricType.Counter, p + "server_prefix_cache_hits");
     this.requests = host.defineMetric(MetricType.Counter, p + "requests");
     this.routed = host.defineMetric(MetricType.Counter, p + "routed");
     this.rendezvous = host.defineMetric(MetricType.Counter, p + "rendezvous_placements");
@@ -75,6 +102,17 @@ export class RouterStats {
       unchecked(this.endpointPicks[e] = host.defineMetric(MetricType.Counter, ep + "picks"));
       unchecked(this.endpointInFlight[e] = host.defineMetric(MetricType.Gauge, ep + "in_flight"));
       unchecked(this.endpointIndexBlocks[e] = host.defineMetric(MetricType.Gauge, ep + "index_blocks"));
+      unchecked(this.endpointIndexCapacity[e] = host.defineMetric(MetricType.Gauge, ep + "index_capacity_blocks"));
+      unchecked(this.endpointBlocksMatched[e] = host.defineMetric(MetricType.Counter, ep + "prefix_blocks_matched"));
+      unchecked(this.endpointBlocksTotal[e] = host.defineMetric(MetricType.Counter, ep + "prefix_blocks_total"));
+      unchecked(this.scrapeSuccesses[e] = host.defineMetric(MetricType.Counter, ep + "scrape_successes"));
+      unchecked(this.scrapeFailures[e] = host.defineMetric(MetricType.Counter, ep + "scrape_failures"));
+      unchecked(this.endpointHealthy[e] = host.defineMetric(MetricType.Gauge, ep + "healthy"));
+      unchecked(this.endpointQueue[e] = host.defineMetric(MetricType.Gauge, ep + "queue"));
+      unchecked(this.endpointRunning[e] = host.defineMetric(MetricType.Gauge, ep + "running"));
+      unchecked(this.endpointKvPermille[e] = host.defineMetric(MetricType.Gauge, ep + "kv_cache_usage_permille"));
+      unchecked(this.endpointServerQueries[e] = host.defineMetric(MetricType.Counter, ep + "server_prefix_cache_queries"));
+      unchecked(this.endpointServerHits[e] = host.defineMetric(MetricType.Counter, ep + "server_prefix_cache_hits"));
     }
   }
 

@@ -106,6 +106,30 @@ describe("Scorer", () => {
   });
 });
 
+describe("Scorer LoRA affinity", () => {
+  it("prefers endpoints running the adapter, then those with room to load it", () => {
+    const c = new Config();
+    const ledger = new InFlightLedger(3);
+    const loads = new LoadView(ledger);
+    const s = new Scorer(c, keys(3));
+    const adapter: u64 = 0xABCDEF;
+    const other: u64 = 0x123456;
+    const list = heap.alloc(16);
+    store<u64>(list, adapter);
+    store<u64>(list, other, 8);
+    loads.setAdapters(0, list + 8, 1, 1); // runs `other`, full (max_lora 1)
+    loads.setAdapters(1, list, 1, 4);     // runs `adapter`
+    loads.setAdapters(2, list, 0, 4);     // room for 4
+    // A long prefix match on 2 loses to the endpoint running the adapter.
+    expect<i32>(s.pick(matches([0, 0, 10]), 10, loads, 5, adapter)).toBe(1);
+    // Where nobody runs it, only endpoints with room qualify.
+    loads.setAdapters(1, list, 0, 0);
+    expect<i32>(s.pick(matches([10, 0, 0]), 10, loads, 5, adapter)).toBe(2);
+    // A model never seen as an adapter is routed on prefix alone.
+    expect<i32>(s.pick(matches([10, 0, 0]), 10, loads, 5, 0x777)).toBe(0);
+  });
+});
+
 describe("InFlightLedger", () => {
   it("counts own and remote picks and clamps releases per source", () => {
     const l = new InFlightLedger(2);

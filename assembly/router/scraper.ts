@@ -1,0 +1,248 @@
+// Learns each model server's load from its Prometheus page, with HTTP callouts
+// from inside Envoy, and shares it with every VM of the vm_id.
+//
+// Exactly one VM scrapes per interval, however many worker threads Envoy runs:
+// it holds a lease in shared data (<ns>metrics_lease: holder tag u32, pad,
+// expiry ms i64), taken by CAS when free or expired and renewed every interval;
+// if its holder stops (trap, shutdown), the lease expires after three intervals
+// and another VM's tick takes it. The holder sends one GET per endpoint to the
+// metrics cluster with `:authority` and `x-envoy-original-dst-host` set to the
+// endpoint's metrics address (so a single ORIGINAL_DST cluster reaches them
+// all), parses each answer into its EndpointScrape, and publishes all entries
+// once per tick (load_snapshot.ts). Every VM, the holder included, reads the
+// published snapshot back and applies it to its load view.
+import * as host from "../abi/host";
+import { WasmResult, MapType, BufferType, LogLevel } from "../abi/enums";
+import { HostBuffer } from "../abi/memory";
+import { encodePairs } from "../abi/pairs";
+import { MetricsConfig } from "./config";
+import { Dialect, ServerLoad, Signal, parseLoad } from "../metrics/dialect";
+import { xxh64 } from "./hash";
+import { EndpointScrape, snapshotBytes, SNAPSHOT_HEADER_BYTES, ENTRY_BYTES } from "./load_snapshot";
+import { MAX_ADAPTERS } from "./load";
+
+/** Pages larger than this are a failed scrape; only this much is ever copied in. */
+export const MAX_PAGE_BYTES: u32 = 8 << 20;
+const LEASE_INTERVALS: i64 = 3;
+const STATUS = String.UTF8.encode(":status");
+
+/** What a finished scrape did, for the router's stats. */
+export class ScrapeResult {
+  endpoint: i32 = -1;
+  ok: bool = false;
+  queriesDelta: f64 = 0;
+  hitsDelta: f64 = 0;
+}
+
+@final
+export class Scraper {
+  readonly entries: EndpointScrape[] = [];
+  private requestHeaders: ArrayBuffer[] = [];
+  private cluster: ArrayBuffer;
+  private leaseKey: ArrayBuffer;
+  private versionKey: ArrayBuffer;
+  private loadKey: ArrayBuffer;
+  private dialect: Dialect;
+  private page: ServerLoad = new ServerLoad();
+  private buf: HostBuffer = new HostBuffer();
+  private scratch: usize = memory.data(16);
+  private nextScrapeMs: i64 = 0;
+  private holding: bool = false;
+  private dirty: bool = false;
+  private version: u64 = 0;
+  private publishBuffer: usize;
+  private reportedBrokenCluster: bool = false;
+  /** The last snapshot read from shared data (owned; re-applied each tick as it ages). */
+  readonly snapshot: HostBuffer = new HostBuffer();
+  private snapshotVersion: u64 = u64.MAX_VALUE;
+  readonly result: ScrapeResult = new ScrapeResult();
+
+  constructor(readonly config: MetricsConfig, namespace: string, readonly keys: StaticArray<u64>,
+              metricsAddresses: string[], readonly vmTag: u32) {
+    this.cluster = String.UTF8.encode(config.cluster);
+    this.leaseKey = String.UTF8.encode(namespace + "metrics_lease");
+    this.versionKey = String.UTF8.encode(namespace + "load_version");
+    this.loadKey = String.UTF8.encode(namespace + "load");
+    this.dialect = config.dialect!;
+    for (let e = 0; e < metricsAddresses.length; e++) {
+      this.entries.push(new EndpointScrape());
+      const a = metricsAddresses[e];
+      this.requestHeaders.push(encodePairs(
+        [":method", ":path", ":authority", "x-envoy-original-dst-host", "accept"],
+        ["GET", config.path, a, a, "text/plain"]));
+    }
+    this.publishBuffer = heap.alloc(snapshotBytes(metricsAddresses.length));
+  }
+
+  isHolder(): bool { return this.holding; }
+
+  /** Lease, dispatch and publish; returns true when a new snapshot was read. */
+  tick(now: i64): bool {
+    if (now >= this.nextScrapeMs) {
+      this.nextScrapeMs = now + <i64>this.config.intervalMs;
+      this.holding = this.acquireLease(now);
+      if (this.holding) this.dispatchAll(now);
+    }
+    if (this.dirty && this.holding) this.publish();
+    this.dirty = false;
+    return this.readSnapshot();
+  }
+
+  private acquireLease(now: i64): bool {
+    const key = changetype<usize>(this.leaseKey);
+    const keyLen = <usize>this.leaseKey.byteLength;
+    let cas: u32 = 0;
+    if (host.getSharedData(key, keyLen, this.buf) == WasmResult.Ok && this.buf.size == 16) {
+      const holder = load<u32>(this.buf.ptr);
+      const expires = load<i64>(this.buf.ptr, 8);
+      cas = host.lastSharedDataCas();
+      this.buf.release();
+      if (holder != this.vmTag && now < expires) return false;
+    }
+    this.buf.release();
+    store<u32>(this.scratch, this.vmTag);
+    store<u32>(this.scratch, 0, 4);
+    store<i64>(this.scratch, now + LEASE_INTERVALS * <i64>this.config.intervalMs, 8);
+    if (host.setSharedData(key, keyLen, this.scratch, 16, cas) != WasmResult.Ok) return false;
+    // Confirm: a missing lease key accepts any writer, so two first-takers could both succeed.
+    const mine = host.getSharedData(key, keyLen, this.buf) == WasmResult.Ok && this.buf.size == 16 &&
+      load<u32>(this.buf.ptr) == this.vmTag;
+    this.buf.release();
+    return mine;
+  }
+
+  private dispatchAll(now: i64): void {
+    const timeout = <i64>this.config.timeoutMs;
+    for (let e = 0; e < this.entries.length; e++) {
+      const entry = unchecked(this.entries[e]);
+      // One scrape in flight per endpoint; Envoy always answers (a timeout is a
+      // 504), but do not wait forever on a lost one.
+      if (entry.token != 0 && now - entry.dispatchedAtMs < timeout + <i64>this.config.intervalMs) continue;
+      if (entry.token != 0) entry.failures++;
+      const token = host.httpCall(this.cluster, unchecked(this.requestHeaders[e]), <u32>this.config.timeoutMs);
+      entry.token = token;
+      entry.dispatchedAtMs = now;
+      if (token == 0) {
+        entry.failures++;
+        this.dirty = true;
+        if (!this.reportedBrokenCluster) {
+          this.reportedBrokenCluster = true;
+          host.log(LogLevel.Error, "prefix-router: metrics scrape refused by Envoy: is cluster \"" +
+            this.config.cluster + "\" defined (and does each request carry :authority)?");
+        }
+      }
+    }
+  }
+
+  /**
+   * Handles a callout answer if the token is one of ours; fills `result`.
+   * Returns false for a token this scraper did not send.
+   */
+  onResponse(token: u32, headerCount: u32, bodySize: u32, now: i64): bool {
+    if (token == 0) return false;
+    let e = -1;
+    for (let i = 0; i < this.entries.length; i++) {
+      if (unchecked(this.entries[i]).token == token) {
+        e = i;
+        break;
+      }
+    }
+    if (e < 0) return false;
+    const entry = unchecked(this.entries[e]);
+    entry.token = 0;
+    const r = this.result;
+    r.endpoint = e;
+    r.ok = headerCount > 0 && this.statusIs200() && bodySize <= MAX_PAGE_BYTES && this.parse(bodySize);
+    r.queriesDelta = 0;
+    r.hitsDelta = 0;
+    if (r.ok) {
+      this.take(entry, now, r);
+    } else {
+      entry.failures++;
+    }
+    this.dirty = true;
+    return true;
+  }
+
+  private statusIs200(): bool {
+    const ok = host.getHeader(MapType.HttpCallResponseHeaders, STATUS, this.buf) == WasmResult.Ok &&
+      this.buf.size == 3 && load<u8>(this.buf.ptr) == 0x32 && load<u16>(this.buf.ptr, 1) == 0x3030;
+    this.buf.release();
+    return ok;
+  }
+
+  private parse(bodySize: u32): bool {
+    if (host.getBufferBytes(BufferType.HttpCallResponseBody, 0, bodySize, this.buf) != WasmResult.Ok) {
+      this.buf.release();
+      return false;
+    }
+    const outcome = parseLoad(this.buf.ptr, this.buf.size, this.dialect, this.page);
+    this.buf.release();
+    // A cut page could under-report; a page with none of our metrics is the wrong dialect.
+    return !outcome.truncated && this.page.present != 0;
+  }
+
+  private take(entry: EndpointScrape, now: i64, r: ScrapeResult): void {
+    const p = this.page;
+    entry.scrapedAtMs = now;
+    entry.failures = 0;
+    entry.waiting = p.has(Signal.Queue) ? p.waiting : NaN;
+    entry.running = p.has(Signal.Running) ? p.running : NaN;
+    entry.kv = p.has(Signal.KvUtilization) ? p.kvUtilization : NaN;
+    entry.blockSizeTokens = p.has(Signal.BlockSize) ? p.blockSizeTokens : 0;
+    entry.gpuBlocks = p.has(Signal.NumBlocks) ? p.numGpuBlocks : 0;
+    if (p.has(Signal.Lora)) {
+      const list = p.runningAdapters;
+      const n = min(list.count, MAX_ADAPTERS);
+      for (let i = 0; i < n; i++) {
+        unchecked(entry.adapters[i] = xxh64(list.namePtr(i), <usize>list.nameLength(i), 0));
+      }
+      entry.adapterCount = n;
+      entry.maxLora = p.maxLora;
+    } else {
+      entry.adapterCount = 0;
+      entry.maxLora = -1;
+    }
+    if (p.has(Signal.PrefixQueries) && p.has(Signal.PrefixHits)) {
+      // Counters restart from zero when a server restarts: then the new value is the delta.
+      if (entry.lastQueries >= 0) {
+        r.queriesDelta = p.prefixQueries >= entry.lastQueries ? p.prefixQueries - entry.lastQueries : p.prefixQueries;
+        r.hitsDelta = p.prefixHits >= entry.lastHits ? p.prefixHits - entry.lastHits : p.prefixHits;
+      }
+      entry.lastQueries = p.prefixQueries;
+      entry.lastHits = p.prefixHits;
+    }
+  }
+
+  private publish(): void {
+    const n = this.entries.length;
+    const out = this.publishBuffer;
+    this.version++;
+    store<u64>(out, (<u64>this.vmTag << 32) | (this.version & 0xFFFFFFFF));
+    store<u32>(out, <u32>n, 8);
+    store<u32>(out, 0, 12);
+    for (let e = 0; e < n; e++) {
+      unchecked(this.entries[e]).writeTo(out + SNAPSHOT_HEADER_BYTES + <usize>e * ENTRY_BYTES, unchecked(this.keys[e]));
+    }
+    host.setSharedData(changetype<usize>(this.loadKey), this.loadKey.byteLength, out, snapshotBytes(n), 0);
+    host.setSharedData(changetype<usize>(this.versionKey), this.versionKey.byteLength, out, 8, 0);
+  }
+
+  /** Reads the published snapshot when its version changed; true if it did. */
+  private readSnapshot(): bool {
+    if (host.getSharedData(changetype<usize>(this.versionKey), this.versionKey.byteLength, this.buf) != WasmResult.Ok ||
+        this.buf.size != 8) {
+      this.buf.release();
+      return false;
+    }
+    const version = load<u64>(this.buf.ptr);
+    this.buf.release();
+    if (version == this.snapshotVersion) return false;
+    if (host.getSharedData(changetype<usize>(this.loadKey), this.loadKey.byteLength, this.snapshot) != WasmResult.Ok) {
+      this.snapshot.release();
+      return false;
+    }
+    this.snapshotVersion = version;
+    return true;
+  }
+}
