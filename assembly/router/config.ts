@@ -42,6 +42,10 @@ export class Config {
   paths: string[] = ["/v1/completions", "/v1/chat/completions"];
   hashBlockSize: i32 = 64;
   maxPrefixBlocks: i32 = 256;
+  /** The index records every indexStride-th chained block hash (a match on one
+   * implies all blocks before it), so index work, memory and journal traffic
+   * shrink by this factor while matches stay precise to indexStride blocks. */
+  indexStride: i32 = 4;
   lruCapacityPerServer: i32 = 31250;
   /** False when lruCapacityPerServer was not given: servers' cache geometry may size it. */
   lruCapacityExplicit: bool = false;
@@ -66,7 +70,10 @@ export class Config {
   /** Prompt bytes hashed at most. */
   promptCap(): usize { return <usize>this.hashBlockSize * <usize>this.maxPrefixBlocks; }
 
-  /** Per-endpoint index capacity after the global bound. */
+  /** Index entries a request can produce. */
+  indexEntriesPerRequest(): i32 { return this.maxPrefixBlocks / this.indexStride; }
+
+  /** Per-endpoint index capacity in blocks, after the global bound. */
   effectiveCapacity(): u32 {
     const n = <u64>this.endpoints.length;
     const wanted = <u64>this.lruCapacityPerServer;
@@ -173,6 +180,7 @@ export function parseConfig(ptr: usize, len: usize): ConfigResult {
     } else if (key == "paths") readPaths(rd, c);
     else if (key == "hashBlockSize") c.hashBlockSize = rd.integer(key, 8, 4096);
     else if (key == "maxPrefixBlocks") c.maxPrefixBlocks = rd.integer(key, 1, 4096);
+    else if (key == "indexStride") c.indexStride = rd.integer(key, 1, 64);
     else if (key == "lruCapacityPerServer") {
       c.lruCapacityPerServer = rd.integer(key, 1, 100000000);
       c.lruCapacityExplicit = true;
@@ -192,6 +200,7 @@ export function parseConfig(ptr: usize, len: usize): ConfigResult {
   if (rd.error.length == 0 && (rd.r.failed || !rd.r.atEnd())) rd.fail("configuration", "not valid JSON");
   if (rd.error.length == 0 && c.endpoints.length == 0) rd.fail("endpoints", "at least one endpoint is required");
   if (rd.error.length == 0 && c.paths.length == 0) rd.fail("paths", "at least one path is required");
+  if (rd.error.length == 0 && c.indexStride > c.maxPrefixBlocks) rd.fail("indexStride", "must not exceed maxPrefixBlocks");
   if (rd.error.length > 0) return new ConfigResult(null, rd.error);
   return new ConfigResult(c, "");
 }

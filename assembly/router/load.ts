@@ -21,6 +21,7 @@ export class LoadView {
   /** Adapters seen running anywhere: a model in this set is treated as an adapter. */
   private known: StaticArray<u64> = new StaticArray<u64>(KNOWN_ADAPTERS);
   private knownNext: i32 = 0;
+  private knownCount: i32 = 0;
 
   constructor(readonly inFlightLedger: InFlightLedger) {
     const n = inFlightLedger.endpointCount;
@@ -66,7 +67,9 @@ export class LoadView {
   }
 
   isKnownAdapter(model: u64): bool {
-    for (let i = 0; i < KNOWN_ADAPTERS; i++) if (unchecked(this.known[i]) == model && model != 0) return true;
+    if (model == 0) return false;
+    const n = this.knownCount;
+    for (let i = 0; i < n; i++) if (unchecked(this.known[i]) == model) return true;
     return false;
   }
 
@@ -79,6 +82,7 @@ export class LoadView {
       if (!this.isKnownAdapter(h)) {
         unchecked(this.known[this.knownNext] = h);
         this.knownNext = (this.knownNext + 1) % KNOWN_ADAPTERS;
+        if (this.knownCount < KNOWN_ADAPTERS) this.knownCount++;
       }
     }
     unchecked(this.adapterCount[e] = n);

@@ -1,20 +1,28 @@
 // The prefix index as one VM holds it: which endpoint holds which block hashes,
-// with a per-endpoint LRU that mimics the model server's own eviction.
+// with per-endpoint eviction that approximates the model server's LRU.
 //
 // One node per (block hash, endpoint) pair, in a pool of fixed-size records in
-// raw linear memory, threaded on two lists: the hash bucket chain (so a lookup
-// finds every endpoint holding a hash) and the endpoint's LRU list. Lookups and
-// updates allocate nothing; the pool grows by doubling (heap.realloc, nodes are
-// referenced by index) up to the sum of the endpoints' capacities, which bounds
-// memory at NODE_BYTES × Σcapacity plus the bucket array.
+// raw linear memory. A node sits on its hash bucket's chain (so a lookup finds
+// every endpoint holding a hash) and in its endpoint's eviction ring. Eviction
+// is CLOCK-like second chance (FIFO with reinsertion), which approximates LRU
+// while keeping a refresh to one store in a node the lookup has just read: the
+// doubly linked LRU list it replaced cost several cache misses per touched
+// block, and the index is touched for every block of every request on every VM.
 //
-// Node layout (NODE_BYTES = 24, index 0 is the null sentinel):
+// Node layout (NODE_BYTES = 24; index 0 is the null sentinel):
 //
-//   +0        +8          +12       +16       +20       +22
-//   | hash u64 | chain u32 | prev u32 | next u32 | ep u16 | pad |
-//     chain: next node in the same bucket, or next free node
-//     prev/next: the endpoint's LRU list (head = most recently used)
-//     ep: endpoint index, FREE_ENDPOINT when on the free list
+//   +0        +8          +12        +16         +20      +22
+//   | hash u64 | chain u32 | used u32 | queued u32 | ep u16 | pad |
+//     chain:  next node in the same bucket, or next free node
+//     used:   the endpoint's clock when the node was last touched
+//     queued: the endpoint's clock when the node was last (re)queued in the ring;
+//             used != queued means "touched since queued": a second chance
+//     ep:     endpoint index, FREE_ENDPOINT on the free list
+//
+// Per endpoint, a ring of node ids in queue order grows by doubling up to the
+// endpoint's capacity. Memory is bounded by NODE_BYTES × Σcapacity for nodes,
+// 4 × Σcapacity for rings and 4 × (pool size rounded up to a power of 2) for
+// buckets. No allocation on lookups or updates except those bounded growths.
 //
 // This file knows nothing of Envoy: shared-data replication is journal.ts's job.
 
@@ -26,6 +34,7 @@
 @inline const FREE_ENDPOINT: u32 = 0xFFFF;
 export const MAX_ENDPOINTS: i32 = 0xFFFE;
 const INITIAL_NODES: u32 = 1024;
+const INITIAL_RING: u32 = 256;
 
 @final
 export class PrefixTable {
@@ -37,17 +46,24 @@ export class PrefixTable {
   private bucketMask: u32 = 0;
   private maxNodes: u32 = 0;    // Σ capacity: the pool never needs more
   readonly endpointCount: i32;
-  private head: StaticArray<u32>;
-  private tail: StaticArray<u32>;
   private count: StaticArray<u32>;
   private capacity: StaticArray<u32>;
+  private clock: StaticArray<u32>;
+  // Eviction rings: ptr, allocated slots, head index, length.
+  private ring: StaticArray<usize>;
+  private ringSlots: StaticArray<u32>;
+  private ringHead: StaticArray<u32>;
+  private ringLength: StaticArray<u32>;
 
   constructor(endpointCount: i32, capacityEach: u32) {
     this.endpointCount = endpointCount;
-    this.head = new StaticArray<u32>(endpointCount);
-    this.tail = new StaticArray<u32>(endpointCount);
     this.count = new StaticArray<u32>(endpointCount);
     this.capacity = new StaticArray<u32>(endpointCount);
+    this.clock = new StaticArray<u32>(endpointCount);
+    this.ring = new StaticArray<usize>(endpointCount);
+    this.ringSlots = new StaticArray<u32>(endpointCount);
+    this.ringHead = new StaticArray<u32>(endpointCount);
+    this.ringLength = new StaticArray<u32>(endpointCount);
     for (let e = 0; e < endpointCount; e++) unchecked(this.capacity[e] = capacityEach);
     this.maxNodes = <u32>min<u64>(<u64>capacityEach * <u64>endpointCount, 0x7FFFFFFF);
     this.growNodes(min<u32>(INITIAL_NODES, this.maxNodes + 1));
@@ -63,14 +79,6 @@ export class PrefixTable {
   // @ts-ignore: decorator
   @inline private setChain(n: u32, v: u32): void { store<u32>(this.at(n), v, 8); }
   // @ts-ignore: decorator
-  @inline private prevOf(n: u32): u32 { return load<u32>(this.at(n), 12); }
-  // @ts-ignore: decorator
-  @inline private setPrev(n: u32, v: u32): void { store<u32>(this.at(n), v, 12); }
-  // @ts-ignore: decorator
-  @inline private nextOf(n: u32): u32 { return load<u32>(this.at(n), 16); }
-  // @ts-ignore: decorator
-  @inline private setNext(n: u32, v: u32): void { store<u32>(this.at(n), v, 16); }
-  // @ts-ignore: decorator
   @inline private endpointOf(n: u32): u32 { return <u32>load<u16>(this.at(n), 20); }
   // @ts-ignore: decorator
   @inline private bucketAt(h: u64): usize { return this.buckets + ((<usize>(<u32>h & this.bucketMask)) << 2); }
@@ -85,16 +93,18 @@ export class PrefixTable {
     return this.find(<u32>e, h) != NIL;
   }
 
-  /** Bytes of linear memory this table owns (nodes and buckets). */
+  /** Bytes of linear memory this table owns (nodes, buckets, rings). */
   memoryBytes(): usize {
-    return <usize>this.nodeSlots * NODE_BYTES + (<usize>this.bucketMask + 1) * 4;
+    let rings: usize = 0;
+    for (let e = 0; e < this.endpointCount; e++) rings += <usize>unchecked(this.ringSlots[e]) << 2;
+    return <usize>this.nodeSlots * NODE_BYTES + (<usize>this.bucketMask + 1) * 4 + rings;
   }
 
   /**
    * Longest-prefix match per endpoint: `match[e]` becomes the number of leading
    * hashes of `hashes[0..n)` (u64 array in memory) that endpoint e holds, with no
    * gap. Returns the longest match of any endpoint. Work is proportional to the
-   * matched prefix: it stops at the first block no endpoint still matching holds.
+   * matched prefix: it stops at the first hash no endpoint still matching holds.
    */
   matchPrefix(hashes: usize, n: i32, match: StaticArray<i32>): i32 {
     const endpoints = this.endpointCount;
@@ -107,7 +117,7 @@ export class PrefixTable {
       while (node != NIL) {
         if (this.hashOf(node) == h) {
           const e = <i32>this.endpointOf(node);
-          // Only an endpoint that matched every earlier block extends its run.
+          // Only an endpoint that matched every earlier hash extends its run.
           if (unchecked(match[e]) == i) {
             unchecked(match[e] = i + 1);
             found = true;
@@ -123,11 +133,11 @@ export class PrefixTable {
   // ---- updates ----------------------------------------------------------------------
 
   /**
-   * Records that endpoint e now holds every block of `hashes[0..n)`. Blocks are
-   * touched last to first so the first block ends most recently used: a model
-   * server frees a finished request's blocks tail first, so its prefix blocks
-   * are the last to be evicted (vLLM v1/core/block_pool.py `free_blocks` takes
-   * blocks in reverse order from kv_cache_manager.py `free`).
+   * Records that endpoint e now holds every hash of `hashes[0..n)`, touched
+   * last to first: the first blocks are queued last and so evicted last, as a
+   * model server frees a finished request's blocks tail first so that its
+   * prefix blocks survive longest (vLLM v1/core/block_pool.py `free_blocks`
+   * receives them reversed from kv_cache_manager.py `free`).
    */
   touchAll(e: i32, hashes: usize, n: i32): void {
     for (let i = n - 1; i >= 0; i--) this.touch(e, load<u64>(hashes + (<usize>i << 3)));
@@ -135,41 +145,39 @@ export class PrefixTable {
 
   touch(e: i32, h: u64): void {
     if (unchecked(this.capacity[e]) == 0) return;
+    const stamp = unchecked(this.clock[e]) + 1;
+    unchecked(this.clock[e] = stamp);
     let node = this.find(<u32>e, h);
     if (node != NIL) {
-      this.unlinkLru(node, e);
-      this.pushLru(node, e);
+      store<u32>(this.at(node), stamp, 12);
       return;
     }
-    if (unchecked(this.count[e]) >= unchecked(this.capacity[e])) {
-      node = unchecked(this.tail[e]);
-      this.unlinkLru(node, e);
-      this.unlinkBucket(node);
-      unchecked(this.count[e]--);
-    } else {
-      node = this.allocNode();
-      if (node == NIL) return;
-    }
-    store<u64>(this.at(node), h);
-    store<u16>(this.at(node), <u16>e, 20);
+    if (unchecked(this.count[e]) >= unchecked(this.capacity[e])) this.evictOne(e);
+    node = this.allocNode();
+    if (node == NIL) return;
+    const p = this.at(node);
+    store<u64>(p, h);
+    store<u32>(p, stamp, 12);
+    store<u32>(p, stamp, 16);
+    store<u16>(p, <u16>e, 20);
     const bucket = this.bucketAt(h);
     this.setChain(node, load<u32>(bucket));
     store<u32>(bucket, node);
-    this.pushLru(node, e);
+    this.pushRing(e, node);
     unchecked(this.count[e]++);
   }
 
-  /** Changes an endpoint's capacity, evicting its least recently used blocks if needed. */
+  /** Changes an endpoint's capacity, evicting if it now holds too much. */
   setCapacity(e: i32, cap: u32): void {
     const old = unchecked(this.capacity[e]);
     unchecked(this.capacity[e] = cap);
     this.maxNodes = <u32>min<u64>(<u64>this.maxNodes - old + cap, 0x7FFFFFFF);
-    while (unchecked(this.count[e]) > cap) this.evictTail(e);
+    while (unchecked(this.count[e]) > cap) this.evictOne(e);
   }
 
   /** Drops everything endpoint e holds. */
   clearEndpoint(e: i32): void {
-    while (unchecked(this.count[e]) > 0) this.evictTail(e);
+    while (unchecked(this.count[e]) > 0) this.evictOne(e);
   }
 
   // ---- internals ----------------------------------------------------------------------
@@ -183,32 +191,65 @@ export class PrefixTable {
     return NIL;
   }
 
-  private evictTail(e: i32): void {
-    const node = unchecked(this.tail[e]);
-    this.unlinkLru(node, e);
-    this.unlinkBucket(node);
-    unchecked(this.count[e]--);
-    store<u16>(this.at(node), <u16>FREE_ENDPOINT, 20);
-    this.setChain(node, this.freeHead);
-    this.freeHead = node;
+  /**
+   * Second chance: pop the oldest queued node; if it was touched since it was
+   * queued, queue it again, else evict it. Terminates: each reinsertion clears
+   * the node's chance, so at most one lap of the ring is reinserted.
+   */
+  private evictOne(e: i32): void {
+    while (unchecked(this.ringLength[e]) > 0) {
+      const node = this.popRing(e);
+      const p = this.at(node);
+      const usedAt = load<u32>(p, 12);
+      if (usedAt != load<u32>(p, 16)) {
+        store<u32>(p, usedAt, 16);
+        this.pushRing(e, node);
+        continue;
+      }
+      this.unlinkBucket(node);
+      unchecked(this.count[e]--);
+      store<u16>(p, <u16>FREE_ENDPOINT, 20);
+      this.setChain(node, this.freeHead);
+      this.freeHead = node;
+      return;
+    }
   }
 
-  private pushLru(node: u32, e: i32): void {
-    const first = unchecked(this.head[e]);
-    this.setPrev(node, NIL);
-    this.setNext(node, first);
-    if (first != NIL) this.setPrev(first, node);
-    else unchecked(this.tail[e] = node);
-    unchecked(this.head[e] = node);
+  private pushRing(e: i32, node: u32): void {
+    let slots = unchecked(this.ringSlots[e]);
+    const length = unchecked(this.ringLength[e]);
+    if (length == slots) {
+      this.growRing(e, slots == 0 ? INITIAL_RING : slots << 1);
+      slots = unchecked(this.ringSlots[e]);
+    }
+    const head = unchecked(this.ringHead[e]);
+    const at = (head + length) % slots;
+    store<u32>(unchecked(this.ring[e]) + (<usize>at << 2), node);
+    unchecked(this.ringLength[e] = length + 1);
   }
 
-  private unlinkLru(node: u32, e: i32): void {
-    const prev = this.prevOf(node);
-    const next = this.nextOf(node);
-    if (prev != NIL) this.setNext(prev, next);
-    else unchecked(this.head[e] = next);
-    if (next != NIL) this.setPrev(next, prev);
-    else unchecked(this.tail[e] = prev);
+  private popRing(e: i32): u32 {
+    const head = unchecked(this.ringHead[e]);
+    const node = load<u32>(unchecked(this.ring[e]) + (<usize>head << 2));
+    unchecked(this.ringHead[e] = (head + 1) % unchecked(this.ringSlots[e]));
+    unchecked(this.ringLength[e]--);
+    return node;
+  }
+
+  /** Re-lays the ring in queue order in a bigger buffer. */
+  private growRing(e: i32, slots: u32): void {
+    const old = unchecked(this.ring[e]);
+    const oldSlots = unchecked(this.ringSlots[e]);
+    const length = unchecked(this.ringLength[e]);
+    const head = unchecked(this.ringHead[e]);
+    const fresh = heap.alloc(<usize>slots << 2);
+    for (let i: u32 = 0; i < length; i++) {
+      store<u32>(fresh + (<usize>i << 2), load<u32>(old + (<usize>((head + i) % oldSlots) << 2)));
+    }
+    if (old != 0) heap.free(old);
+    unchecked(this.ring[e] = fresh);
+    unchecked(this.ringSlots[e] = slots);
+    unchecked(this.ringHead[e] = 0);
   }
 
   private unlinkBucket(node: u32): void {

@@ -62,7 +62,11 @@ export class Router extends EventSink {
   private lastAppendMs: i64 = 0;
   private reported: JournalStats = new JournalStats();
   // The current decision (valid between decide() and commit()).
+  /** Full blocks hashed. */
   blocks: i32 = 0;
+  /** Index entries (every indexStride-th block). */
+  entries: i32 = 0;
+  /** Index entries the chosen endpoint matched. */
   matched: i32 = 0;
 
   constructor(readonly config: Config, rootId: string) {
@@ -81,8 +85,9 @@ export class Router extends EventSink {
       paths.push(String.UTF8.encode(config.paths[i]));
       chatPaths.push(config.paths[i].endsWith("/chat/completions"));
     }
-    // Hashes depend on the block size, so indexes of different block sizes must not mix.
-    const namespace = "prefix-router/" + rootId + "/b" + config.hashBlockSize.toString() + "/";
+    // Index entries depend on block size and stride: indexes that differ in either must not mix.
+    const namespace = "prefix-router/" + rootId + "/b" + config.hashBlockSize.toString() +
+      "x" + config.indexStride.toString() + "/";
     const keys = new EndpointKeys(names);
     const inFlight = new InFlightLedger(names.length);
     this.addresses = addresses;
@@ -91,14 +96,14 @@ export class Router extends EventSink {
     this.destinationHeader = String.UTF8.encode(config.destinationHeader);
     this.keys = keys;
     this.extractor = new PromptExtractor(config.promptCap());
-    this.table = new PrefixTable(names.length, config.effectiveCapacity());
+    this.table = new PrefixTable(names.length, config.effectiveCapacity() / <u32>config.indexStride);
     this.inFlight = inFlight;
     this.loads = new LoadView(inFlight);
     this.scorer = new Scorer(config, keys.keys);
     this.stats = new RouterStats(names);
     this.match = new StaticArray<i32>(names.length);
     this.vmTag = VmTags.claim(namespace);
-    this.journal = new Journal(namespace, config.journalSlots, config.maxPrefixBlocks);
+    this.journal = new Journal(namespace, config.journalSlots, config.indexEntriesPerRequest());
     const metrics = config.metrics;
     this.scraper = metrics !== null ? new Scraper(metrics, namespace, keys.keys, metricsAddresses, this.vmTag) : null;
     this.journal.open(this, this.vmTag);
@@ -120,41 +125,54 @@ export class Router extends EventSink {
     }
     const prompt = ex.prompt;
     const blockSize = <usize>this.config.hashBlockSize;
+    const stride = this.config.indexStride;
     const modelHash = xxh64(ex.model.ptr, ex.model.len, 0);
-    let blocks = <i32>(prompt.len / blockSize);
-    if (blocks > this.journal.eventCapacity) blocks = this.journal.eventCapacity;
-    const hashes = this.journal.event + EVENT_HEADER_BYTES;
+    const blocks = min(<i32>(prompt.len / blockSize), this.config.maxPrefixBlocks);
+    // Chain every block; keep every stride-th hash as an index entry, written
+    // straight into the outgoing journal event.
+    const entries = this.journal.event + EVENT_HEADER_BYTES;
     let previous = modelHash;
-    for (let i = 0; i < blocks; i++) {
+    let firstBlock: u64 = 0;
+    let indexed = 0;
+    for (let i = 0, k = 1; i < blocks; i++, k++) {
       previous = xxh64(prompt.ptr + <usize>i * blockSize, blockSize, previous);
-      store<u64>(hashes + (<usize>i << 3), previous);
+      if (i == 0) firstBlock = previous;
+      if (k == stride) {
+        store<u64>(entries + (<usize>indexed << 3), previous);
+        indexed++;
+        k = 0;
+      }
     }
     // A prompt shorter than one block still gets a stable placement key.
-    const placementKey = blocks > 0 ? load<u64>(hashes) : xxh64(prompt.ptr, prompt.len, modelHash);
-    this.journal.sync(this, this.vmTag);
-    this.matched = this.table.matchPrefix(hashes, blocks, this.match);
+    const placementKey = blocks > 0 ? firstBlock : xxh64(prompt.ptr, prompt.len, modelHash);
     this.blocks = blocks;
-    const e = this.scorer.pick(this.match, blocks, this.loads, placementKey, modelHash);
+    this.entries = indexed;
+    this.journal.sync(this, this.vmTag);
+    this.table.matchPrefix(entries, indexed, this.match);
+    const e = this.scorer.pick(this.match, indexed, this.loads, placementKey, modelHash);
     this.matched = unchecked(this.match[e]);
     return e;
   }
 
   /** The pick reached the request headers: count it, index it, share it. */
   commit(e: i32): void {
-    const blocks = this.blocks;
-    const hashes = this.journal.event + EVENT_HEADER_BYTES;
+    const entries = this.entries;
     this.inFlight.pickOwn(e);
-    this.table.touchAll(e, hashes, blocks);
+    this.table.touchAll(e, this.journal.event + EVENT_HEADER_BYTES, entries);
     const s = this.stats;
+    // Predicted hit: matched entries cover stride blocks each; a tail shorter
+    // than a stride is never predicted, so it counts as a miss.
+    const matchedBlocks = <u64>this.matched * <u64>this.config.indexStride;
+    const blocks = <u64>this.blocks;
     s.count(s.routed);
     s.count(unchecked(s.endpointPicks[e]));
-    s.add(s.blocksMatched, <u64>this.matched);
-    s.add(s.blocksTotal, <u64>blocks);
-    s.add(unchecked(s.endpointBlocksMatched[e]), <u64>this.matched);
-    s.add(unchecked(s.endpointBlocksTotal[e]), <u64>blocks);
+    s.add(s.blocksMatched, matchedBlocks);
+    s.add(s.blocksTotal, blocks);
+    s.add(unchecked(s.endpointBlocksMatched[e]), matchedBlocks);
+    s.add(unchecked(s.endpointBlocksTotal[e]), blocks);
     if (this.scorer.lastWasRendezvous) s.count(s.rendezvous);
     if (this.scorer.lastDiverted) s.count(s.guardDiversions);
-    this.appendEvent(unchecked(this.keys.keys[e]), blocks);
+    this.appendEvent(unchecked(this.keys.keys[e]), entries);
   }
 
   /** A routed stream ended (completed, reset or aborted). */
@@ -214,7 +232,7 @@ export class Router extends EventSink {
     this.reported.appendFailures = js.appendFailures;
     for (let e = 0; e < this.keys.keys.length; e++) {
       s.set(unchecked(s.endpointInFlight[e]), <u64>max(this.inFlight.load(e), 0));
-      s.set(unchecked(s.endpointIndexBlocks[e]), <u64>this.table.size(e));
+      s.set(unchecked(s.endpointIndexBlocks[e]), <u64>this.table.size(e) * <u64>this.config.indexStride);
     }
     s.set(s.indexMemoryBytes, <u64>this.table.memoryBytes());
     const scraper = this.scraper;
@@ -222,6 +240,7 @@ export class Router extends EventSink {
       const fresh = scraper.tick(now);
       this.applyLoadSnapshot(scraper, now, fresh);
     }
+    s.flush();
   }
 
   /** A callout answer: ours if it is a metrics scrape. */
@@ -273,7 +292,7 @@ export class Router extends EventSink {
       if (!c.lruCapacityExplicit && blockSize > 0 && gpuBlocks > 0) {
         const fromServer = gpuBlocks * blockSize * CHARS_PER_TOKEN / <i64>c.hashBlockSize;
         const bound = <i64>c.maxIndexBlocks / <i64>this.keys.keys.length;
-        const capacity = <u32>max<i64>(1, min<i64>(fromServer, bound));
+        const capacity = <u32>max<i64>(1, min<i64>(fromServer, bound) / <i64>c.indexStride);
         if (capacity != this.table.capacityOf(e)) this.table.setCapacity(e, capacity);
       }
       if (changed) {
@@ -281,7 +300,7 @@ export class Router extends EventSink {
         s.set(unchecked(s.endpointQueue[e]), isNaN(waiting) ? 0 : <u64>max(waiting, 0.0));
         s.set(unchecked(s.endpointRunning[e]), isNaN(load<f64>(p, 24)) ? 0 : <u64>max(load<f64>(p, 24), 0.0));
         s.set(unchecked(s.endpointKvPermille[e]), isNaN(kv) ? 0 : <u64>(min(max(kv, 0.0), 1.0) * 1000));
-        s.set(unchecked(s.endpointIndexCapacity[e]), <u64>this.table.capacityOf(e));
+        s.set(unchecked(s.endpointIndexCapacity[e]), <u64>this.table.capacityOf(e) * <u64>c.indexStride);
       }
     }
   }

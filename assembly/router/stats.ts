@@ -5,6 +5,10 @@
 // carry the address in the name (`prefix_router.endpoint.<address>.picks`); the
 // Envoy config in envoy/ turns it into an `endpoint` label with stats_tags.
 // README "Stats reference" lists every name.
+//
+// Counters are added up inside the VM and flushed to Envoy on each tick
+// (flush()), so the per-request path makes no stats host calls; Envoy's own
+// stats flush runs at second granularity, so a tick's delay is invisible.
 import * as host from "../abi/host";
 import { MetricType } from "../abi/enums";
 
@@ -28,102 +32,132 @@ const PASS_NAMES: string[] = [
   "no_prompt", "token_prompt", "aborted", "headers_not_held", "request_trailers",
 ];
 
-export function passReasonName(reason: i32): string {
-  return PASS_NAMES[reason];
+/** Counters by slot: a slot is an index into `ids` and `pending`. */
+@final
+class CounterSet {
+  ids: u32[] = [];
+  pending: u64[] = [];
+
+  define(name: string): i32 {
+    this.ids.push(host.defineMetric(MetricType.Counter, name));
+    this.pending.push(0);
+    return this.ids.length - 1;
+  }
+
+  // @ts-ignore: decorator
+  @inline add(slot: i32, n: u64): void {
+    unchecked(this.pending[slot] += n);
+  }
+
+  flush(): void {
+    for (let i = 0; i < this.ids.length; i++) {
+      const n = unchecked(this.pending[i]);
+      if (n == 0) continue;
+      host.incrementMetric(unchecked(this.ids[i]), <i64>n);
+      unchecked(this.pending[i] = 0);
+    }
+  }
 }
 
 @final
 export class RouterStats {
-  requests: u32;
-  routed: u32;
-  rendezvous: u32;
-  guardDiversions: u32;
-  blocksMatched: u32;
-  blocksTotal: u32;
-  journalGaps: u32;
-  journalConflicts: u32;
-  journalAppendFailures: u32;
-  staleVmsDropped: u32;
+  private counters: CounterSet = new CounterSet();
+  // Counter slots.
+  requests: i32;
+  routed: i32;
+  rendezvous: i32;
+  guardDiversions: i32;
+  blocksMatched: i32;
+  blocksTotal: i32;
+  journalGaps: i32;
+  journalConflicts: i32;
+  journalAppendFailures: i32;
+  staleVmsDropped: i32;
+  serverQueries: i32;
+  serverHits: i32;
+  passthrough: StaticArray<i32> = new StaticArray<i32>(Pass.Count);
+  endpointPicks: StaticArray<i32>;
+  endpointBlocksMatched: StaticArray<i32>;
+  endpointBlocksTotal: StaticArray<i32>;
+  scrapeSuccesses: StaticArray<i32>;
+  scrapeFailures: StaticArray<i32>;
+  endpointServerQueries: StaticArray<i32>;
+  endpointServerHits: StaticArray<i32>;
+  // Gauge ids (set directly, from the tick).
   indexMemoryBytes: u32;
-  passthrough: StaticArray<u32> = new StaticArray<u32>(Pass.Count);
-  endpointPicks: StaticArray<u32>;
   endpointInFlight: StaticArray<u32>;
   endpointIndexBlocks: StaticArray<u32>;
   endpointIndexCapacity: StaticArray<u32>;
-  endpointBlocksMatched: StaticArray<u32>;
-  endpointBlocksTotal: StaticArray<u32>;
-  // From the metrics scrapes.
-  serverQueries: u32;
-  serverHits: u32;
-  scrapeSuccesses: StaticArray<u32>;
-  scrapeFailures: StaticArray<u32>;
   endpointHealthy: StaticArray<u32>;
   endpointQueue: StaticArray<u32>;
   endpointRunning: StaticArray<u32>;
   endpointKvPermille: StaticArray<u32>;
-  endpointServerQueries: StaticArray<u32>;
-  endpointServerHits: StaticArray<u32>;
 
   constructor(addresses: string[]) {
     const n = addresses.length;
-    this.endpointPicks = new StaticArray<u32>(n);
+    this.endpointPicks = new StaticArray<i32>(n);
+    this.endpointBlocksMatched = new StaticArray<i32>(n);
+    this.endpointBlocksTotal = new StaticArray<i32>(n);
+    this.scrapeSuccesses = new StaticArray<i32>(n);
+    this.scrapeFailures = new StaticArray<i32>(n);
+    this.endpointServerQueries = new StaticArray<i32>(n);
+    this.endpointServerHits = new StaticArray<i32>(n);
     this.endpointInFlight = new StaticArray<u32>(n);
     this.endpointIndexBlocks = new StaticArray<u32>(n);
     this.endpointIndexCapacity = new StaticArray<u32>(n);
-    this.endpointBlocksMatched = new StaticArray<u32>(n);
-    this.endpointBlocksTotal = new StaticArray<u32>(n);
-    this.scrapeSuccesses = new StaticArray<u32>(n);
-    this.scrapeFailures = new StaticArray<u32>(n);
     this.endpointHealthy = new StaticArray<u32>(n);
     this.endpointQueue = new StaticArray<u32>(n);
     this.endpointRunning = new StaticArray<u32>(n);
     this.endpointKvPermille = new StaticArray<u32>(n);
-    this.endpointServerQueries = new StaticArray<u32>(n);
-    this.endpointServerHits = new StaticArray<u32>(n);
+    const c = this.counters;
     const p = "prefix_router.";
-    this.serverQueries = host.defineMetric(MetricType.Counter, p + "server_prefix_cache_queries");
-    this.serverHits = host.defineMetric(MetricType.Counter, p + "server_prefix_cache_hits");
-    this.requests = host.defineMetric(MetricType.Counter, p + "requests");
-    this.routed = host.defineMetric(MetricType.Counter, p + "routed");
-    this.rendezvous = host.defineMetric(MetricType.Counter, p + "rendezvous_placements");
-    this.guardDiversions = host.defineMetric(MetricType.Counter, p + "guard_diversions");
-    this.blocksMatched = host.defineMetric(MetricType.Counter, p + "prefix_blocks_matched");
-    this.blocksTotal = host.defineMetric(MetricType.Counter, p + "prefix_blocks_total");
-    this.journalGaps = host.defineMetric(MetricType.Counter, p + "index.journal_gaps");
-    this.journalConflicts = host.defineMetric(MetricType.Counter, p + "index.journal_cas_conflicts");
-    this.journalAppendFailures = host.defineMetric(MetricType.Counter, p + "index.journal_append_failures");
-    this.staleVmsDropped = host.defineMetric(MetricType.Counter, p + "index.stale_vms_dropped");
+    this.requests = c.define(p + "requests");
+    this.routed = c.define(p + "routed");
+    this.rendezvous = c.define(p + "rendezvous_placements");
+    this.guardDiversions = c.define(p + "guard_diversions");
+    this.blocksMatched = c.define(p + "prefix_blocks_matched");
+    this.blocksTotal = c.define(p + "prefix_blocks_total");
+    this.journalGaps = c.define(p + "index.journal_gaps");
+    this.journalConflicts = c.define(p + "index.journal_cas_conflicts");
+    this.journalAppendFailures = c.define(p + "index.journal_append_failures");
+    this.staleVmsDropped = c.define(p + "index.stale_vms_dropped");
+    this.serverQueries = c.define(p + "server_prefix_cache_queries");
+    this.serverHits = c.define(p + "server_prefix_cache_hits");
+    for (let r = 0; r < Pass.Count; r++) unchecked(this.passthrough[r] = c.define(p + "passthrough." + PASS_NAMES[r]));
     this.indexMemoryBytes = host.defineMetric(MetricType.Gauge, p + "index.memory_bytes");
-    for (let r = 0; r < Pass.Count; r++) {
-      unchecked(this.passthrough[r] = host.defineMetric(MetricType.Counter, p + "passthrough." + PASS_NAMES[r]));
-    }
     for (let e = 0; e < n; e++) {
       const ep = p + "endpoint." + addresses[e] + ".";
-      unchecked(this.endpointPicks[e] = host.defineMetric(MetricType.Counter, ep + "picks"));
+      unchecked(this.endpointPicks[e] = c.define(ep + "picks"));
+      unchecked(this.endpointBlocksMatched[e] = c.define(ep + "prefix_blocks_matched"));
+      unchecked(this.endpointBlocksTotal[e] = c.define(ep + "prefix_blocks_total"));
+      unchecked(this.scrapeSuccesses[e] = c.define(ep + "scrape_successes"));
+      unchecked(this.scrapeFailures[e] = c.define(ep + "scrape_failures"));
+      unchecked(this.endpointServerQueries[e] = c.define(ep + "server_prefix_cache_queries"));
+      unchecked(this.endpointServerHits[e] = c.define(ep + "server_prefix_cache_hits"));
       unchecked(this.endpointInFlight[e] = host.defineMetric(MetricType.Gauge, ep + "in_flight"));
       unchecked(this.endpointIndexBlocks[e] = host.defineMetric(MetricType.Gauge, ep + "index_blocks"));
       unchecked(this.endpointIndexCapacity[e] = host.defineMetric(MetricType.Gauge, ep + "index_capacity_blocks"));
-      unchecked(this.endpointBlocksMatched[e] = host.defineMetric(MetricType.Counter, ep + "prefix_blocks_matched"));
-      unchecked(this.endpointBlocksTotal[e] = host.defineMetric(MetricType.Counter, ep + "prefix_blocks_total"));
-      unchecked(this.scrapeSuccesses[e] = host.defineMetric(MetricType.Counter, ep + "scrape_successes"));
-      unchecked(this.scrapeFailures[e] = host.defineMetric(MetricType.Counter, ep + "scrape_failures"));
       unchecked(this.endpointHealthy[e] = host.defineMetric(MetricType.Gauge, ep + "healthy"));
       unchecked(this.endpointQueue[e] = host.defineMetric(MetricType.Gauge, ep + "queue"));
       unchecked(this.endpointRunning[e] = host.defineMetric(MetricType.Gauge, ep + "running"));
       unchecked(this.endpointKvPermille[e] = host.defineMetric(MetricType.Gauge, ep + "kv_cache_usage_permille"));
-      unchecked(this.endpointServerQueries[e] = host.defineMetric(MetricType.Counter, ep + "server_prefix_cache_queries"));
-      unchecked(this.endpointServerHits[e] = host.defineMetric(MetricType.Counter, ep + "server_prefix_cache_hits"));
     }
   }
 
   // @ts-ignore: decorator
-  @inline count(id: u32): void { host.incrementMetric(id, 1); }
+  @inline count(slot: i32): void { this.counters.add(slot, 1); }
   // @ts-ignore: decorator
-  @inline add(id: u32, n: u64): void { if (n > 0) host.incrementMetric(id, <i64>n); }
+  @inline add(slot: i32, n: u64): void { this.counters.add(slot, n); }
+  /** Sets a gauge now. */
   // @ts-ignore: decorator
   @inline set(id: u32, value: u64): void { host.recordMetric(id, value); }
 
   pass(reason: i32): void {
-    host.incrementMetric(unchecked(this.passthrough[reason]), 1);
+    this.counters.add(unchecked(this.passthrough[reason]), 1);
+  }
+
+  /** Sends the counters accumulated since the last flush to Envoy. */
+  flush(): void {
+    this.counters.flush();
   }
 }

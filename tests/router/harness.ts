@@ -71,7 +71,9 @@ export function header(headers: Array<[string, string]>, name: string): string |
   return headers.find(([k]) => k === name)?.[1];
 }
 
+/** A stat's value after the next tick (the filter flushes counters on its tick, tickMs = 100). */
 export function stat(gw: Gateway, name: string): number {
+  gw.clock.advance(100);
   const value = gw.envoy.stats.get(`wasmcustom.${name}`);
   return typeof value === "number" ? value : Number(value ?? 0);
 }
