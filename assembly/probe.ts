@@ -12,20 +12,34 @@
 //   timeoutMs=N          callout timeout (default 1000)
 //   failConfigure=1      proxy_on_configure returns 0
 //
+// At load: logs "probe: initialize" from top-level code (it runs in _initialize,
+// so it appears once per VM instance: base, canary and every clone).
+//
 // Per request: counts `probe.requests`, sets `x-probe-seen: 1`, and:
 //   header x-probe-trap        → traps (unreachable) in on_request_headers
+//   header x-probe-local: CODE → proxy_send_local_response(CODE, "probe local",
+//                                body "local from probe", header
+//                                x-probe-local-reply: 1) and returns Continue
+//                                (the host must still stop the stream)
+//   header x-probe-close       → proxy_close_stream(HTTP_REQUEST), returns Continue
 //   :path starting with /stop  → StopIteration from headers; the body is
 //                                buffered to end of stream, then its size goes to
 //                                header x-probe-body-bytes and the shared counter
 //                                `probe.count` is CAS-incremented (x-probe-count).
 //                                A stream parked by the headers stop is continued
 //                                by the next tick.
+// Per response: sets response header `x-probe-response: 1`.
+//
+// The two raw host calls the router's safe layer does not wrap (local response,
+// close stream) are declared here, not in abi/: the probe exercises ABI paths
+// the router must not depend on.
 export * from "./abi/exports";
 import { RootContext, StreamContext, RootContextFactory } from "./abi/contexts";
 import { setRootContextFactory } from "./abi/registry";
 import { HostBuffer } from "./abi/memory";
 import { WasmResult, LogLevel, HeadersAction, DataAction, BufferType, MapType, MetricType } from "./abi/enums";
 import * as host from "./abi/host";
+import { encodePairs } from "./abi/pairs";
 
 const PATH = String.UTF8.encode(":path");
 const STATUS = String.UTF8.encode(":status");
@@ -34,39 +48,23 @@ const SEEN = String.UTF8.encode("x-probe-seen");
 const BODY_BYTES = String.UTF8.encode("x-probe-body-bytes");
 const COUNT = String.UTF8.encode("x-probe-count");
 const SHARED_KEY = String.UTF8.encode("probe.count");
+const LOCAL = String.UTF8.encode("x-probe-local");
+const CLOSE = String.UTF8.encode("x-probe-close");
+const RESPONSE_MARK = String.UTF8.encode("x-probe-response");
+
+// @ts-ignore: decorator
+@external("env", "proxy_send_local_response")
+declare function proxy_send_local_response(status: u32, detailsPtr: usize, detailsSize: usize, bodyPtr: usize,
+  bodySize: usize, headersPtr: usize, headersSize: usize, grpcStatus: i32): u32;
+// @ts-ignore: decorator
+@external("env", "proxy_close_stream")
+declare function proxy_close_stream(streamType: u32): u32;
+
+host.log(LogLevel.Info, "probe: initialize");
 
 function setHeaderString(key: ArrayBuffer, value: string): u32 {
   const v = String.UTF8.encode(value);
   return host.replaceHeader(MapType.RequestHeaders, key, changetype<usize>(v), v.byteLength);
-}
-
-/** Serializes header pairs as cpp-host src/pairs_util.cc expects. */
-function encodePairs(keys: string[], values: string[]): ArrayBuffer {
-  let size = 4;
-  const k = new Array<ArrayBuffer>(keys.length);
-  const v = new Array<ArrayBuffer>(keys.length);
-  for (let i = 0; i < keys.length; i++) {
-    k[i] = String.UTF8.encode(keys[i]);
-    v[i] = String.UTF8.encode(values[i]);
-    size += 8 + k[i].byteLength + 1 + v[i].byteLength + 1;
-  }
-  const out = new ArrayBuffer(size);
-  const base = changetype<usize>(out);
-  store<u32>(base, keys.length);
-  let sizes = base + 4;
-  let data = base + 4 + 8 * keys.length;
-  for (let i = 0; i < keys.length; i++) {
-    store<u32>(sizes, k[i].byteLength);
-    store<u32>(sizes + 4, v[i].byteLength);
-    sizes += 8;
-    memory.copy(data, changetype<usize>(k[i]), k[i].byteLength);
-    data += k[i].byteLength;
-    store<u8>(data++, 0);
-    memory.copy(data, changetype<usize>(v[i]), v[i].byteLength);
-    data += v[i].byteLength;
-    store<u8>(data++, 0);
-  }
-  return out;
 }
 
 class ProbeRoot extends RootContext {
@@ -163,6 +161,21 @@ class ProbeStream extends StreamContext {
   onRequestHeaders(headerCount: u32, endOfStream: bool): u32 {
     host.incrementMetric(this.probe.requests, 1);
     if (host.getHeader(MapType.RequestHeaders, TRAP, this.buf) == WasmResult.Ok) unreachable();
+    if (host.getHeader(MapType.RequestHeaders, LOCAL, this.buf) == WasmResult.Ok) {
+      const status = <u32>I32.parseInt(this.buf.toString());
+      this.buf.release();
+      const details = String.UTF8.encode("probe local");
+      const body = String.UTF8.encode("local from probe");
+      const headers = encodePairs(["x-probe-local-reply"], ["1"]);
+      proxy_send_local_response(status, changetype<usize>(details), details.byteLength, changetype<usize>(body),
+        body.byteLength, changetype<usize>(headers), headers.byteLength, -1);
+      return HeadersAction.Continue;
+    }
+    if (host.getHeader(MapType.RequestHeaders, CLOSE, this.buf) == WasmResult.Ok) {
+      this.buf.release();
+      proxy_close_stream(0);
+      return HeadersAction.Continue;
+    }
     setHeaderString(SEEN, "1");
     host.getHeader(MapType.RequestHeaders, PATH, this.buf);
     const path = this.buf.toString();
@@ -218,6 +231,8 @@ class ProbeStream extends StreamContext {
     host.getHeader(MapType.ResponseHeaders, STATUS, this.buf);
     host.log(LogLevel.Debug, "probe: response id=" + this.id.toString() + " status=" + this.buf.toString());
     this.buf.release();
+    const mark = String.UTF8.encode("1");
+    host.replaceHeader(MapType.ResponseHeaders, RESPONSE_MARK, changetype<usize>(mark), mark.byteLength);
     return HeadersAction.Continue;
   }
 
