@@ -63,6 +63,14 @@ export class Vm {
 
   /** Test-only hook: runs just before the host calls an export, with the context set. */
   beforeGuestCall?: (fn: string, args: readonly number[], context: Context) => void;
+  /**
+   * Benchmark hook: when true, time spent in exported calls (outermost only) and
+   * in host functions is added up in guestCallMs / hostCallMs, so a benchmark can
+   * tell the module's own work from the emulator's (Envoy's is C++ and cheaper).
+   */
+  profileTime = false;
+  guestCallMs = 0;
+  hostCallMs = 0;
 
   /** WasmBase::stop_iteration_: set by proxy_send_local_response for the running callback. */
   stopIteration = false;
@@ -277,7 +285,9 @@ export class Vm {
       this.beforeGuestCall?.(fn, args, context);
       const trace = this.tracing();
       if (trace) this.hostLog("trace", `[host->vm] ${fn}(${args.join(", ")})`);
+      const t0 = this.profileTime && this.depth === 1 ? performance.now() : 0;
       const result = f(...args);
+      if (t0 !== 0) this.guestCallMs += performance.now() - t0;
       const word = typeof result === "number" ? result >>> 0 : 0;
       if (trace) this.hostLog("trace", `[host<-vm] ${fn} return: ${typeof result === "number" ? word : "void"}`);
       return word;
@@ -468,7 +478,9 @@ export class Vm {
       const args = raw.map((a, i) => (kinds[i] === "i64" ? BigInt.asUintN(64, BigInt(a)) : Number(a) >>> 0));
       const trace = this.tracing();
       if (trace) this.hostLog("trace", `[vm->host] ${key}(${args.join(", ")})`);
+      const t0 = this.profileTime ? performance.now() : 0;
       const result = impl(this, ...args);
+      if (t0 !== 0) this.hostCallMs += performance.now() - t0;
       if (trace) this.hostLog("trace", `[vm<-host] ${key} return: ${returnsVoid ? "void" : result}`);
       return returnsVoid ? undefined : (result ?? 0);
     };
