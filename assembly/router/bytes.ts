@@ -27,6 +27,19 @@ export class ByteSink {
     this.reset();
   }
 
+  /**
+   * Returns the buffer to the heap: it lives outside the garbage collector, so
+   * an owner that goes away (a parse, a root context) must free it. Afterwards
+   * the sink holds nothing and drops every write.
+   */
+  free(): void {
+    if (this.ptr != 0) heap.free(this.ptr);
+    this.ptr = 0;
+    this.capacity = 0;
+    this.cap = 0;
+    this.reset();
+  }
+
   // @ts-ignore: decorator
   @inline reset(): void {
     this.len = 0;

@@ -204,6 +204,13 @@ export class Journal {
     return <usize>this.prefix.byteLength + 5 + n;
   }
 
+  /** Returns the raw buffers to the heap when the router goes away; unusable afterwards. */
+  free(): void {
+    heap.free(this.key);
+    heap.free(this.event);
+    this.buf.release();
+  }
+
   /** Sequence number of the next event this VM will apply (for tests and stats). */
   position(): u64 { return this.nextSeq; }
 }

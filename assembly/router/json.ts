@@ -169,7 +169,13 @@ export class JsonReader {
       out.writeBytes(p, end - p);
       return;
     }
-    while (p < end && !out.full()) {
+    while (p < end) {
+      if (out.full()) {
+        // Stop decoding, but count what is left as dropped (raw bytes, an upper
+        // bound): callers tell a string that did not fit by `dropped` > 0.
+        out.dropped += end - p;
+        break;
+      }
       // Copy the run up to the next backslash in one go.
       let q = p;
       while (q < end && <u32>load<u8>(q) != BACKSLASH) q++;

@@ -175,6 +175,29 @@ export class PrefixTable {
     while (unchecked(this.count[e]) > cap) this.evictOne(e);
   }
 
+  /**
+   * Returns the table's raw memory (nodes, buckets, rings) to the heap when
+   * its owner goes away; the table must not be used afterwards.
+   */
+  free(): void {
+    for (let e = 0; e < this.endpointCount; e++) {
+      const ring = unchecked(this.ring[e]);
+      if (ring != 0) heap.free(ring);
+      unchecked(this.ring[e] = 0);
+      unchecked(this.ringSlots[e] = 0);
+      unchecked(this.ringLength[e] = 0);
+      unchecked(this.capacity[e] = 0);
+      unchecked(this.count[e] = 0);
+    }
+    if (this.nodes != 0) heap.free(this.nodes);
+    if (this.buckets != 0) heap.free(this.buckets);
+    this.nodes = 0;
+    this.buckets = 0;
+    this.nodeSlots = 0;
+    this.used = 1;
+    this.freeHead = NIL;
+  }
+
   /** Drops everything endpoint e holds. */
   clearEndpoint(e: i32): void {
     while (unchecked(this.count[e]) > 0) this.evictOne(e);

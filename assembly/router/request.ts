@@ -51,6 +51,12 @@ export class PromptExtractor {
     this.prompt = new ByteSink(promptCap);
   }
 
+  /** Frees both sinks (raw heap memory); the extractor must not be used afterwards. */
+  free(): void {
+    this.model.free();
+    this.prompt.free();
+  }
+
   /** Parses [ptr, ptr+len); on Ok, `model` and `prompt` hold the canonical bytes. */
   extract(ptr: usize, len: usize, chat: bool): i32 {
     const r = this.reader;
@@ -139,11 +145,19 @@ export class PromptExtractor {
     while (r.more(CLOSE_OBJECT, first)) {
       first = false;
       r.readKey();
-      if (r.stringEquals("role") && r.peekKind() == JsonKind.String) {
-        r.readString();
-        roleStart = r.strStart;
-        roleEnd = r.strEnd;
-        roleEscaped = r.strEscaped;
+      if (r.stringEquals("role")) {
+        // The last "role" wins, as for "model"; one that is not a string leaves no role.
+        if (r.peekKind() == JsonKind.String) {
+          r.readString();
+          roleStart = r.strStart;
+          roleEnd = r.strEnd;
+          roleEscaped = r.strEscaped;
+        } else {
+          roleStart = 0;
+          roleEnd = 0;
+          roleEscaped = false;
+          r.skipValue();
+        }
       } else if (r.stringEquals("content")) {
         contentAt = r.peek() != 0 ? r.pos : 0;
         r.skipValue();
@@ -210,6 +224,12 @@ export class PromptExtractor {
           hasText = true;
         }
       } else {
+        // Last key wins: a later non-string "type" or "text" undoes an earlier string one.
+        if (isType) {
+          typeStart = 0; typeEnd = 0; typeEscaped = false;
+        } else if (isText) {
+          hasText = false;
+        }
         r.skipValue();
       }
     }

@@ -55,6 +55,14 @@ export class RouterRoot extends RootContext {
     if (router !== null) router.onHttpCallResponse(token, headerCount, bodySize);
   }
 
+  /** Envoy is done with this root (configuration replaced or VM shutting down). */
+  onDone(): bool {
+    const router = this.router;
+    this.router = null;
+    if (router !== null) router.free();
+    return true;
+  }
+
   newStream(id: u32): StreamContext {
     return new RouterStream(id, this);
   }

@@ -299,13 +299,27 @@ export class Router extends EventSink {
         s.set(unchecked(s.endpointHealthy[e]), healthy ? 1 : 0);
         s.set(unchecked(s.endpointQueue[e]), isNaN(waiting) ? 0 : <u64>max(waiting, 0.0));
         s.set(unchecked(s.endpointRunning[e]), isNaN(load<f64>(p, 24)) ? 0 : <u64>max(load<f64>(p, 24), 0.0));
-        s.set(unchecked(s.endpointKvPermille[e]), isNaN(kv) ? 0 : <u64>(min(max(kv, 0.0), 1.0) * 1000));
+        s.set(unchecked(s.endpointKvPermille[e]), isNaN(kv) ? 0 : <u64>Math.round(min(max(kv, 0.0), 1.0) * 1000));
         s.set(unchecked(s.endpointIndexCapacity[e]), <u64>this.table.capacityOf(e) * <u64>c.indexStride);
       }
     }
   }
 
   isChatPath(i: i32): bool { return this.chatPaths[i]; }
+
+  /**
+   * Frees what lives outside the garbage collector (the index, the prompt
+   * buffers, the journal's and scraper's buffers). Envoy keeps a VM across
+   * configuration updates and deletes the old root context, so without this
+   * every update leaked a whole index. The router must not be used afterwards.
+   */
+  free(): void {
+    this.extractor.free();
+    this.table.free();
+    this.journal.free();
+    const scraper = this.scraper;
+    if (scraper !== null) scraper.free();
+  }
 }
 
 export function nowMs(): i64 {

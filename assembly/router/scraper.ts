@@ -76,6 +76,14 @@ export class Scraper {
 
   isHolder(): bool { return this.holding; }
 
+  /** Returns the raw buffers to the heap when the router goes away; unusable afterwards. */
+  free(): void {
+    heap.free(this.publishBuffer);
+    this.publishBuffer = 0;
+    this.snapshot.release();
+    this.buf.release();
+  }
+
   /** Lease, dispatch and publish; returns true when a new snapshot was read. */
   tick(now: i64): bool {
     if (now >= this.nextScrapeMs) {

@@ -2,6 +2,7 @@
 // with N worker VMs in front of fake endpoint addresses, and one-call requests
 // that return where the filter sent them.
 import { Envoy, VirtualClock } from "../../scripts/host/index.ts";
+import type { Plugin } from "../../scripts/host/index.ts";
 
 export const ROUTER_WASM = new URL("../../build/prefix_router.wasm", import.meta.url).pathname;
 export const DEST = "x-gateway-destination-endpoint";
@@ -41,12 +42,12 @@ export function chatBody(messages: Array<[string, string]>, model = "llama"): st
 }
 
 export interface Sent {
-  stream: ReturnType<Gateway["plugin"]["newStream"]>;
+  stream: ReturnType<Plugin["newStream"]>;
   destination: string | undefined;
 }
 
 /** Sends one POST through the filter; the stream stays open unless `complete`. */
-export function send(gw: Gateway, body: string, opts: { vm?: number; path?: string; complete?: boolean; chunks?: number; headers?: Record<string, string> } = {}): Sent {
+export function send(gw: { plugin: Plugin }, body: string, opts: { vm?: number; path?: string; complete?: boolean; chunks?: number; headers?: Record<string, string> } = {}): Sent {
   const stream = gw.plugin.newStream(opts.vm);
   stream.sendRequestHeaders({
     ":method": "POST",
