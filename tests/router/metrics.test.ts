@@ -121,6 +121,24 @@ test("a server reporting a deep queue loses new traffic to idle ones, even for a
 
 // Real time: a slow server has to be slow on the wall clock for Envoy's (and the
 // emulator's) callout timeout to fire.
+test("stale metrics are ignored: scoring falls back to in-flight counts", async () => {
+  const metrics = await startServers([vllmPage({}), vllmPage({})]);
+  const gw = await scrapingGateway(metrics, { metricsConfig: { staleAfterIntervals: 2, unhealthyAfter: 1000 } });
+  await run(gw, 400);
+  const body = chatBody([["system", text(21, 3000)], ["user", "question"]]);
+  const home = send(gw, body, { complete: true }).destination!;
+  const server = metrics.find((m) => m.address === home)!;
+  server.page = vllmPage({ waiting: 40, running: 64, kv: 0.97 });
+  await run(gw, 400);
+  assert.notEqual(send(gw, body, { complete: true }).destination, home, "avoided while the deep queue is fresh");
+  // Scrapes now fail (but not enough to mark it unhealthy): the last page ages out.
+  server.behaviour = "error500";
+  await run(gw, 800);
+  assert.equal(gauge(gw, home, "healthy"), 1);
+  assert.equal(send(gw, body, { complete: true }).destination, home, "the stale queue no longer counts; the prefix wins");
+  gw.envoy.shutdown();
+});
+
 test("failed scrapes of every kind mark a server unhealthy; one good scrape brings it back", async () => {
   for (const behaviour of ["error500", "garbage", "slow", "reset", "dead"] as const) {
     const metrics = await startServers([vllmPage({}), vllmPage({})]);
