@@ -56,6 +56,9 @@ export class Config {
    * within max(loadFactor × mean, mean + slack) (mean including this request). */
   guardLoadFactor: f64 = 1.25;
   guardSlack: f64 = 8;
+  /** Rendezvous placement considers endpoints whose load score is within this
+   * fraction of the load weights' sum of the best one (0: least loaded only). */
+  coldBand: f64 = 0.2;
   /** A match shorter than this many blocks counts as no match (rendezvous placement). */
   minMatchBlocks: i32 = 1;
   /** In-flight requests at which the in-flight score bottoms out. */
@@ -197,6 +200,7 @@ function parseWith(rd: Reader, ptr: usize, len: usize): ConfigResult {
     else if (key == "weights") readWeights(rd, c.weights);
     else if (key == "guard") readGuard(rd, c);
     else if (key == "minMatchBlocks") c.minMatchBlocks = rd.integer(key, 1, 4096);
+    else if (key == "coldBand") c.coldBand = rd.number(key, 0, 1);
     else if (key == "inFlightSaturation") c.inFlightSaturation = rd.number(key, 1, 1e6);
     else if (key == "queueSaturation") c.queueSaturation = rd.number(key, 1, 1e6);
     else if (key == "journalSlots") c.journalSlots = rd.integer(key, 16, 1 << 16);

@@ -11,8 +11,11 @@
 //      to load it (fewer than max_lora running), else stays as it is.
 //   2. No useful match on any eligible endpoint (fewer than minMatchBlocks):
 //      rendezvous hashing of the request's first block over the eligible
-//      endpoints, so independent Envoy replicas that share nothing place a new
-//      prefix on the same endpoint.
+//      endpoints whose load score (the score below without its prefix term) is
+//      within coldBand × (sum of the load weights) of the best one. A new
+//      prefix loses no cache affinity by avoiding a busy server, so it goes to
+//      a lightly loaded one; among those, rendezvous hashing lets independent
+//      Envoy replicas that share nothing (and so see similar loads) agree.
 //   3. Otherwise the highest weighted score wins:
 //        w_prefix · matched/total + w_inFlight · (1 − min(inFlight/inFlightSat, 1))
 //      + w_queue · (1 − min(queue/queueSat, 1)) + w_kvCache · (1 − kv)
@@ -87,8 +90,14 @@ export class Scorer {
     let bestTie: u64 = 0;
     if (bestMatch < c.minMatchBlocks || blocks == 0) {
       this.lastWasRendezvous = true;
+      let bestLoad = -f64.MAX_VALUE;
       for (let e = 0; e < n; e++) {
-        if (!unchecked(this.eligible[e])) continue;
+        if (unchecked(this.eligible[e])) bestLoad = max(bestLoad, this.loadScore(e, loads));
+      }
+      const w = c.weights;
+      const floor = bestLoad - c.coldBand * (w.inFlight + w.queue + w.kvCache);
+      for (let e = 0; e < n; e++) {
+        if (!unchecked(this.eligible[e]) || this.loadScore(e, loads) < floor) continue;
         const w = mix64(placementKey ^ unchecked(keys[e]));
         if (best < 0 || w > bestTie) {
           best = e;
@@ -103,14 +112,7 @@ export class Scorer {
     const invBlocks = 1.0 / <f64>blocks;
     for (let e = 0; e < n; e++) {
       if (!unchecked(this.eligible[e])) continue;
-      let score = w.prefix * <f64>unchecked(match[e]) * invBlocks;
-      score += w.inFlight * (1.0 - min(loads.inFlight(e) / c.inFlightSaturation, 1.0));
-      const queue = loads.queue(e);
-      if (!isNaN(queue)) score += w.queue * (1.0 - min(queue / c.queueSaturation, 1.0));
-      else score += w.queue;
-      const kv = loads.kvUtilization(e);
-      if (!isNaN(kv)) score += w.kvCache * (1.0 - min(max(kv, 0.0), 1.0));
-      else score += w.kvCache;
+      const score = w.prefix * <f64>unchecked(match[e]) * invBlocks + this.loadScore(e, loads);
       const tie = mix64(placementKey ^ unchecked(keys[e]));
       if (best < 0 || score > bestScore || (score == bestScore && tie > bestTie)) {
         best = e;
@@ -119,6 +121,18 @@ export class Scorer {
       }
     }
     return best;
+  }
+
+  /** The score's load terms: in-flight, queue and KV usage, each weighted. */
+  private loadScore(e: i32, loads: LoadView): f64 {
+    const c = this.config;
+    const w = c.weights;
+    let score = w.inFlight * (1.0 - min(loads.inFlight(e) / c.inFlightSaturation, 1.0));
+    const queue = loads.queue(e);
+    score += isNaN(queue) ? w.queue : w.queue * (1.0 - min(queue / c.queueSaturation, 1.0));
+    const kv = loads.kvUtilization(e);
+    score += isNaN(kv) ? w.kvCache : w.kvCache * (1.0 - min(max(kv, 0.0), 1.0));
+    return score;
   }
 
   /** Narrows the eligible set to endpoints running `model`, else to those with room for it. */

@@ -1,0 +1,91 @@
+// The product as a policy: the built build/prefix_router.wasm, run in the host
+// emulator on the replay's own virtual clock. Owns: turning a replayed request
+// into an HTTP stream through the filter and reading back where it sent it.
+// Must not: make any routing decision itself.
+//
+// Each request opens a stream on one of the emulated Envoy's worker VMs (round
+// robin, as Envoy spreads connections), sends its real OpenAI JSON body and
+// reads x-gateway-destination-endpoint from the request Envoy would forward.
+// A request the filter passes through goes where Envoy's fallback policy
+// (round robin) would send it. The filter scrapes the simulated servers itself:
+// its proxy_http_call callouts reach an in-process cluster that answers with
+// the server's /metrics page at the current virtual time, so the filter sees
+// load exactly as it would in production, on its own timer.
+import { Envoy, type HttpStream } from "../../host/index.ts";
+import type { PolicyContext, PolicyFactory, Policy, RouteRequest } from "../policy.ts";
+import type { Clock } from "../../host/clock.ts";
+
+export const ROUTER_WASM = new URL("../../../build/prefix_router.wasm", import.meta.url).pathname;
+const DESTINATION = "x-gateway-destination-endpoint";
+
+export interface PrefixRouterOptions {
+  wasm?: string;
+  /** Worker VMs (Envoy --concurrency). */
+  vms?: number;
+  /** Overrides merged into the filter configuration (weights, guard, …). */
+  config?: Record<string, unknown>;
+  description?: string;
+}
+
+export function prefixRouterPolicy(opts: PrefixRouterOptions = {}): PolicyFactory {
+  return {
+    name: "prefix-router",
+    description: opts.description ?? "this product: build/prefix_router.wasm in the host emulator (2 worker VMs), scraping the servers' /metrics itself every 200 ms",
+    // The filter scrapes through its own callouts; the driver's scrape view is not used.
+    scrapeIntervalMs: 0,
+    create: (ctx) => createPolicy(ctx, opts),
+  };
+}
+
+async function createPolicy(ctx: PolicyContext, opts: PrefixRouterOptions): Promise<Policy> {
+  const envoy = new Envoy({
+    clock: ctx.clock as Clock,
+    logLevel: "warn",
+    clusters: {
+      metrics: {
+        type: "handler",
+        handle: (req) => ({ status: 200, headers: { "content-type": "text/plain; version=0.0.4" }, body: ctx.metricsText(req.authority) }),
+      },
+    },
+  });
+  const configuration = {
+    endpoints: ctx.endpoints.map((address) => ({ address })),
+    metrics: { cluster: "metrics", intervalMs: 200, timeoutMs: 1000 },
+    ...opts.config,
+  };
+  const plugin = await envoy.addHttpFilter({
+    name: "prefix_router",
+    rootId: "prefix_router",
+    vmId: "prefix_router",
+    wasm: opts.wasm ?? ROUTER_WASM,
+    configuration: JSON.stringify(configuration),
+    concurrency: opts.vms ?? 2,
+    allowOnHeadersStopIteration: true,
+  });
+  const open = new Map<string, HttpStream>();
+  let fallback = 0;
+  return {
+    pick(req: RouteRequest): string {
+      const stream = plugin.newStream();
+      stream.sendRequestHeaders({ ":method": "POST", ":path": req.path, ":authority": "gateway", "content-type": "application/json", "x-request-id": req.id }, false);
+      stream.sendRequestBody(req.body(), true);
+      open.set(req.id, stream);
+      const chosen = stream.upstreamRequest?.headers.find(([k]) => k === DESTINATION)?.[1];
+      if (chosen !== undefined && ctx.endpoints.includes(chosen)) return chosen;
+      // Passed through: Envoy's fallback load-balancing policy (round robin) decides.
+      return ctx.endpoints[fallback++ % ctx.endpoints.length];
+    },
+    settle: () => envoy.settle(),
+    onComplete(req: RouteRequest): void {
+      open.get(req.id)?.complete();
+      open.delete(req.id);
+    },
+    close(): void {
+      if (process.env.PREFIX_ROUTER_EVAL_STATS) {
+        const text = envoy.stats.prometheus().split("\n").filter((l) => /^prefix_router_(requests|routed|passthrough|rendezvous|guard|prefix_blocks|server_prefix)/.test(l) && !l.endsWith(" 0"));
+        process.stderr.write(text.join("\n") + "\n");
+      }
+      envoy.shutdown();
+    },
+  };
+}

@@ -1,0 +1,331 @@
+// The replay driver: one workload, one policy, N in-process simulated servers,
+// all in virtual time. Owns: the event loop (engine step ends, arrivals, and
+// the timers of the shared clock), the policy's periodic metric scrapes, and
+// the per-request record of what happened. Must not: compute summary
+// statistics (stats.ts) or know any particular policy.
+//
+// Time is the host emulator's VirtualClock (scripts/host/clock.ts), handed to
+// the policy as ctx.clock, so a wrapped filter's ticks and callout timeouts run
+// on the same clock as the servers. The loop moves it to the next timer, engine
+// event or arrival, whichever is first, and after each move awaits the
+// policy's settle() (if it has one) so asynchronous work due by then, such as
+// the emulator delivering a callout reply, completes before anything else
+// happens. At one instant timers run first, then engine step ends (so
+// completions reach the policy before a simultaneous arrival), then arrivals.
+// Everything is deterministic; the only wall-clock reading is the time spent
+// in pick(), which feeds decisionsPerS and nothing else.
+
+import { performance } from "node:perf_hooks";
+import { VirtualClock, type Clock, type TimerHandle } from "../host/clock.ts";
+import { Engine, type EngineRequest, type RequestOutcome } from "../sim/engine.ts";
+import { renderMetrics, scrapedFromSnapshot } from "../sim/metrics.ts";
+import { simParams, type SimParams } from "../sim/params.ts";
+import type { Policy, PolicyContext, PolicyFactory, RouteRequest, Scrape, ServerInspector } from "./policy.ts";
+import type { RequestSpec, Workload } from "./workload.ts";
+
+/**
+ * The host VirtualClock, plus the one thing the loop needs that it does not
+ * expose: when the next live timer is due. Timers are armed on the inner clock
+ * (so they fire exactly as the emulator expects) and mirrored in a heap of due
+ * times.
+ */
+class ReplayClock implements Clock {
+  private readonly inner = new VirtualClock();
+  private readonly heap: { due: number; live: boolean }[] = [];
+
+  now(): number {
+    return this.inner.now();
+  }
+
+  monotonicNs(): bigint {
+    return this.inner.monotonicNs();
+  }
+
+  setTimer(delayMs: number, fire: () => void): TimerHandle {
+    const entry = { due: this.inner.now() + Math.max(0, delayMs), live: true };
+    this.push(entry);
+    const handle = this.inner.setTimer(delayMs, () => {
+      entry.live = false;
+      fire();
+    });
+    return {
+      cancel: () => {
+        entry.live = false;
+        handle.cancel();
+      },
+    };
+  }
+
+  /** Absolute due time of the earliest live timer, or Infinity. */
+  nextDueMs(): number {
+    while (this.heap.length > 0 && !this.heap[0].live) this.pop();
+    return this.heap.length > 0 ? this.heap[0].due : Infinity;
+  }
+
+  /** Move to absolute time t (never back), firing the timers due by then. */
+  advanceTo(t: number): void {
+    this.inner.advance(Math.max(0, t - this.inner.now()));
+  }
+
+  private push(e: { due: number; live: boolean }): void {
+    const h = this.heap;
+    h.push(e);
+    for (let i = h.length - 1; i > 0; ) {
+      const p = (i - 1) >> 1;
+      if (h[p].due <= h[i].due) break;
+      [h[i], h[p]] = [h[p], h[i]];
+      i = p;
+    }
+  }
+
+  private pop(): void {
+    const h = this.heap;
+    const last = h.pop()!;
+    if (h.length === 0) return;
+    h[0] = last;
+    for (let i = 0; ; ) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < h.length && h[l].due < h[m].due) m = l;
+      if (r < h.length && h[r].due < h[m].due) m = r;
+      if (m === i) break;
+      [h[i], h[m]] = [h[m], h[i]];
+      i = m;
+    }
+  }
+}
+
+/** The request object policies see: a spec at a (time-scaled) arrival, text built on demand. */
+class RoutedRequest implements RouteRequest {
+  readonly id: string;
+  readonly model: string;
+  readonly path: string;
+  readonly promptTokens: number;
+  readonly maxTokens: number;
+  private text: string | null = null;
+  private bodyText: string | null = null;
+  constructor(readonly spec: RequestSpec, readonly arrivalMs: number) {
+    this.id = `req-${spec.id}`;
+    this.model = spec.model;
+    this.path = spec.path;
+    this.promptTokens = spec.promptTokens;
+    this.maxTokens = spec.maxTokens;
+  }
+  body(): string {
+    return (this.bodyText ??= this.spec.source.body());
+  }
+  promptText(): string {
+    return (this.text ??= this.spec.source.promptText());
+  }
+  promptPrefix(chars: number): string {
+    return this.text !== null ? this.text.slice(0, chars) : this.spec.source.promptPrefix(chars);
+  }
+}
+
+/** Endpoint addresses of the in-process replay: 10.0.0.1:8000, 10.0.0.2:8000, … */
+export function replayEndpoints(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `10.${Math.floor((i + 1) / 65536) % 256}.${Math.floor((i + 1) / 256) % 256}.${(i + 1) % 256}:8000`);
+}
+
+export interface ReplayOptions {
+  servers: number;
+  /** Multiplies every arrival time: 0.5 doubles the arrival rate. */
+  timeScale?: number;
+  sim?: Partial<SimParams>;
+  seed?: number;
+  /** Called with (routed, total) now and then. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** What happened to each request, indexed by spec id. Times in virtual ms. */
+export interface ReplayRecord {
+  policy: string;
+  timeScale: number;
+  endpoints: string[];
+  sim: SimParams;
+  arrivalMs: Float64Array;
+  /** NaN when the request never produced a token (refused). */
+  firstTokenMs: Float64Array;
+  completeMs: Float64Array;
+  server: Int32Array;
+  hitTokens: Float64Array;
+  promptTokens: Float64Array;
+  outputTokens: Float64Array;
+  refused: Uint8Array;
+  /** Per server, from the engines. */
+  busyMs: number[];
+  prefixQueries: number[];
+  prefixHits: number[];
+  preemptions: number[];
+  decisions: number;
+  decisionWallMs: number;
+  wallMs: number;
+}
+
+export async function replay(workload: Workload, factory: PolicyFactory, opts: ReplayOptions): Promise<ReplayRecord> {
+  const wallStart = performance.now();
+  const params = simParams(opts.sim);
+  const timeScale = opts.timeScale ?? 1;
+  if (!(timeScale > 0)) throw new Error("timeScale must be > 0");
+  const endpoints = replayEndpoints(opts.servers);
+  const addrIndex = new Map(endpoints.map((e, i) => [e, i]));
+  const specs = workload.requests;
+  const n = specs.length;
+  const clock = new ReplayClock();
+  const startMs = clock.now();
+  /** Virtual ms since the start of the workload. */
+  const rel = (): number => clock.now() - startMs;
+
+  const rec: ReplayRecord = {
+    policy: factory.name,
+    timeScale,
+    endpoints,
+    sim: params,
+    arrivalMs: new Float64Array(n),
+    firstTokenMs: new Float64Array(n).fill(NaN),
+    completeMs: new Float64Array(n).fill(NaN),
+    server: new Int32Array(n).fill(-1),
+    hitTokens: new Float64Array(n),
+    promptTokens: new Float64Array(n),
+    outputTokens: new Float64Array(n),
+    refused: new Uint8Array(n),
+    busyMs: [],
+    prefixQueries: [],
+    prefixHits: [],
+    preemptions: [],
+    decisions: 0,
+    decisionWallMs: 0,
+    wallMs: 0,
+  };
+
+  const routed: (RoutedRequest | null)[] = new Array(n).fill(null);
+  let policy: Policy | null = null;
+  let outstanding = 0;
+
+  const engines = endpoints.map((addr) => new Engine(params, {
+    onFirstToken(req: EngineRequest, t: number): void {
+      rec.firstTokenMs[req.id] = t;
+      policy!.onFirstToken?.(routed[req.id]!, addr);
+    },
+    onComplete(req: EngineRequest, t: number, outcome: RequestOutcome): void {
+      rec.completeMs[req.id] = t;
+      rec.hitTokens[req.id] = outcome.hitTokens;
+      const r = routed[req.id]!;
+      routed[req.id] = null;
+      outstanding--;
+      policy!.onComplete?.(r, addr);
+    },
+  }));
+
+  // The router's view of the metrics pages, refreshed at its scrape interval.
+  const scrapes: Scrape[] = endpoints.map(() => ({ ...scrapedFromSnapshot(engines[0].snapshot(), params), atMs: -1 }));
+  const scrapeAll = (): void => {
+    const now = rel();
+    for (let i = 0; i < engines.length; i++) scrapes[i] = { ...scrapedFromSnapshot(engines[i].snapshot(), params), atMs: now };
+  };
+  const engineOf = (endpoint: string): Engine => {
+    const i = addrIndex.get(endpoint);
+    if (i === undefined) throw new Error(`unknown endpoint ${endpoint}`);
+    return engines[i];
+  };
+  const inspect: ServerInspector = {
+    probeHitTokens: (endpoint, req) => {
+      const spec = (req as RoutedRequest).spec;
+      return engineOf(endpoint).probeHitTokens(spec.hashes, spec.promptTokens);
+    },
+    expectedHitTokens: (endpoint, req) => {
+      const spec = (req as RoutedRequest).spec;
+      return engineOf(endpoint).expectedHitTokens(spec.hashes, spec.promptTokens);
+    },
+    estimateTtftMs: (endpoint, req) => {
+      const spec = (req as RoutedRequest).spec;
+      return engineOf(endpoint).estimateTtftMs(spec, rel());
+    },
+  };
+  const ctx: PolicyContext = {
+    endpoints,
+    clock,
+    startMs,
+    seed: opts.seed ?? 1,
+    sim: params,
+    metricsText: (endpoint) => renderMetrics(engineOf(endpoint).snapshot(), params, rel()),
+    scraped: (endpoint) => {
+      const i = addrIndex.get(endpoint);
+      if (i === undefined) throw new Error(`unknown endpoint ${endpoint}`);
+      return scrapes[i];
+    },
+    inspect: factory.privileged ? inspect : undefined,
+  };
+  const interval = factory.scrapeIntervalMs ?? 200;
+  if (interval > 0) {
+    const scrapeTick = (): void => {
+      scrapeAll();
+      clock.setTimer(interval, scrapeTick);
+    };
+    scrapeTick();
+  }
+  policy = await factory.create(ctx);
+  const settle = policy.settle?.bind(policy);
+
+  const progressEvery = Math.max(1, Math.floor(n / 200));
+  let ai = 0;
+  for (;;) {
+    const tA = ai < n ? specs[ai].arrivalMs * timeScale : Infinity;
+    let tE = Infinity;
+    let ei = -1;
+    for (let i = 0; i < engines.length; i++) {
+      const t = engines[i].nextEventMs();
+      if (t < tE) {
+        tE = t;
+        ei = i;
+      }
+    }
+    if (ai >= n && outstanding === 0 && tE === Infinity) break;
+    const next = startMs + Math.min(tA, tE);
+    const due = clock.nextDueMs();
+    if (due < next) {
+      // A timer first (a scrape, a filter's tick): fire it, let the policy settle, look again.
+      clock.advanceTo(due);
+      if (settle) await settle();
+      continue;
+    }
+    clock.advanceTo(next);
+    if (settle) await settle();
+    if (tE <= tA) {
+      engines[ei].processEvent(tE);
+      continue;
+    }
+    const spec = specs[ai++];
+    const req = new RoutedRequest(spec, tA);
+    const w0 = performance.now();
+    const endpoint = policy.pick(req);
+    rec.decisionWallMs += performance.now() - w0;
+    rec.decisions++;
+    const si = addrIndex.get(endpoint);
+    if (si === undefined) throw new Error(`policy ${factory.name} picked ${endpoint}, not an endpoint`);
+    rec.arrivalMs[spec.id] = tA;
+    rec.server[spec.id] = si;
+    rec.promptTokens[spec.id] = spec.promptTokens;
+    rec.outputTokens[spec.id] = spec.maxTokens;
+    const refused = engines[si].submit(spec, tA);
+    if (refused !== null) {
+      rec.refused[spec.id] = 1;
+      policy.onComplete?.(req, endpoint);
+    } else {
+      routed[spec.id] = req;
+      outstanding++;
+    }
+    if (opts.onProgress && ai % progressEvery === 0) opts.onProgress(ai, n);
+  }
+  await policy.close?.();
+  opts.onProgress?.(n, n);
+  for (const e of engines) {
+    rec.busyMs.push(e.busyMs);
+    rec.prefixQueries.push(e.cache.queries);
+    rec.prefixHits.push(e.cache.hits);
+    rec.preemptions.push(e.preemptionsTotal);
+  }
+  rec.wallMs = performance.now() - wallStart;
+  return rec;
+}
