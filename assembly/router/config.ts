@@ -54,17 +54,22 @@ export class Config {
   weights: Weights = new Weights();
   /** Bounded-load guard: an endpoint may take a request only while its load stays
    * within max(loadFactor × mean, mean + slack) (mean including this request). */
-  guardLoadFactor: f64 = 1.25;
-  guardSlack: f64 = 8;
+  guardLoadFactor: f64 = 1.5;
+  guardSlack: f64 = 16;
   /** Rendezvous placement considers endpoints whose load score is within this
    * fraction of the load weights' sum of the best one (0: least loaded only). */
-  coldBand: f64 = 0.2;
+  coldBand: f64 = 0.05;
   /** A match shorter than this many blocks counts as no match (rendezvous placement). */
   minMatchBlocks: i32 = 1;
   /** In-flight requests at which the in-flight score bottoms out. */
   inFlightSaturation: f64 = 16;
-  /** Queued requests at which the queue score bottoms out (GAIE's queue saturation). */
-  queueSaturation: f64 = 5;
+  /** Queued requests at which the queue score bottoms out, and at which the
+   * guard counts an endpoint as saturated. */
+  queueSaturation: f64 = 20;
+  /** KV-cache usage at which the guard counts an endpoint as saturated; 1 = never
+   * (the default: a saturation cut-off on metrics up to an interval old herds
+   * requests onto the few endpoints below it, see reports/eval). */
+  kvSaturation: f64 = 1;
   journalSlots: i32 = 4096;
   tickMs: i32 = 100;
   parkTimeoutMs: i32 = 500;
@@ -116,7 +121,10 @@ class Reader {
       this.fail(field, "expected a string");
       return null;
     }
-    this.r.readString();
+    // A string cut short (the text ends inside it) leaves a stale span behind:
+    // decoding it read up to 64 KiB past the input, and a dialect name made of
+    // those bytes went into the error log.
+    if (!this.r.readString()) return null;
     this.text.reset();
     this.r.decodeStringInto(this.text);
     if (this.text.dropped > 0) {
@@ -131,7 +139,8 @@ class Reader {
       this.fail(field, "expected a number");
       return NaN;
     }
-    this.r.readNumber();
+    // "-" or "1." fail here with a stale span; the reader's failure reports the error.
+    if (!this.r.readNumber()) return NaN;
     const value = F64.parseFloat(String.UTF8.decodeUnsafe(this.r.strStart, this.r.strEnd - this.r.strStart));
     if (!isFinite(value) || value < min || value > max) {
       this.fail(field, "must be between " + min.toString() + " and " + max.toString());
@@ -203,6 +212,7 @@ function parseWith(rd: Reader, ptr: usize, len: usize): ConfigResult {
     else if (key == "coldBand") c.coldBand = rd.number(key, 0, 1);
     else if (key == "inFlightSaturation") c.inFlightSaturation = rd.number(key, 1, 1e6);
     else if (key == "queueSaturation") c.queueSaturation = rd.number(key, 1, 1e6);
+    else if (key == "kvSaturation") c.kvSaturation = rd.number(key, 0.01, 1);
     else if (key == "journalSlots") c.journalSlots = rd.integer(key, 16, 1 << 16);
     else if (key == "tickMs") c.tickMs = rd.integer(key, 10, 60000);
     else if (key == "parkTimeoutMs") c.parkTimeoutMs = rd.integer(key, 10, 60000);
@@ -219,6 +229,10 @@ function parseWith(rd: Reader, ptr: usize, len: usize): ConfigResult {
 
 function readEndpoints(rd: Reader, c: Config): void {
   if (!rd.beginArray("endpoints")) return;
+  // Index by address: comparing each endpoint with every earlier one took
+  // ~30 s per VM at the 65534-endpoint limit.
+  const seen = new Map<string, i32>();
+  for (let j = 0; j < c.endpoints.length; j++) seen.set(c.endpoints[j].address, j);
   let i = 0;
   while (rd.ok() && rd.r.more(CLOSE_ARRAY, i == 0)) {
     const field = "endpoints[" + i.toString() + "]";
@@ -255,12 +269,11 @@ function readEndpoints(rd: Reader, c: Config): void {
         return;
       }
     }
-    for (let j = 0; j < c.endpoints.length; j++) {
-      if (c.endpoints[j].address == address) {
-        rd.fail(field + ".address", "duplicate of endpoints[" + j.toString() + "]");
-        return;
-      }
+    if (seen.has(address)) {
+      rd.fail(field + ".address", "duplicate of endpoints[" + seen.get(address).toString() + "]");
+      return;
     }
+    seen.set(address, c.endpoints.length);
     c.endpoints.push(new EndpointConfig(address, metricsAddress !== null ? metricsAddress : address));
     i++;
   }

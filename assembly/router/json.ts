@@ -165,6 +165,7 @@ export class JsonReader {
   decodeStringInto(out: ByteSink): void {
     let p = this.strStart;
     const end = this.strEnd;
+    if (end <= p) return; // empty, or no string was read (never decode a stale span)
     if (!this.strEscaped) {
       out.writeBytes(p, end - p);
       return;

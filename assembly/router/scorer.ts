@@ -5,7 +5,9 @@
 //      within max(loadFactor × mean, mean + slack), mean counted with this
 //      request (bounded-load consistent hashing's rule, with an absolute slack
 //      so that small absolute differences at low load do not break affinity).
-//      Unhealthy endpoints are not eligible unless every endpoint is unhealthy.
+//      Unhealthy endpoints are not eligible unless every endpoint is unhealthy,
+//      and saturated ones (fresh metrics with queue ≥ queueSaturation or KV
+//      usage ≥ kvSaturation) are not eligible unless every candidate is.
 //      LoRA: for a model seen running as an adapter on some endpoint, the
 //      eligible set narrows to endpoints running it, else to those with room
 //      to load it (fewer than max_lora running), else stays as it is.
@@ -73,6 +75,7 @@ export class Scorer {
         unchecked(this.eligible[e] = (considerAll || loads.isHealthy(e)) && loads.load(e) == minLoad);
       }
     }
+    this.excludeSaturated(loads);
     // LoRA affinity: an adapter goes where it runs, else where it can be loaded.
     if (model != 0 && loads.isKnownAdapter(model)) this.preferAdapterHosts(loads, model);
     // 2. Any useful match among the eligible?
@@ -121,6 +124,25 @@ export class Scorer {
       }
     }
     return best;
+  }
+
+  /** Drops saturated endpoints from the eligible set, unless that would empty it. */
+  private excludeSaturated(loads: LoadView): void {
+    const n = this.keys.length;
+    let remaining = 0;
+    for (let e = 0; e < n; e++) {
+      if (unchecked(this.eligible[e]) && !this.saturated(e, loads)) remaining++;
+    }
+    if (remaining == 0) return;
+    for (let e = 0; e < n; e++) {
+      if (unchecked(this.eligible[e]) && this.saturated(e, loads)) unchecked(this.eligible[e] = false);
+    }
+  }
+
+  private saturated(e: i32, loads: LoadView): bool {
+    const queue = loads.queue(e);
+    const kv = loads.kvUtilization(e);
+    return (!isNaN(queue) && queue >= this.config.queueSaturation) || (!isNaN(kv) && kv >= this.config.kvSaturation);
   }
 
   /** The score's load terms: in-flight, queue and KV usage, each weighted. */

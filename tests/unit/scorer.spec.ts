@@ -59,7 +59,9 @@ describe("Scorer", () => {
   });
 
   it("diverts a hot prefix once its endpoint's load passes the guard", () => {
-    const c = new Config(); // loadFactor 1.25, slack 8
+    const c = new Config();
+    c.guardLoadFactor = 1.25;
+    c.guardSlack = 8;
     const ledger = new InFlightLedger(4);
     const s = new Scorer(c, keys(4));
     const m = matches([10, 0, 0, 0]);
@@ -89,6 +91,7 @@ describe("Scorer", () => {
 
   it("weighs queue and KV usage against the prefix match", () => {
     const c = new Config();
+    c.queueSaturation = 5;
     const ledger = new InFlightLedger(2);
     const loads = new LoadView(ledger);
     const s = new Scorer(c, keys(2));
@@ -103,6 +106,25 @@ describe("Scorer", () => {
     loads.queueDepth[0] = 1;
     loads.kvUsage[0] = 0.3;
     expect<i32>(s.pick(matches([10, 0]), 10, loads, 1)).toBe(0);
+  });
+});
+
+describe("Scorer saturation guard", () => {
+  it("skips endpoints over the saturation points unless all are", () => {
+    const c = new Config();
+    c.kvSaturation = 0.8;
+    c.queueSaturation = 5;
+    const ledger = new InFlightLedger(3);
+    const loads = new LoadView(ledger);
+    const s = new Scorer(c, keys(3));
+    loads.kvUsage[0] = 0.9;
+    loads.queueDepth[1] = 7;
+    loads.kvUsage[2] = 0.5;
+    expect<i32>(s.pick(matches([10, 10, 0]), 10, loads, 1)).toBe(2);
+    loads.kvUsage[2] = 0.85;
+    // Everyone saturated: the guard fails open and the prefix decides.
+    const e = s.pick(matches([10, 0, 0]), 10, loads, 1);
+    expect<i32>(e).toBe(0);
   });
 });
 

@@ -1,0 +1,67 @@
+// CLI: generate an Envoy bootstrap (or the filter's JSON configuration) for an
+// endpoint list, from the one template in envoy-config.ts.
+//
+//   node --import tsx scripts/gateway/config.ts --endpoints 127.0.0.1:8001,127.0.0.1:8002 --out envoy/generated/envoy.yaml
+//   node --import tsx scripts/gateway/config.ts --examples     # rewrite the committed envoy/generated/*
+//
+// When build/prefix_router.wasm exists it also asks the filter itself, through
+// the host emulator, to accept the generated configuration (--no-check skips).
+// Owns: process I/O (files, stdout, exit codes). Must not: hold config logic.
+import { existsSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { GatewayConfigError, type GatewayConfig } from "./envoy-config.ts";
+import { checkFilterConfiguration } from "./filter-check.ts";
+import { EXAMPLES, USAGE, parseGenerateArgs, render, renderExample } from "./generate.ts";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const BUILT_WASM = resolve(ROOT, "build/prefix_router.wasm");
+
+async function check(config: GatewayConfig, required: boolean | null): Promise<void> {
+  if (required === false) return;
+  if (!existsSync(BUILT_WASM)) {
+    if (required) throw new Error(`--check: ${BUILT_WASM} does not exist; run npm run build`);
+    return;
+  }
+  const problem = await checkFilterConfiguration(BUILT_WASM, config);
+  if (problem !== null) throw new Error(`the filter rejects this configuration: ${problem}`);
+}
+
+async function write(file: string, text: string): Promise<void> {
+  const path = resolve(process.cwd(), file);
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, text);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const req = parseGenerateArgs(argv);
+  if (req.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  if (req.examples) {
+    process.chdir(ROOT);
+    for (const ex of EXAMPLES) {
+      const { text, config } = renderExample(ex);
+      await check(config, req.check);
+      await write(ex.file, text);
+      process.stderr.write(`wrote ${ex.file}\n`);
+    }
+    return;
+  }
+  const { text, config } = render(req, argv.filter((a, i) => a !== "--out" && argv[i - 1] !== "--out"));
+  await check(config, req.check);
+  if (req.out === null) process.stdout.write(text);
+  else {
+    await write(req.out, text);
+    process.stderr.write(`wrote ${req.out}\n`);
+  }
+}
+
+main(process.argv.slice(2)).catch((e: unknown) => {
+  const message = e instanceof GatewayConfigError || e instanceof Error ? e.message : String(e);
+  process.stderr.write(`config: ${message}\n`);
+  if (!(e instanceof GatewayConfigError) && /unknown option|argument/i.test(message)) process.stderr.write(`${USAGE}\n`);
+  process.exit(1);
+});

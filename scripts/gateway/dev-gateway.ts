@@ -1,0 +1,436 @@
+// The dev gateway: the same .wasm and the same generated configuration as the
+// Envoy bootstrap, run in the host emulator behind a real HTTP server on
+// loopback, so the quick start and the end-to-end scenarios work wherever Node
+// runs. It plays the parts of Envoy the filter does not see:
+//
+//   client ──HTTP──▶ listener (node:http) ──headers, body chunks──▶ emulated stream
+//                                                        (prefix-router filter)
+//             released upstream? ──▶ destination header names a configured
+//                                    endpoint → that endpoint (override_host);
+//                                    otherwise round robin (its fallback policy)
+//   upstream response ──▶ through the filter's encoder side ──▶ client
+//   admin (node:http): /stats/prometheus and /stats from the emulator's store,
+//   tagged with the same stats_tags as the Envoy config; /ready; /listeners.
+//
+// The filter's metrics scrapes go to the emulator's original_dst cluster, which
+// makes real HTTP requests to each endpoint's metrics address. Time is real
+// (RealClock): ticks and scrape timeouts run on Node timers.
+//
+// Owns: the two HTTP servers and the forwarding. Must not: decide anything the
+// filter or Envoy's load balancer decides, other than mimicking override_host.
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { Envoy, RealClock, type HttpStream, type LogEntry, type Plugin, type LogLevelName } from "../host/index.ts";
+import { NAMES, filterConfigurationText, type GatewayConfig } from "./envoy-config.ts";
+import { STATS_TAGS } from "./stats-tags.ts";
+import { formatAddress } from "./address.ts";
+
+export interface DevGatewayOptions {
+  /** From resolveConfig: the same endpoints, header, buffer limit and filter JSON as the Envoy config. */
+  config: GatewayConfig;
+  /** The .wasm to run (a path, or its bytes). Default: the config's wasmFile. */
+  wasm?: string | Uint8Array;
+  /** Worker VMs (Envoy's --concurrency). Default 2. */
+  concurrency?: number;
+  /** The emulated `wasm` logger's level. Default info. */
+  logLevel?: LogLevelName;
+  /** Every log line of the filter (and of the emulated host). Default: dropped. */
+  onLog?: (entry: LogEntry) => void;
+}
+
+/**
+ * Hop-by-hop headers: the connection manager drops them on the way in and
+ * Node writes its own framing on the way out (RFC 9110 §7.6.1).
+ */
+const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer"]);
+
+const EMPTY = new Uint8Array(0);
+
+/** How often open requests are checked for progress made by the filter's timers (see DevGateway.watch). */
+const WATCH_MS = 10;
+
+export class DevGateway {
+  readonly envoy: Envoy;
+  readonly plugin: Plugin;
+  readonly config: GatewayConfig;
+  /** http://ip:port of the listener. */
+  readonly url: string;
+  /** http://ip:port of the admin server. */
+  readonly adminUrl: string;
+  /** ip:port the listener is bound to (the real port when the config asked for 0). */
+  readonly listenerAddress: string;
+
+  private readonly endpoints: Set<string>;
+  private readonly order: string[];
+  private nextFallback = 0;
+  private readonly agent = new http.Agent({ keepAlive: true });
+  private readonly exchanges = new Set<Exchange>();
+  /** See watch(): runs while any exchange is open. */
+  private watcher: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  private constructor(
+    envoy: Envoy,
+    plugin: Plugin,
+    config: GatewayConfig,
+    private readonly server: http.Server,
+    private readonly admin: http.Server,
+  ) {
+    this.envoy = envoy;
+    this.plugin = plugin;
+    this.config = config;
+    this.order = config.endpoints.map((e) => e.address);
+    this.endpoints = new Set(this.order);
+    const listen = server.address() as AddressInfo;
+    const adm = admin.address() as AddressInfo;
+    this.listenerAddress = formatAddress(config.listen, listen.port);
+    this.url = `http://${this.listenerAddress}`;
+    this.adminUrl = `http://${formatAddress(config.admin, adm.port)}`;
+  }
+
+  static async start(options: DevGatewayOptions): Promise<DevGateway> {
+    const c = options.config;
+    const envoy = new Envoy({
+      clock: new RealClock(),
+      logLevel: options.logLevel ?? "info",
+      statsTags: [...STATS_TAGS],
+      // The listener's per_connection_buffer_limit_bytes, as in the Envoy config.
+      bufferLimitBytes: c.bufferLimitBytes,
+      clusters: c.metrics === null ? {} : { [NAMES.metricsCluster]: { type: "original_dst" } },
+      recordLogs: false,
+      onLog: options.onLog,
+    });
+    let plugin: Plugin;
+    try {
+      plugin = await envoy.addHttpFilter({
+        name: NAMES.plugin,
+        rootId: NAMES.rootId,
+        vmId: NAMES.vmId,
+        wasm: options.wasm ?? c.wasmFile,
+        configuration: filterConfigurationText(c),
+        concurrency: options.concurrency ?? 2,
+        allowOnHeadersStopIteration: c.holdsHeaders,
+        failurePolicy: "FAIL_OPEN",
+      });
+    } catch (e) {
+      envoy.shutdown();
+      throw e;
+    }
+    // The servers need the gateway for their handlers; the gateway needs their ports.
+    let gateway: DevGateway | null = null;
+    const server = http.createServer((req, res) => gateway?.handle(req, res));
+    const admin = http.createServer((req, res) => gateway?.handleAdmin(req, res));
+    try {
+      await listen(server, c.listen.ip, c.listen.port);
+      await listen(admin, c.admin.ip, c.admin.port);
+    } catch (e) {
+      server.close();
+      admin.close();
+      envoy.shutdown();
+      throw e;
+    }
+    gateway = new DevGateway(envoy, plugin, c, server, admin);
+    return gateway;
+  }
+
+  /** Stops listening, ends every exchange, shuts the emulated Envoy down. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const x of this.exchanges) x.abort();
+    if (this.watcher !== null) clearInterval(this.watcher);
+    await Promise.all([close(this.server), close(this.admin)]);
+    this.agent.destroy();
+    this.envoy.shutdown();
+  }
+
+  /**
+   * Envoy's host choice for a request the filter released: the override_host
+   * policy takes the first entry of the destination header that is one of the
+   * cluster's hosts; with none, its fallback policy (round robin) picks
+   * (source/extensions/load_balancing_policies/override_host/load_balancer.cc).
+   */
+  chooseEndpoint(headers: [string, string][]): string {
+    const value = headers.find(([k]) => k === this.config.destinationHeader)?.[1];
+    if (value !== undefined) {
+      for (const candidate of value.split(",").map((s) => s.trim())) {
+        if (this.endpoints.has(candidate)) return candidate;
+      }
+    }
+    const pick = this.order[this.nextFallback % this.order.length];
+    this.nextFallback++;
+    return pick;
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    if (this.stopped) {
+      res.writeHead(503).end();
+      return;
+    }
+    const exchange = new Exchange(this, req, res, this.agent, () => {
+      this.exchanges.delete(exchange);
+      if (this.exchanges.size === 0 && this.watcher !== null) {
+        clearInterval(this.watcher);
+        this.watcher = null;
+      }
+    });
+    this.exchanges.add(exchange);
+    exchange.start();
+    this.watch();
+  }
+
+  /**
+   * The filter can move a stream outside any request event: its tick continues
+   * a request whose body never came (parkTimeoutMs, when Envoy does not hold
+   * the headers), and a failed VM fails streams at their next callback. The
+   * emulator has no change notification, so while requests are open they are
+   * looked at every WATCH_MS as well as after each event.
+   */
+  private watch(): void {
+    if (this.watcher !== null) return;
+    this.watcher = setInterval(() => {
+      for (const x of this.exchanges) x.pump();
+    }, WATCH_MS);
+  }
+
+  private handleAdmin(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const url = new URL(req.url ?? "/", "http://admin");
+    const text = (status: number, body: string, type = "text/plain; charset=UTF-8") => {
+      res.writeHead(status, { "content-type": type, "cache-control": "no-cache, max-age=0" }).end(body);
+    };
+    switch (url.pathname) {
+      case "/stats/prometheus":
+        return text(200, this.envoy.stats.prometheus(), "text/plain; version=0.0.4; charset=UTF-8");
+      case "/stats": {
+        const filter = url.searchParams.get("filter");
+        let re: RegExp | null = null;
+        try {
+          re = filter ? new RegExp(filter) : null;
+        } catch {
+          return text(400, `Invalid re2 regex\n`);
+        }
+        const lines = this.envoy.stats.names()
+          .filter((n) => re === null || re.test(n))
+          .map((n) => {
+            const v = this.envoy.stats.get(n);
+            return typeof v === "object" && v !== null ? `${n}: count=${v.count} p50=${v.p50} p90=${v.p90} p99=${v.p99}` : `${n}: ${v ?? 0}`;
+          });
+        return text(200, lines.length ? `${lines.join("\n")}\n` : "");
+      }
+      case "/ready":
+        return text(this.stopped ? 503 : 200, this.stopped ? "DRAINING\n" : "LIVE\n");
+      case "/listeners": {
+        const [ip, port] = [this.config.listen.ip, Number(new URL(this.url).port)];
+        if (url.searchParams.get("format") === "json") {
+          const body = { listener_statuses: [{ name: NAMES.listener, local_address: { socket_address: { address: ip, port_value: port } } }] };
+          return text(200, JSON.stringify(body), "application/json");
+        }
+        return text(200, `${NAMES.listener}::${this.listenerAddress}\n`);
+      }
+      case "/server_info":
+        return text(200, JSON.stringify({ state: this.stopped ? "DRAINING" : "LIVE", version: "prefix-router dev gateway (host emulator)" }), "application/json");
+      default:
+        return text(404, "dev gateway admin: /stats, /stats/prometheus, /ready, /listeners, /server_info\n");
+    }
+  }
+}
+
+/** One request: client ↔ emulated filter ↔ upstream. */
+class Exchange {
+  private readonly stream: HttpStream;
+  private upstream: http.ClientRequest | null = null;
+  private upstreamWritten = 0;
+  private upstreamEnded = false;
+  private responseStarted = false;
+  private responseEnded = false;
+  private downstreamHeadersSent = false;
+  private downstreamWritten = 0;
+  private done = false;
+
+  constructor(
+    private readonly gateway: DevGateway,
+    private readonly req: http.IncomingMessage,
+    private readonly res: http.ServerResponse,
+    private readonly agent: http.Agent,
+    private readonly onDone: () => void,
+  ) {
+    this.stream = gateway.plugin.newStream();
+  }
+
+  start(): void {
+    const req = this.req;
+    const headers: [string, string][] = [
+      [":method", req.method ?? "GET"],
+      [":path", req.url ?? "/"],
+      [":scheme", "http"],
+      [":authority", req.headers.host ?? this.gateway.listenerAddress],
+    ];
+    for (let i = 0; i < req.rawHeaders.length; i += 2) {
+      const key = req.rawHeaders[i].toLowerCase();
+      if (key === "host" || HOP_BY_HOP.has(key)) continue;
+      headers.push([key, req.rawHeaders[i + 1]]);
+    }
+    // HTTP/1.1 framing decides whether a body follows (RFC 9112 §6.3); Envoy's
+    // codec ends the stream with the headers when none does.
+    const hasBody = req.headers["transfer-encoding"] !== undefined || (req.headers["content-length"] !== undefined && req.headers["content-length"] !== "0");
+    this.stream.sendRequestHeaders(headers, !hasBody);
+    this.pump();
+    if (hasBody) {
+      req.on("data", (chunk: Buffer) => {
+        this.stream.sendRequestBody(new Uint8Array(chunk), false);
+        this.pump();
+      });
+      req.on("end", () => {
+        this.stream.sendRequestBody(EMPTY, true);
+        this.pump();
+      });
+    } else {
+      req.resume();
+    }
+    // The client went away before its response was complete: Envoy resets the stream.
+    this.res.on("close", () => {
+      if (!this.done) {
+        this.stream.reset();
+        this.finish();
+      }
+    });
+  }
+
+  /** Moves whatever the filter has released in either direction. */
+  pump(): void {
+    if (this.done) return;
+    const s = this.stream;
+    const up = s.upstreamRequest;
+    if (up !== null && this.upstream === null && s.localResponse === null) this.openUpstream(up.headers);
+    if (up !== null && this.upstream !== null && !this.upstreamEnded) {
+      if (up.body.length > this.upstreamWritten) {
+        this.upstream.write(up.body.subarray(this.upstreamWritten));
+        this.upstreamWritten = up.body.length;
+      }
+      if (up.complete) {
+        this.upstreamEnded = true;
+        this.upstream.end();
+      }
+    }
+    const down = s.downstreamResponse;
+    if (down !== null) {
+      if (!this.downstreamHeadersSent) {
+        this.downstreamHeadersSent = true;
+        const out: Record<string, string | string[]> = {};
+        for (const [k, v] of down.headers) {
+          if (k.startsWith(":") || HOP_BY_HOP.has(k)) continue;
+          const prev = out[k];
+          out[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
+        }
+        this.res.writeHead(down.status, out);
+        // Streamed responses (SSE) must reach the client as they come.
+        this.res.flushHeaders();
+      }
+      if (down.body.length > this.downstreamWritten) {
+        this.res.write(down.body.subarray(this.downstreamWritten));
+        this.downstreamWritten = down.body.length;
+      }
+      if (down.complete) {
+        this.res.end();
+        this.finish();
+        return;
+      }
+    }
+    // Ended without a complete response (a reset): drop the client connection.
+    if (s.ended) {
+      this.res.destroy();
+      this.finish();
+    }
+  }
+
+  private openUpstream(headers: [string, string][]): void {
+    const target = this.gateway.chooseEndpoint(headers);
+    const close = target.lastIndexOf(":");
+    const host = target.startsWith("[") ? target.substring(1, close - 1) : target.substring(0, close);
+    const port = Number(target.substring(close + 1));
+    const out: Record<string, string | string[]> = {};
+    let authority = target;
+    for (const [k, v] of headers) {
+      if (k === ":authority") authority = v;
+      if (k.startsWith(":")) continue;
+      const prev = out[k];
+      out[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
+    }
+    out.host = authority;
+    const method = headers.find(([k]) => k === ":method")?.[1] ?? "GET";
+    const path = headers.find(([k]) => k === ":path")?.[1] ?? "/";
+    const upstream = http.request({ host, port, method, path, headers: out, agent: this.agent });
+    this.upstream = upstream;
+    upstream.on("response", (r) => {
+      this.responseStarted = true;
+      const h: [string, string][] = [[":status", String(r.statusCode ?? 502)]];
+      for (let i = 0; i < r.rawHeaders.length; i += 2) {
+        const key = r.rawHeaders[i].toLowerCase();
+        if (!HOP_BY_HOP.has(key)) h.push([key, r.rawHeaders[i + 1]]);
+      }
+      this.stream.sendResponseHeaders(h, false);
+      this.pump();
+      r.on("data", (chunk: Buffer) => {
+        this.stream.sendResponseBody(new Uint8Array(chunk), false);
+        this.pump();
+      });
+      r.on("end", () => {
+        this.responseEnded = true;
+        this.stream.sendResponseBody(EMPTY, true);
+        this.pump();
+      });
+      r.on("aborted", () => this.upstreamFailed());
+      r.on("error", () => this.upstreamFailed());
+    });
+    upstream.on("error", (e: NodeJS.ErrnoException) => this.upstreamFailed(e));
+  }
+
+  /**
+   * Envoy's router: before response headers, a 503 local reply that travels
+   * back through the filter chain (source/common/router/router.cc
+   * onUpstreamReset); after them, a reset of the downstream stream.
+   */
+  private upstreamFailed(e?: NodeJS.ErrnoException): void {
+    if (this.done || this.stream.ended) return;
+    if (!this.responseStarted) {
+      const reason = e?.code === "ECONNREFUSED" ? "remote connection failure" : "connection termination";
+      this.stream.sendLocalReply(503, `upstream connect error or disconnect/reset before headers. reset reason: ${reason}`, null, null,
+        `upstream_reset_before_response_started{${reason.replace(/ /g, "_")}}`);
+    } else {
+      this.stream.resetStream("upstream_reset_after_response_started");
+    }
+    this.pump();
+  }
+
+  abort(): void {
+    if (this.done) return;
+    this.stream.reset();
+    this.res.destroy();
+    this.finish();
+  }
+
+  private finish(): void {
+    if (this.done) return;
+    this.done = true;
+    // A stream that ends early (client gone, reset, local reply) abandons its upstream request.
+    if (this.upstream !== null && !this.responseEnded) this.upstream.destroy();
+    this.onDone();
+  }
+}
+
+function listen(server: http.Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+}
+
+function close(server: http.Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}

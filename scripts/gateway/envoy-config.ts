@@ -1,0 +1,611 @@
+// The one template: from an endpoint list and a few options it produces both
+// the filter's JSON configuration and the Envoy bootstrap that hosts it, so the
+// two can never disagree. Every value that both sides must agree on is derived
+// here from a single field of the resolved config:
+//   endpoints          → the filter's `endpoints` and the model cluster's hosts
+//   destinationHeader  → the filter's header, override_host's header source
+//                        (or ORIGINAL_DST's http_header_name) and the access log
+//   maxBodyBytes       → the filter's limit and 2× that as Envoy's
+//                        per_connection_buffer_limit_bytes (listener and cluster)
+//   metrics            → the filter's `metrics.cluster` and the ORIGINAL_DST
+//                        cluster of that name its scrapes go to
+//   names              → plugin name, root_id and the shared vm_id
+// The dev gateway (dev-gateway.ts) takes the same resolved config, so it runs
+// the filter with the very JSON text the YAML carries.
+//
+// Owns: validation of the inputs, the filter configuration, the bootstrap
+// object and its YAML rendering (with comments citing why). Must not: do I/O
+// or start anything (config.ts is the CLI, start.ts the launcher).
+import YAML from "yaml";
+import { isLoopback, parseBindAddress, parseEndpointAddress, addressError, formatAddress, type SocketAddress } from "./address.ts";
+import { envoyStatsTags } from "./stats-tags.ts";
+import {
+  ENVOY_VERSION, FAILURE_POLICY_SINCE, ORIGINAL_DST_HEADER_NAME_SINCE, OVERRIDE_HOST_SINCE, STOP_ITERATION_SINCE,
+  atLeast, isVersion,
+} from "./envoy-version.ts";
+
+/** Names shared by the filter config, the Envoy config, the dev gateway and the tests. */
+export const NAMES = Object.freeze({
+  /** PluginConfig.name: also the prefix of Envoy's own `wasm.<name>.` stats and of the filter's log lines. */
+  plugin: "prefix_router",
+  rootId: "prefix_router",
+  /** vm_config.vm_id: proxy-wasm shared data is keyed by this string, so every worker VM shares one index. */
+  vmId: "prefix_router",
+  listener: "prefix_router",
+  statPrefix: "prefix_router",
+  /** The model servers. With override_host the filter's pick must be a host of this cluster. */
+  modelCluster: "prefix_router_models",
+  /** ORIGINAL_DST variant: the cluster that connects to the address in the destination header. */
+  chosenCluster: "prefix_router_models_chosen",
+  /** Where the filter's metrics scrapes go (proxy_http_call), one ORIGINAL_DST cluster for every endpoint. */
+  metricsCluster: "prefix_router_metrics",
+});
+
+export const DEFAULT_DESTINATION_HEADER = "x-gateway-destination-endpoint";
+export const DEFAULT_MAX_BODY_BYTES = 1 << 20;
+export const DEFAULT_WASM_FILE = "build/prefix_router.wasm";
+export const DEFAULT_LISTEN = "127.0.0.1:10000";
+export const DEFAULT_ADMIN = "127.0.0.1:9901";
+
+/** Filter fields with a dedicated option here, so that Envoy's side is derived from the same value. */
+const OWNED_FILTER_FIELDS = ["endpoints", "destinationHeader", "maxBodyBytes", "metrics"] as const;
+const DIALECTS = ["vllm", "sglang", "trtllm"];
+
+export type Variant = "override_host" | "original_dst";
+
+export interface EndpointInput {
+  /** "ip:port" or "[ipv6]:port" of the model server. */
+  address: string;
+  /** Where its Prometheus page is, if not at `address`. */
+  metricsAddress?: string;
+}
+
+export interface MetricsInput {
+  path?: string;
+  intervalMs?: number;
+  timeoutMs?: number;
+  /** "vllm" | "sglang" | "trtllm", or an object of explicit metric names (see README). */
+  dialect?: string | Record<string, string>;
+}
+
+export interface GatewayConfigInput {
+  endpoints: Array<string | EndpointInput>;
+  /** override_host (Envoy ≥ 1.35, the default) or original_dst (for Envoy without override_host). */
+  variant?: Variant;
+  /** The Envoy release the config is for (x.y.z); fields newer than it are left out. Default ENVOY_VERSION. */
+  envoyVersion?: string;
+  /** The .wasm path as Envoy will open it (relative paths are relative to Envoy's working directory). */
+  wasmFile?: string;
+  /** Listener address; port 0 picks a free port. Default 127.0.0.1:10000. */
+  listen?: string;
+  /** Admin address; must be loopback (the admin API can stop Envoy and dump its config). Default 127.0.0.1:9901. */
+  admin?: string;
+  destinationHeader?: string;
+  maxBodyBytes?: number;
+  /** Scrape the model servers' Prometheus pages (default: yes, vLLM names). false: route on in-flight counts only. */
+  metrics?: false | MetricsInput;
+  /** Further filter fields (weights, guard, tickMs, …) passed through; the filter validates them at on_configure. */
+  filter?: Record<string, unknown>;
+  /** Envoy access log on stdout naming the endpoint chosen and the host used. Default true. */
+  accessLog?: boolean;
+}
+
+export interface ResolvedEndpoint {
+  address: string;
+  socket: SocketAddress;
+  metricsAddress: string | null;
+}
+
+export interface ResolvedMetrics {
+  path: string;
+  intervalMs: number | null;
+  timeoutMs: number;
+  dialect: string | Record<string, string>;
+}
+
+export interface GatewayConfig {
+  endpoints: ResolvedEndpoint[];
+  variant: Variant;
+  envoyVersion: string;
+  wasmFile: string;
+  listen: SocketAddress;
+  admin: SocketAddress;
+  destinationHeader: string;
+  maxBodyBytes: number;
+  /** 2 × maxBodyBytes: the filter buffers the whole body, and Envoy answers 413 once a buffer passes this. */
+  bufferLimitBytes: number;
+  metrics: ResolvedMetrics | null;
+  filterExtra: Record<string, unknown>;
+  accessLog: boolean;
+  /** Envoy ≥ 1.35: PluginConfig.allow_on_headers_stop_iteration exists. */
+  holdsHeaders: boolean;
+}
+
+export class GatewayConfigError extends Error {
+  constructor(readonly field: string, readonly reason: string) {
+    super(`${field}: ${reason}`);
+    this.name = "GatewayConfigError";
+  }
+}
+
+/** RFC 9110 token characters, lower-case (Envoy lower-cases header names; so does the filter). */
+const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
+
+function integer(field: string, v: unknown, min: number, max: number): number {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
+    throw new GatewayConfigError(field, `must be a whole number between ${min} and ${max}`);
+  }
+  return v;
+}
+
+function endpointOf(e: string | EndpointInput, i: number): ResolvedEndpoint {
+  const field = `endpoints[${i}]`;
+  const input: EndpointInput = typeof e === "string" ? { address: e } : e;
+  if (typeof input !== "object" || input === null || typeof input.address !== "string") {
+    throw new GatewayConfigError(`${field}.address`, "required");
+  }
+  const bad = addressError(input.address);
+  if (bad !== null) throw new GatewayConfigError(`${field}.address`, `"${input.address}": ${bad}`);
+  let metricsAddress: string | null = null;
+  if (input.metricsAddress !== undefined) {
+    const badMetrics = addressError(input.metricsAddress);
+    if (badMetrics !== null) throw new GatewayConfigError(`${field}.metricsAddress`, `"${input.metricsAddress}": ${badMetrics}`);
+    if (input.metricsAddress !== input.address) metricsAddress = input.metricsAddress;
+  }
+  return { address: input.address, socket: parseEndpointAddress(input.address), metricsAddress };
+}
+
+function metricsOf(m: false | MetricsInput | undefined): ResolvedMetrics | null {
+  if (m === false) return null;
+  const input = m ?? {};
+  const path = input.path ?? "/metrics";
+  if (typeof path !== "string" || !path.startsWith("/")) throw new GatewayConfigError("metrics.path", "must start with /");
+  const intervalMs = input.intervalMs === undefined ? null : integer("metrics.intervalMs", input.intervalMs, 10, 3_600_000);
+  const timeoutMs = integer("metrics.timeoutMs", input.timeoutMs ?? 1000, 1, 600_000);
+  const dialect = input.dialect ?? "vllm";
+  if (typeof dialect === "string" && !DIALECTS.includes(dialect)) {
+    throw new GatewayConfigError("metrics.dialect", `"${dialect}" is not one of ${DIALECTS.join(", ")}, or an object of metric names`);
+  }
+  return { path, intervalMs, timeoutMs, dialect };
+}
+
+/** Validates the inputs and fills in defaults. Throws GatewayConfigError naming the field. */
+export function resolveConfig(input: GatewayConfigInput): GatewayConfig {
+  if (!Array.isArray(input.endpoints) || input.endpoints.length === 0) {
+    throw new GatewayConfigError("endpoints", "at least one endpoint is required");
+  }
+  // The filter's own bound (assembly/router/prefix_table.ts MAX_ENDPOINTS).
+  if (input.endpoints.length > 65534) throw new GatewayConfigError("endpoints", "at most 65534 endpoints");
+  const endpoints = input.endpoints.map(endpointOf);
+  const seen = new Map<string, number>();
+  endpoints.forEach((e, i) => {
+    const j = seen.get(e.address);
+    if (j !== undefined) throw new GatewayConfigError(`endpoints[${i}].address`, `duplicate of endpoints[${j}]`);
+    seen.set(e.address, i);
+  });
+
+  const envoyVersion = input.envoyVersion ?? ENVOY_VERSION;
+  if (!isVersion(envoyVersion)) throw new GatewayConfigError("envoyVersion", `"${envoyVersion}" is not x.y.z`);
+  const variant = input.variant ?? "override_host";
+  if (variant !== "override_host" && variant !== "original_dst") {
+    throw new GatewayConfigError("variant", `"${String(variant)}" is not override_host or original_dst`);
+  }
+  if (variant === "override_host" && !atLeast(envoyVersion, OVERRIDE_HOST_SINCE)) {
+    throw new GatewayConfigError("variant", `override_host needs Envoy >= ${OVERRIDE_HOST_SINCE} (this config is for ${envoyVersion}); use the original_dst variant`);
+  }
+  if (variant === "original_dst" && !atLeast(envoyVersion, ORIGINAL_DST_HEADER_NAME_SINCE)) {
+    throw new GatewayConfigError("variant", `original_dst with a custom header needs Envoy >= ${ORIGINAL_DST_HEADER_NAME_SINCE} (OriginalDstLbConfig.http_header_name)`);
+  }
+
+  const destinationHeader = input.destinationHeader ?? DEFAULT_DESTINATION_HEADER;
+  if (typeof destinationHeader !== "string" || !HEADER_NAME.test(destinationHeader)) {
+    throw new GatewayConfigError("destinationHeader", `"${String(destinationHeader)}" is not a lower-case header name`);
+  }
+  // The filter's own range for maxBodyBytes (assembly/router/config.ts).
+  const maxBodyBytes = integer("maxBodyBytes", input.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, 1024, 64 << 20);
+
+  let listen: SocketAddress;
+  let admin: SocketAddress;
+  try {
+    listen = parseBindAddress(input.listen ?? DEFAULT_LISTEN, "listen");
+    admin = parseBindAddress(input.admin ?? DEFAULT_ADMIN, "admin");
+  } catch (e) {
+    const [field, ...rest] = (e as Error).message.split(": ");
+    throw new GatewayConfigError(field, rest.join(": "));
+  }
+  if (!isLoopback(admin)) {
+    throw new GatewayConfigError("admin", `"${formatAddress(admin)}" is not a loopback address; Envoy's admin API must not be reachable from other machines`);
+  }
+
+  const filterExtra = input.filter ?? {};
+  if (typeof filterExtra !== "object" || filterExtra === null || Array.isArray(filterExtra)) {
+    throw new GatewayConfigError("filter", "must be an object of filter configuration fields");
+  }
+  for (const key of OWNED_FILTER_FIELDS) {
+    if (key in filterExtra) throw new GatewayConfigError(`filter.${key}`, "set it through its own option, so Envoy's side follows it");
+  }
+
+  const wasmFile = input.wasmFile ?? DEFAULT_WASM_FILE;
+  if (typeof wasmFile !== "string" || wasmFile.length === 0) throw new GatewayConfigError("wasmFile", "required");
+
+  return {
+    endpoints,
+    variant,
+    envoyVersion,
+    wasmFile,
+    listen,
+    admin,
+    destinationHeader,
+    maxBodyBytes,
+    bufferLimitBytes: 2 * maxBodyBytes,
+    metrics: metricsOf(input.metrics),
+    filterExtra: { ...filterExtra },
+    accessLog: input.accessLog ?? true,
+    holdsHeaders: atLeast(envoyVersion, STOP_ITERATION_SINCE),
+  };
+}
+
+// ---- the filter's configuration ------------------------------------------------------------
+
+/** The filter's configuration object (README "Configuration reference"). */
+export function filterConfiguration(c: GatewayConfig): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    endpoints: c.endpoints.map((e) => (e.metricsAddress === null ? { address: e.address } : { address: e.address, metricsAddress: e.metricsAddress })),
+    destinationHeader: c.destinationHeader,
+    maxBodyBytes: c.maxBodyBytes,
+  };
+  if (c.metrics !== null) {
+    const m: Record<string, unknown> = { cluster: NAMES.metricsCluster, path: c.metrics.path };
+    if (c.metrics.intervalMs !== null) m.intervalMs = c.metrics.intervalMs;
+    m.timeoutMs = c.metrics.timeoutMs;
+    m.dialect = c.metrics.dialect;
+    out.metrics = m;
+  }
+  return { ...out, ...c.filterExtra };
+}
+
+/** JSON on one line with a space after each "," and ":" between tokens (never inside strings). */
+function compact(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(compact).join(", ")}]`;
+  if (typeof v === "object" && v !== null) {
+    return `{${Object.entries(v).map(([k, x]) => `${JSON.stringify(k)}: ${compact(x)}`).join(", ")}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/**
+ * The exact bytes the filter reads in on_configure: Envoy's StringValue and the
+ * dev gateway both carry this text. One top-level field per line and one
+ * endpoint per line, so the generated YAML stays readable and diffs well.
+ */
+export function filterConfigurationText(c: GatewayConfig): string {
+  const fields = Object.entries(filterConfiguration(c)).map(([k, v]) => {
+    if (k === "endpoints" && Array.isArray(v)) return `  "endpoints": [\n${v.map((e) => `    ${compact(e)}`).join(",\n")}\n  ]`;
+    return `  ${JSON.stringify(k)}: ${compact(v)}`;
+  });
+  return `{\n${fields.join(",\n")}\n}`;
+}
+
+// ---- the Envoy bootstrap --------------------------------------------------------------------
+
+/** A protobuf Duration in JSON/YAML form ("1s", "0.25s"); "1000ms" is not one. */
+function seconds(ms: number): string {
+  return `${ms / 1000}s`;
+}
+
+function socketAddress(a: SocketAddress): Record<string, unknown> {
+  return { socket_address: { address: a.ip, port_value: a.port } };
+}
+
+const typed = (type: string, body: Record<string, unknown> = {}) => ({ "@type": `type.googleapis.com/${type}`, ...body });
+
+function wasmFilter(c: GatewayConfig): Record<string, unknown> {
+  const pluginConfig: Record<string, unknown> = {
+    name: NAMES.plugin,
+    root_id: NAMES.rootId,
+    vm_config: {
+      vm_id: NAMES.vmId,
+      runtime: "envoy.wasm.runtime.v8",
+      code: { local: { filename: c.wasmFile } },
+    },
+    configuration: typed("google.protobuf.StringValue", { value: filterConfigurationText(c) }),
+  };
+  if (atLeast(c.envoyVersion, FAILURE_POLICY_SINCE)) pluginConfig.failure_policy = "FAIL_OPEN";
+  else pluginConfig.fail_open = true;
+  if (c.holdsHeaders) pluginConfig.allow_on_headers_stop_iteration = true;
+  return {
+    name: "envoy.filters.http.wasm",
+    typed_config: typed("envoy.extensions.filters.http.wasm.v3.Wasm", { config: pluginConfig }),
+  };
+}
+
+function accessLog(c: GatewayConfig): unknown[] {
+  const format =
+    `[%START_TIME%] "%REQ(:METHOD)% %REQ(:PATH)% %PROTOCOL%" %RESPONSE_CODE% %RESPONSE_FLAGS% ` +
+    `chosen=%REQ(${c.destinationHeader.toUpperCase()})% upstream=%UPSTREAM_HOST% %DURATION%ms\n`;
+  return [
+    {
+      name: "envoy.access_loggers.stdout",
+      typed_config: typed("envoy.extensions.access_loggers.stream.v3.StdoutAccessLog", {
+        log_format: { text_format_source: { inline_string: format } },
+      }),
+    },
+  ];
+}
+
+function routes(c: GatewayConfig): unknown[] {
+  // Streamed completions can run for minutes: no route timeout (Envoy's default
+  // is 15 s); the connection manager's stream_idle_timeout (5 min) still ends
+  // a stream on which nothing moves.
+  const to = (cluster: string) => ({ cluster, timeout: "0s" });
+  if (c.variant === "override_host") return [{ match: { prefix: "/" }, route: to(NAMES.modelCluster) }];
+  // ORIGINAL_DST variant: a destination header naming one of the configured
+  // endpoints goes to the ORIGINAL_DST cluster; anything else (pass-through,
+  // or a header naming something else) to the round-robin cluster. Exact
+  // matches, one route per endpoint, confine ORIGINAL_DST to the endpoint list
+  // even if the filter is skipped (FAIL_OPEN) and a client sends the header.
+  return [
+    ...c.endpoints.map((e) => ({
+      match: { prefix: "/", headers: [{ name: c.destinationHeader, string_match: { exact: e.address } }] },
+      route: to(NAMES.chosenCluster),
+    })),
+    { match: { prefix: "/" }, route: to(NAMES.modelCluster) },
+  ];
+}
+
+function roundRobinPolicy(): Record<string, unknown> {
+  return {
+    policies: [
+      {
+        typed_extension_config: {
+          name: "envoy.load_balancing_policies.round_robin",
+          typed_config: typed("envoy.extensions.load_balancing_policies.round_robin.v3.RoundRobin"),
+        },
+      },
+    ],
+  };
+}
+
+function modelClusters(c: GatewayConfig): unknown[] {
+  const hosts = {
+    cluster_name: NAMES.modelCluster,
+    endpoints: [{ lb_endpoints: c.endpoints.map((e) => ({ endpoint: { address: socketAddress(e.socket) } })) }],
+  };
+  const base = {
+    name: NAMES.modelCluster,
+    type: "STATIC",
+    connect_timeout: "2s",
+    per_connection_buffer_limit_bytes: c.bufferLimitBytes,
+    load_assignment: hosts,
+  };
+  if (c.variant === "override_host") {
+    return [
+      {
+        ...base,
+        load_balancing_policy: {
+          policies: [
+            {
+              typed_extension_config: {
+                name: "envoy.load_balancing_policies.override_host",
+                typed_config: typed("envoy.extensions.load_balancing_policies.override_host.v3.OverrideHost", {
+                  override_host_sources: [{ header: c.destinationHeader }],
+                  fallback_policy: roundRobinPolicy(),
+                }),
+              },
+            },
+          ],
+        },
+      },
+    ];
+  }
+  return [
+    { ...base, lb_policy: "ROUND_ROBIN" },
+    {
+      name: NAMES.chosenCluster,
+      type: "ORIGINAL_DST",
+      lb_policy: "CLUSTER_PROVIDED",
+      connect_timeout: "2s",
+      per_connection_buffer_limit_bytes: c.bufferLimitBytes,
+      original_dst_lb_config: { use_http_header: true, http_header_name: c.destinationHeader },
+    },
+  ];
+}
+
+function metricsCluster(c: GatewayConfig): unknown[] {
+  if (c.metrics === null) return [];
+  return [
+    {
+      name: NAMES.metricsCluster,
+      type: "ORIGINAL_DST",
+      lb_policy: "CLUSTER_PROVIDED",
+      connect_timeout: seconds(Math.min(1000, c.metrics.timeoutMs)),
+      // No http_header_name: the default x-envoy-original-dst-host, which the
+      // filter puts on every scrape, names the endpoint's metrics address.
+      original_dst_lb_config: { use_http_header: true },
+    },
+  ];
+}
+
+/** The Envoy bootstrap (envoy.config.bootstrap.v3.Bootstrap) as a plain object. */
+export function envoyBootstrap(c: GatewayConfig): Record<string, unknown> {
+  const hcm: Record<string, unknown> = {
+    stat_prefix: NAMES.statPrefix,
+    route_config: {
+      name: "prefix_router_routes",
+      virtual_hosts: [{ name: "models", domains: ["*"], routes: routes(c) }],
+    },
+    http_filters: [wasmFilter(c), { name: "envoy.filters.http.router", typed_config: typed("envoy.extensions.filters.http.router.v3.Router") }],
+  };
+  if (c.accessLog) hcm.access_log = accessLog(c);
+  return {
+    admin: { address: socketAddress(c.admin) },
+    stats_config: { stats_tags: envoyStatsTags() },
+    static_resources: {
+      listeners: [
+        {
+          name: NAMES.listener,
+          address: socketAddress(c.listen),
+          per_connection_buffer_limit_bytes: c.bufferLimitBytes,
+          filter_chains: [
+            {
+              filters: [
+                {
+                  name: "envoy.filters.network.http_connection_manager",
+                  typed_config: typed("envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager", hcm),
+                },
+              ],
+            },
+          ],
+        },
+      ],
+      clusters: [...modelClusters(c), ...metricsCluster(c)],
+    },
+  };
+}
+
+// ---- YAML with comments ---------------------------------------------------------------------
+
+type Path = Array<string | number>;
+
+/** Puts a comment above the key at `path` (a map key) or above the sequence item at `path`. */
+function comment(doc: YAML.Document, path: Path, text: string): void {
+  const last = path[path.length - 1];
+  const parent = doc.getIn(path.slice(0, -1), true) as unknown;
+  if (YAML.isSeq(parent) && typeof last === "number") {
+    const item = parent.items[last] as YAML.Node | undefined;
+    if (item) item.commentBefore = text;
+    return;
+  }
+  if (YAML.isMap(parent)) {
+    const pair = parent.items.find((p) => YAML.isScalar(p.key) && p.key.value === last);
+    if (pair && YAML.isScalar(pair.key)) pair.key.commentBefore = text;
+  }
+}
+
+export interface RenderOptions {
+  /** The command that regenerates this file, for the header. */
+  generatedBy?: string;
+}
+
+/** The bootstrap as YAML, with a header saying what it is for and comments saying why. */
+export function renderEnvoyYaml(c: GatewayConfig, options: RenderOptions = {}): string {
+  const doc = new YAML.Document(envoyBootstrap(c));
+  const listener = ["static_resources", "listeners", 0];
+  const hcm = [...listener, "filter_chains", 0, "filters", 0, "typed_config"];
+  const wasm = [...hcm, "http_filters", 0, "typed_config", "config"];
+  const cluster0 = ["static_resources", "clusters", 0];
+
+  comment(doc, ["admin"], " Loopback only: the admin API can stop Envoy and dump its configuration.");
+  comment(doc, ["stats_config"],
+    " Per-endpoint and pass-through filter stats become Prometheus labels:\n" +
+    " wasmcustom.prefix_router.endpoint.<ip:port>.picks -> prefix_router_endpoint_picks{endpoint=\"<ip:port>\"}.\n" +
+    " Envoy cuts the first capture group out of the name and takes the second as the value\n" +
+    " (source/common/stats/tag_extractor_impl.cc). Same rules as scripts/gateway/stats-tags.ts.");
+  comment(doc, [...listener, "per_connection_buffer_limit_bytes"],
+    ` 2 x maxBodyBytes (${c.maxBodyBytes}): the filter buffers the whole request body before it routes;\n` +
+    " past this limit Envoy answers 413 instead of letting the filter pass the request through.");
+  comment(doc, [...hcm, "http_filters", 0],
+    " prefix-router: reads the body, sets the destination header. Keep it before the router.");
+  comment(doc, [...wasm, "vm_config", "vm_id"],
+    " One vm_id for every worker's VM: proxy-wasm shared data is keyed by vm_id,\n" +
+    " and the filter replicates its prefix index between workers through it.");
+  comment(doc, [...wasm, "vm_config", "code"],
+    " Relative paths are opened relative to Envoy's working directory (run it from the repository root).");
+  comment(doc, [...wasm, "configuration"],
+    " The filter's JSON configuration (README \"Configuration reference\"), generated with this file.");
+  if (atLeast(c.envoyVersion, FAILURE_POLICY_SINCE)) {
+    comment(doc, [...wasm, "failure_policy"],
+      " A failed VM must not take traffic down: new requests skip the filter and go to the\n" +
+      " fallback policy (no prefix affinity until the VM is back). FAIL_CLOSED would answer 503.");
+  } else {
+    comment(doc, [...wasm, "fail_open"],
+      ` Envoy < ${FAILURE_POLICY_SINCE} has no failure_policy; the deprecated fail_open is its FAIL_OPEN.`);
+  }
+  if (c.holdsHeaders) {
+    comment(doc, [...wasm, "allow_on_headers_stop_iteration"],
+      " Required (Envoy >= 1.35.0): the filter holds the headers, reads the body, then sets the\n" +
+      " header. Without it Envoy delivers no body until the filter continues, and the filter\n" +
+      " passes every request through (passthrough.headers_not_held) after logging an error.");
+  }
+  if (c.variant === "override_host") {
+    comment(doc, [...cluster0, "load_balancing_policy"],
+      ` override_host (Envoy >= ${OVERRIDE_HOST_SINCE}): send the request to the host named in ${c.destinationHeader}\n` +
+      " if it is one of this cluster's hosts; otherwise (the filter passed the request through,\n" +
+      " or the host is gone) the fallback policy picks. Envoy reads the header at host selection,\n" +
+      " after the filter set it (source/extensions/load_balancing_policies/override_host/load_balancer.cc).");
+  } else {
+    comment(doc, [...hcm, "route_config", "virtual_hosts", 0, "routes"],
+      " ORIGINAL_DST variant: a destination header naming a configured endpoint routes to the\n" +
+      " ORIGINAL_DST cluster, anything else to round robin. The filter sets the header in its body\n" +
+      " callback; a Wasm filter of ABI 0.2.1 that changes request headers clears the route cache,\n" +
+      " so the router matches again on the new header (envoy changelogs/1.33.0.yaml, wasm).");
+    comment(doc, ["static_resources", "clusters", 1, "original_dst_lb_config"],
+      ` Connects to the ip:port in ${c.destinationHeader}. Envoy does not sanitize this header:\n` +
+      " the filter strips client copies, and the routes above only send configured endpoints here.");
+  }
+  comment(doc, [...cluster0, "per_connection_buffer_limit_bytes"], " Same limit upstream: the buffered body is sent on in one piece.");
+  if (c.metrics !== null) {
+    const index = c.variant === "override_host" ? 1 : 2;
+    comment(doc, ["static_resources", "clusters", index],
+      " The filter's metrics scrapes (proxy_http_call) carry x-envoy-original-dst-host = the endpoint's\n" +
+      " metrics address, so this one ORIGINAL_DST cluster reaches every endpoint. No route points here.");
+  }
+  const configNode = doc.getIn([...wasm, "configuration", "value"], true);
+  if (YAML.isScalar(configNode)) configNode.type = "BLOCK_LITERAL";
+  // IPv6 addresses such as ::1 are valid plain YAML 1.2 scalars, but a leading
+  // ":" trips older parsers; quote every string value that starts with one.
+  YAML.visit(doc, {
+    Scalar(_key, node) {
+      if (typeof node.value === "string" && node.value.startsWith(":")) node.type = "QUOTE_DOUBLE";
+    },
+  });
+
+  doc.commentBefore = header(c, options);
+  return doc.toString({ lineWidth: 0 });
+}
+
+function header(c: GatewayConfig, options: RenderOptions): string {
+  const n = c.endpoints.length;
+  const lines = [
+    ` prefix-router: Envoy bootstrap for ${n} endpoint${n === 1 ? "" : "s"} (${c.variant}). Generated; do not edit.`,
+    options.generatedBy ? ` Regenerate: ${options.generatedBy}` : ` Generated by scripts/gateway/envoy-config.ts.`,
+    ` Written for Envoy ${c.envoyVersion}.`,
+  ];
+  if (c.variant === "override_host") {
+    lines.push(
+      ` Needs Envoy >= ${OVERRIDE_HOST_SINCE}: the override_host load-balancing policy and the Wasm filter's`,
+      ` allow_on_headers_stop_iteration both arrived in 1.35.0 (envoyproxy/envoy changelogs/1.35.0.yaml).`,
+      ` Envoy ${ENVOY_VERSION} is the version \`npm start\` runs (scripts/gateway/envoy-version.ts).`,
+    );
+  } else {
+    lines.push(
+      ` Cut-over: Envoy < ${OVERRIDE_HOST_SINCE} has no override_host, so this variant routes with an ORIGINAL_DST`,
+      ` cluster reading ${c.destinationHeader} (needs >= ${ORIGINAL_DST_HEADER_NAME_SINCE}). From ${OVERRIDE_HOST_SINCE} on, use the override_host config.`,
+    );
+    if (!c.holdsHeaders) {
+      lines.push(
+        ` On Envoy < ${STOP_ITERATION_SINCE} a Wasm filter cannot hold the request headers while it reads the body`,
+        ` (allow_on_headers_stop_iteration does not exist), so prefix-router CANNOT ROUTE here: it logs an`,
+        ` error and passes every request to round robin (passthrough.headers_not_held). See README`,
+        ` "Envoy older than 1.35".`,
+      );
+    }
+  }
+  lines.push(` Run from the repository root after \`npm run build\`: func-e run -c <this file>`);
+  return lines.join("\n");
+}
+
+/**
+ * Parses "ip:port[=metricsIp:port],…" (the CLI's --endpoints and the launcher's
+ * ENDPOINTS). Validation happens in resolveConfig.
+ */
+export function parseEndpointList(list: string): EndpointInput[] {
+  return list
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+    .map((s) => {
+      const eq = s.indexOf("=");
+      return eq < 0 ? { address: s } : { address: s.substring(0, eq), metricsAddress: s.substring(eq + 1) };
+    });
+}

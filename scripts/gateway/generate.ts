@@ -1,0 +1,140 @@
+// Command-line options of the config generator, turned into a GatewayConfig and
+// rendered text, plus the examples committed under envoy/generated/ (the tests
+// check they are up to date by rendering them again). Owns: argument parsing,
+// the example list. Must not: write files or exit (config.ts does).
+import { parseArgs } from "node:util";
+import {
+  filterConfigurationText, parseEndpointList, renderEnvoyYaml, resolveConfig,
+  type GatewayConfig, type GatewayConfigInput, type Variant,
+} from "./envoy-config.ts";
+
+export type Format = "envoy" | "filter";
+
+export interface GenerateRequest {
+  input: GatewayConfigInput;
+  format: Format;
+  out: string | null;
+  /** Run the built .wasm's on_configure on the result (default: when the .wasm exists). */
+  check: boolean | null;
+  examples: boolean;
+  help: boolean;
+}
+
+export const USAGE = `usage: node --import tsx scripts/gateway/config.ts --endpoints ip:port[=metricsIp:port],... [options]
+  --endpoints LIST        the model servers, "ip:port" or "[ipv6]:port"; "=ip:port" names a separate metrics address
+  --variant V             override_host (Envoy >= 1.35, default) | original_dst (Envoy without override_host)
+  --envoy-version X.Y.Z   the Envoy the config is for (default: the pinned version); newer fields are left out
+  --wasm PATH             the .wasm as Envoy opens it (default build/prefix_router.wasm)
+  --listen IP:PORT        listener (default 127.0.0.1:10000; 0.0.0.0:10000 to serve other machines)
+  --admin IP:PORT         admin API, loopback only (default 127.0.0.1:9901)
+  --destination-header H  header the filter sets and Envoy reads (default x-gateway-destination-endpoint)
+  --max-body-bytes N      larger bodies pass through; Envoy's buffers are set to 2N (default 1048576)
+  --metrics-path P        model servers' Prometheus path (default /metrics)
+  --metrics-dialect D     vllm | sglang | trtllm (default vllm)
+  --no-metrics            route on the filter's own in-flight counts only
+  --filter-json JSON      more filter fields, e.g. '{"weights":{"prefix":4}}'
+  --no-access-log         no stdout access log
+  --format F              envoy (bootstrap YAML, default) | filter (the filter's JSON configuration)
+  --out FILE              write here instead of stdout
+  --check / --no-check    have the built .wasm validate the filter configuration (default: if built)
+  --examples              regenerate the committed examples in envoy/generated/`;
+
+export function parseGenerateArgs(argv: string[]): GenerateRequest {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      endpoints: { type: "string" },
+      variant: { type: "string" },
+      "envoy-version": { type: "string" },
+      wasm: { type: "string" },
+      listen: { type: "string" },
+      admin: { type: "string" },
+      "destination-header": { type: "string" },
+      "max-body-bytes": { type: "string" },
+      "metrics-path": { type: "string" },
+      "metrics-dialect": { type: "string" },
+      "no-metrics": { type: "boolean", default: false },
+      "filter-json": { type: "string" },
+      "no-access-log": { type: "boolean", default: false },
+      format: { type: "string", default: "envoy" },
+      out: { type: "string" },
+      check: { type: "boolean", default: false },
+      "no-check": { type: "boolean", default: false },
+      examples: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  const format = values.format as Format;
+  if (format !== "envoy" && format !== "filter") throw new Error(`--format: "${values.format}" is not envoy or filter`);
+  let filter: Record<string, unknown> | undefined;
+  if (values["filter-json"] !== undefined) {
+    try {
+      filter = JSON.parse(values["filter-json"]) as Record<string, unknown>;
+    } catch (e) {
+      throw new Error(`--filter-json: not JSON: ${(e as Error).message}`);
+    }
+  }
+  let maxBodyBytes: number | undefined;
+  if (values["max-body-bytes"] !== undefined) {
+    maxBodyBytes = Number(values["max-body-bytes"]);
+    if (!Number.isInteger(maxBodyBytes)) throw new Error(`--max-body-bytes: "${values["max-body-bytes"]}" is not a whole number`);
+  }
+  const input: GatewayConfigInput = {
+    endpoints: parseEndpointList(values.endpoints ?? ""),
+    variant: values.variant as Variant | undefined,
+    envoyVersion: values["envoy-version"],
+    wasmFile: values.wasm,
+    listen: values.listen,
+    admin: values.admin,
+    destinationHeader: values["destination-header"],
+    maxBodyBytes,
+    metrics: values["no-metrics"] ? false : { path: values["metrics-path"], dialect: values["metrics-dialect"] },
+    filter,
+    accessLog: !values["no-access-log"],
+  };
+  return {
+    input,
+    format,
+    out: values.out ?? null,
+    check: values["no-check"] ? false : values.check ? true : null,
+    examples: values.examples,
+    help: values.help,
+  };
+}
+
+/** The command line that regenerates `args` into `out`, for the file header. */
+export function commandLine(args: string[], out: string | null): string {
+  const quote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
+  return ["node --import tsx scripts/gateway/config.ts", ...args.map(quote), ...(out ? ["--out", out] : [])].join(" ");
+}
+
+/** Renders a parsed request; the config is returned too for callers that check it. */
+export function render(req: GenerateRequest, args: string[]): { text: string; config: GatewayConfig } {
+  const config = resolveConfig(req.input);
+  const text = req.format === "filter"
+    ? `${filterConfigurationText(config)}\n`
+    : renderEnvoyYaml(config, { generatedBy: commandLine(args, req.out) });
+  return { text, config };
+}
+
+/** Four loopback endpoints: the ports `npm run sim:servers -- --count 4 --port-base 8001` listens on. */
+const EXAMPLE_ENDPOINTS = "127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003,127.0.0.1:8004";
+
+export interface Example {
+  file: string;
+  args: string[];
+}
+
+/** The configs committed under envoy/generated/ (regenerate with --examples). */
+export const EXAMPLES: readonly Example[] = Object.freeze([
+  { file: "envoy/generated/envoy.yaml", args: ["--endpoints", EXAMPLE_ENDPOINTS] },
+  // The last Envoy release without override_host, to show what older Envoy gets.
+  { file: "envoy/generated/envoy-original-dst.yaml", args: ["--endpoints", EXAMPLE_ENDPOINTS, "--variant", "original_dst", "--envoy-version", "1.34.0"] },
+  { file: "envoy/generated/filter-config.json", args: ["--endpoints", EXAMPLE_ENDPOINTS, "--format", "filter"] },
+]);
+
+export function renderExample(ex: Example): { text: string; config: GatewayConfig } {
+  const req = parseGenerateArgs([...ex.args, "--out", ex.file]);
+  return render(req, ex.args);
+}
