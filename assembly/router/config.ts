@@ -31,7 +31,7 @@ export class EndpointConfig {
 
 export class Weights {
   prefix: f64 = 3;
-  queue: f64 = 2;
+  queue: f64 = 3;
   kvCache: f64 = 2;
   inFlight: f64 = 2;
 }
@@ -41,7 +41,7 @@ export class Config {
   destinationHeader: string = "x-gateway-destination-endpoint";
   paths: string[] = ["/v1/completions", "/v1/chat/completions"];
   hashBlockSize: i32 = 64;
-  maxPrefixBlocks: i32 = 256;
+  maxPrefixBlocks: i32 = 1024;
   /** The index records every indexStride-th chained block hash (a match on one
    * implies all blocks before it), so index work, memory and journal traffic
    * shrink by this factor while matches stay precise to indexStride blocks. */
@@ -58,7 +58,7 @@ export class Config {
   guardSlack: f64 = 16;
   /** Rendezvous placement considers endpoints whose load score is within this
    * fraction of the load weights' sum of the best one (0: least loaded only). */
-  coldBand: f64 = 0.05;
+  coldBand: f64 = 0.02;
   /** A match shorter than this many blocks counts as no match (rendezvous placement). */
   minMatchBlocks: i32 = 1;
   /** In-flight requests at which the in-flight score bottoms out. */
@@ -194,7 +194,7 @@ function parseWith(rd: Reader, ptr: usize, len: usize): ConfigResult {
       const v = rd.string(key);
       if (v !== null) {
         const lower = v.toLowerCase();
-        if (lower.length == 0 || lower.startsWith(":") || lower.indexOf(" ") >= 0) rd.fail(key, "must be a header name");
+        if (!isToken(lower)) rd.fail(key, "must be a header name");
         else c.destinationHeader = lower;
       }
     } else if (key == "paths") readPaths(rd, c);
@@ -225,6 +225,34 @@ function parseWith(rd: Reader, ptr: usize, len: usize): ConfigResult {
   if (rd.error.length == 0 && c.indexStride > c.maxPrefixBlocks) rd.fail("indexStride", "must not exceed maxPrefixBlocks");
   if (rd.error.length > 0) return new ConfigResult(null, rd.error);
   return new ConfigResult(c, "");
+}
+
+/**
+ * An HTTP header name: a token of RFC 9110 §5.6.2, which is what Envoy's
+ * header maps accept. Anything else (NUL, CR/LF, ':', spaces, non-ASCII)
+ * could make the filter set a header Envoy rejects or a codec mangles.
+ */
+function isToken(s: string): bool {
+  if (s.length == 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if ((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x7A) || (c >= 0x41 && c <= 0x5A)) continue;
+    switch (c) {
+      case 0x21: case 0x23: case 0x24: case 0x25: case 0x26: case 0x27: case 0x2A: case 0x2B:
+      case 0x2D: case 0x2E: case 0x5E: case 0x5F: case 0x60: case 0x7C: case 0x7E: continue;
+      default: return false;
+    }
+  }
+  return true;
+}
+
+/** A path sent as a callout's :path must not carry spaces, controls or DEL. */
+function hasControlOrSpace(s: string): bool {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c <= 0x20 || c == 0x7F) return true;
+  }
+  return false;
 }
 
 function readEndpoints(rd: Reader, c: Config): void {
@@ -343,7 +371,7 @@ function readMetrics(rd: Reader): MetricsConfig | null {
       else if (v !== null) m.cluster = v;
     } else if (key == "path") {
       const v = rd.string(field);
-      if (v !== null && !v.startsWith("/")) rd.fail(field, "must start with /");
+      if (v !== null && (!v.startsWith("/") || hasControlOrSpace(v))) rd.fail(field, "must start with / and hold no spaces or control characters");
       else if (v !== null) m.path = v;
     } else if (key == "intervalMs") m.intervalMs = rd.integer(field, 10, 3600000);
     else if (key == "timeoutMs") m.timeoutMs = rd.integer(field, 1, 600000);

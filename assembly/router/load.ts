@@ -11,6 +11,10 @@ const KNOWN_ADAPTERS: i32 = 256;
 @final
 export class LoadView {
   readonly queueDepth: StaticArray<f64>;
+  /** Requests sent to each endpoint (by any VM) since its load was last reported. */
+  readonly sentSinceReport: StaticArray<i32>;
+  /** When each endpoint's applied report was scraped (to tell a new report from the same one). */
+  readonly reportedAtMs: StaticArray<i64>;
   readonly kvUsage: StaticArray<f64>;
   readonly healthy: StaticArray<bool>;
   /** Per endpoint: hashes of the LoRA adapters it runs (MAX_ADAPTERS slots each). */
@@ -26,6 +30,8 @@ export class LoadView {
   constructor(readonly inFlightLedger: InFlightLedger) {
     const n = inFlightLedger.endpointCount;
     this.queueDepth = new StaticArray<f64>(n);
+    this.sentSinceReport = new StaticArray<i32>(n);
+    this.reportedAtMs = new StaticArray<i64>(n);
     this.kvUsage = new StaticArray<f64>(n);
     this.healthy = new StaticArray<bool>(n);
     this.adapters = new StaticArray<u64>(n * MAX_ADAPTERS);
@@ -46,8 +52,27 @@ export class LoadView {
   // @ts-ignore: decorator
   @inline load(e: i32): f64 { return this.inFlight(e); }
 
+  /**
+   * The server's reported queue plus what was sent to it since that report:
+   * scraped metrics lag by up to an interval, and without this every request
+   * in that window would see the same idle-looking server and pile onto it.
+   */
   // @ts-ignore: decorator
-  @inline queue(e: i32): f64 { return unchecked(this.queueDepth[e]); }
+  @inline queue(e: i32): f64 { return unchecked(this.queueDepth[e]) + <f64>unchecked(this.sentSinceReport[e]); }
+
+  /** Counts a request sent to e (by this VM or, via the journal, another). */
+  // @ts-ignore: decorator
+  @inline noteSent(e: i32): void { unchecked(this.sentSinceReport[e]++); }
+
+  /** Takes a report scraped at `scrapedAtMs`; a new one resets the sent count. */
+  report(e: i32, scrapedAtMs: i64, waiting: f64, kv: f64): void {
+    if (scrapedAtMs != unchecked(this.reportedAtMs[e])) {
+      unchecked(this.reportedAtMs[e] = scrapedAtMs);
+      unchecked(this.sentSinceReport[e] = 0);
+    }
+    unchecked(this.queueDepth[e] = waiting);
+    unchecked(this.kvUsage[e] = kv);
+  }
   // @ts-ignore: decorator
   @inline kvUtilization(e: i32): f64 { return unchecked(this.kvUsage[e]); }
   // @ts-ignore: decorator

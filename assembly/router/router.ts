@@ -158,6 +158,7 @@ export class Router extends EventSink {
   commit(e: i32): void {
     const entries = this.entries;
     this.inFlight.pickOwn(e);
+    this.loads.noteSent(e);
     this.table.touchAll(e, this.journal.event + EVENT_HEADER_BYTES, entries);
     const s = this.stats;
     // Predicted hit: matched entries cover stride blocks each; a tail shorter
@@ -210,6 +211,7 @@ export class Router extends EventSink {
     const e = this.keys.indexOf(routedKey);
     if (e < 0) return; // an endpoint another configuration has and this one does not
     this.inFlight.pickRemote(tag, e, now);
+    this.loads.noteSent(e);
     this.table.touchAll(e, hashes, blockCount);
   }
 
@@ -284,8 +286,7 @@ export class Router extends EventSink {
       const waiting = load<f64>(p, 16);
       const kv = load<f64>(p, 32);
       unchecked(loads.healthy[e] = healthy);
-      unchecked(loads.queueDepth[e] = fresh ? waiting : NaN);
-      unchecked(loads.kvUsage[e] = fresh ? kv : NaN);
+      loads.report(e, scrapedAt, fresh ? waiting : NaN, fresh ? kv : NaN);
       loads.setAdapters(e, p + 72, fresh ? <i32>load<u32>(p, 64) : 0, fresh ? load<i32>(p, 60) : -1);
       const blockSize = load<i64>(p, 40);
       const gpuBlocks = load<i64>(p, 48);
