@@ -426,6 +426,22 @@ function metricsCluster(c: GatewayConfig): unknown[] {
   ];
 }
 
+/**
+ * Removes any client-sent destination header before the Wasm filter runs.
+ * The filter removes it too, but with failure_policy FAIL_OPEN a failed VM is
+ * skipped, and the header would then reach the override_host policy and let
+ * the client choose among the endpoints (reports/hardening.md, "failure
+ * policy"). Envoy's own header_mutation filter does not depend on the VM.
+ */
+function stripDestinationFilter(c: GatewayConfig): Record<string, unknown> {
+  return {
+    name: "envoy.filters.http.header_mutation",
+    typed_config: typed("envoy.extensions.filters.http.header_mutation.v3.HeaderMutation", {
+      mutations: { request_mutations: [{ remove: c.destinationHeader }] },
+    }),
+  };
+}
+
 /** The Envoy bootstrap (envoy.config.bootstrap.v3.Bootstrap) as a plain object. */
 export function envoyBootstrap(c: GatewayConfig): Record<string, unknown> {
   const hcm: Record<string, unknown> = {
@@ -434,7 +450,11 @@ export function envoyBootstrap(c: GatewayConfig): Record<string, unknown> {
       name: "prefix_router_routes",
       virtual_hosts: [{ name: "models", domains: ["*"], routes: routes(c) }],
     },
-    http_filters: [wasmFilter(c), { name: "envoy.filters.http.router", typed_config: typed("envoy.extensions.filters.http.router.v3.Router") }],
+    http_filters: [
+      stripDestinationFilter(c),
+      wasmFilter(c),
+      { name: "envoy.filters.http.router", typed_config: typed("envoy.extensions.filters.http.router.v3.Router") },
+    ],
   };
   if (c.accessLog) hcm.access_log = accessLog(c);
   return {
@@ -492,7 +512,7 @@ export function renderEnvoyYaml(c: GatewayConfig, options: RenderOptions = {}): 
   const doc = new YAML.Document(envoyBootstrap(c));
   const listener = ["static_resources", "listeners", 0];
   const hcm = [...listener, "filter_chains", 0, "filters", 0, "typed_config"];
-  const wasm = [...hcm, "http_filters", 0, "typed_config", "config"];
+  const wasm = [...hcm, "http_filters", 1, "typed_config", "config"];
   const cluster0 = ["static_resources", "clusters", 0];
 
   comment(doc, ["admin"], " Loopback only: the admin API can stop Envoy and dump its configuration.");
@@ -505,6 +525,9 @@ export function renderEnvoyYaml(c: GatewayConfig, options: RenderOptions = {}): 
     ` 2 x maxBodyBytes (${c.maxBodyBytes}): the filter buffers the whole request body before it routes;\n` +
     " past this limit Envoy answers 413 instead of letting the filter pass the request through.");
   comment(doc, [...hcm, "http_filters", 0],
+    " Drops any client-sent destination header, whether or not the Wasm VM is alive (FAIL_OPEN\n" +
+    " skips a failed VM, and the header would then choose the upstream).");
+  comment(doc, [...hcm, "http_filters", 1],
     " prefix-router: reads the body, sets the destination header. Keep it before the router.");
   comment(doc, [...wasm, "vm_config", "vm_id"],
     " One vm_id for every worker's VM: proxy-wasm shared data is keyed by vm_id,\n" +

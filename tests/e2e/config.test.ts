@@ -33,7 +33,7 @@ function parts(input: Partial<GatewayConfigInput> = {}) {
   const boot = YAML.parse(renderEnvoyYaml(config)) as Obj;
   const listener = boot.static_resources.listeners[0];
   const hcm = listener.filter_chains[0].filters[0].typed_config;
-  const wasm = hcm.http_filters[0].typed_config.config;
+  const wasm = (hcm.http_filters as Obj[]).find((f) => f.name === "envoy.filters.http.wasm")!.typed_config.config;
   const clusters = boot.static_resources.clusters as Obj[];
   const filter = JSON.parse(wasm.configuration.value) as Obj;
   return { config, boot, listener, hcm, wasm, clusters, filter };
@@ -266,4 +266,13 @@ test("Istio manifests: WasmPlugin and EnvoyFilter carry the same filter config; 
   assert.equal(clusters.find((p) => p.applyTo === "LISTENER")!.patch.value.per_connection_buffer_limit_bytes, 2 * filter.maxBodyBytes);
   const stats = kind(manifests("istio/gateway-stats.yaml"), "ConfigMap");
   assert.deepEqual(JSON.parse(stats.data["custom_bootstrap.json"]).stats_config.stats_tags, STATS_TAGS.map((t) => ({ tag_name: t.tagName, regex: t.regex })));
+});
+
+test("a client's destination header is dropped by Envoy itself before the Wasm filter", () => {
+  for (const variant of ["override_host", "original_dst"] as const) {
+    const { hcm, config } = parts({ variant });
+    const names = (hcm.http_filters as Obj[]).map((f) => f.name);
+    assert.deepEqual(names, ["envoy.filters.http.header_mutation", "envoy.filters.http.wasm", "envoy.filters.http.router"], variant);
+    assert.deepEqual(hcm.http_filters[0].typed_config.mutations.request_mutations, [{ remove: config.destinationHeader }], variant);
+  }
 });

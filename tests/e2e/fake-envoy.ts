@@ -43,7 +43,7 @@ try {
 }
 const sa = (a: Obj) => `${a.socket_address.address.includes(":") ? `[${a.socket_address.address}]` : a.socket_address.address}:${a.socket_address.port_value}`;
 const listener = boot.static_resources?.listeners?.[0] ?? fail("no listener");
-const wasm = listener.filter_chains[0].filters[0].typed_config.http_filters[0].typed_config.config;
+const wasm = listener.filter_chains[0].filters[0].typed_config.http_filters.find((f: { name: string }) => f.name === "envoy.filters.http.wasm").typed_config.config;
 const text: string = wasm.configuration.value;
 const filter = JSON.parse(text) as Obj;
 const clusters = boot.static_resources.clusters as Obj[];
