@@ -25,6 +25,8 @@ export class RouterRoot extends RootContext {
   router: Router | null = null;
   private parked: RouterStream[] = [];
   private noBodyStreak: i32 = 0;
+  /** When a parked stream last got a body callback: proof, until then, that Envoy holds headers. */
+  private lastBodyMs: i64 = -1;
   private headersNotHeld: bool = false;
   private reprobeAtMs: i64 = 0;
 
@@ -88,6 +90,7 @@ export class RouterRoot extends RootContext {
     if (i >= 0) this.parked.splice(i, 1);
     if (bodySeen) {
       this.noBodyStreak = 0;
+      this.lastBodyMs = nowMs();
       if (this.headersNotHeld) {
         this.headersNotHeld = false;
         host.log(LogLevel.Info, "prefix-router: request bodies arrive while headers are held again; routing resumed");
@@ -112,7 +115,10 @@ export class RouterRoot extends RootContext {
       if (now - s.parkedAtMs < timeout) continue;
       this.parked.splice(i, 1);
       s.failOpen();
-      this.noBodyStreak++;
+      // Only a stream during whose wait no other body arrived says "headers not
+      // held"; otherwise its client is just slow. Counting every timeout let
+      // three header-only requests turn routing off for everyone for 30 s.
+      if (this.lastBodyMs < s.parkedAtMs) this.noBodyStreak++;
     }
     if (this.noBodyStreak >= STREAK_TO_GIVE_UP && !this.headersNotHeld) {
       this.headersNotHeld = true;

@@ -12,7 +12,7 @@ import * as host from "../abi/host";
 import { LogLevel } from "../abi/enums";
 import { Config } from "./config";
 import { EndpointKeys } from "./endpoint_keys";
-import { xxh64 } from "./hash";
+import { xxh64, mix64 } from "./hash";
 import { InFlightLedger } from "./inflight";
 import { Journal, EventSink, EVENT_HEADER_BYTES, MAX_RELEASES, JournalStats } from "./journal";
 import { LoadView } from "./load";
@@ -96,7 +96,9 @@ export class Router extends EventSink {
     this.destinationHeader = String.UTF8.encode(config.destinationHeader);
     this.keys = keys;
     this.extractor = new PromptExtractor(config.promptCap());
-    this.table = new PrefixTable(names.length, config.effectiveCapacity() / <u32>config.indexStride);
+    // A salt for the table's buckets that clients cannot predict (see prefix_table.ts).
+    this.table = new PrefixTable(names.length, config.effectiveCapacity() / <u32>config.indexStride,
+      mix64(host.nowNanos() ^ 0x9E3779B97F4A7C15));
     this.inFlight = inFlight;
     this.loads = new LoadView(inFlight);
     this.scorer = new Scorer(config, keys.keys);

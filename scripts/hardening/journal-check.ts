@@ -1,0 +1,138 @@
+// Reads the shared prefix-index journal back out of the emulator's shared data
+// and checks it against what the requests should have written: every slot
+// well formed (its seq in the slot it belongs to, sizes consistent), every
+// routed endpoint key one of the configured endpoints, and every routing
+// event's block hashes exactly the chained hashes of the request it records.
+// The expected hashes are computed by the router's own extractor and xxHash64
+// in build/fuzz.wasm, independently of the filter's run. Event layout:
+// assembly/router/journal.ts.
+import type { SharedDataView } from "../host/index.ts";
+import type { FuzzModule } from "./fuzz-module.ts";
+
+const HEADER_BYTES = 24;
+
+export interface JournalLayout {
+  rootId: string;
+  hashBlockSize: number;
+  indexStride: number;
+  maxPrefixBlocks: number;
+  journalSlots: number;
+}
+
+export interface ExpectedEvent {
+  /** Index entries (every stride-th chained block hash). */
+  entries: bigint[];
+  endpointKey: bigint;
+  request: number;
+}
+
+export interface JournalCheck {
+  head: number;
+  slotsRead: number;
+  routingEvents: number;
+  releaseOnlyEvents: number;
+  /** Routing events matched to the request they record, hashes and endpoint equal. */
+  matched: number;
+  /** Slots that are malformed, hold the wrong seq, name an unknown endpoint or differ from their request. */
+  corrupt: number;
+  problems: string[];
+}
+
+/** Endpoint key: xxHash64 of the address (0 remapped to 1), as endpoint_keys.ts computes it. */
+export function endpointKey(fm: FuzzModule, address: string): bigint {
+  const bytes = new TextEncoder().encode(address);
+  const k = BigInt.asUintN(64, fm.exports.fuzz_xxh64(fm.place(bytes), bytes.length, 0n));
+  return k === 0n ? 1n : k;
+}
+
+/** The index entries the router writes for a chat body (router.ts decide()). */
+export function indexEntries(fm: FuzzModule, body: Uint8Array, layout: JournalLayout): bigint[] {
+  const e = fm.exports;
+  const outcome = e.fuzz_body(fm.place(body), body.length, 1);
+  if (outcome !== 0) return [];
+  const model = e.fuzz_body_model_ptr(), modelLen = e.fuzz_body_model_len();
+  const prompt = e.fuzz_body_prompt_ptr(), promptLen = e.fuzz_body_prompt_len();
+  let previous = e.fuzz_xxh64(model, modelLen, 0n) as bigint;
+  const blocks = Math.min(Math.floor(promptLen / layout.hashBlockSize), layout.maxPrefixBlocks);
+  const out: bigint[] = [];
+  for (let i = 0, k = 1; i < blocks; i++, k++) {
+    previous = e.fuzz_xxh64(prompt + i * layout.hashBlockSize, layout.hashBlockSize, previous);
+    if (k === layout.indexStride) {
+      out.push(BigInt.asUintN(64, previous));
+      k = 0;
+    }
+  }
+  return out;
+}
+
+/**
+ * Checks every slot of the ring. `expected` maps a routing event's last
+ * entry (hex; requests share leading blocks, not the last) to the request
+ * that must have written it.
+ */
+export function checkJournal(shared: SharedDataView, layout: JournalLayout, endpointKeys: Set<bigint>, expected: Map<string, ExpectedEvent>): JournalCheck {
+  const ns = `prefix-router/${layout.rootId}/b${layout.hashBlockSize}x${layout.indexStride}/`;
+  const report: JournalCheck = { head: 0, slotsRead: 0, routingEvents: 0, releaseOnlyEvents: 0, matched: 0, corrupt: 0, problems: [] };
+  const bad = (m: string) => {
+    report.corrupt++;
+    if (report.problems.length < 20) report.problems.push(m);
+  };
+  const head = shared.get(ns + "head");
+  if (head === undefined || head.value.length !== 8) {
+    bad("no journal head");
+    return report;
+  }
+  const headSeq = new DataView(head.value.buffer, head.value.byteOffset, 8).getBigUint64(0, true);
+  report.head = Number(headSeq);
+  const slots = BigInt(layout.journalSlots);
+  for (let k = 0n; k < slots; k++) {
+    const entry = shared.get(`${ns}slot/${k}`);
+    if (entry === undefined) continue;
+    report.slotsRead++;
+    const v = entry.value;
+    if (v.length < HEADER_BYTES) {
+      bad(`slot ${k}: ${v.length} bytes`);
+      continue;
+    }
+    const d = new DataView(v.buffer, v.byteOffset, v.length);
+    const seq = d.getBigUint64(0, true);
+    const releases = d.getUint16(12, true);
+    const blocks = d.getUint16(14, true);
+    const routed = d.getBigUint64(16, true);
+    if (v.length !== HEADER_BYTES + 8 * (releases + blocks)) {
+      bad(`slot ${k}: size ${v.length} for ${blocks} blocks and ${releases} releases`);
+      continue;
+    }
+    if (seq % slots !== k || seq >= headSeq) {
+      bad(`slot ${k}: seq ${seq} (head ${headSeq})`);
+      continue;
+    }
+    for (let r = 0; r < releases; r++) {
+      const key = d.getBigUint64(HEADER_BYTES + 8 * (blocks + r), true);
+      if (!endpointKeys.has(key)) bad(`slot ${k}: release of unknown endpoint ${key.toString(16)}`);
+    }
+    if (routed === 0n) {
+      report.releaseOnlyEvents++;
+      if (blocks !== 0) bad(`slot ${k}: ${blocks} blocks without a route`);
+      continue;
+    }
+    report.routingEvents++;
+    if (!endpointKeys.has(routed)) {
+      bad(`slot ${k}: routed to unknown endpoint ${routed.toString(16)}`);
+      continue;
+    }
+    if (blocks === 0) continue; // a prompt shorter than one stride: nothing to match on
+    const last = d.getBigUint64(HEADER_BYTES + 8 * (blocks - 1), true);
+    const want = expected.get(last.toString(16));
+    if (want === undefined) {
+      bad(`slot ${k}: last entry ${last.toString(16)} matches no request`);
+      continue;
+    }
+    if (want.endpointKey !== routed || want.entries.length !== blocks || want.entries.some((h, i) => d.getBigUint64(HEADER_BYTES + 8 * i, true) !== h)) {
+      bad(`slot ${k}: request ${want.request} recorded differently`);
+      continue;
+    }
+    report.matched++;
+  }
+  return report;
+}

@@ -1,0 +1,40 @@
+// The short version of `npm run faults`: metrics servers that are down, slow,
+// reset, answer 500 or garbage, all fail, then recover (real loopback servers);
+// a 100 MiB page and one just under the 8 MiB copy limit; a worker VM trapping
+// mid-request under FAIL_RELOAD; eight VMs racing on the same shared-data keys.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { metricsFaults, hugePages, vmRestart, raceEightVms } from "../../scripts/hardening/faults.ts";
+
+test("failing metrics servers mark endpoints unhealthy, routing goes on and recovers", async () => {
+  const r = await metricsFaults({ window: 120, deadlineMs: 15_000, seed: 11 });
+  assert.deepEqual(r.problems, []);
+  assert.equal(r.pickedSettled[0], 3, "only the three endpoints with working metrics once settled");
+  assert.equal(r.pickedSettled[1], 8, "all eight when every metrics server fails");
+  assert.equal(r.pickedSettled[2], 8, "all eight again after recovery");
+});
+
+test("a 100 MiB metrics page is refused without a copy; an 8 MiB one is read once", async () => {
+  const r = await hugePages({ sizes: [100 << 20, (8 << 20) - 1] });
+  assert.deepEqual(r.problems, []);
+  assert.ok(r.vmMemoryBytesAfter < 16 << 20, `${r.vmMemoryBytesAfter} bytes`);
+});
+
+test("a VM that traps mid-request is reloaded, replays the index, and nothing else breaks", async () => {
+  const r = await vmRestart({ requests: 1_000, seed: 12 });
+  assert.deepEqual(r.problems, []);
+  assert.equal(r.trappedRequestStatus, 503);
+  assert.equal(r.reloads, 1);
+  assert.equal(r.warmProbes.sameDestination, r.warmProbes.probes);
+  assert.equal(r.inFlightAfter, 0);
+});
+
+test("eight VMs racing on the journal: no lost or corrupt entry, in-flight counts back to zero", async () => {
+  const r = await raceEightVms({ requests: 10_000, seed: 13, probes: 32 });
+  assert.deepEqual(r.problems, []);
+  assert.ok(r.casConflicts > 100, `${r.casConflicts} CAS conflicts`);
+  assert.equal(r.journal.corrupt, 0);
+  assert.ok(r.journal.matched > 4000);
+  assert.equal(r.probes.sameDestination, r.probes.sent);
+  assert.equal(r.inFlightAfter, 0);
+});
