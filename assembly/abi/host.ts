@@ -12,18 +12,13 @@ import { HostBuffer, clearReturnSlots, returnValueSlot } from "./memory";
 // ---- logging -------------------------------------------------------------
 
 /** Envoy's `wasm` logger level, refreshed by refreshLogLevel() (on tick) so
- * that logs below it cost no string building and no host call. */
+ * that logs below it cost no UTF-8 encoding and no host call. */
 let currentLogLevel: i32 = LogLevel.Info;
 
 export function refreshLogLevel(): void {
   if (raw.proxy_get_log_level(returnValueSlot()) == WasmResult.Ok) {
     currentLogLevel = <i32>load<u32>(returnValueSlot());
   }
-}
-
-/** True when a message at `level` would be emitted; check before building it. */
-export function logEnabled(level: i32): bool {
-  return level >= currentLogLevel;
 }
 
 export function log(level: i32, message: string): void {
@@ -125,12 +120,6 @@ export function incrementMetric(id: u32, delta: i64): void {
 
 export function recordMetric(id: u32, value: u64): void {
   if (id != 0) raw.proxy_record_metric(id, value);
-}
-
-export function getMetric(id: u32): u64 {
-  store<u64>(returnValueSlot(), 0);
-  if (id == 0 || raw.proxy_get_metric(id, returnValueSlot()) != WasmResult.Ok) return 0;
-  return load<u64>(returnValueSlot());
 }
 
 // ---- streams and contexts ------------------------------------------------------

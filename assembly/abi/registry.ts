@@ -15,8 +15,3 @@ export function setRootContextFactory(f: RootContextFactory): void {
 export function factory(): RootContextFactory | null {
   return registered;
 }
-
-/** Live stream contexts, for diagnostics. */
-export function liveStreamCount(): i32 {
-  return streams.size;
-}

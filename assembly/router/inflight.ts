@@ -95,6 +95,4 @@ export class InFlightLedger {
     }
     return dropped;
   }
-
-  remoteVmCount(): i32 { return this.remotes.length; }
 }

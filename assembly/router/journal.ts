@@ -210,7 +210,4 @@ export class Journal {
     heap.free(this.event);
     this.buf.release();
   }
-
-  /** Sequence number of the next event this VM will apply (for tests and stats). */
-  position(): u64 { return this.nextSeq; }
 }

@@ -208,11 +208,6 @@ export class PrefixTable {
     this.freeHead = NIL;
   }
 
-  /** Drops everything endpoint e holds. */
-  clearEndpoint(e: i32): void {
-    while (unchecked(this.count[e]) > 0) this.evictOne(e);
-  }
-
   // ---- internals ----------------------------------------------------------------------
 
   private find(e: u32, h: u64): u32 {

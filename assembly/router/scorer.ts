@@ -31,6 +31,8 @@ import { LoadView } from "./load";
 @final
 export class Scorer {
   private eligible: StaticArray<bool>;
+  /** Load scores of the eligible endpoints, for the rendezvous band. */
+  private loadScores: StaticArray<f64>;
   /** Why the last pick went where it did, for stats. */
   lastWasRendezvous: bool = false;
   /** The guard kept the request off the endpoint with the longest match. */
@@ -38,6 +40,7 @@ export class Scorer {
 
   constructor(private config: Config, private keys: StaticArray<u64>) {
     this.eligible = new StaticArray<bool>(keys.length);
+    this.loadScores = new StaticArray<f64>(keys.length);
   }
 
   pick(match: StaticArray<i32>, blocks: i32, loads: LoadView, placementKey: u64, model: u64 = 0): i32 {
@@ -93,18 +96,22 @@ export class Scorer {
     let bestTie: u64 = 0;
     if (bestMatch < c.minMatchBlocks || blocks == 0) {
       this.lastWasRendezvous = true;
+      const scores = this.loadScores;
       let bestLoad = -f64.MAX_VALUE;
       for (let e = 0; e < n; e++) {
-        if (unchecked(this.eligible[e])) bestLoad = max(bestLoad, this.loadScore(e, loads));
+        if (!unchecked(this.eligible[e])) continue;
+        const score = this.loadScore(e, loads);
+        unchecked(scores[e] = score);
+        bestLoad = max(bestLoad, score);
       }
       const w = c.weights;
       const floor = bestLoad - c.coldBand * (w.inFlight + w.queue + w.kvCache);
       for (let e = 0; e < n; e++) {
-        if (!unchecked(this.eligible[e]) || this.loadScore(e, loads) < floor) continue;
-        const w = mix64(placementKey ^ unchecked(keys[e]));
-        if (best < 0 || w > bestTie) {
+        if (!unchecked(this.eligible[e]) || unchecked(scores[e]) < floor) continue;
+        const weight = mix64(placementKey ^ unchecked(keys[e]));
+        if (best < 0 || weight > bestTie) {
           best = e;
-          bestTie = w;
+          bestTie = weight;
         }
       }
       return best;
