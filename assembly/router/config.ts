@@ -61,10 +61,11 @@ export class Config {
   coldBand: f64 = 0.02;
   /** A match shorter than this many blocks counts as no match (rendezvous placement). */
   minMatchBlocks: i32 = 1;
-  /** In-flight requests at which the in-flight score bottoms out. */
+  /** In-flight requests that cost the full in-flight weight (the term keeps
+   * falling past it, so more in flight always scores lower). */
   inFlightSaturation: f64 = 16;
-  /** Queued requests at which the queue score bottoms out, and at which the
-   * guard counts an endpoint as saturated. */
+  /** Queued requests that cost the full queue weight (likewise not capped), and
+   * how much longer than the shortest eligible queue makes an endpoint saturated. */
   queueSaturation: f64 = 20;
   /** KV-cache usage at which the guard counts an endpoint as saturated; 1 = never
    * (the default: a saturation cut-off on metrics up to an interval old herds

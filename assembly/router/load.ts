@@ -13,6 +13,8 @@ export class LoadView {
   readonly queueDepth: StaticArray<f64>;
   /** Requests sent to each endpoint (by any VM) since its load was last reported. */
   readonly sentSinceReport: StaticArray<i32>;
+  /** Requests to each endpoint (from any VM) that ended since its load was last reported. */
+  readonly doneSinceReport: StaticArray<i32>;
   /** When each endpoint's applied report was scraped (to tell a new report from the same one). */
   readonly reportedAtMs: StaticArray<i64>;
   readonly kvUsage: StaticArray<f64>;
@@ -31,6 +33,7 @@ export class LoadView {
     const n = inFlightLedger.endpointCount;
     this.queueDepth = new StaticArray<f64>(n);
     this.sentSinceReport = new StaticArray<i32>(n);
+    this.doneSinceReport = new StaticArray<i32>(n);
     this.reportedAtMs = new StaticArray<i64>(n);
     this.kvUsage = new StaticArray<f64>(n);
     this.healthy = new StaticArray<bool>(n);
@@ -53,22 +56,32 @@ export class LoadView {
   @inline load(e: i32): f64 { return this.inFlight(e); }
 
   /**
-   * The server's reported queue plus what was sent to it since that report:
-   * scraped metrics lag by up to an interval, and without this every request
-   * in that window would see the same idle-looking server and pile onto it.
+   * The server's reported queue, plus what was sent to it since that report,
+   * less what ended there since (each ending frees a batch slot for a waiting
+   * request), never below 0. Scraped metrics lag by up to an interval: without
+   * the sent count every request in that window would see the same
+   * idle-looking server and pile onto it, and without the ended count a busy
+   * server would look busier all interval than it has become.
    */
   // @ts-ignore: decorator
-  @inline queue(e: i32): f64 { return unchecked(this.queueDepth[e]) + <f64>unchecked(this.sentSinceReport[e]); }
+  @inline queue(e: i32): f64 {
+    return max(unchecked(this.queueDepth[e]) + <f64>(unchecked(this.sentSinceReport[e]) - unchecked(this.doneSinceReport[e])), 0.0);
+  }
 
   /** Counts a request sent to e (by this VM or, via the journal, another). */
   // @ts-ignore: decorator
   @inline noteSent(e: i32): void { unchecked(this.sentSinceReport[e]++); }
 
-  /** Takes a report scraped at `scrapedAtMs`; a new one resets the sent count. */
+  /** Counts a request to e that ended: its place in the batch goes to a waiting one. */
+  // @ts-ignore: decorator
+  @inline noteDone(e: i32): void { unchecked(this.doneSinceReport[e]++); }
+
+  /** Takes a report scraped at `scrapedAtMs`; a new one resets the sent and ended counts. */
   report(e: i32, scrapedAtMs: i64, waiting: f64, kv: f64): void {
     if (scrapedAtMs != unchecked(this.reportedAtMs[e])) {
       unchecked(this.reportedAtMs[e] = scrapedAtMs);
       unchecked(this.sentSinceReport[e] = 0);
+      unchecked(this.doneSinceReport[e] = 0);
     }
     unchecked(this.queueDepth[e] = waiting);
     unchecked(this.kvUsage[e] = kv);

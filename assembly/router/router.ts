@@ -181,6 +181,7 @@ export class Router extends EventSink {
   /** A routed stream ended (completed, reset or aborted). */
   release(e: i32): void {
     this.inFlight.releaseOwn(e);
+    this.loads.noteDone(e);
     unchecked(this.pendingReleases[this.pendingCount++] = unchecked(this.keys.keys[e]));
     if (this.pendingCount == MAX_RELEASES) this.appendEvent(0, 0);
   }
@@ -207,7 +208,10 @@ export class Router extends EventSink {
     this.inFlight.seen(tag, now);
     for (let i = 0; i < releaseCount; i++) {
       const e = this.keys.indexOf(load<u64>(releases + (<usize>i << 3)));
-      if (e >= 0) this.inFlight.releaseRemote(tag, e, now);
+      if (e >= 0) {
+        this.inFlight.releaseRemote(tag, e, now);
+        this.loads.noteDone(e);
+      }
     }
     if (routedKey == 0) return;
     const e = this.keys.indexOf(routedKey);

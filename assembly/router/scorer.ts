@@ -6,8 +6,9 @@
 //      request (bounded-load consistent hashing's rule, with an absolute slack
 //      so that small absolute differences at low load do not break affinity).
 //      Unhealthy endpoints are not eligible unless every endpoint is unhealthy,
-//      and saturated ones (fresh metrics with queue ≥ queueSaturation or KV
-//      usage ≥ kvSaturation) are not eligible unless every candidate is.
+//      and saturated ones (fresh metrics with a queue queueSaturation or more
+//      longer than the shortest, or KV usage ≥ kvSaturation) are not eligible
+//      unless every candidate is.
 //      LoRA: for a model seen running as an adapter on some endpoint, the
 //      eligible set narrows to endpoints running it, else to those with room
 //      to load it (fewer than max_lora running), else stays as it is.
@@ -19,10 +20,12 @@
 //      a lightly loaded one; among those, rendezvous hashing lets independent
 //      Envoy replicas that share nothing (and so see similar loads) agree.
 //   3. Otherwise the highest weighted score wins:
-//        w_prefix · matched/total + w_inFlight · (1 − min(inFlight/inFlightSat, 1))
-//      + w_queue · (1 − min(queue/queueSat, 1)) + w_kvCache · (1 − kv)
+//        w_prefix · matched/total + w_inFlight · (1 − inFlight/inFlightSat)
+//      + w_queue · (1 − queue/queueSat) + w_kvCache · (1 − kv)
 //      (queue and KV terms only where the endpoint's metrics are fresh; a missing
-//      signal scores like an idle server on that term, for every endpoint alike)
+//      signal scores like an idle server on that term, for every endpoint alike;
+//      the load terms go negative past their scale rather than stopping at 0,
+//      so under overload the shorter queue still wins)
 //      with ties broken by the rendezvous weight, so picks are deterministic.
 import { Config } from "./config";
 import { mix64 } from "./hash";
@@ -133,32 +136,47 @@ export class Scorer {
     return best;
   }
 
-  /** Drops saturated endpoints from the eligible set, unless that would empty it. */
+  /**
+   * Drops saturated endpoints from the eligible set, unless that would empty
+   * it: KV usage at kvSaturation, or a queue at least queueSaturation longer
+   * than the shortest eligible one. The queue test is relative because under
+   * overload every queue is long; an absolute threshold then flaps endpoints
+   * in and out as their queues cross it and scatters prefixes for nothing.
+   */
   private excludeSaturated(loads: LoadView): void {
     const n = this.keys.length;
+    let shortest = f64.MAX_VALUE;
+    for (let e = 0; e < n; e++) {
+      const q = loads.queue(e);
+      if (unchecked(this.eligible[e]) && q < shortest) shortest = q; // NaN compares false
+    }
+    const queueLimit = shortest == f64.MAX_VALUE ? f64.MAX_VALUE : shortest + this.config.queueSaturation;
     let remaining = 0;
     for (let e = 0; e < n; e++) {
-      if (unchecked(this.eligible[e]) && !this.saturated(e, loads)) remaining++;
+      if (unchecked(this.eligible[e]) && !this.saturated(e, loads, queueLimit)) remaining++;
     }
     if (remaining == 0) return;
     for (let e = 0; e < n; e++) {
-      if (unchecked(this.eligible[e]) && this.saturated(e, loads)) unchecked(this.eligible[e] = false);
+      if (unchecked(this.eligible[e]) && this.saturated(e, loads, queueLimit)) unchecked(this.eligible[e] = false);
     }
   }
 
-  private saturated(e: i32, loads: LoadView): bool {
-    const queue = loads.queue(e);
+  private saturated(e: i32, loads: LoadView, queueLimit: f64): bool {
     const kv = loads.kvUtilization(e);
-    return (!isNaN(queue) && queue >= this.config.queueSaturation) || (!isNaN(kv) && kv >= this.config.kvSaturation);
+    return loads.queue(e) >= queueLimit || (!isNaN(kv) && kv >= this.config.kvSaturation);
   }
 
-  /** The score's load terms: in-flight, queue and KV usage, each weighted. */
+  /**
+   * The score's load terms: in-flight, queue and KV usage, each weighted.
+   * In-flight and queue are linear and not capped, so that past their scale
+   * (under overload) a longer queue still scores lower than a shorter one.
+   */
   private loadScore(e: i32, loads: LoadView): f64 {
     const c = this.config;
     const w = c.weights;
-    let score = w.inFlight * (1.0 - min(loads.inFlight(e) / c.inFlightSaturation, 1.0));
+    let score = w.inFlight * (1.0 - loads.inFlight(e) / c.inFlightSaturation);
     const queue = loads.queue(e);
-    score += isNaN(queue) ? w.queue : w.queue * (1.0 - min(queue / c.queueSaturation, 1.0));
+    score += isNaN(queue) ? w.queue : w.queue * (1.0 - queue / c.queueSaturation);
     const kv = loads.kvUtilization(e);
     score += isNaN(kv) ? w.kvCache : w.kvCache * (1.0 - min(max(kv, 0.0), 1.0));
     return score;

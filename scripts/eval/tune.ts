@@ -1,14 +1,19 @@
 // Tuning evidence for the filter's defaults: replays one workload through the
-// prefix-router policy under configuration variants and prints a table.
+// prefix-router policy under configuration variants, at one or more loads and
+// seeds, and prints a table of seed-averaged figures with the reference
+// picker's on the same runs for comparison. Near saturation one seed's result
+// swings with where a few long prompts land, so a choice rests on several.
 // Owns: the variant list and the table. Must not: change defaults itself; the
 // chosen values live in assembly/router/config.ts, with this table as evidence.
 //
-// Usage: node --import tsx scripts/eval/tune.ts [--time-scale 0.125] [--out reports/eval/tuning.md]
-//        [--variants '{"name":{config overrides}, …}']
+// Usage: node --import tsx scripts/eval/tune.ts [--time-scale 0.125,0.1] [--seeds 1,2,3]
+//        [--out reports/eval/tuning.md] [--variants '{"name":{config overrides}, …}'] [--no-reference] [--wasm FILE]
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { runEval } from "./run.ts";
 import { prefixRouterPolicy } from "./policies/prefix-router.ts";
+import type { PolicyFactory } from "./policy.ts";
+import type { PolicySummary } from "./stats.ts";
 
 /** What was tried when the defaults were chosen (see reports/eval/tuning.md). */
 const VARIANTS: Record<string, Record<string, unknown>> = {
@@ -33,30 +38,62 @@ const VARIANTS: Record<string, Record<string, unknown>> = {
   "maxPrefixBlocks 2048": { maxPrefixBlocks: 2048 },
 };
 
+/** The policy every variant is compared with, run on the same loads and seeds. */
+const REFERENCE = "gaie-approx";
+
 const { values } = parseArgs({
   options: {
-    "time-scale": { type: "string", default: "0.125" },
+    "time-scale": { type: "string", default: "0.125,0.1" },
+    seeds: { type: "string", default: "1,2,3" },
     servers: { type: "string", default: "8" },
     out: { type: "string" },
     variants: { type: "string" },
+    "no-reference": { type: "boolean", default: false },
+    /** Another build of the filter, to compare code changes under the same variants. */
+    wasm: { type: "string" },
   },
 });
 const variants = values.variants ? (JSON.parse(values.variants) as Record<string, Record<string, unknown>>) : VARIANTS;
-const timeScale = Number(values["time-scale"]);
+const timeScales = values["time-scale"].split(",").map(Number);
+const seeds = values.seeds.split(",").map(Number);
+const servers = Number(values.servers);
+
+/** Seed-averaged summary of one policy at each load. */
+async function measure(policy: string, factory?: PolicyFactory): Promise<PolicySummary[]> {
+  const sums: PolicySummary[][] = timeScales.map(() => []);
+  for (const seed of seeds) {
+    const r = await runEval({
+      workload: "trace", servers, timeScales, seed, policies: [policy],
+      factories: factory ? { [policy]: factory } : undefined, progress: false, log: () => {},
+    });
+    r.runs.forEach((run, i) => sums[i].push(run.policies[0].summary));
+  }
+  return sums.map(average);
+}
+
+function average(runs: PolicySummary[]): PolicySummary {
+  const out = { ...runs[0] };
+  for (const key of Object.keys(out) as (keyof PolicySummary)[]) {
+    if (typeof out[key] === "number") (out[key] as number) = runs.reduce((a, s) => a + (s[key] as number), 0) / runs.length;
+  }
+  return out;
+}
+
+const loadLabel = (ts: number) => `${Math.round(1 / ts)}×`;
+const cells = (s: PolicySummary) => `${(s.hitRate * 100).toFixed(1)}% | ${s.ttftMeanMs.toFixed(0)} | ${s.ttftP90Ms.toFixed(0)} | ${s.imbalance.toFixed(2)}`;
 const lines = [
-  `Shared trace, ${values.servers} servers, time scale ${timeScale} (${(1 / timeScale).toFixed(0)}× load), seed 1; prefix-router only, one configuration change per row.`,
+  `Shared trace, ${servers} servers, loads ${timeScales.map(loadLabel).join(" and ")} (time scales ${timeScales.join(", ")}), ` +
+    `each figure the mean over seeds ${seeds.join(", ")} (the seed sets the prompt text, hence every hash); prefix-router with one configuration change per row` +
+    (!values["no-reference"] ? `, and ${REFERENCE} on the same runs.` : "."),
   "",
-  "| variant | hit rate | TTFT mean ms | p50 | p90 | p99 | imbalance |",
-  "|---|---|---|---|---|---|---|",
+  `| variant | ${timeScales.map((ts) => `${loadLabel(ts)} hit | mean ms | p90 ms | imbalance`).join(" | ")} |`,
+  `|---|${timeScales.map(() => "---:|---:|---:|---:").join("|")}|`,
 ];
 process.stdout.write(lines.join("\n") + "\n");
-for (const [name, config] of Object.entries(variants)) {
-  const r = await runEval({
-    workload: "trace", servers: Number(values.servers), timeScales: [timeScale], seed: 1, policies: ["prefix-router"],
-    factories: { "prefix-router": prefixRouterPolicy({ config }) }, progress: false, log: () => {},
-  });
-  const s = r.headline.policies[0].summary;
-  const row = `| ${name} | ${(s.hitRate * 100).toFixed(1)}% | ${s.ttftMeanMs.toFixed(0)} | ${s.ttftP50Ms.toFixed(0)} | ${s.ttftP90Ms.toFixed(0)} | ${s.ttftP99Ms.toFixed(0)} | ${s.imbalance.toFixed(2)} |`;
+const rows: [string, () => Promise<PolicySummary[]>][] = Object.entries(variants).map(([name, config]) => [name, () => measure("prefix-router", prefixRouterPolicy({ config, wasm: values.wasm }))]);
+if (!values["no-reference"]) rows.push([`*${REFERENCE} (reference)*`, () => measure(REFERENCE)]);
+for (const [name, run] of rows) {
+  const row = `| ${name} | ${(await run()).map(cells).join(" | ")} |`;
   lines.push(row);
   process.stdout.write(row + "\n");
 }

@@ -117,14 +117,71 @@ describe("Scorer saturation guard", () => {
     const ledger = new InFlightLedger(3);
     const loads = new LoadView(ledger);
     const s = new Scorer(c, keys(3));
+    loads.queueDepth[0] = 0;
     loads.kvUsage[0] = 0.9;
     loads.queueDepth[1] = 7;
+    loads.queueDepth[2] = 1;
     loads.kvUsage[2] = 0.5;
     expect<i32>(s.pick(matches([10, 10, 0]), 10, loads, 1)).toBe(2);
     loads.kvUsage[2] = 0.85;
     // Everyone saturated: the guard fails open and the prefix decides.
     const e = s.pick(matches([10, 0, 0]), 10, loads, 1);
     expect<i32>(e).toBe(0);
+  });
+});
+
+describe("Scorer under overload", () => {
+  it("skips a queue much longer than the shortest, however long all queues are", () => {
+    const c = new Config();
+    c.queueSaturation = 20;
+    const loads = new LoadView(new InFlightLedger(3));
+    const s = new Scorer(c, keys(3));
+    // Every queue is past the scale; only endpoint 1 is far behind the shortest.
+    loads.queueDepth[0] = 40;
+    loads.queueDepth[1] = 61;
+    loads.queueDepth[2] = 45;
+    expect<i32>(s.pick(matches([0, 10, 0]), 10, loads, 1)).not.toBe(1);
+    // Within the scale of the shortest, the full match wins again.
+    loads.queueDepth[1] = 50;
+    expect<i32>(s.pick(matches([0, 10, 0]), 10, loads, 1)).toBe(1);
+  });
+
+  it("keeps ranking queues past the queue scale", () => {
+    const c = new Config();
+    c.queueSaturation = 20;
+    const loads = new LoadView(new InFlightLedger(2));
+    const s = new Scorer(c, keys(2));
+    // Equal matches, both queues past 20: a capped term would tie them and
+    // leave the choice to the tie-break hash; the shorter queue must win
+    // whichever side it is on.
+    loads.queueDepth[0] = 30;
+    loads.queueDepth[1] = 25;
+    expect<i32>(s.pick(matches([5, 5]), 10, loads, 1)).toBe(1);
+    loads.queueDepth[0] = 25;
+    loads.queueDepth[1] = 30;
+    expect<i32>(s.pick(matches([5, 5]), 10, loads, 1)).toBe(0);
+  });
+});
+
+describe("LoadView queue estimate", () => {
+  it("adds requests sent since the report and subtracts those that ended, never below 0", () => {
+    const loads = new LoadView(new InFlightLedger(1));
+    expect<bool>(isNaN(loads.queue(0))).toBe(true);
+    loads.noteSent(0);
+    expect<bool>(isNaN(loads.queue(0))).toBe(true);
+    loads.report(0, 1000, 3, 0.5);
+    expect<f64>(loads.queue(0)).toBe(3);
+    loads.noteSent(0);
+    loads.noteSent(0);
+    loads.noteDone(0);
+    expect<f64>(loads.queue(0)).toBe(4);
+    for (let i = 0; i < 6; i++) loads.noteDone(0);
+    expect<f64>(loads.queue(0)).toBe(0);
+    // The same report again changes nothing; a newer one starts afresh.
+    loads.report(0, 1000, 3, 0.5);
+    expect<f64>(loads.queue(0)).toBe(0);
+    loads.report(0, 1200, 2, 0.5);
+    expect<f64>(loads.queue(0)).toBe(2);
   });
 });
 
