@@ -2,7 +2,7 @@
 // (exact for its own VM, replicated for the others) and what the servers
 // report on their metrics pages (queue, KV-cache utilization, health, running
 // LoRA adapters). A value a server has not reported, or reported too long ago,
-// is NaN, and the scorer then relies on in-flight counts alone.
+// is NaN, and the scorer then assumes the average of the endpoints that did.
 import { InFlightLedger } from "./inflight";
 
 export const MAX_ADAPTERS: i32 = 32;

@@ -22,8 +22,9 @@
 //   3. Otherwise the highest weighted score wins:
 //        w_prefix · matched/total + w_inFlight · (1 − inFlight/inFlightSat)
 //      + w_queue · (1 − queue/queueSat) + w_kvCache · (1 − kv)
-//      (queue and KV terms only where the endpoint's metrics are fresh; a missing
-//      signal scores like an idle server on that term, for every endpoint alike;
+//      (queue and KV from fresh metrics; an endpoint without them is assumed
+//      as loaded as the average eligible one that has them, and with none
+//      fresh anywhere the terms score alike for every endpoint;
 //      the load terms go negative past their scale rather than stopping at 0,
 //      so under overload the shorter queue still wins)
 //      with ties broken by the rendezvous weight, so picks are deterministic.
@@ -40,6 +41,9 @@ export class Scorer {
   lastWasRendezvous: bool = false;
   /** The guard kept the request off the endpoint with the longest match. */
   lastDiverted: bool = false;
+  /** Queue and KV usage assumed for an eligible endpoint whose metrics are missing or stale. */
+  private assumedQueue: f64 = NaN;
+  private assumedKv: f64 = NaN;
 
   constructor(private config: Config, private keys: StaticArray<u64>) {
     this.eligible = new StaticArray<bool>(keys.length);
@@ -84,6 +88,7 @@ export class Scorer {
     this.excludeSaturated(loads);
     // LoRA affinity: an adapter goes where it runs, else where it can be loaded.
     if (model != 0 && loads.isKnownAdapter(model)) this.preferAdapterHosts(loads, model);
+    this.assumeForUnknown(loads);
     // 2. Any useful match among the eligible?
     let bestMatch = 0;
     let bestMatchAnywhere = 0;
@@ -167,6 +172,35 @@ export class Scorer {
   }
 
   /**
+   * An endpoint without fresh metrics is assumed as loaded as the average of
+   * the eligible endpoints that have them. Assuming it idle would send it the
+   * most traffic exactly when its metrics page stops answering, which is often
+   * because the server is swamped; its in-flight count still tells the truth.
+   * With no fresh metrics anywhere both stay NaN and the terms drop out alike.
+   */
+  private assumeForUnknown(loads: LoadView): void {
+    let queueSum: f64 = 0;
+    let kvSum: f64 = 0;
+    let queueCount = 0;
+    let kvCount = 0;
+    for (let e = 0; e < this.keys.length; e++) {
+      if (!unchecked(this.eligible[e])) continue;
+      const q = loads.queue(e);
+      if (!isNaN(q)) {
+        queueSum += q;
+        queueCount++;
+      }
+      const kv = loads.kvUtilization(e);
+      if (!isNaN(kv)) {
+        kvSum += kv;
+        kvCount++;
+      }
+    }
+    this.assumedQueue = queueCount > 0 ? queueSum / <f64>queueCount : NaN;
+    this.assumedKv = kvCount > 0 ? kvSum / <f64>kvCount : NaN;
+  }
+
+  /**
    * The score's load terms: in-flight, queue and KV usage, each weighted.
    * In-flight and queue are linear and not capped, so that past their scale
    * (under overload) a longer queue still scores lower than a shorter one.
@@ -175,9 +209,11 @@ export class Scorer {
     const c = this.config;
     const w = c.weights;
     let score = w.inFlight * (1.0 - loads.inFlight(e) / c.inFlightSaturation);
-    const queue = loads.queue(e);
+    let queue = loads.queue(e);
+    if (isNaN(queue)) queue = this.assumedQueue;
     score += isNaN(queue) ? w.queue : w.queue * (1.0 - queue / c.queueSaturation);
-    const kv = loads.kvUtilization(e);
+    let kv = loads.kvUtilization(e);
+    if (isNaN(kv)) kv = this.assumedKv;
     score += isNaN(kv) ? w.kvCache : w.kvCache * (1.0 - min(max(kv, 0.0), 1.0));
     return score;
   }

@@ -8,6 +8,7 @@
 //
 // Usage: node --import tsx scripts/eval/tune.ts [--time-scale 0.125,0.1] [--seeds 1,2,3]
 //        [--out reports/eval/tuning.md] [--variants '{"name":{config overrides}, …}'] [--no-reference] [--wasm FILE]
+//        [--part k/n]  (run n parts at once on n cores; each prints its own rows)
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { runEval } from "./run.ts";
@@ -27,10 +28,12 @@ const VARIANTS: Record<string, Record<string, unknown>> = {
   "cold band 0.2": { coldBand: 0.2 },
   "cold band 1 (pure rendezvous)": { coldBand: 1 },
   "queue saturation 5 (GAIE's)": { queueSaturation: 5 },
+  "queue saturation 40": { queueSaturation: 40 },
   "saturation guard: queue 5 / KV 0.8 (GAIE's)": { queueSaturation: 5, kvSaturation: 0.8 },
   "in-flight saturation 64": { inFlightSaturation: 64 },
   "queue weight 2 (GAIE's)": { weights: { prefix: 3, queue: 2, kvCache: 2, inFlight: 2 } },
   "weights KV 4": { weights: { prefix: 3, queue: 3, kvCache: 4, inFlight: 2 } },
+  "weights KV 0": { weights: { prefix: 3, queue: 3, kvCache: 0, inFlight: 2 } },
   "weights in-flight 0": { weights: { prefix: 3, queue: 3, kvCache: 2, inFlight: 0 } },
   "metrics every 50 ms, tick 50 ms": { metrics: { cluster: "metrics", intervalMs: 50, timeoutMs: 1000 }, tickMs: 50 },
   "index stride 1": { indexStride: 1 },
@@ -49,11 +52,16 @@ const { values } = parseArgs({
     out: { type: "string" },
     variants: { type: "string" },
     "no-reference": { type: "boolean", default: false },
+    /** "k/n": run only the k-th of n equal slices of the variants (the reference with the last), to use more cores. */
+    part: { type: "string", default: "1/1" },
     /** Another build of the filter, to compare code changes under the same variants. */
     wasm: { type: "string" },
   },
 });
-const variants = values.variants ? (JSON.parse(values.variants) as Record<string, Record<string, unknown>>) : VARIANTS;
+const [part, parts] = values.part.split("/").map(Number);
+const allVariants = Object.entries(values.variants ? (JSON.parse(values.variants) as Record<string, Record<string, unknown>>) : VARIANTS);
+const sliceSize = Math.ceil(allVariants.length / parts);
+const variants = allVariants.slice((part - 1) * sliceSize, part * sliceSize);
 const timeScales = values["time-scale"].split(",").map(Number);
 const seeds = values.seeds.split(",").map(Number);
 const servers = Number(values.servers);
@@ -90,8 +98,8 @@ const lines = [
   `|---|${timeScales.map(() => "---:|---:|---:|---:").join("|")}|`,
 ];
 process.stdout.write(lines.join("\n") + "\n");
-const rows: [string, () => Promise<PolicySummary[]>][] = Object.entries(variants).map(([name, config]) => [name, () => measure("prefix-router", prefixRouterPolicy({ config, wasm: values.wasm }))]);
-if (!values["no-reference"]) rows.push([`*${REFERENCE} (reference)*`, () => measure(REFERENCE)]);
+const rows: [string, () => Promise<PolicySummary[]>][] = variants.map(([name, config]) => [name, () => measure("prefix-router", prefixRouterPolicy({ config, wasm: values.wasm }))]);
+if (!values["no-reference"] && part === parts) rows.push([`*${REFERENCE} (reference)*`, () => measure(REFERENCE)]);
 for (const [name, run] of rows) {
   const row = `| ${name} | ${(await run()).map(cells).join(" | ")} |`;
   lines.push(row);

@@ -163,6 +163,31 @@ describe("Scorer under overload", () => {
   });
 });
 
+describe("Scorer without fresh metrics for some endpoints", () => {
+  it("assumes them as loaded as the average, not idle", () => {
+    const c = new Config();
+    const loads = new LoadView(new InFlightLedger(3));
+    const s = new Scorer(c, keys(3));
+    // Endpoint 2's metrics are missing; 0 and 1 report queues of 2 and 10.
+    loads.queueDepth[0] = 2;
+    loads.kvUsage[0] = 0.5;
+    loads.queueDepth[1] = 10;
+    loads.kvUsage[1] = 0.5;
+    // Equal matches: assumed at queue 6, endpoint 2 loses to endpoint 0
+    // (taken as idle it would have won).
+    expect<i32>(s.pick(matches([5, 5, 5]), 10, loads, 1)).toBe(0);
+    // ...and beats endpoint 1.
+    expect<i32>(s.pick(matches([0, 5, 5]), 10, loads, 1)).toBe(2);
+    // With no fresh metrics anywhere, the prefix decides.
+    loads.queueDepth[0] = NaN;
+    loads.queueDepth[1] = NaN;
+    loads.kvUsage[0] = NaN;
+    loads.kvUsage[1] = NaN;
+    expect<i32>(s.pick(matches([3, 4, 5]), 10, loads, 1)).toBe(2);
+    expect<i32>(s.pick(matches([5, 4, 3]), 10, loads, 1)).toBe(0);
+  });
+});
+
 describe("LoadView queue estimate", () => {
   it("adds requests sent since the report and subtracts those that ended, never below 0", () => {
     const loads = new LoadView(new InFlightLedger(1));
