@@ -66,7 +66,7 @@ export class Config {
   inFlightSaturation: f64 = 16;
   /** Queued requests that cost the full queue weight (likewise not capped), and
    * how much longer than the shortest eligible queue makes an endpoint saturated. */
-  queueSaturation: f64 = 20;
+  queueSaturation: f64 = 30;
   /** KV-cache usage at which the guard counts an endpoint as saturated; 1 = never
    * (the default: a saturation cut-off on metrics up to an interval old herds
    * requests onto the few endpoints below it, see reports/eval). */

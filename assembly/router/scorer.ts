@@ -6,9 +6,9 @@
 //      request (bounded-load consistent hashing's rule, with an absolute slack
 //      so that small absolute differences at low load do not break affinity).
 //      Unhealthy endpoints are not eligible unless every endpoint is unhealthy,
-//      and saturated ones (fresh metrics with a queue queueSaturation or more
-//      longer than the shortest, or KV usage ≥ kvSaturation) are not eligible
-//      unless every candidate is.
+//      and saturated ones (fresh metrics showing a queue at least
+//      queueSaturation longer than the shortest, or KV usage ≥ kvSaturation)
+//      are not eligible unless every candidate is.
 //      LoRA: for a model seen running as an adapter on some endpoint, the
 //      eligible set narrows to endpoints running it, else to those with room
 //      to load it (fewer than max_lora running), else stays as it is.

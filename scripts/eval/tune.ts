@@ -28,6 +28,7 @@ const VARIANTS: Record<string, Record<string, unknown>> = {
   "cold band 0.2": { coldBand: 0.2 },
   "cold band 1 (pure rendezvous)": { coldBand: 1 },
   "queue saturation 5 (GAIE's)": { queueSaturation: 5 },
+  "queue saturation 20 (the previous default)": { queueSaturation: 20 },
   "queue saturation 40": { queueSaturation: 40 },
   "saturation guard: queue 5 / KV 0.8 (GAIE's)": { queueSaturation: 5, kvSaturation: 0.8 },
   "in-flight saturation 64": { inFlightSaturation: 64 },
