@@ -119,9 +119,26 @@ test("a server reporting a deep queue loses new traffic to idle ones, even for a
   gw.envoy.shutdown();
 });
 
+test("between scrapes the queue estimate counts requests sent and requests that ended", async () => {
+  const metrics = await startServers([vllmPage({}), vllmPage({})]);
+  // A queue 2 longer than the shortest is saturated; no scrape runs below
+  // (the virtual clock stands still), so only the filter's own counts move.
+  const gw = await scrapingGateway(metrics, { config: { queueSaturation: 2 } });
+  await run(gw, 400);
+  const body = chatBody([["system", text(31, 3000)], ["user", "question"]]);
+  const home = send(gw, body, { complete: true }).destination!;
+  const open = [send(gw, body), send(gw, body)];
+  assert.deepEqual(open.map((s) => s.destination), [home, home]);
+  const diverted = send(gw, body);
+  assert.notEqual(diverted.destination, home, "two sent since the report: saturated against the idle one");
+  for (const s of [...open, diverted]) s.stream.complete();
+  assert.equal(send(gw, body, { complete: true }).destination, home, "they ended: the prefix goes home again");
+  gw.envoy.shutdown();
+});
+
 // Real time: a slow server has to be slow on the wall clock for Envoy's (and the
 // emulator's) callout timeout to fire.
-test("stale metrics are ignored: scoring falls back to in-flight counts", async () => {
+test("stale metrics are ignored: the endpoint counts as loaded as the average", async () => {
   const metrics = await startServers([vllmPage({}), vllmPage({})]);
   const gw = await scrapingGateway(metrics, { metricsConfig: { staleAfterIntervals: 2, unhealthyAfter: 1000 } });
   await run(gw, 400);
