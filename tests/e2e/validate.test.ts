@@ -1,0 +1,142 @@
+// `envoy --mode validate` on every configuration we ship. Validation mode
+// builds the whole configuration without opening sockets, and that includes
+// creating the Wasm filter: Envoy starts the VM and calls the filter's
+// proxy_on_configure (a refused configuration fails validation with the
+// filter's own log line: the negative control below shows it). So this checks
+// both Envoy's side of each file and the filter's side of its JSON.
+//
+// envoy/generated/*.yaml are complete bootstraps and are validated as they
+// are. The Kubernetes manifests hold fragments that Envoy Gateway or Istio
+// merge into bootstraps of their own; each fragment that is Envoy
+// configuration (a cluster, stats tags, an extension config, a filter's
+// JSON) is put into a generated bootstrap in the place it lands in and
+// validated there.
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before } from "node:test";
+import YAML from "yaml";
+import { envoyBootstrap, resolveConfig } from "../../scripts/gateway/envoy-config.ts";
+import { ROOT, WASM, envoyTest, requireEnvoy } from "./real-envoy.ts";
+
+type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+let dir = "";
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), "prefix-router-validate-"));
+});
+after(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+interface Validation {
+  ok: boolean;
+  output: string;
+}
+
+/** `envoy --mode validate -c FILE` from the repository root (the configs name build/prefix_router.wasm relative to it). */
+async function validate(configPath: string): Promise<Validation> {
+  const { runner } = await requireEnvoy();
+  return new Promise((resolve) => {
+    execFile(
+      runner.command,
+      [...runner.prefix, "--mode", "validate", "-c", configPath, "--log-level", "warn", "--component-log-level", "wasm:info"],
+      { cwd: ROOT, env: { ...process.env, ...runner.env }, timeout: 60_000, maxBuffer: 4 << 20 },
+      (error, stdout, stderr) => resolve({ ok: error === null, output: `${stdout}\n${stderr}` }),
+    );
+  });
+}
+
+async function validateObject(name: string, bootstrap: Obj): Promise<Validation> {
+  const path = join(dir, `${name}.yaml`);
+  await writeFile(path, YAML.stringify(bootstrap));
+  return validate(path);
+}
+
+function assertValid(v: Validation, what: string): void {
+  assert.ok(v.ok, `${what} failed envoy --mode validate:\n${v.output}`);
+  assert.match(v.output, /OK/, `${what}: no OK from envoy --mode validate:\n${v.output}`);
+}
+
+/** A generated bootstrap for the filter, with parts to replace. */
+function bootstrap(): Obj {
+  return envoyBootstrap(resolveConfig({ endpoints: ["127.0.0.1:8001", "127.0.0.1:8002"], wasmFile: WASM, listen: "127.0.0.1:0", admin: "127.0.0.1:0" })) as Obj;
+}
+
+function httpFilters(b: Obj): Obj[] {
+  return b.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters;
+}
+
+function wasmFilter(b: Obj): Obj {
+  const f = httpFilters(b).find((x) => x.name === "envoy.filters.http.wasm");
+  assert.ok(f, "the generated bootstrap has no Wasm filter");
+  return f;
+}
+
+function withFilterJson(b: Obj, json: string): Obj {
+  wasmFilter(b).typed_config.config.configuration.value = json;
+  return b;
+}
+
+function documents(text: string): Obj[] {
+  return YAML.parseAllDocuments(text).map((d) => d.toJS() as Obj).filter((d) => d !== null);
+}
+
+envoyTest("envoy --mode validate accepts every committed bootstrap in envoy/generated/", { timeout: 120_000 }, async () => {
+  const files = (await readdir(join(ROOT, "envoy/generated"))).filter((f) => f.endsWith(".yaml")).sort();
+  assert.ok(files.length >= 2, `expected the override_host and ORIGINAL_DST examples, found ${files.join(", ")}`);
+  for (const f of files) assertValid(await validate(join(ROOT, "envoy/generated", f)), `envoy/generated/${f}`);
+});
+
+envoyTest("validation runs the filter: a configuration the filter refuses fails with the filter's own log line", { timeout: 60_000 }, async () => {
+  const v = await validateObject("refused", withFilterJson(bootstrap(), '{"endpoints":[{"address":"127.0.0.1:8001"}],"weights":{"prefix":-1}}'));
+  assert.equal(v.ok, false, "Envoy accepted a configuration the filter must refuse");
+  assert.match(v.output, /prefix-router: invalid configuration: weights\.prefix/);
+});
+
+envoyTest("Envoy Gateway manifests: the filter's config and the EnvoyProxy bootstrap merge validate in Envoy", { timeout: 60_000 }, async () => {
+  const docs = documents(await readFile(join(ROOT, "envoy/k8s/envoy-gateway/prefix-router.yaml"), "utf8"));
+  const policy = docs.find((d) => d.kind === "EnvoyExtensionPolicy");
+  const proxy = docs.find((d) => d.kind === "EnvoyProxy");
+  assert.ok(policy && proxy);
+  // Envoy Gateway hands wasm[].config to the filter as JSON text (internal/xds/translator/wasm.go).
+  const b = withFilterJson(bootstrap(), JSON.stringify(policy.spec.wasm[0].config));
+  // The EnvoyProxy bootstrap is merged into Envoy Gateway's own: its stats tags and clusters are appended.
+  const merge = YAML.parse(proxy.spec.bootstrap.value) as Obj;
+  b.stats_config = merge.stats_config;
+  const clusters: Obj[] = merge.static_resources.clusters;
+  b.static_resources.clusters = [...b.static_resources.clusters.filter((c: Obj) => !clusters.some((m) => m.name === c.name)), ...clusters];
+  assertValid(await validateObject("envoy-gateway", b), "Envoy Gateway's filter config and bootstrap merge");
+});
+
+envoyTest("Istio manifests: the ECDS extension config, the cluster patches and the WasmPlugin's config validate in Envoy", { timeout: 60_000 }, async () => {
+  const wasm = documents(await readFile(join(ROOT, "envoy/k8s/istio/envoyfilter-wasm.yaml"), "utf8"))[0];
+  const extension = wasm.spec.configPatches.find((p: Obj) => p.applyTo === "EXTENSION_CONFIG").patch.value;
+  // The istio-agent replaces the remote oci:// code with the local file it fetched (istio/istio pkg/wasm/convert.go).
+  const typed = structuredClone(extension.typed_config);
+  typed.config.vm_config.code = { local: { filename: WASM } };
+  const b = bootstrap();
+  wasmFilter(b).typed_config = typed;
+
+  const clusterPatches = documents(await readFile(join(ROOT, "envoy/k8s/istio/envoyfilter-clusters.yaml"), "utf8"))[0].spec.configPatches as Obj[];
+  const models = b.static_resources.clusters.find((c: Obj) => c.name === "prefix_router_models");
+  for (const p of clusterPatches.filter((x) => x.applyTo === "CLUSTER")) {
+    if (p.patch.operation === "MERGE") {
+      // A MERGE onto the Service's cluster: the generated model cluster stands in for it.
+      delete models.lb_policy;
+      delete models.load_balancing_policy;
+      Object.assign(models, structuredClone(p.patch.value));
+    } else {
+      b.static_resources.clusters = [...b.static_resources.clusters.filter((c: Obj) => c.name !== p.patch.value.name), structuredClone(p.patch.value)];
+    }
+  }
+  for (const p of clusterPatches.filter((x) => x.applyTo === "LISTENER")) Object.assign(b.static_resources.listeners[0], p.patch.value);
+  assertValid(await validateObject("istio-envoyfilter", b), "Istio's EnvoyFilter patches");
+
+  const plugin = documents(await readFile(join(ROOT, "envoy/k8s/istio/wasmplugin.yaml"), "utf8")).find((d) => d.kind === "WasmPlugin");
+  assert.ok(plugin);
+  // Istio hands pluginConfig to the filter as JSON text (istio/istio pilot/pkg/model/extensions.go).
+  assertValid(await validateObject("istio-wasmplugin", withFilterJson(bootstrap(), JSON.stringify(plugin.spec.pluginConfig))), "the WasmPlugin's filter config");
+});
