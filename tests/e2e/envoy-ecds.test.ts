@@ -1,0 +1,147 @@
+// Configuration updates in real Envoy, through filesystem ECDS
+// (scripts/gateway/ecds.ts), while a bounded loop of chat requests flows:
+// new weights, an added endpoint, then a configuration the filter refuses.
+// Shows that valid versions apply with no failed request, and that Envoy
+// rejects the invalid one (its ECDS counter and the filter's own log line)
+// while the previous version keeps routing.
+//
+// The model cluster is static in the bootstrap, and override_host only
+// honours a host of that cluster (source/extensions/load_balancing_policies/
+// override_host/load_balancer.cc looks the header up in the cluster's host
+// map). So the bootstrap is generated from all three upstreams, and the
+// filter's ECDS versions name a subset: the third upstream is in the cluster
+// from the start but is only picked once a version lists it. Until then it
+// could only get fallback (round-robin) traffic, which carries no destination
+// header; the recording upstreams tell the two apart.
+import assert from "node:assert/strict";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import YAML from "yaml";
+import { resolveConfig, type GatewayConfig } from "../../scripts/gateway/envoy-config.ts";
+import { ECDS_RESOURCE, discoveryResponseText, publishDiscoveryResponse, withConfigDiscovery } from "../../scripts/gateway/ecds.ts";
+import { WASM, envoyTest, requireEnvoy, startEnvoyGateway, type EnvoyGateway } from "./real-envoy.ts";
+import { startRecordingUpstream, destinations, type RecordingUpstream } from "./recording-upstream.ts";
+import { startTraffic, stats, waitFor, type Traffic } from "./live-traffic.ts";
+
+const MODEL = "test-model";
+const HEADER = "x-gateway-destination-endpoint";
+// source/common/filter/config_discovery_impl.cc: FilterConfigSubscription's
+// scope, created under the HTTP filter chain's "extension_config_discovery.http_filter." prefix.
+const ECDS_STATS = `extension_config_discovery.http_filter.${ECDS_RESOURCE}`;
+
+/** Requests that reached `u` carrying the destination header the filter set (its picks). */
+function picks(u: RecordingUpstream): number {
+  return destinations(u, HEADER).filter((d) => d === u.address).length;
+}
+
+envoyTest("ECDS: weights and an added endpoint apply under traffic; a refused configuration is rejected and the old one keeps routing", { timeout: 90_000 }, async (t2) => {
+  const { version } = await requireEnvoy();
+  const ups = await Promise.all([0, 1, 2].map(() => startRecordingUpstream()));
+  const [a, b, c] = ups.map((u) => u.address);
+  const filterFor = (endpoints: string[], filter: Record<string, unknown> = {}): GatewayConfig =>
+    resolveConfig({ endpoints, metrics: false, wasmFile: WASM, envoyVersion: version, listen: "127.0.0.1:0", admin: "127.0.0.1:0", accessLog: false, filter });
+  let ecdsPath = "";
+  let gw: EnvoyGateway | null = null;
+  let traffic: Traffic | null = null;
+  try {
+    gw = await startEnvoyGateway(
+      // The cluster (and the bootstrap) from all three upstreams.
+      { endpoints: [a, b, c], metrics: false, accessLog: false },
+      {
+        concurrency: 2,
+        edit: async (yaml, dir) => {
+          ecdsPath = join(dir, "prefix-router-ecds.json");
+          // The first version must be there before Envoy starts: the listener warms on it.
+          await publishDiscoveryResponse(ecdsPath, discoveryResponseText(filterFor([a, b]), ecdsPath));
+          return YAML.stringify(withConfigDiscovery(YAML.parse(yaml), ecdsPath));
+        },
+      },
+    );
+    const g = gw;
+    const ecds = async () => {
+      const all = await stats(g.adminUrl);
+      const get = (k: string) => all.get(`${ECDS_STATS}.${k}`) ?? 0;
+      return { success: get("update_success"), rejected: get("update_rejected"), fail: get("config_fail"), reload: get("config_reload"), version: get("version") };
+    };
+    const configuredLines = (n: number) => g.output.filter((l) => l.includes(`prefix-router: configured ${n} endpoints`)).length;
+
+    const first = await ecds();
+    assert.equal(first.success, 1, "the first ECDS version was not applied");
+    assert.ok(first.reload >= 1);
+    assert.equal(first.rejected, 0);
+
+    traffic = startTraffic(g.url, { model: MODEL, seedBase: 1000, max: 3000 });
+    const t = traffic;
+    // Each version serves at least 20 requests before the next is published.
+    const moreRequests = async (what: string) => {
+      const n = t.outcomes.length + 20;
+      await waitFor(`20 requests under ${what}`, 30_000, () => t.outcomes.length >= n);
+    };
+    await moreRequests("the first version");
+
+    // Writing the file in place is not an update: Envoy watches for a rename
+    // into place (IN_MOVED_TO), so nothing is even attempted. (A negative
+    // observation needs a wait; 2 s is far more than the renames below take.)
+    const attempts = (await stats(g.adminUrl)).get(`${ECDS_STATS}.update_attempt`);
+    await writeFile(ecdsPath, discoveryResponseText(filterFor([a, b], { tickMs: 150 }), ecdsPath));
+    await new Promise((r) => setTimeout(r, 2000));
+    assert.equal((await stats(g.adminUrl)).get(`${ECDS_STATS}.update_attempt`), attempts, "an in-place write was read");
+    assert.ok(picks(ups[0]) + picks(ups[1]) > 0, "the filter routed nothing under the first version");
+    assert.equal(picks(ups[2]), 0, "an endpoint the configuration does not list was picked");
+
+    // 1. New weights. Envoy builds a new plugin config; each worker's VM is
+    // reused (same vm_id, VM configuration and code: the same vm_key,
+    // proxy-wasm-cpp-host src/wasm.cc makeVmKey) and gets a new root context
+    // whose on_configure logs the "configured" line.
+    const weights = { prefix: 5, queue: 1, kvCache: 0, inFlight: 4 };
+    const before2 = configuredLines(2);
+    await publishDiscoveryResponse(ecdsPath, discoveryResponseText(filterFor([a, b], { weights }), ecdsPath));
+    await waitFor("the weights version to be applied", 20_000, async () => (await ecds()).success === 2);
+    await waitFor("on_configure of the weights version", 10_000, () => configuredLines(2) > before2);
+    const second = await ecds();
+    assert.ok(second.reload > first.reload && second.version !== first.version);
+    await moreRequests("the weights version");
+
+    // 2. An added endpoint: the third upstream starts receiving picks.
+    await publishDiscoveryResponse(ecdsPath, discoveryResponseText(filterFor([a, b, c], { weights }), ecdsPath));
+    await waitFor("the three-endpoint version to be applied", 20_000, async () => (await ecds()).success === 3);
+    await waitFor("picks of the added endpoint", 30_000, () => picks(ups[2]) >= 3);
+    const third = await ecds();
+    assert.notEqual(third.version, second.version);
+    await moreRequests("the three-endpoint version");
+
+    // 3. A configuration the filter refuses (a negative weight): Envoy's canary
+    // VM runs on_configure, it returns false, the plugin cannot be created and
+    // the file subscription rejects the update.
+    await publishDiscoveryResponse(ecdsPath, discoveryResponseText(filterFor([a, b, c], { weights: { prefix: -1 } }), ecdsPath));
+    await waitFor("the refused version to be counted", 20_000, async () => (await ecds()).rejected === 1);
+    const refused = await ecds();
+    assert.equal(refused.fail, third.fail + 1, "config_fail did not count the refused version");
+    assert.equal(refused.success, 3, "a refused version counted as a success");
+    assert.equal(refused.version, third.version, "the version gauge moved to the refused version");
+    // Observed in 1.40.0 (not a mistake of this test): config_reload counts the
+    // refused Wasm version too, so it cannot tell a rejection from an update.
+    await waitFor("the filter's own log line", 5_000, () => g.output.some((l) => /prefix-router: invalid configuration: weights\.prefix: /.test(l)));
+    assert.ok(g.output.some((l) => /Filesystem config update rejected: Unable to create Wasm plugin prefix_router/.test(l)), "no rejection line from Envoy");
+
+    // The three-endpoint version keeps routing: the third upstream (absent from
+    // the first two versions) keeps getting picks after the rejection.
+    const afterReject = picks(ups[2]);
+    await waitFor("picks of the third endpoint after the rejection", 30_000, () => picks(ups[2]) >= afterReject + 3);
+    await moreRequests("the refused version");
+
+    const outcomes = await t.stop();
+    traffic = null;
+    const failed = outcomes.filter((o) => o.status !== 200);
+    assert.deepEqual(failed, [], `${failed.length} of ${outcomes.length} requests failed`);
+    // Every pick was honoured: a request carrying the header reached the upstream it names.
+    for (const u of ups) {
+      for (const d of destinations(u, HEADER)) if (d !== "") assert.equal(d, u.address, `a request for ${d} reached ${u.address}`);
+    }
+    t2.diagnostic(`${outcomes.length} requests; picks ${ups.map(picks).join("/")}; without a destination header ${ups.map((u) => destinations(u, HEADER).filter((d) => d === "").length).join("/")}`);
+  } finally {
+    if (traffic) await traffic.stop();
+    if (gw) await gw.stop();
+    await Promise.all(ups.map((u) => u.stop()));
+  }
+});

@@ -1,0 +1,64 @@
+// A loopback stand-in for a model server that remembers what reached it: every
+// request's method, path and headers, as the upstream saw them after Envoy. The
+// real-Envoy tests use it to tell a request the filter routed (it carries the
+// destination header, naming this server) from one Envoy balanced on its own
+// (no header), and to check that a client's copy of the header never arrives.
+// It answers every request with a small chat-completion JSON and
+// `x-served-by: ip:port`, like scripts/sim. Owns: that server. Must not: model
+// load or caches (scripts/sim does).
+import { createServer, type IncomingHttpHeaders } from "node:http";
+import type { AddressInfo } from "node:net";
+
+export interface Recorded {
+  method: string;
+  path: string;
+  headers: IncomingHttpHeaders;
+}
+
+export interface RecordingUpstream {
+  /** ip:port it listens on. */
+  address: string;
+  requests: Recorded[];
+  stop(): Promise<void>;
+}
+
+export async function startRecordingUpstream(): Promise<RecordingUpstream> {
+  const requests: Recorded[] = [];
+  let address = "";
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      requests.push({ method: req.method ?? "", path: req.url ?? "", headers: req.headers });
+      const body = JSON.stringify({
+        id: "cmpl-recording",
+        object: "chat.completion",
+        choices: [{ index: 0, message: { role: "assistant", content: "ok" }, finish_reason: "stop" }],
+      });
+      res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body), "x-served-by": address });
+      res.end(body);
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+  address = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    address,
+    requests,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        // Envoy keeps pooled connections open; close them so close() can finish.
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** The destination header each request arrived with ("" when it had none). */
+export function destinations(u: RecordingUpstream, header: string): string[] {
+  return u.requests.map((r) => {
+    const v = r.headers[header];
+    return Array.isArray(v) ? v.join(",") : v ?? "";
+  });
+}
