@@ -109,6 +109,8 @@ export class Envoy {
 
   private level: number;
   private readonly recordLogs: boolean;
+  /** See errorsDuring. */
+  private readonly errorSinks: string[][] = [];
   private readonly onLog?: (entry: LogEntry) => void;
   private readonly bufferLimitBytes: number;
   private readonly random: SeededRandom;
@@ -263,10 +265,21 @@ export class Envoy {
     return new Vm({ services: this.services, module, role, index, vmId, vmKey, vmConfiguration, env });
   }
 
+  /**
+   * The error lines logged while `body` runs, collected apart from `logs`: with
+   * recordLogs off (the dev gateway) a refused configuration must still carry
+   * the filter's own line ("prefix-router: invalid configuration: …"), which
+   * Envoy prints whatever is kept (tests/differential/config.test.ts).
+   */
   private errorsDuring(body: () => void): string[] {
-    const from = this.logs.length;
-    body();
-    return this.logs.slice(from).filter((l) => l.level === "error" || l.level === "critical").map((l) => l.message);
+    const errors: string[] = [];
+    this.errorSinks.push(errors);
+    try {
+      body();
+    } finally {
+      this.errorSinks.pop();
+    }
+    return errors;
   }
 
   /** What a plugin needs to load its threads (cpp-host getOrCreateThreadLocalPlugin). */
@@ -382,6 +395,7 @@ export class Envoy {
   private log(entry: LogEntry): void {
     if (LOG_LEVELS.indexOf(entry.level) < this.level) return;
     if (this.recordLogs) this.logs.push(entry);
+    if (entry.level === "error" || entry.level === "critical") for (const sink of this.errorSinks) sink.push(entry.message);
     this.onLog?.(entry);
   }
 

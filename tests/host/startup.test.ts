@@ -39,6 +39,23 @@ describe("start-up", () => {
     assert.deepEqual([...new Set(envoy.logs.map((l) => l.vm))], [-3, -2], "only the base and the canary ran");
   });
 
+  test("a refused configuration carries the filter's error line even when logs are not recorded (the dev gateway's setting)", async () => {
+    // Envoy prints the canary's error line before it refuses the config, whatever
+    // else is kept (tests/differential/config.test.ts compares the two); the
+    // rejection's details used to be read back from the recorded logs and came
+    // out empty with recordLogs: false.
+    const seen: string[] = [];
+    const envoy = new Envoy({ clock: new VirtualClock(), recordLogs: false, onLog: (e) => seen.push(e.message) });
+    const wasm = new URL("../../build/prefix_router.wasm", import.meta.url).pathname;
+    const line = "prefix-router: invalid configuration: tickMs: must be between 10.0 and 60000.0";
+    await assert.rejects(
+      envoy.addHttpFilter({ name: "p", rootId: "r", vmId: "v", wasm, configuration: '{"endpoints":[{"address":"127.0.0.1:8001"}],"tickMs":5}' }),
+      (e: unknown) => e instanceof ConfigRejectedError && e.reason === "Failed to configure base Wasm plugin" && e.details.includes(line),
+    );
+    assert.deepEqual(envoy.logs, []);
+    assert.ok(seen.includes(line));
+  });
+
   test("_initialize may log; main() runs after it; any other host call traps with restricted_callback", async () => {
     const ok = minimalModule(`${LOG_IMPORT}
       (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
