@@ -167,6 +167,14 @@ export class DevGateway {
       res.writeHead(503).end();
       return;
     }
+    // Envoy's HTTP/1 codec answers anything but HTTP/1.1 with 426 before any
+    // filter runs, unless http_protocol_options.accept_http_10 is set, which
+    // the generated config does not set (source/common/http/http1/codec_impl.cc
+    // ServerConnectionImpl::checkProtocolVersion; tests/differential/http.test.ts).
+    if (req.httpVersion !== "1.1") {
+      res.writeHead(426, { "content-type": "text/plain", connection: "close" }).end("Upgrade Required");
+      return;
+    }
     const exchange = new Exchange(this, req, res, this.agent, () => {
       this.exchanges.delete(exchange);
       if (this.exchanges.size === 0 && this.watcher !== null) {
@@ -241,6 +249,8 @@ class Exchange {
   private upstream: http.ClientRequest | null = null;
   private upstreamWritten = 0;
   private upstreamEnded = false;
+  /** The client's request has a body (set in start()). */
+  private hasBody = false;
   private responseStarted = false;
   private responseEnded = false;
   private downstreamHeadersSent = false;
@@ -259,11 +269,24 @@ class Exchange {
 
   start(): void {
     const req = this.req;
+    let path = req.url ?? "/";
+    let authority = req.headers.host ?? this.gateway.listenerAddress;
+    // An absolute-form request target ("POST http://host/v1/completions"):
+    // Envoy's codec makes :path its path and query and :authority its host,
+    // ignoring Host (RFC 9112 §3.2.2; source/common/http/http1/codec_impl.cc
+    // ServerConnectionImpl::handlePath, allow_absolute_url is on by default).
+    // Node hands the target over as it came, so without this the filter saw the
+    // whole URL as the path and passed an inference request through.
+    const absolute = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/?#]*)([^#]*)/.exec(path);
+    if (absolute !== null) {
+      authority = absolute[1];
+      path = absolute[2] === "" ? "/" : absolute[2];
+    }
     const headers: [string, string][] = [
       [":method", req.method ?? "GET"],
-      [":path", req.url ?? "/"],
+      [":path", path],
       [":scheme", "http"],
-      [":authority", req.headers.host ?? this.gateway.listenerAddress],
+      [":authority", authority],
     ];
     for (let i = 0; i < req.rawHeaders.length; i += 2) {
       const key = req.rawHeaders[i].toLowerCase();
@@ -273,6 +296,7 @@ class Exchange {
     // HTTP/1.1 framing decides whether a body follows (RFC 9112 §6.3); Envoy's
     // codec ends the stream with the headers when none does.
     const hasBody = req.headers["transfer-encoding"] !== undefined || (req.headers["content-length"] !== undefined && req.headers["content-length"] !== "0");
+    this.hasBody = hasBody;
     this.stream.sendRequestHeaders(headers, !hasBody);
     this.pump();
     if (hasBody) {
@@ -357,6 +381,13 @@ class Exchange {
       out[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
     }
     out.host = authority;
+    // Envoy's HTTP/1 encoder chunk-encodes a body that has no content-length,
+    // whatever the method (source/common/http/http1/codec_impl.cc
+    // StreamEncoderImpl::encodeHeadersBase). Node chunk-encodes by default only
+    // for methods other than GET, HEAD, DELETE, OPTIONS, TRACE and CONNECT, and
+    // otherwise wrote the body bare: the upstream read it as the next request
+    // and answered 400 (tests/differential/http.test.ts, "GET with a body").
+    if (this.hasBody && out["content-length"] === undefined) out["transfer-encoding"] = "chunked";
     const method = headers.find(([k]) => k === ":method")?.[1] ?? "GET";
     const path = headers.find(([k]) => k === ":path")?.[1] ?? "/";
     const upstream = http.request({ host, port, method, path, headers: out, agent: this.agent });

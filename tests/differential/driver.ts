@@ -224,7 +224,10 @@ interface SendOptions {
 /** One exchange on its own connection, so Envoy's kernel picks a worker afresh each time. */
 export function send(url: string, o: SendOptions): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: o.method, headers: o.headers, agent: false, timeout: 20_000 }, (res) => {
+    // node:http frames a body by default only for some methods; say it for all.
+    const headers = { ...o.headers };
+    if (o.chunks !== undefined && !Object.keys(headers).some((k) => k.toLowerCase() === "content-length")) headers["transfer-encoding"] = "chunked";
+    const req = request(url, { method: o.method, headers, agent: false, timeout: 20_000 }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => {
@@ -347,6 +350,11 @@ export interface StepOutcome {
   status: number;
   /** The endpoint whose stub answered, "" for none, or "reset" for a dropped connection. */
   servedBy: string;
+  /**
+   * What the upstream stub saw (its JSON answer): the request's path and Host,
+   * the gateway's own listener address written as "<gateway>".
+   */
+  upstream?: { path: string; host: string; bodyBytes: number };
   /** Requests the filter saw in this step (prefix_router_requests delta): 0 when Envoy refused it first. */
   filterSaw: number;
   /** prefix_router_passthrough{reason} increments this step caused. */
@@ -400,6 +408,18 @@ function openHeld(url: string, body: string, mode: "hold" | "reset"): Promise<{ 
   });
 }
 
+/** The stub's JSON answer (possibly chunk-framed when read off the wire), or null. */
+function upstreamSaw(body: string, gateway: string): StepOutcome["upstream"] | null {
+  const m = /\{"served_by".*\}/.exec(body);
+  if (m === null) return null;
+  try {
+    const a = JSON.parse(m[0]) as { path: string; host?: string; body_bytes: number };
+    return { path: a.path, host: a.host === gateway ? "<gateway>" : (a.host ?? ""), bodyBytes: a.body_bytes };
+  } catch {
+    return null;
+  }
+}
+
 export interface RunOptions {
   /** The filter's tickMs (the wait after each step is counted in ticks). */
   tickMs: number;
@@ -416,6 +436,7 @@ export async function runScript(gw: Gateway, steps: Step[], o: RunOptions): Prom
   for (const step of steps) {
     let status = 0;
     let servedBy = "";
+    let answer = "";
     let inFlightDuring: number | undefined;
     let inFlightAfter: number | undefined;
     switch (step.kind) {
@@ -426,18 +447,21 @@ export async function runScript(gw: Gateway, steps: Step[], o: RunOptions): Prom
         const r = await send(`${gw.url}${path}`, { method: "POST", headers: json, chunks: [body] });
         status = r.status;
         servedBy = r.servedBy;
+        answer = r.body;
         break;
       }
       case "raw": {
         const r = await send(`${gw.url}${step.path}`, { method: step.method, headers: step.headers, chunks: step.chunks });
         status = r.status;
         servedBy = r.servedBy;
+        answer = r.body;
         break;
       }
       case "wire": {
         const r = await wire(gw.url, step.bytes);
         status = r.status;
         servedBy = r.servedBy;
+        answer = r.body;
         break;
       }
       case "abortMidBody": {
@@ -481,6 +505,8 @@ export async function runScript(gw: Gateway, steps: Step[], o: RunOptions): Prom
       filterSaw: (after.get(REQUESTS) ?? 0) - (before.get(REQUESTS) ?? 0),
       passthrough: passDeltas(before, after),
     };
+    const upstream = upstreamSaw(answer, new URL(gw.url).host);
+    if (upstream !== null) outcome.upstream = upstream;
     if (inFlightDuring !== undefined) outcome.inFlightDuring = inFlightDuring;
     if (inFlightAfter !== undefined) outcome.inFlightAfter = inFlightAfter;
     out.push(outcome);
@@ -527,6 +553,29 @@ export function statDifferences(dev: Map<string, number>, envoy: Map<string, num
     const d = dev.get(k);
     const e = envoy.get(k);
     if (d !== e) diffs.push(`${k}: dev gateway ${d ?? "(absent)"}, Envoy ${e ?? "(absent)"}`);
+  }
+  return diffs;
+}
+
+/**
+ * Differences between two runs' step outcomes; [] when they agree. A routed
+ * request (the filter saw it and counted no pass-through) must reach the same
+ * endpoint; any other request reaches whatever the fallback round robin picks,
+ * and Envoy starts each worker's round robin at a random host
+ * (source/common/upstream/load_balancer_impl.cc, EdfLoadBalancerBase seed_),
+ * so there only "some configured endpoint, or none" must agree.
+ */
+export function stepDifferences(dev: StepOutcome[], envoy: StepOutcome[], endpoints: string[]): string[] {
+  const diffs: string[] = [];
+  const shape = (o: StepOutcome) => {
+    const routed = o.filterSaw === 1 && Object.keys(o.passthrough).length === 0;
+    const served = routed || o.servedBy === "" || o.servedBy === "reset" ? o.servedBy : endpoints.includes(o.servedBy.replace(/ \(reset\)$/, "")) ? `a configured endpoint${o.servedBy.endsWith(" (reset)") ? " (reset)" : ""}` : o.servedBy;
+    return JSON.stringify({ ...o, servedBy: served });
+  };
+  for (let i = 0; i < Math.max(dev.length, envoy.length); i++) {
+    const d = dev[i] === undefined ? "(none)" : shape(dev[i]);
+    const e = envoy[i] === undefined ? "(none)" : shape(envoy[i]);
+    if (d !== e) diffs.push(`step ${i} (${dev[i]?.label ?? envoy[i]?.label}):\n  dev gateway ${d}\n  Envoy       ${e}`);
   }
   return diffs;
 }
