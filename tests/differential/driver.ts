@@ -518,20 +518,39 @@ export async function runScript(gw: Gateway, steps: Step[], o: RunOptions): Prom
   return { steps: out, final: await stats(gw) };
 }
 
+export interface Hooks {
+  /** Before the script (e.g. wait for the first scrapes). */
+  prepare?: (gw: Gateway) => Promise<void>;
+  /** After the script, before the gateway stops. */
+  inspect?: (gw: Gateway) => Promise<void>;
+}
+
+export type BothResults = Record<Kind, ScriptResult & { lines: string[] }>;
+
 /** Runs `steps` through a fresh gateway of each kind (one after the other; each stopped in finally). */
-export async function runBoth(input: GatewayConfigInput, options: StartOptions, steps: Step[], run: RunOptions,
-  prepare?: (gw: Gateway) => Promise<void>): Promise<Record<Kind, ScriptResult & { lines: string[] }>> {
-  const results: Partial<Record<Kind, ScriptResult & { lines: string[] }>> = {};
+export async function runBoth(input: GatewayConfigInput, options: StartOptions, steps: Step[], run: RunOptions, hooks: Hooks = {}): Promise<BothResults> {
+  const results: Partial<BothResults> = {};
   for (const kind of ["dev", "envoy"] as const) {
     const gw = await startGateway(kind, input, options);
     try {
-      if (prepare) await prepare(gw);
+      if (hooks.prepare) await hooks.prepare(gw);
       results[kind] = { ...(await runScript(gw, steps, run)), lines: [...gw.wasmLines()] };
+      if (hooks.inspect) await hooks.inspect(gw);
     } finally {
       await gw.stop();
     }
   }
-  return results as Record<Kind, ScriptResult & { lines: string[] }>;
+  return results as BothResults;
+}
+
+/**
+ * Envoy's workers that accepted at least one connection on the listener
+ * (listener.<address>.worker_<n>.downstream_cx_total): evidence that a script
+ * really crossed VMs.
+ */
+export async function envoyWorkersUsed(gw: Gateway): Promise<number> {
+  const r = await get(`${gw.adminUrl}/stats?filter=${encodeURIComponent("^listener\\..*worker_[0-9]+\\.downstream_cx_total$")}`);
+  return r.body.split("\n").filter((l) => /worker_\d+\.downstream_cx_total: [1-9]/.test(l)).length;
 }
 
 /**

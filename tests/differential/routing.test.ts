@@ -1,0 +1,148 @@
+// Differential: routing. The same sequences of chat and completions requests
+// (shared and distinct prefixes, short and very long prompts, a pass-through in
+// between) run through the dev gateway and real Envoy with 1, 2 and 4 worker
+// VMs, and with metrics pages that steer the picks; every routed request must
+// reach the same endpoint and every prefix_router_* series must end equal.
+//
+// Why the picks may not depend on which worker took a connection: Envoy's
+// kernel spreads connections over workers (SO_REUSEPORT), the emulator
+// round-robins them, so the same request lands on different VMs in the two
+// runs. Each VM keeps its own index, but all of them append every decision
+// and release to one journal in shared data (vm_id prefix_router) and replay
+// the others' before deciding (assembly/router/router.ts decide, journal.ts).
+// With requests one at a time, and the driver waiting until the serving VM
+// has flushed its release (driver.ts, QUIET_TICKS), every VM decides from the
+// same index and in-flight counts; rendezvous placement depends only on the
+// prompt and the endpoint addresses, which both runs share.
+import assert from "node:assert/strict";
+import { after, before } from "node:test";
+import { envoyTest } from "../e2e/real-envoy.ts";
+import { vllmPage } from "../router/metrics-server.ts";
+import {
+  endpointSeries, envoyWorkersUsed, runBoth, startUpstreams, statDifferences, stepDifferences, text, waitStats,
+  type Allowance, type Step, type Upstream,
+} from "./driver.ts";
+
+const TICK_MS = 25;
+let ups: Upstream[] = [];
+
+before(async () => {
+  ups = await startUpstreams(5);
+});
+after(async () => {
+  await Promise.all(ups.map((u) => u.stop()));
+});
+
+/** Requests with shared and distinct prefixes; `again` marks those whose prefix an earlier step placed. */
+function routingScript(seed: number): { steps: Step[]; again: Array<[number, number]> } {
+  const steps: Step[] = [];
+  const again: Array<[number, number]> = [];
+  const systems = Array.from({ length: 6 }, (_, i) => `System ${seed}-${i}. ${text(seed * 100 + i, 2000)}`);
+  systems.forEach((system, i) => steps.push({ kind: "chat", label: `chat ${i}`, system, user: "first question" }));
+  systems.forEach((system, i) => {
+    again.push([steps.length, i]);
+    steps.push({ kind: "chat", label: `chat ${i} again`, system, user: `follow-up ${i}: ${text(seed + i, 200)}` });
+  });
+  const shared = text(seed * 100 + 50, 3000);
+  const first = steps.length;
+  steps.push({ kind: "completion", label: "completion, shared prefix", prompt: `${shared} tail 0` });
+  for (let i = 1; i <= 3; i++) {
+    again.push([steps.length, first]);
+    steps.push({ kind: "completion", label: `completion, shared prefix ${i}`, prompt: `${shared} tail ${i} ${text(seed + 10 + i, 300)}` });
+  }
+  steps.push({ kind: "raw", label: "pass-through", method: "GET", path: "/v1/models" });
+  for (let i = 0; i < 4; i++) steps.push({ kind: "completion", label: `completion, distinct ${i}`, prompt: text(seed * 100 + 60 + i, 1500) });
+  steps.push({ kind: "completion", label: "shorter than one block", prompt: "Hi." });
+  // 70 KB: past maxPrefixBlocks (1024 blocks of 64 bytes), so only the first 64 KB is hashed.
+  const long = text(seed * 100 + 70, 70_000);
+  const longAt = steps.length;
+  steps.push({ kind: "completion", label: "past maxPrefixBlocks", prompt: long });
+  again.push([steps.length, longAt]);
+  steps.push({ kind: "completion", label: "past maxPrefixBlocks, other tail", prompt: `${long} and more` });
+  return { steps, again };
+}
+
+function assertSticky(r: Awaited<ReturnType<typeof runBoth>>, again: Array<[number, number]>): void {
+  for (const [i, j] of again) {
+    assert.equal(r.envoy.steps[i].servedBy, r.envoy.steps[j].servedBy, `"${r.envoy.steps[i].label}" left the endpoint of "${r.envoy.steps[j].label}"`);
+  }
+}
+
+for (const concurrency of [1, 2, 4]) {
+  envoyTest(`differential: same picks, pass-throughs and stats with ${concurrency} worker VM${concurrency > 1 ? "s" : ""}`, { timeout: 60_000 }, async () => {
+    const endpoints = ups.slice(0, 4).map((u) => u.address);
+    const { steps, again } = routingScript(concurrency);
+    let workers = 0;
+    const r = await runBoth({ endpoints, metrics: false, filter: { tickMs: TICK_MS } }, { concurrency }, steps, { tickMs: TICK_MS }, {
+      inspect: async (gw) => {
+        if (gw.kind === "envoy") workers = await envoyWorkersUsed(gw);
+      },
+    });
+    assert.deepEqual(stepDifferences(r.dev.steps, r.envoy.steps, endpoints), []);
+    assert.deepEqual(statDifferences(r.dev.final, r.envoy.final, []), []);
+    // The filter's own log: one "configured" line per VM (the canary, the main
+    // thread's and each worker's), nothing else at info level.
+    assert.deepEqual([...r.dev.lines].sort(), [...r.envoy.lines].sort());
+    assert.equal(r.envoy.lines.filter((l) => l.includes("prefix-router: configured 4 endpoints")).length, concurrency + 2);
+    assertSticky(r, again);
+    const routed = r.envoy.steps.filter((s) => s.label !== "pass-through").map((s) => s.servedBy);
+    assert.ok(routed.every((e) => endpoints.includes(e)), JSON.stringify(routed));
+    assert.ok(new Set(routed).size >= 2, `every request went to ${routed[0]}`);
+    assert.equal(r.envoy.final.get("prefix_router_routed{}"), steps.length - 1);
+    if (concurrency > 1) assert.ok(workers >= 2, `Envoy's kernel gave every connection to one worker (${workers}); the script did not cross VMs`);
+  });
+}
+
+/**
+ * Series that may differ with metrics on, each for a reason of timing: the
+ * number of scrapes is the number of metrics intervals that passed, which is
+ * wall time (both runs check their own floor below).
+ */
+const SCRAPE_COUNTS: Allowance[] = [
+  { pattern: /^prefix_router_endpoint_scrape_(successes|failures)\{/, why: "one scrape per metrics interval: a count of elapsed intervals" },
+];
+
+envoyTest("differential: metrics pages steer the picks alike (a long queue, a full KV cache, a failing page)", { timeout: 60_000 }, async () => {
+  const [ok1, queued, full, failing, ok2] = ups;
+  ok1.metrics = { page: vllmPage({ waiting: 0, running: 3, kv: 0.2 }) };
+  queued.metrics = { page: vllmPage({ waiting: 40, running: 8, kv: 0.2 }) };
+  full.metrics = { page: vllmPage({ waiting: 0, running: 5, kv: 0.95 }) };
+  failing.metrics = { status: 500 };
+  ok2.metrics = { page: vllmPage({ waiting: 0, running: 3, kv: 0.2, blockSize: 16, gpuBlocks: 1000 }) };
+  const endpoints = ups.map((u) => u.address);
+  const steps: Step[] = [];
+  for (let i = 0; i < 8; i++) steps.push({ kind: "completion", label: `cold ${i}`, prompt: text(500 + i, 900) });
+  for (let i = 0; i < 4; i++) steps.push({ kind: "completion", label: `warm ${i}`, prompt: `${text(500 + i, 900)} again` });
+  const ready = (s: Map<string, number>) =>
+    [ok1, queued, full, ok2].every((u) => (s.get(endpointSeries("scrape_successes", u.address)) ?? 0) >= 2) &&
+    s.get(endpointSeries("healthy", failing.address)) === 0;
+  const r = await runBoth(
+    { endpoints, metrics: { intervalMs: 50 }, filter: { tickMs: TICK_MS, kvSaturation: 0.9 } },
+    { concurrency: 2 },
+    steps,
+    { tickMs: TICK_MS },
+    {
+      prepare: async (gw) => {
+        // Every endpoint scraped, the failing one marked unhealthy, and each VM's tick has applied it.
+        assert.ok((await waitStats(gw, ready, 10_000)).ok, `${gw.kind}: metrics never settled`);
+        await new Promise((res) => setTimeout(res, 4 * TICK_MS));
+      },
+    },
+  );
+  assert.deepEqual(stepDifferences(r.dev.steps, r.envoy.steps, endpoints), []);
+  assert.deepEqual(statDifferences(r.dev.final, r.envoy.final, SCRAPE_COUNTS), []);
+  assert.deepEqual([...r.dev.lines].sort(), [...r.envoy.lines].sort());
+  for (const kind of ["dev", "envoy"] as const) {
+    assert.ok(ready(r[kind].final), `${kind}: scrape counts below their floor`);
+    assert.ok((r[kind].final.get(endpointSeries("scrape_failures", failing.address)) ?? 0) >= 3);
+  }
+  // Only the two idle, healthy endpoints take requests, both of them, and warm prompts stay put.
+  const served = r.envoy.steps.map((s) => s.servedBy);
+  assert.deepEqual([...new Set(served)].sort(), [ok1.address, ok2.address].sort());
+  for (let i = 0; i < 4; i++) assert.equal(served[8 + i], served[i]);
+  // The gauges follow the pages: queue, KV usage in thousandths, capacity from the cache geometry.
+  const f = r.envoy.final;
+  assert.equal(f.get(endpointSeries("queue", queued.address)), 40);
+  assert.equal(f.get(endpointSeries("kv_cache_usage_permille", full.address)), 950);
+  assert.equal(f.get(endpointSeries("index_capacity_blocks", ok2.address)), 1000); // 16 × 1000 tokens × 4 chars / 64
+});
