@@ -12,6 +12,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { GatewayConfigError, type GatewayConfig } from "./envoy-config.ts";
+import { publishDiscoveryResponse } from "./ecds.ts";
 import { checkFilterConfiguration } from "./filter-check.ts";
 import { EXAMPLES, USAGE, parseGenerateArgs, render, renderExample } from "./generate.ts";
 
@@ -50,8 +51,15 @@ async function main(argv: string[]): Promise<void> {
     }
     return;
   }
-  const { text, config } = render(req, argv.filter((a, i) => a !== "--out" && argv[i - 1] !== "--out"));
-  await check(config, req.check);
+  const { text, config, ecds } = render(req, argv.filter((a, i) => a !== "--out" && argv[i - 1] !== "--out"));
+  await check(ecds?.config ?? config, req.check);
+  if (ecds) {
+    // Atomically, so that a running Envoy watching the file sees one whole new version.
+    const path = resolve(process.cwd(), ecds.file);
+    await mkdir(dirname(path), { recursive: true });
+    await publishDiscoveryResponse(path, ecds.text);
+    process.stderr.write(`wrote ${ecds.file} (the filter's configuration, served through ECDS)\n`);
+  }
   if (req.out === null) process.stdout.write(text);
   else {
     await write(req.out, text);

@@ -82,14 +82,6 @@ export function configDiscoveryFilter(discoveryPath: string): Obj {
  */
 export const ECDS_NODE = Object.freeze({ id: "prefix-router", cluster: "prefix-router" });
 
-/** A copy of `bootstrap` (envoyBootstrap's shape) whose Wasm filter comes from ECDS. */
-export function withConfigDiscovery(bootstrap: Obj, discoveryPath: string): Obj {
-  const out = structuredClone(bootstrap);
-  httpFilters(out)[wasmFilterIndex(out)] = configDiscoveryFilter(discoveryPath);
-  out.node ??= { ...ECDS_NODE };
-  return out;
-}
-
 /** The TypedExtensionConfig ECDS serves: the generated Wasm filter's typed_config under ECDS_RESOURCE. */
 export function extensionConfig(c: GatewayConfig): Obj {
   const b = envoyBootstrap(c) as Obj;
@@ -130,7 +122,8 @@ export function renderEcdsYaml(c: GatewayConfig, discoveryPath: string, options:
   if (!doc.has("node")) {
     const pair = doc.createPair("node", { ...ECDS_NODE });
     (pair.key as YAML.Scalar).commentBefore = " ECDS is an xDS subscription: Envoy requires the node's id and cluster for it.";
-    (doc.contents as YAML.YAMLMap).items.unshift(pair);
+    // At the end: the file's header comment belongs to the first key.
+    (doc.contents as YAML.YAMLMap).items.push(pair);
   }
   return doc.toString({ lineWidth: 0 });
 }

@@ -7,6 +7,7 @@ import {
   filterConfigurationText, parseEndpointList, renderEnvoyYaml, resolveConfig,
   type GatewayConfig, type GatewayConfigInput, type Variant,
 } from "./envoy-config.ts";
+import { discoveryResponseText, renderEcdsYaml } from "./ecds.ts";
 
 export type Format = "envoy" | "filter";
 
@@ -18,6 +19,10 @@ export interface GenerateRequest {
   check: boolean | null;
   examples: boolean;
   help: boolean;
+  /** Filesystem ECDS: the DiscoveryResponse file the bootstrap's Wasm filter reads its configuration from. */
+  ecds: string | null;
+  /** The filter's endpoints in that file, when a subset of the model cluster's (`input.endpoints`). */
+  ecdsEndpoints: string | null;
 }
 
 export const USAGE = `usage: node --import tsx scripts/gateway/config.ts --endpoints ip:port[=metricsIp:port],... [options]
@@ -37,7 +42,14 @@ export const USAGE = `usage: node --import tsx scripts/gateway/config.ts --endpo
   --format F              envoy (bootstrap YAML, default) | filter (the filter's JSON configuration)
   --out FILE              write here instead of stdout
   --check / --no-check    have the built .wasm validate the filter configuration (default: if built)
-  --examples              regenerate the committed examples in envoy/generated/`;
+  --examples              regenerate the committed examples in envoy/generated/
+  --ecds FILE             serve the filter's configuration through filesystem ECDS: the bootstrap's Wasm
+                          filter reads FILE (.json or .yaml; relative to Envoy's working directory), and
+                          FILE is written with it. Run again with the same --ecds to change the running
+                          filter: FILE is replaced atomically (a rename, which is what Envoy watches for)
+  --ecds-endpoints LIST   the filter's endpoints in FILE, a subset of --endpoints (default: all of them).
+                          The model cluster is static: an endpoint outside it is never honoured, so list
+                          in --endpoints every endpoint the filter may come to name`;
 
 export function parseGenerateArgs(argv: string[]): GenerateRequest {
   const { values } = parseArgs({
@@ -62,6 +74,8 @@ export function parseGenerateArgs(argv: string[]): GenerateRequest {
       check: { type: "boolean", default: false },
       "no-check": { type: "boolean", default: false },
       examples: { type: "boolean", default: false },
+      ecds: { type: "string" },
+      "ecds-endpoints": { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -93,7 +107,11 @@ export function parseGenerateArgs(argv: string[]): GenerateRequest {
     filter,
     accessLog: !values["no-access-log"],
   };
+  if (values.ecds !== undefined && format !== "envoy") throw new Error("--ecds: only with --format envoy");
+  if (values["ecds-endpoints"] !== undefined && values.ecds === undefined) throw new Error("--ecds-endpoints: only with --ecds");
   return {
+    ecds: values.ecds ?? null,
+    ecdsEndpoints: values["ecds-endpoints"] ?? null,
     input,
     format,
     out: values.out ?? null,
@@ -109,13 +127,35 @@ export function commandLine(args: string[], out: string | null): string {
   return ["node --import tsx scripts/gateway/config.ts", ...args.map(quote), ...(out ? ["--out", out] : [])].join(" ");
 }
 
+/** The DiscoveryResponse file of an --ecds request, and the filter configuration it carries. */
+export interface EcdsOutput {
+  file: string;
+  text: string;
+  config: GatewayConfig;
+}
+
 /** Renders a parsed request; the config is returned too for callers that check it. */
-export function render(req: GenerateRequest, args: string[]): { text: string; config: GatewayConfig } {
+export function render(req: GenerateRequest, args: string[]): { text: string; config: GatewayConfig; ecds?: EcdsOutput } {
   const config = resolveConfig(req.input);
+  if (req.ecds !== null) return renderEcds(req, req.ecds, config, args);
   const text = req.format === "filter"
     ? `${filterConfigurationText(config)}\n`
     : renderEnvoyYaml(config, { generatedBy: commandLine(args, req.out) });
   return { text, config };
+}
+
+/** --ecds: the bootstrap points at `file`, and `file` carries the filter's configuration. */
+function renderEcds(req: GenerateRequest, file: string, config: GatewayConfig, args: string[]): { text: string; config: GatewayConfig; ecds: EcdsOutput } {
+  let filterConfig = config;
+  if (req.ecdsEndpoints !== null) {
+    const subset = parseEndpointList(req.ecdsEndpoints);
+    const cluster = new Set(config.endpoints.map((e) => e.address));
+    const outside = subset.filter((e) => !cluster.has(e.address)).map((e) => e.address);
+    if (outside.length > 0) throw new Error(`--ecds-endpoints: ${outside.join(", ")} not in --endpoints (the model cluster), so override_host would never honour it`);
+    filterConfig = resolveConfig({ ...req.input, endpoints: subset });
+  }
+  const text = renderEcdsYaml(config, file, { generatedBy: commandLine(args, req.out) });
+  return { text, config, ecds: { file, text: discoveryResponseText(filterConfig, file), config: filterConfig } };
 }
 
 /** Four loopback endpoints: the ports `npm run sim:servers -- --count 4 --port-base 8001` listens on. */

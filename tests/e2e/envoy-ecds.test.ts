@@ -18,7 +18,9 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import YAML from "yaml";
 import { resolveConfig, type GatewayConfig } from "../../scripts/gateway/envoy-config.ts";
-import { ECDS_RESOURCE, discoveryResponseText, publishDiscoveryResponse, withConfigDiscovery } from "../../scripts/gateway/ecds.ts";
+import { ECDS_RESOURCE, WASM_TYPE_URL, discoveryResponseText, publishDiscoveryResponse, renderEcdsYaml } from "../../scripts/gateway/ecds.ts";
+import { parseGenerateArgs, render } from "../../scripts/gateway/generate.ts";
+import { test } from "node:test";
 import { WASM, envoyTest, requireEnvoy, startEnvoyGateway, type EnvoyGateway } from "./real-envoy.ts";
 import { startRecordingUpstream, destinations, type RecordingUpstream } from "./recording-upstream.ts";
 import { startTraffic, stats, waitFor, type Traffic } from "./live-traffic.ts";
@@ -38,22 +40,24 @@ envoyTest("ECDS: weights and an added endpoint apply under traffic; a refused co
   const { version } = await requireEnvoy();
   const ups = await Promise.all([0, 1, 2].map(() => startRecordingUpstream()));
   const [a, b, c] = ups.map((u) => u.address);
-  const filterFor = (endpoints: string[], filter: Record<string, unknown> = {}): GatewayConfig =>
-    resolveConfig({ endpoints, metrics: false, wasmFile: WASM, envoyVersion: version, listen: "127.0.0.1:0", admin: "127.0.0.1:0", accessLog: false, filter });
+  // What startEnvoyGateway resolves too (listener and admin on port 0, the built .wasm).
+  const input = { endpoints: [a, b, c], metrics: false as const, wasmFile: WASM, envoyVersion: version, listen: "127.0.0.1:0", admin: "127.0.0.1:0", accessLog: false };
+  const filterFor = (endpoints: string[], filter: Record<string, unknown> = {}): GatewayConfig => resolveConfig({ ...input, endpoints, filter });
   let ecdsPath = "";
   let gw: EnvoyGateway | null = null;
   let traffic: Traffic | null = null;
   try {
     gw = await startEnvoyGateway(
       // The cluster (and the bootstrap) from all three upstreams.
-      { endpoints: [a, b, c], metrics: false, accessLog: false },
+      input,
       {
         concurrency: 2,
-        edit: async (yaml, dir) => {
+        // The generator's ECDS bootstrap (what config.ts --ecds writes) instead of the static one.
+        edit: async (_yaml, dir) => {
           ecdsPath = join(dir, "prefix-router-ecds.json");
           // The first version must be there before Envoy starts: the listener warms on it.
           await publishDiscoveryResponse(ecdsPath, discoveryResponseText(filterFor([a, b]), ecdsPath));
-          return YAML.stringify(withConfigDiscovery(YAML.parse(yaml), ecdsPath));
+          return renderEcdsYaml(resolveConfig(input), ecdsPath);
         },
       },
     );
@@ -144,4 +148,34 @@ envoyTest("ECDS: weights and an added endpoint apply under traffic; a refused co
     if (gw) await gw.stop();
     await Promise.all(ups.map((u) => u.stop()));
   }
+});
+
+test("config.ts --ecds: the bootstrap reads the filter from the file, which holds a DiscoveryResponse for --ecds-endpoints", () => {
+  const args = ["--endpoints", "127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003", "--ecds", "/run/prefix-router/ecds.json", "--ecds-endpoints", "127.0.0.1:8001,127.0.0.1:8002"];
+  const { text, config, ecds } = render(parseGenerateArgs(args), args);
+  assert.ok(ecds);
+  const boot = YAML.parse(text);
+  const filters = boot.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters;
+  assert.deepEqual(filters.map((f: { name: string }) => f.name), ["envoy.filters.http.header_mutation", ECDS_RESOURCE, "envoy.filters.http.router"]);
+  assert.deepEqual(filters[1].config_discovery, {
+    config_source: { path_config_source: { path: "/run/prefix-router/ecds.json" }, resource_api_version: "V3" },
+    type_urls: [WASM_TYPE_URL],
+  });
+  assert.deepEqual(boot.node, { id: "prefix-router", cluster: "prefix-router" });
+  // The cluster holds all three; the filter is given two.
+  assert.equal(boot.static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints.length, 3);
+  assert.equal(config.endpoints.length, 3);
+  const response = JSON.parse(ecds.text);
+  assert.equal(response.resources.length, 1);
+  assert.equal(response.resources[0].name, ECDS_RESOURCE);
+  assert.equal(response.resources[0].typed_config["@type"], WASM_TYPE_URL);
+  const plugin = response.resources[0].typed_config.config;
+  assert.equal(plugin.failure_policy, "FAIL_OPEN");
+  assert.equal(plugin.allow_on_headers_stop_iteration, true);
+  assert.deepEqual(JSON.parse(plugin.configuration.value).endpoints, [{ address: "127.0.0.1:8001" }, { address: "127.0.0.1:8002" }]);
+  // A new version of the same file only when the configuration changes.
+  assert.equal(render(parseGenerateArgs(args), args).ecds?.text, ecds.text);
+  const outside = [...args.slice(0, 4), "--ecds-endpoints", "127.0.0.1:9"];
+  assert.throws(() => render(parseGenerateArgs(outside), outside), /not in --endpoints/);
+  assert.throws(() => parseGenerateArgs([...args.slice(0, 4), "--format", "filter"]), /--ecds: only with --format envoy/);
 });
