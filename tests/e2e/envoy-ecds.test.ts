@@ -23,13 +23,40 @@ import { parseGenerateArgs, render } from "../../scripts/gateway/generate.ts";
 import { test } from "node:test";
 import { WASM, envoyTest, requireEnvoy, startEnvoyGateway, type EnvoyGateway } from "./real-envoy.ts";
 import { startRecordingUpstream, destinations, type RecordingUpstream } from "./recording-upstream.ts";
-import { startTraffic, stats, waitFor, type Traffic } from "./live-traffic.ts";
+import { http, text } from "./scenarios.ts";
+import { startTraffic, stat, stats, waitFor, type Traffic } from "./live-traffic.ts";
 
 const MODEL = "test-model";
 const HEADER = "x-gateway-destination-endpoint";
 // source/common/filter/config_discovery_impl.cc: FilterConfigSubscription's
 // scope, created under the HTTP filter chain's "extension_config_discovery.http_filter." prefix.
 const ECDS_STATS = `extension_config_discovery.http_filter.${ECDS_RESOURCE}`;
+
+const MATCHED = "wasmcustom.prefix_router.prefix_blocks_matched";
+
+/**
+ * Sends three requests sharing one long system prompt and returns the one
+ * endpoint they went to. With `known`, the prefix was placed under an earlier
+ * version: the first request must then find it in the index (the filter's
+ * matched-blocks counter grows; the loop's own prompts never match, each
+ * starts differently), which a reset index would not, even where rendezvous
+ * hashing happens to pick the same endpoint again.
+ */
+async function stickyHome(url: string, adminUrl: string, round: string, known: boolean): Promise<string> {
+  const system = `Sticky across versions. ${text(7, 3000)}`;
+  const served: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const matched = await stat(adminUrl, MATCHED);
+    const body = JSON.stringify({ model: MODEL, messages: [{ role: "system", content: system }, { role: "user", content: `${round} ${i}` }], max_tokens: 2 });
+    const r = await http(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body });
+    assert.equal(r.status, 200);
+    served.push(r.servedBy);
+    // The filter flushes its counters on its tick (tickMs, 100 ms by default).
+    if (i === 0 && known) await waitFor(`${round}: a match in the index`, 10_000, async () => (await stat(adminUrl, MATCHED)) > matched);
+  }
+  assert.equal(new Set(served).size, 1, `${round}: one prefix went to ${served.join(", ")}`);
+  return served[0];
+}
 
 /** Requests that reached `u` carrying the destination header the filter set (its picks). */
 function picks(u: RecordingUpstream): number {
@@ -82,6 +109,10 @@ envoyTest("ECDS: weights and an added endpoint apply under traffic; a refused co
       await waitFor(`20 requests under ${what}`, 30_000, () => t.outcomes.length >= n);
     };
     await moreRequests("the first version");
+    // A prefix the first version placed. Each new version is a new root context
+    // with an empty index in every VM, which replays the shared journal
+    // (assembly/router/journal.ts open): the prefix must keep its endpoint.
+    const home = await stickyHome(g.url, g.adminUrl, "first version", false);
 
     // Writing the file in place is not an update: Envoy watches for a rename
     // into place (IN_MOVED_TO), so nothing is even attempted. (A negative
@@ -105,6 +136,7 @@ envoyTest("ECDS: weights and an added endpoint apply under traffic; a refused co
     const second = await ecds();
     assert.ok(second.reload > first.reload && second.version !== first.version);
     await moreRequests("the weights version");
+    assert.equal(await stickyHome(g.url, g.adminUrl, "weights version", true), home, "the weights version lost the prefix's endpoint");
 
     // 2. An added endpoint: the third upstream starts receiving picks.
     await publishDiscoveryResponse(ecdsPath, discoveryResponseText(filterFor([a, b, c], { weights }), ecdsPath));
@@ -113,6 +145,7 @@ envoyTest("ECDS: weights and an added endpoint apply under traffic; a refused co
     const third = await ecds();
     assert.notEqual(third.version, second.version);
     await moreRequests("the three-endpoint version");
+    assert.equal(await stickyHome(g.url, g.adminUrl, "three-endpoint version", true), home, "the three-endpoint version lost the prefix's endpoint");
 
     // 3. A configuration the filter refuses (a negative weight): Envoy's canary
     // VM runs on_configure, it returns false, the plugin cannot be created and
@@ -133,6 +166,7 @@ envoyTest("ECDS: weights and an added endpoint apply under traffic; a refused co
     const afterReject = picks(ups[2]);
     await waitFor("picks of the third endpoint after the rejection", 30_000, () => picks(ups[2]) >= afterReject + 3);
     await moreRequests("the refused version");
+    assert.equal(await stickyHome(g.url, g.adminUrl, "after the refused version", true), home);
 
     const outcomes = await t.stop();
     traffic = null;
