@@ -104,6 +104,9 @@ function editBootstrap(extra: string, { keepHeaderMutation, failurePolicy }: Var
       wasm!.typed_config.config.fail_open = true;
     } else if (failurePolicy) {
       wasm!.typed_config.config.failure_policy = failurePolicy;
+      // Each stream draws a wait in [base, 2 × base) (JitteredLowerBoundBackOffStrategy);
+      // 3 s rather than the default 1 s, so a stalled shared machine cannot skip the backoff.
+      if (failurePolicy === "FAIL_RELOAD") wasm!.typed_config.config.reload_config = { backoff: { base_interval: "3s" } };
     }
     return YAML.stringify(boot);
   };
@@ -255,8 +258,8 @@ envoyTest("VM failure, README's other two rows: FAIL_CLOSED answers 503 to new s
     try {
       assert.equal((await h2Chat(session, 1, { [TEST_ID]: "trap", [TRAP_HEADER]: "1" }).reply).status, 503);
       // Each new stream on the failed worker either falls in the backoff
-      // (base 1 s, jittered: PluginConfig::maybeReloadHandleIfNeeded) and gets
-      // 503, or reloads the VM from the base and is routed by the new one.
+      // (PluginConfig::maybeReloadHandleIfNeeded) and gets 503, or reloads the
+      // VM from the base and is routed by the new one.
       let refused = 0;
       let routedBy = "";
       await waitFor("a reloaded VM to route", 20_000, async () => {
@@ -264,7 +267,7 @@ envoyTest("VM failure, README's other two rows: FAIL_CLOSED answers 503 to new s
         const r = await h2Chat(session, 100 + refused, { [TEST_ID]: id }).reply;
         if (r.status === 503) {
           refused++;
-          await new Promise((res) => setTimeout(res, 150));
+          await new Promise((res) => setTimeout(res, 250));
           return false;
         }
         assert.equal(r.status, 200, `${r.status} ${r.error}`);
