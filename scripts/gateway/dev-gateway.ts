@@ -46,6 +46,11 @@ const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "tra
 
 const EMPTY = new Uint8Array(0);
 
+/** HttpConnectionManager.max_request_headers_kb's default (60 KiB). */
+const MAX_REQUEST_HEADERS_BYTES = 60 * 1024;
+/** HttpProtocolOptions.max_headers_count's default: one more header is a 431. */
+const MAX_HEADERS_COUNT = 100;
+
 /** How often open requests are checked for progress made by the filter's timers (see DevGateway.watch). */
 const WATCH_MS = 10;
 
@@ -118,7 +123,10 @@ export class DevGateway {
     }
     // The servers need the gateway for their handlers; the gateway needs their ports.
     let gateway: DevGateway | null = null;
-    const server = http.createServer((req, res) => gateway?.handle(req, res));
+    // Envoy's connection manager takes up to 60 KiB of request headers
+    // (max_request_headers_kb, default 60, http_connection_manager.proto); Node's
+    // default is 16 KiB, which refused with 431 requests Envoy hands the filter.
+    const server = http.createServer({ maxHeaderSize: MAX_REQUEST_HEADERS_BYTES }, (req, res) => gateway?.handle(req, res));
     const admin = http.createServer((req, res) => gateway?.handleAdmin(req, res));
     try {
       await listen(server, c.listen.ip, c.listen.port);
@@ -173,6 +181,14 @@ export class DevGateway {
     // ServerConnectionImpl::checkProtocolVersion; tests/differential/http.test.ts).
     if (req.httpVersion !== "1.1") {
       res.writeHead(426, { "content-type": "text/plain", connection: "close" }).end("Upgrade Required");
+      return;
+    }
+    // More than max_headers_count header fields: Envoy's codec answers 431
+    // before any filter (source/common/http/http1/codec_impl.cc
+    // completeLastHeader, TooManyHeaders). Node keeps going (its maxHeadersCount
+    // silently drops the rest), so count them here.
+    if (req.rawHeaders.length / 2 > MAX_HEADERS_COUNT) {
+      res.writeHead(431, { "content-type": "text/plain", connection: "close" }).end("Request Header Fields Too Large");
       return;
     }
     const exchange = new Exchange(this, req, res, this.agent, () => {

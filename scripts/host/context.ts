@@ -291,7 +291,9 @@ export class Context {
     if (!this.inVmContextCreated) return "Continue";
     if (this.bufferingRequestBody) {
       this.callbacks!.addDecodedData(data);
-      // Adding data may have triggered a local reply (413); the VM is not called then.
+      // Adding data may have triggered a local reply (413). Envoy checks destroyed_
+      // here, but its stream outlives the callback (stream.ts destroy), so the VM
+      // is still called with the over-limit buffer; the check guards the rest.
       if (this.destroyed) return "StopIterationAndBuffer";
     }
     this.requestBodyBuffer = data;

@@ -82,6 +82,10 @@ export class HttpStream implements FilterCallbacks {
   ended = false;
   /** A local reply was sent while decoding: Envoy drops further request frames. */
   private requestAborted = false;
+  /** Filter data callbacks on the stack (a local reply's body nests one; see destroy). */
+  private dataCallbacks = 0;
+  /** The stream ended inside a data callback; its filter is destroyed when the callback returns. */
+  private destroyPending = false;
 
   private readonly req = new DirectionState();
   private readonly res = new DirectionState();
@@ -241,8 +245,18 @@ export class HttpStream implements FilterCallbacks {
       this.bufferData(d, data, s.iteration === "StopAllBuffer");
       return "Buffered";
     }
-    const status = d === "request" ? this.filter.decodeData(data, endOfStream) : this.filter.encodeData(data, endOfStream);
+    let status: DataStatus;
+    this.dataCallbacks++;
+    try {
+      status = d === "request" ? this.filter.decodeData(data, endOfStream) : this.filter.encodeData(data, endOfStream);
+    } finally {
+      this.dataCallbacks--;
+    }
     s.lastBodyAction = status;
+    if (this.destroyPending && this.dataCallbacks === 0) {
+      this.destroyPending = false;
+      this.destroyFilter();
+    }
     if (this.ended) return status;
     switch (status) {
       case "Continue":
@@ -457,6 +471,23 @@ export class HttpStream implements FilterCallbacks {
   private destroy(): void {
     if (this.ended) return;
     this.ended = true;
+    // A stream that ends inside the filter's data callback (the buffer limit's
+    // 413, raised by the Wasm filter's own addDecodedData) keeps its filter
+    // until that callback returns: Envoy 1.40 still calls the VM's
+    // on_request_body with the over-limit buffer, and on_log / on_done come
+    // after it. Its connection manager ends such a stream as a zombie whose
+    // filters are destroyed once the codec is done with it
+    // (source/common/http/conn_manager_impl.cc doDeferredStreamDestroy,
+    // is_zombie_stream_), not while the filter is still on the stack; observed
+    // in tests/differential/http.test.ts ("the buffer limit while buffering").
+    if (this.dataCallbacks > 0) {
+      this.destroyPending = true;
+      return;
+    }
+    this.destroyFilter();
+  }
+
+  private destroyFilter(): void {
     const filter = this.filter;
     if (filter === null) return;
     filter.log(true, { requestHeaders: this.req.headers, responseHeaders: this.res.headers, responseTrailers: this.res.trailers });

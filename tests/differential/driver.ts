@@ -55,7 +55,8 @@ export class Upstream {
 
   static async start(): Promise<Upstream> {
     let self: Upstream | undefined;
-    const server = createServer((req, res) => self!.answer(req, res));
+    // Large headers must reach the stub: the gateways' own limits are under test, not Node's 16 KiB.
+    const server = createServer({ maxHeaderSize: 256 * 1024 }, (req, res) => self!.answer(req, res));
     self = new Upstream(server);
     server.on("connection", (s) => {
       self!.sockets.add(s);
@@ -219,6 +220,8 @@ interface SendOptions {
   headers?: Record<string, string>;
   /** The body, written in these pieces (chunked framing unless content-length is given). */
   chunks?: string[];
+  /** Wait this long after the headers and between pieces (a slow client). */
+  pauseMs?: number;
 }
 
 /** One exchange on its own connection, so Envoy's kernel picks a worker afresh each time. */
@@ -238,8 +241,19 @@ export function send(url: string, o: SendOptions): Promise<Reply> {
     });
     req.on("timeout", () => req.destroy(new Error(`timeout: ${o.method} ${url}`)));
     req.on("error", reject);
-    for (const c of o.chunks ?? []) req.write(c);
-    req.end();
+    if (!o.pauseMs) {
+      for (const c of o.chunks ?? []) req.write(c);
+      req.end();
+      return;
+    }
+    req.flushHeaders();
+    void (async () => {
+      for (const c of o.chunks ?? []) {
+        await sleep(o.pauseMs!);
+        req.write(c);
+      }
+      req.end();
+    })();
   });
 }
 
@@ -333,7 +347,7 @@ export type Step =
   | { kind: "chat"; label: string; system: string; user: string }
   | { kind: "completion"; label: string; prompt: string }
   /** Anything else: method, path, headers and body pieces as given. */
-  | { kind: "raw"; label: string; method: string; path: string; headers?: Record<string, string>; chunks?: string[] }
+  | { kind: "raw"; label: string; method: string; path: string; headers?: Record<string, string>; chunks?: string[]; pauseMs?: number }
   /** Bytes written as they are on a fresh TCP connection (for request forms node:http will not send). */
   | { kind: "wire"; label: string; bytes: string }
   /** Headers with a content-length, part of the body, then the client's socket is destroyed. */
@@ -451,7 +465,7 @@ export async function runScript(gw: Gateway, steps: Step[], o: RunOptions): Prom
         break;
       }
       case "raw": {
-        const r = await send(`${gw.url}${step.path}`, { method: step.method, headers: step.headers, chunks: step.chunks });
+        const r = await send(`${gw.url}${step.path}`, { method: step.method, headers: step.headers, chunks: step.chunks, pauseMs: step.pauseMs });
         status = r.status;
         servedBy = r.servedBy;
         answer = r.body;

@@ -7,7 +7,7 @@
 //     mid-response, with in-flight counts back to 0;
 //   - request forms where Envoy's codec decides before the filter runs
 //     (absolute-form targets, HTTP/1.0, a GET with a body, trailers,
-//     Expect: 100-continue, unnormalized paths).
+//     Expect: 100-continue, unnormalized paths, header size and count limits).
 // request_trailers cannot be triggered here: Envoy's HTTP/1 codec drops
 // request trailers unless http_protocol_options.enable_trailers is set
 // (source/common/http/http1/codec_impl.cc onHeaderField, "Ignore trailers"),
@@ -52,6 +52,9 @@ envoyTest("differential: every pass-through reason reachable over HTTP/1.1, and 
     { kind: "raw", label: "no body", method: "POST", path: "/v1/completions", headers: { ...json, "content-length": "0" } },
     { kind: "raw", label: "too large by content-length", method: "POST", path: "/v1/completions", headers: { ...json, "content-length": String(big.length) }, chunks: [big] },
     { kind: "raw", label: "too large, chunked", method: "POST", path: "/v1/completions", headers: json, chunks: [big.slice(0, 3000), big.slice(3000)] },
+    // Under maxBodyBytes, then one read that takes the buffer past Envoy's limit (8192): Envoy answers
+    // 413 yet still calls the filter with the whole buffer, which counts it as too large.
+    { kind: "raw", label: "past the buffer limit while buffering", method: "POST", path: "/v1/completions", headers: json, chunks: [big.slice(0, 4000), completion(6, 20000).slice(4000)], pauseMs: 150 },
     { kind: "raw", label: "not JSON", method: "POST", path: "/v1/completions", headers: json, chunks: ["hello there"] },
     { kind: "wire", label: "chunked, empty", bytes: "POST /v1/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n" },
     { kind: "raw", label: "no model", method: "POST", path: "/v1/completions", headers: json, chunks: [JSON.stringify({ prompt: text(2, 300) })] },
@@ -66,11 +69,12 @@ envoyTest("differential: every pass-through reason reachable over HTTP/1.1, and 
   const r = await runBoth({ endpoints, metrics: false, maxBodyBytes: 4096, filter: { tickMs: TICK_MS } }, { concurrency: 2 }, steps, { tickMs: TICK_MS });
   assertAgree(r);
   assert.deepEqual(reasons(r.envoy.steps), [
-    "routed", "not_inference", "not_inference", "no_body", "body_too_large", "body_too_large", "not_json", "not_json",
+    "routed", "not_inference", "not_inference", "no_body", "body_too_large", "body_too_large", "body_too_large", "not_json", "not_json",
     "no_model", "no_prompt", "token_prompt", "no_prompt", "routed", "aborted", "routed", "routed",
   ]);
+  assert.equal(r.envoy.steps[6].status, 413);
   // The client's header is removed: the request goes where its prompt's first copy went.
-  assert.equal(r.envoy.steps[14].servedBy, r.envoy.steps[0].servedBy);
+  assert.equal(r.envoy.steps[15].servedBy, r.envoy.steps[0].servedBy);
 });
 
 envoyTest("differential: without allow_on_headers_stop_iteration both pass every request through as headers_not_held and log why once", { timeout: 60_000 }, async () => {
@@ -120,7 +124,7 @@ envoyTest("differential: resets mid-body and mid-response release the in-flight 
   for (const e of endpoints) assert.equal(r.envoy.final.get(`prefix_router_endpoint_in_flight{endpoint="${e}"}`), 0);
 });
 
-envoyTest("differential: request forms Envoy's codec handles before the filter (absolute-form, HTTP/1.0, GET with a body, 100-continue, unnormalized paths)", { timeout: 60_000 }, async () => {
+envoyTest("differential: request forms Envoy's codec handles before the filter (absolute-form, HTTP/1.0, GET with a body, 100-continue, unnormalized paths, header limits)", { timeout: 60_000 }, async () => {
   const b = completion(40);
   const steps: Step[] = [
     { kind: "wire", label: "absolute-form target", bytes: `POST http://models.example/v1/completions?x=1 HTTP/1.1\r\nHost: other.example\r\nContent-Type: application/json\r\nContent-Length: ${b.length}\r\nConnection: close\r\n\r\n${b}` },
@@ -130,10 +134,16 @@ envoyTest("differential: request forms Envoy's codec handles before the filter (
     { kind: "wire", label: "dot segments", bytes: `POST /v1/../v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: ${b.length}\r\nConnection: close\r\n\r\n${b}` },
     { kind: "raw", label: "double slash", method: "POST", path: "//v1/completions", headers: json, chunks: [b] },
     { kind: "raw", label: "query string", method: "POST", path: "/v1/completions?stream=false", headers: json, chunks: [b] },
+    // Envoy's limits on request headers: 60 KiB (max_request_headers_kb) and 100 fields (max_headers_count).
+    { kind: "raw", label: "a 20 KB header", method: "POST", path: "/v1/completions", headers: { ...json, "x-big": "a".repeat(20_000) }, chunks: [b] },
+    { kind: "raw", label: "a 70 KB header", method: "POST", path: "/v1/completions", headers: { ...json, "x-big": "a".repeat(70_000) }, chunks: [b] },
+    { kind: "wire", label: "100 header fields", bytes: `POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: ${b.length}\r\nConnection: close\r\n${fields(97)}\r\n${b}` },
+    { kind: "wire", label: "101 header fields", bytes: `POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: ${b.length}\r\nConnection: close\r\n${fields(98)}\r\n${b}` },
+    { kind: "wire", label: "content-length and chunked", bytes: `POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: ${b.length}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${b.length.toString(16)}\r\n${b}\r\n0\r\n\r\n` },
   ];
   const r = await runBoth({ endpoints, metrics: false, filter: { tickMs: TICK_MS } }, { concurrency: 1 }, steps, { tickMs: TICK_MS });
   assertAgree(r);
-  const [absolute, http10, getBody, expect100, dots, slashes, query] = r.envoy.steps;
+  const [absolute, http10, getBody, expect100, dots, slashes, query, header20k, header70k, fields100, fields101, both] = r.envoy.steps;
   // The target's path and host replace :path and Host; the filter routes it like any completion.
   assert.deepEqual({ routed: reasons([absolute])[0], up: absolute.upstream }, { routed: "routed", up: { path: "/v1/completions?x=1", host: "models.example", bodyBytes: b.length } });
   assert.deepEqual({ status: http10.status, seen: http10.filterSaw }, { status: 426, seen: 0 });
@@ -142,4 +152,12 @@ envoyTest("differential: request forms Envoy's codec handles before the filter (
   // Envoy does not normalize paths by default: these are not the inference path.
   assert.deepEqual([dots, slashes].map((s) => reasons([s])[0]), ["not_inference", "not_inference"]);
   assert.equal(reasons([query])[0], "routed");
+  assert.deepEqual([header20k, fields100].map((x) => reasons([x])[0]), ["routed", "routed"]);
+  assert.deepEqual([header70k, fields101].map((x) => [x.status, x.filterSaw]), [[431, 0], [431, 0]]);
+  assert.deepEqual([both.status, both.filterSaw], [400, 0]);
 });
+
+/** `n` extra header lines ("x-h0: v" …), ending the header section's last line. */
+function fields(n: number): string {
+  return Array.from({ length: n }, (_, i) => `x-h${i}: v\r\n`).join("");
+}

@@ -143,6 +143,27 @@ describe("StopIteration from request headers", () => {
     assert.equal(s.ended, true);
     envoy.shutdown();
   });
+
+  test("past the buffer limit the filter is still called with the whole buffer, and destroyed after that call (Envoy 1.40)", async () => {
+    // Real Envoy calls on_request_body after its 413 and only then on_log /
+    // on_done (tests/differential/http.test.ts): the stream's destruction waits
+    // for the filter callback that raised the limit (stream.ts destroy).
+    const { envoy, plugin } = await probeEnvoy({ allowOnHeadersStopIteration: true }, { bufferLimitBytes: 8, logLevel: "trace" });
+    const s = plugin.newStream(0);
+    s.sendRequestHeaders(request("/stop"), false);
+    s.sendRequestBody("hello", false);
+    s.sendRequestBody(" world", false);
+    assert.equal(s.localResponse?.status, 413);
+    const calls = guestCalls(envoy.logs, 0).filter((c) => /^proxy_on_(request_body|response_headers|log|done|delete)\(2/.test(c));
+    assert.deepEqual(calls.map((c) => c.replace(/\(.*/, "")), [
+      "proxy_on_request_body", // "hello": buffered
+      "proxy_on_response_headers", // the 413 through the encoder side
+      "proxy_on_request_body", // " world": the whole over-limit buffer
+      "proxy_on_log", "proxy_on_done", "proxy_on_delete",
+    ]);
+    assert.equal(calls[2], "proxy_on_request_body(2, 11, 0)");
+    envoy.shutdown();
+  });
 });
 
 describe("local replies, continue and close", () => {
