@@ -21,7 +21,10 @@ import { readFile } from "node:fs/promises";
 import { test } from "node:test";
 import { connect, type ClientHttp2Session } from "node:http2";
 import YAML from "yaml";
-import { WASM, envoyTest, startEnvoyGateway, type EnvoyGateway } from "./real-envoy.ts";
+import { join } from "node:path";
+import { resolveConfig } from "../../scripts/gateway/envoy-config.ts";
+import { ECDS_RESOURCE, discoveryResponseText, publishDiscoveryResponse, renderEcdsYaml } from "../../scripts/gateway/ecds.ts";
+import { WASM, envoyTest, requireEnvoy, startEnvoyGateway, type EnvoyGateway } from "./real-envoy.ts";
 import { startRecordingUpstream, destinations, type RecordingUpstream } from "./recording-upstream.ts";
 import { chatBody, postChat, stats, waitFor } from "./live-traffic.ts";
 
@@ -302,6 +305,55 @@ envoyTest("VM failure with the deprecated fail_open: true: the trapping stream i
       session.close();
     }
   });
+});
+
+envoyTest("VM failure under FAIL_OPEN, then an ECDS update: the failed worker gets a fresh VM and routes again", { timeout: 60_000 }, async () => {
+  // cpp-host's getOrCreateThreadLocalPlugin (src/wasm.cc) does not reuse a
+  // failed thread-local VM for a new plugin configuration: it clones a new one
+  // from the base. So publishing any new version restarts failed VMs without
+  // restarting Envoy (the live workers' VMs are reused, with a new root context).
+  const { version } = await requireEnvoy();
+  const ups = await Promise.all([0, 1].map(() => startRecordingUpstream()));
+  const input = { endpoints: ups.map((u) => u.address), metrics: false as const, wasmFile: TRAP_WASM, envoyVersion: version, listen: "127.0.0.1:0", admin: "127.0.0.1:0", accessLog: false };
+  let ecdsPath = "";
+  let gw: EnvoyGateway | null = null;
+  try {
+    gw = await startEnvoyGateway(input, {
+      concurrency: 2,
+      edit: async (_yaml, dir) => {
+        ecdsPath = join(dir, "prefix-router-ecds.json");
+        await publishDiscoveryResponse(ecdsPath, discoveryResponseText(resolveConfig(input), ecdsPath));
+        return renderEcdsYaml(resolveConfig(input), ecdsPath);
+      },
+    });
+    const g = gw;
+    const session = connect(g.url);
+    session.on("error", () => {});
+    try {
+      assert.equal((await h2Chat(session, 1, { [TEST_ID]: "trap", [TRAP_HEADER]: "1" }).reply).status, 503);
+      assert.equal((await h2Chat(session, 2, { [TEST_ID]: "skipped" }).reply).status, 200);
+      assert.equal(seen(ups, "skipped")?.destination, "", "the failed worker's filter ran");
+
+      const created = (await stats(g.adminUrl)).get("wasm.envoy.wasm.runtime.v8.created") ?? 0;
+      await publishDiscoveryResponse(ecdsPath, discoveryResponseText(resolveConfig({ ...input, filter: { tickMs: 150 } }), ecdsPath));
+      await waitFor("the new version", 20_000, async () => (await stats(g.adminUrl)).get(`extension_config_discovery.http_filter.${ECDS_RESOURCE}.update_success`) === 2);
+      // Same connection, so same worker: a new stream now gets the new version's filter.
+      await waitFor("the failed worker to route again", 20_000, async () => {
+        const id = `recovered-${Date.now()}`;
+        const r = await h2Chat(session, 3, { [TEST_ID]: id }).reply;
+        assert.equal(r.status, 200, `${r.status} ${r.error}`);
+        const s = seen(ups, id);
+        return s !== null && s.destination === s.upstream;
+      });
+      // The canary and the failed worker's replacement are new VMs (the live worker's is reused).
+      assert.ok(((await stats(g.adminUrl)).get("wasm.envoy.wasm.runtime.v8.created") ?? 0) >= created + 2);
+    } finally {
+      session.close();
+    }
+  } finally {
+    if (gw) await gw.stop();
+    await Promise.all(ups.map((u) => u.stop()));
+  }
 });
 
 test("the trap exists only in the test build: the release .wasm does not contain the marker header", async () => {
