@@ -37,7 +37,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ---- stub upstreams -----------------------------------------------------------------------
 
-export type MetricsAnswer = { page: string } | { status: number };
+/** A page; an HTTP status; no answer at all; a dropped connection. */
+export type MetricsAnswer = { page: string } | { status: number } | { hang: true } | { reset: true };
 
 /**
  * One loopback server per endpoint: the model server (answers after reading
@@ -72,7 +73,9 @@ export class Upstream {
       this.metricsHits++;
       const m = this.metrics;
       if ("page" in m) res.writeHead(200, { "content-type": "text/plain; version=0.0.4" }).end(m.page);
-      else res.writeHead(m.status).end("unavailable\n");
+      else if ("status" in m) res.writeHead(m.status).end("unavailable\n");
+      else if ("reset" in m) req.socket.destroy();
+      // "hang": the socket stays open until the caller's timeout or stop().
       return;
     }
     let size = 0;

@@ -27,7 +27,7 @@ const TICK_MS = 25;
 let ups: Upstream[] = [];
 
 before(async () => {
-  ups = await startUpstreams(5);
+  ups = await startUpstreams(6);
 });
 after(async () => {
   await Promise.all(ups.map((u) => u.stop()));
@@ -109,7 +109,7 @@ envoyTest("differential: metrics pages steer the picks alike (a long queue, a fu
   full.metrics = { page: vllmPage({ waiting: 0, running: 5, kv: 0.95 }) };
   failing.metrics = { status: 500 };
   ok2.metrics = { page: vllmPage({ waiting: 0, running: 3, kv: 0.2, blockSize: 16, gpuBlocks: 1000 }) };
-  const endpoints = ups.map((u) => u.address);
+  const endpoints = ups.slice(0, 5).map((u) => u.address);
   const steps: Step[] = [];
   for (let i = 0; i < 8; i++) steps.push({ kind: "completion", label: `cold ${i}`, prompt: text(500 + i, 900) });
   for (let i = 0; i < 4; i++) steps.push({ kind: "completion", label: `warm ${i}`, prompt: `${text(500 + i, 900)} again` });
@@ -145,4 +145,53 @@ envoyTest("differential: metrics pages steer the picks alike (a long queue, a fu
   assert.equal(f.get(endpointSeries("queue", queued.address)), 40);
   assert.equal(f.get(endpointSeries("kv_cache_usage_permille", full.address)), 950);
   assert.equal(f.get(endpointSeries("index_capacity_blocks", ok2.address)), 1000); // 16 × 1000 tokens × 4 chars / 64
+});
+
+envoyTest("differential: metrics pages that never answer, reset, hold garbage or refuse connections mark endpoints unhealthy alike", { timeout: 60_000 }, async () => {
+  const [ok1, hangs, resets, garbage, ok2, refused] = ups;
+  const page = vllmPage({ waiting: 0, running: 2, kv: 0.3, queries: 5000, hits: 1200 });
+  // ok1's page moves on once its first scrape is in: the servers' prefix-cache counters are
+  // counted as deltas between scrapes, whose sum is exactly the change however many scrapes ran.
+  const later = vllmPage({ waiting: 0, running: 2, kv: 0.3, queries: 6000, hits: 1500 });
+  ok1.metrics = { page };
+  hangs.metrics = { hang: true };
+  resets.metrics = { reset: true };
+  garbage.metrics = { page: "\u0000{not a prometheus page\n" };
+  ok2.metrics = { page };
+  // Nothing listens on port 1 of loopback: the scrape's connection is refused.
+  const endpoints = [ok1, hangs, resets, garbage, ok2].map((u) => ({ address: u.address })).concat({ address: refused.address, metricsAddress: "127.0.0.1:1" } as never);
+  const addresses = endpoints.map((e) => e.address);
+  const bad = [hangs, resets, garbage, refused].map((u) => u.address);
+  const settled = (s: Map<string, number>) =>
+    bad.every((a) => s.get(endpointSeries("healthy", a)) === 0) && [ok1, ok2].every((u) => s.get(endpointSeries("healthy", u.address)) === 1);
+  const steps: Step[] = Array.from({ length: 8 }, (_, i) => ({ kind: "completion" as const, label: `request ${i}`, prompt: text(700 + i, 900) }));
+  const r = await runBoth(
+    // A 200 ms callout timeout, so the page that never answers fails within the test.
+    { endpoints, metrics: { intervalMs: 50, timeoutMs: 200 }, filter: { tickMs: TICK_MS } },
+    { concurrency: 2 },
+    steps,
+    { tickMs: TICK_MS },
+    {
+      prepare: async (gw) => {
+        assert.ok((await waitStats(gw, settled, 10_000)).ok, `${gw.kind}: endpoints never settled`);
+        ok1.metrics = { page: later };
+        await new Promise((res) => setTimeout(res, 4 * TICK_MS));
+      },
+      // The next gateway starts from the first page again.
+      inspect: async () => {
+        ok1.metrics = { page };
+      },
+    },
+  );
+  assert.deepEqual(stepDifferences(r.dev.steps, r.envoy.steps, addresses), []);
+  assert.deepEqual(statDifferences(r.dev.final, r.envoy.final, SCRAPE_COUNTS), []);
+  for (const kind of ["dev", "envoy"] as const) {
+    assert.ok(settled(r[kind].final), `${kind}: health changed during the script`);
+    for (const a of bad) assert.ok((r[kind].final.get(endpointSeries("scrape_failures", a)) ?? 0) >= 3, `${kind}: ${a}`);
+  }
+  assert.deepEqual([...new Set(r.envoy.steps.map((s) => s.servedBy))].sort(), [ok1.address, ok2.address].sort());
+  assert.deepEqual(
+    ["prefix_router_server_prefix_cache_queries{}", "prefix_router_server_prefix_cache_hits{}", endpointSeries("server_prefix_cache_queries", ok1.address)].map((k) => r.envoy.final.get(k)),
+    [1000, 300, 1000],
+  );
 });
