@@ -16,12 +16,17 @@
 // does not list: a client naming it in x-gateway-destination-endpoint would
 // steer its request there through override_host, if the header survived. The
 // recording upstreams see every header that reaches them.
+//
+// Also here: the same failure without the header_mutation filter (the client
+// steers), under README's other policies (FAIL_CLOSED, FAIL_RELOAD, the
+// deprecated fail_open), and followed by an ECDS update, which replaces the
+// failed VM.
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
-import { test } from "node:test";
 import { connect, type ClientHttp2Session } from "node:http2";
-import YAML from "yaml";
 import { join } from "node:path";
+import { test } from "node:test";
+import YAML from "yaml";
 import { resolveConfig } from "../../scripts/gateway/envoy-config.ts";
 import { ECDS_RESOURCE, discoveryResponseText, publishDiscoveryResponse, renderEcdsYaml } from "../../scripts/gateway/ecds.ts";
 import { WASM, envoyTest, requireEnvoy, startEnvoyGateway, type EnvoyGateway } from "./real-envoy.ts";
