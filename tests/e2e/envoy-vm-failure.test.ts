@@ -17,8 +17,8 @@
 // steer its request there through override_host, if the header survived. The
 // recording upstreams see every header that reaches them.
 //
-// Also here: the same failure without the header_mutation filter (the client
-// steers), under README's other policies (FAIL_CLOSED, FAIL_RELOAD, the
+// Also here: a stream already at a model server when the VM fails, the same
+// failure without the header_mutation filter (the client steers), README's other policies (FAIL_CLOSED, FAIL_RELOAD, the
 // deprecated fail_open), and followed by an ECDS update, which replaces the
 // failed VM.
 import assert from "node:assert/strict";
@@ -228,6 +228,28 @@ envoyTest("VM failure under FAIL_OPEN: the trapping stream and the VM's in-fligh
   await waitFor("the 503s' access log lines", 5_000, () => output.filter((l) => l.startsWith("ACCESS 503")).length >= 2);
   assert.deepEqual(output.filter((l) => l.startsWith("ACCESS 503")).map((l) => l.split(" upstream=")[0]).sort(),
     ["ACCESS 503 wasm_fail_stream id=in-flight", "ACCESS 503 wasm_fail_stream id=trap"]);
+});
+
+envoyTest("VM failure under FAIL_OPEN: a stream whose request a model server already has gets 503 in place of its answer", { timeout: 60_000 }, async () => {
+  // Its next callback on the failed VM is proxy_on_response_headers (the module
+  // exports it), and CHECK_FAIL answers with failStream's 503 instead of the
+  // server's response: the server's work is lost to the client.
+  const output = await withGateway({ keepHeaderMutation: true }, async (gw, ups) => {
+    const session = connect(gw.url);
+    session.on("error", () => {});
+    try {
+      const busy = h2Chat(session, 1, { [TEST_ID]: "upstream-busy", "x-test-hold": "1" });
+      await waitFor("the held request at an upstream", 10_000, () => seen(ups, "upstream-busy") !== null);
+      assert.notEqual(seen(ups, "upstream-busy")?.destination, "", "the held request was not routed");
+      assert.equal((await h2Chat(session, 2, { [TEST_ID]: "trap", [TRAP_HEADER]: "1" }).reply).status, 503);
+      for (const u of ups) u.release();
+      const r = await busy.reply;
+      assert.equal(r.status, 503, `the answered stream got ${r.status} ${r.error}`);
+    } finally {
+      session.close();
+    }
+  });
+  await waitFor("the access log line", 5_000, () => output.some((l) => l.startsWith("ACCESS 503 wasm_fail_stream id=upstream-busy")));
 });
 
 envoyTest("VM failure under FAIL_OPEN without the header_mutation filter: the client's destination header reaches the upstream it names", { timeout: 60_000 }, async () => {

@@ -4,7 +4,8 @@
 // destination header, naming this server) from one Envoy balanced on its own
 // (no header), and to check that a client's copy of the header never arrives.
 // It answers every request with a small chat-completion JSON and
-// `x-served-by: ip:port`, like scripts/sim. Owns: that server. Must not: model
+// `x-served-by: ip:port`, like scripts/sim; a request carrying `x-test-hold`
+// is recorded at once but answered only when the test calls release(). Owns: that server. Must not: model
 // load or caches (scripts/sim does).
 import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -19,12 +20,16 @@ export interface RecordingUpstream {
   /** ip:port it listens on. */
   address: string;
   requests: Recorded[];
+  /** Answers the held requests (x-test-hold), and any held later. */
+  release(): void;
   stop(): Promise<void>;
 }
 
 export async function startRecordingUpstream(): Promise<RecordingUpstream> {
   const requests: Recorded[] = [];
   let address = "";
+  let released = false;
+  const held: Array<() => void> = [];
   const server = createServer((req, res) => {
     req.resume();
     req.on("end", () => {
@@ -34,8 +39,12 @@ export async function startRecordingUpstream(): Promise<RecordingUpstream> {
         object: "chat.completion",
         choices: [{ index: 0, message: { role: "assistant", content: "ok" }, finish_reason: "stop" }],
       });
-      res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body), "x-served-by": address });
-      res.end(body);
+      const answer = () => {
+        res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body), "x-served-by": address });
+        res.end(body);
+      };
+      if (req.headers["x-test-hold"] !== undefined && !released) held.push(answer);
+      else answer();
     });
   });
   await new Promise<void>((resolve, reject) => {
@@ -46,6 +55,10 @@ export async function startRecordingUpstream(): Promise<RecordingUpstream> {
   return {
     address,
     requests,
+    release: () => {
+      released = true;
+      for (const answer of held.splice(0)) answer();
+    },
     stop: () =>
       new Promise<void>((resolve) => {
         // Envoy keeps pooled connections open; close them so close() can finish.
