@@ -257,6 +257,18 @@ export class Envoy {
     });
     // kill(): the canary is dropped without on_done / on_delete.
     vm.dispose();
+    if (reason === "Failed to configure base Wasm plugin") {
+      // What Envoy 1.40 prints after the filter's own lines, in this order
+      // (tests/differential/config.test.ts): cpp-host's fail() through Envoy's
+      // error() ("Wasm VM failed <reason>", source/extensions/common/wasm/wasm.cc),
+      // createWasm's "Plugin <name> failed to load", then the thread-local slot's
+      // "fail closed" line, which depends on the deprecated fail_open only:
+      // failure_policy FAIL_OPEN still prints it.
+      const host = (level: LogEntry["level"], message: string) => this.log({ level, vm: -2, context: 0, message, line: message, source: "host" });
+      host("error", `Wasm VM failed ${reason}`);
+      host("critical", `Plugin ${info.name} failed to load`);
+      if (!info.failOpen) host("critical", "Plugin configured to fail closed failed to load");
+    }
     if (reason !== null) throw new ConfigRejectedError(info.name, reason, errors);
     base.canary.set(info.key, true);
   }
