@@ -22,6 +22,8 @@
 // deprecated fail_open), and followed by an ECDS update, which replaces the
 // failed VM.
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { existsSync, readdirSync, renameSync, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { connect, type ClientHttp2Session } from "node:http2";
 import { join } from "node:path";
@@ -29,11 +31,32 @@ import { test } from "node:test";
 import YAML from "yaml";
 import { resolveConfig } from "../../scripts/gateway/envoy-config.ts";
 import { ECDS_RESOURCE, discoveryResponseText, publishDiscoveryResponse, renderEcdsYaml } from "../../scripts/gateway/ecds.ts";
-import { WASM, envoyTest, requireEnvoy, startEnvoyGateway, type EnvoyGateway } from "./real-envoy.ts";
+import { ROOT, WASM, envoyTest, requireEnvoy, startEnvoyGateway, type EnvoyGateway } from "./real-envoy.ts";
 import { startRecordingUpstream, destinations, type RecordingUpstream } from "./recording-upstream.ts";
 import { chatBody, postChat, stats, waitFor } from "./live-traffic.ts";
 
 const TRAP_WASM = new URL("../../build/prefix_router_trap.wasm", import.meta.url).pathname;
+
+function sourcesUnder(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((d) =>
+    d.isDirectory() ? sourcesUnder(join(dir, d.name)) : d.name.endsWith(".ts") ? [join(dir, d.name)] : []);
+}
+
+/**
+ * build/prefix_router_trap.wasm, rebuilt (`asc assembly/testing/trap.ts --target
+ * trap`, as npm run build does) when missing or older than assembly/, so that it
+ * never tests an older router than the one in the tree. Built to a file of its
+ * own and renamed into place, as scripts/hardening/fuzz-module.ts does.
+ */
+function trapWasm(): string {
+  const newest = Math.max(...sourcesUnder(join(ROOT, "assembly")).map((f) => statSync(f).mtimeMs), statSync(join(ROOT, "asconfig.json")).mtimeMs);
+  if (!existsSync(TRAP_WASM) || statSync(TRAP_WASM).mtimeMs < newest) {
+    const staging = `${TRAP_WASM}.${process.pid}.tmp`;
+    execFileSync("npx", ["asc", "assembly/testing/trap.ts", "--target", "trap", "--outFile", staging], { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] });
+    renameSync(staging, TRAP_WASM);
+  }
+  return TRAP_WASM;
+}
 const TRAP_HEADER = "x-prefix-router-test-trap";
 const HEADER = "x-gateway-destination-endpoint";
 const TEST_ID = "x-test-id";
@@ -126,7 +149,7 @@ async function withGateway(variation: Variation, body: (gw: EnvoyGateway, ups: R
   let gw: EnvoyGateway | null = null;
   try {
     gw = await startEnvoyGateway(
-      { endpoints: [ups[0].address, ups[1].address], metrics: false, wasmFile: TRAP_WASM },
+      { endpoints: [ups[0].address, ups[1].address], metrics: false, wasmFile: trapWasm() },
       { concurrency: 2, edit: editBootstrap(ups[2].address, variation) },
     );
     await body(gw, ups);
@@ -341,7 +364,7 @@ envoyTest("VM failure under FAIL_OPEN, then an ECDS update: the failed worker ge
   // restarting Envoy (the live workers' VMs are reused, with a new root context).
   const { version } = await requireEnvoy();
   const ups = await Promise.all([0, 1].map(() => startRecordingUpstream()));
-  const input = { endpoints: ups.map((u) => u.address), metrics: false as const, wasmFile: TRAP_WASM, envoyVersion: version, listen: "127.0.0.1:0", admin: "127.0.0.1:0", accessLog: false };
+  const input = { endpoints: ups.map((u) => u.address), metrics: false as const, wasmFile: trapWasm(), envoyVersion: version, listen: "127.0.0.1:0", admin: "127.0.0.1:0", accessLog: false };
   let ecdsPath = "";
   let gw: EnvoyGateway | null = null;
   try {
@@ -386,7 +409,7 @@ envoyTest("VM failure under FAIL_OPEN, then an ECDS update: the failed worker ge
 test("the trap exists only in the test build: the release .wasm does not contain the marker header", async () => {
   // AssemblyScript keeps string literals as UTF-16 in the data segment.
   const markers = [Buffer.from(TRAP_HEADER, "utf16le"), Buffer.from(TRAP_HEADER, "utf8")];
-  const trap = await readFile(TRAP_WASM);
+  const trap = await readFile(trapWasm());
   const release = await readFile(WASM);
   assert.ok(markers.some((m) => trap.includes(m)), `${TRAP_WASM} lacks the marker: is it built (npm run build)?`);
   assert.ok(!markers.some((m) => release.includes(m)), `${WASM} contains ${TRAP_HEADER}`);
