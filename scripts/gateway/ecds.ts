@@ -17,7 +17,11 @@
 // alone is therefore never reached by the filter's pick (override_host falls
 // back to round robin) until the cluster lists it too: generate the bootstrap
 // from every endpoint the filter may ever name, and publish subsets through
-// ECDS (or serve the cluster through CDS/EDS as well; not done here).
+// ECDS (or serve the cluster through CDS/EDS as well; not done here). The same
+// holds for every value Envoy's side is derived from (envoy-config.ts): the
+// destination header (override_host, header_mutation), maxBodyBytes (buffer
+// limits) and the metrics cluster live in the bootstrap, so a version that
+// changes them needs the matching bootstrap, i.e. a restart.
 import { randomBytes, createHash } from "node:crypto";
 import { rename, writeFile, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";

@@ -49,7 +49,9 @@ export const USAGE = `usage: node --import tsx scripts/gateway/config.ts --endpo
                           filter: FILE is replaced atomically (a rename, which is what Envoy watches for)
   --ecds-endpoints LIST   the filter's endpoints in FILE, a subset of --endpoints (default: all of them).
                           The model cluster is static: an endpoint outside it is never honoured, so list
-                          in --endpoints every endpoint the filter may come to name`;
+                          in --endpoints every endpoint the filter may come to name. Likewise a change of
+                          --destination-header, --max-body-bytes or the metrics options needs the new
+                          bootstrap too (Envoy's side reads them), i.e. a restart`;
 
 export function parseGenerateArgs(argv: string[]): GenerateRequest {
   const { values } = parseArgs({
