@@ -360,7 +360,14 @@ export type Step =
    * in_flight is read while it hangs, then the client (`by: "client"`) or the
    * upstream (`by: "upstream"`) drops the connection.
    */
-  | { kind: "abortMidResponse"; label: string; prompt: string; by: "client" | "upstream" };
+  | { kind: "abortMidResponse"; label: string; prompt: string; by: "client" | "upstream" }
+  /**
+   * A routed request whose response hangs after a first chunk and stays open
+   * across the following steps (in flight), until a "releaseHeld" step drops
+   * every held client connection.
+   */
+  | { kind: "hold"; label: string; prompt: string }
+  | { kind: "releaseHeld"; label: string };
 
 export interface StepOutcome {
   label: string;
@@ -376,7 +383,7 @@ export interface StepOutcome {
   filterSaw: number;
   /** prefix_router_passthrough{reason} increments this step caused. */
   passthrough: Record<string, number>;
-  /** abortMidResponse: sum of in_flight gauges while the response hung, then after the drop. */
+  /** abortMidResponse, hold: sum of in_flight gauges while the response hangs; releaseHeld, abortMidResponse: after the drop. */
   inFlightDuring?: number;
   inFlightAfter?: number;
 }
@@ -449,6 +456,15 @@ const NOT_SEEN_TICKS = 12;
 
 export async function runScript(gw: Gateway, steps: Step[], o: RunOptions): Promise<ScriptResult> {
   const out: StepOutcome[] = [];
+  const held: Array<() => void> = [];
+  try {
+    return await runSteps(gw, steps, o, out, held);
+  } finally {
+    for (const drop of held) drop();
+  }
+}
+
+async function runSteps(gw: Gateway, steps: Step[], o: RunOptions, out: StepOutcome[], held: Array<() => void>): Promise<ScriptResult> {
   let before = await stats(gw);
   for (const step of steps) {
     let status = 0;
@@ -495,24 +511,37 @@ export async function runScript(gw: Gateway, steps: Step[], o: RunOptions): Prom
         break;
       }
       case "abortMidResponse": {
-        const held = await openHeld(`${gw.url}/v1/completions`, completionBody(step.prompt), step.by === "client" ? "hold" : "reset");
-        status = held.status;
-        servedBy = held.servedBy;
+        const one = await openHeld(`${gw.url}/v1/completions`, completionBody(step.prompt), step.by === "client" ? "hold" : "reset");
+        status = one.status;
+        servedBy = one.servedBy;
         if (step.by === "client") {
-          inFlightDuring = inFlightSum((await waitStats(gw, (s) => inFlightSum(s) >= 1, 5000)).stats);
-          held.drop();
+          inFlightDuring = inFlightSum((await waitStats(gw, (s) => inFlightSum(s) >= held.length + 1, 5000)).stats);
+          one.drop();
         } else {
           // The stub drops its connection 50 ms after the first chunk; Envoy resets the client's stream.
-          if ((await held.closed) === "reset") servedBy += " (reset)";
+          if ((await one.closed) === "reset") servedBy += " (reset)";
         }
-        await held.closed;
+        await one.closed;
+        inFlightAfter = inFlightSum((await waitStats(gw, (s) => inFlightSum(s) === held.length, 5000)).stats);
+        break;
+      }
+      case "hold": {
+        const h = await openHeld(`${gw.url}/v1/completions`, completionBody(step.prompt), "hold");
+        held.push(h.drop);
+        status = h.status;
+        servedBy = h.servedBy;
+        inFlightDuring = inFlightSum((await waitStats(gw, (s) => inFlightSum(s) >= held.length, 5000)).stats);
+        break;
+      }
+      case "releaseHeld": {
+        for (const drop of held.splice(0)) drop();
         inFlightAfter = inFlightSum((await waitStats(gw, (s) => inFlightSum(s) === 0, 5000)).stats);
         break;
       }
     }
     // A request Envoy refuses before the filter (an HTTP/1.0 request line, say)
     // never moves the counter: give up waiting after NOT_SEEN_TICKS.
-    await waitStats(gw, (s) => (s.get(REQUESTS) ?? 0) > (before.get(REQUESTS) ?? 0), NOT_SEEN_TICKS * o.tickMs);
+    if (step.kind !== "releaseHeld") await waitStats(gw, (s) => (s.get(REQUESTS) ?? 0) > (before.get(REQUESTS) ?? 0), NOT_SEEN_TICKS * o.tickMs);
     await sleep(QUIET_TICKS * o.tickMs);
     const after = await stats(gw);
     const outcome: StepOutcome = {

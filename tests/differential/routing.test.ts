@@ -195,3 +195,31 @@ envoyTest("differential: metrics pages that never answer, reset, hold garbage or
     [1000, 300, 1000],
   );
 });
+
+envoyTest("differential: requests held in flight on several VMs steer the bounded-load guard alike", { timeout: 60_000 }, async () => {
+  // Each pick is appended to the shared journal as it is made, so a VM deciding
+  // next sees the other VMs' in-flight requests at once, whichever worker it is.
+  // With the guard at loadFactor 1 and slack 1, a second copy of a prompt whose
+  // home already has one in flight is diverted, and so is a third.
+  const endpoints = ups.slice(0, 4).map((u) => u.address);
+  const prompt = text(900, 2000);
+  const steps: Step[] = [
+    { kind: "hold", label: "held 1", prompt },
+    { kind: "hold", label: "held 2 (diverted)", prompt: `${prompt} b` },
+    { kind: "hold", label: "held 3 (diverted)", prompt: `${prompt} c` },
+    { kind: "completion", label: "cold while three are held", prompt: text(901, 2000) },
+    { kind: "abortMidResponse", label: "client gone while three are held", prompt: text(902, 2000), by: "client" },
+    { kind: "releaseHeld", label: "release the three" },
+    { kind: "completion", label: "the prompt again, nothing in flight", prompt: `${prompt} d` },
+  ];
+  const r = await runBoth({ endpoints, metrics: false, filter: { tickMs: TICK_MS, guard: { loadFactor: 1, slack: 1 } } }, { concurrency: 4 }, steps, { tickMs: TICK_MS });
+  assert.deepEqual(stepDifferences(r.dev.steps, r.envoy.steps, endpoints), []);
+  assert.deepEqual(statDifferences(r.dev.final, r.envoy.final, []), []);
+  const [h1, h2, h3, , gone, released, again] = r.envoy.steps;
+  assert.deepEqual([h1, h2, h3].map((s) => s.inFlightDuring), [1, 2, 3]);
+  assert.equal(new Set([h1, h2, h3].map((s) => s.servedBy)).size, 3, "the guard did not spread the held copies");
+  assert.equal(r.envoy.final.get("prefix_router_guard_diversions{}"), 2);
+  assert.deepEqual([gone.inFlightDuring, gone.inFlightAfter, released.inFlightAfter], [4, 3, 0]);
+  // Every endpoint that served a copy now matches it; the tie goes to the same one in both.
+  assert.ok([h1, h2, h3].some((s) => s.servedBy === again.servedBy));
+});
