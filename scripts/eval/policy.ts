@@ -8,7 +8,9 @@
 // arrival time), the endpoint list as "ip:port" strings, its own in-flight
 // counts, and the servers' /metrics pages as of its last scrape. Only a
 // factory marked `privileged` (the oracle) also gets `inspect`, which reads the
-// simulated servers' real caches and queues.
+// simulated servers' real caches and queues; a factory that sets
+// `kvEventDelayMs` gets `kvEvents`, the servers' KV block events as vLLM
+// publishes them, delayed.
 //
 // Built so an adapter can wrap the real filter: `pick` is synchronous; the
 // replay's clock is the host emulator's own Clock (a VirtualClock the driver
@@ -19,6 +21,7 @@
 
 import type { Clock } from "../host/clock.ts";
 import type { ScrapedMetrics } from "../sim/metrics.ts";
+import type { KvEventSource } from "./kv-events.ts";
 import type { SimParams } from "../sim/params.ts";
 
 export interface RouteRequest {
@@ -76,6 +79,8 @@ export interface PolicyContext {
   scraped(endpoint: string): Scrape;
   /** Only for privileged factories. */
   readonly inspect?: ServerInspector;
+  /** The servers' KV block stored / removed events, for factories that set kvEventDelayMs (kv-events.ts). */
+  readonly kvEvents?: KvEventSource;
 }
 
 export interface Policy {
@@ -103,6 +108,8 @@ export interface PolicyFactory {
   readonly scrapeIntervalMs?: number;
   /** Receives ctx.inspect. Only the oracle. */
   readonly privileged?: boolean;
+  /** Subscribe to the servers' KV events (ctx.kvEvents), delivered this many ms after the server emits them. */
+  readonly kvEventDelayMs?: number;
   create(ctx: PolicyContext): Policy | Promise<Policy>;
 }
 

@@ -21,6 +21,7 @@ import { Engine, type EngineRequest, type RequestOutcome } from "../sim/engine.t
 import { renderMetrics, scrapedFromSnapshot } from "../sim/metrics.ts";
 import { simParams, type SimParams } from "../sim/params.ts";
 import type { Policy, PolicyContext, PolicyFactory, RouteRequest, Scrape, ServerInspector } from "./policy.ts";
+import { KvEventFeed } from "./kv-events.ts";
 import type { RequestSpec, Workload } from "./workload.ts";
 
 /**
@@ -256,6 +257,8 @@ export async function replay(workload: Workload, factory: PolicyFactory, opts: R
       return scrapes[i];
     },
     inspect: factory.privileged ? inspect : undefined,
+    // Only a factory that asks for KV events makes the block pools report them.
+    kvEvents: factory.kvEventDelayMs !== undefined ? new KvEventFeed(engines.map((e) => e.cache), endpoints, clock, startMs, factory.kvEventDelayMs) : undefined,
   };
   const interval = factory.scrapeIntervalMs ?? 200;
   if (interval > 0) {

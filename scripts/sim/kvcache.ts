@@ -26,8 +26,24 @@
 // Simplification: vLLM keeps duplicate blocks under one hash (two requests
 // prefilling the same text at once); here the second copy stays unhashed and
 // is reused first. Lookups are unaffected.
+//
+// KV events: vLLM can publish what its prefix cache gains and loses
+// (vllm/distributed/kv_events.py BlockStored / BlockRemoved, emitted by
+// block_pool.py cache_full_blocks and _maybe_evict_cached_block, published by
+// the scheduler once per step). `onKvEvent`, when set, receives the same two
+// facts as they happen here; delivery, batching and delay belong to whoever
+// listens (scripts/eval/kv-events.ts). Unset, it costs one null check.
+
+/** A change to the set of cached block hashes, as vLLM's KV events publisher reports it. */
+export interface KvEvent {
+  readonly type: "stored" | "removed";
+  /** Chained block hash (hash.ts), the key every lookup uses. */
+  readonly hash: number;
+}
 
 export class KvCache {
+  /** Optional listener for block stored / removed events (see the header). */
+  onKvEvent: ((e: KvEvent) => void) | null = null;
   readonly numBlocks: number;
   private readonly ref: Int32Array;
   private readonly hash: Float64Array;
@@ -112,7 +128,10 @@ export class KvCache {
       const h = this.hash[b];
       if (h === h) {
         // Evict: this memory now holds other tokens.
-        if (this.byHash.get(h) === b) this.byHash.delete(h);
+        if (this.byHash.get(h) === b) {
+          this.byHash.delete(h);
+          this.onKvEvent?.({ type: "removed", hash: h });
+        }
         this.hash[b] = NaN;
       }
       this.ref[b] = 1;
@@ -126,6 +145,7 @@ export class KvCache {
     if (this.byHash.has(h)) return; // a duplicate stays unhashed (see the header)
     this.hash[block] = h;
     this.byHash.set(h, block);
+    this.onKvEvent?.({ type: "stored", hash: h });
   }
 
   /**
