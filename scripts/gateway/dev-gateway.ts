@@ -127,6 +127,16 @@ export class DevGateway {
     // (max_request_headers_kb, default 60, http_connection_manager.proto); Node's
     // default is 16 KiB, which refused with 431 requests Envoy hands the filter.
     const server = http.createServer({ maxHeaderSize: MAX_REQUEST_HEADERS_BYTES }, (req, res) => gateway?.handle(req, res));
+    // Requests Node's parser refuses (headers past the limit, content-length with
+    // chunked, garbage) get the answer Envoy's codec sends for its protocol
+    // errors: the status text as a text/plain body, then the connection closes
+    // (source/common/http/http1/codec_impl.cc sendProtocolError). Node's default
+    // answer has no body.
+    server.on("clientError", (e: NodeJS.ErrnoException, socket) => {
+      const [status, text] = e.code === "HPE_HEADER_OVERFLOW" ? [431, "Request Header Fields Too Large"] : [400, "Bad Request"];
+      if (socket.writable) socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-length: ${text.length}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${text}`);
+      else socket.destroy();
+    });
     const admin = http.createServer((req, res) => gateway?.handleAdmin(req, res));
     try {
       await listen(server, c.listen.ip, c.listen.port);
@@ -180,7 +190,7 @@ export class DevGateway {
     // the generated config does not set (source/common/http/http1/codec_impl.cc
     // ServerConnectionImpl::checkProtocolVersion; tests/differential/http.test.ts).
     if (req.httpVersion !== "1.1") {
-      res.writeHead(426, { "content-type": "text/plain", connection: "close" }).end("Upgrade Required");
+      codecError(res, 426, "Upgrade Required");
       return;
     }
     // More than max_headers_count header fields: Envoy's codec answers 431
@@ -188,7 +198,7 @@ export class DevGateway {
     // completeLastHeader, TooManyHeaders). Node keeps going (its maxHeadersCount
     // silently drops the rest), so count them here.
     if (req.rawHeaders.length / 2 > MAX_HEADERS_COUNT) {
-      res.writeHead(431, { "content-type": "text/plain", connection: "close" }).end("Request Header Fields Too Large");
+      codecError(res, 431, "Request Header Fields Too Large");
       return;
     }
     const exchange = new Exchange(this, req, res, this.agent, () => {
@@ -463,6 +473,11 @@ class Exchange {
     if (this.upstream !== null && !this.responseEnded) this.upstream.destroy();
     this.onDone();
   }
+}
+
+/** A reply Envoy's HTTP/1 codec makes before any filter runs: the status text as body, then close. */
+function codecError(res: http.ServerResponse, status: number, text: string): void {
+  res.writeHead(status, { "content-length": String(text.length), "content-type": "text/plain", connection: "close" }).end(text);
 }
 
 function listen(server: http.Server, host: string, port: number): Promise<void> {

@@ -273,7 +273,9 @@ export function wire(url: string, bytes: string): Promise<Reply> {
       const head = data.split("\r\n\r\n")[0] ?? "";
       const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(head)?.[1] ?? 0);
       const by = /\r\nx-served-by: ([^\r]*)/i.exec(head)?.[1] ?? "";
-      resolve({ status, servedBy: by, body: data.substring(head.length + 4) });
+      let body = data.substring(head.length + 4);
+      if (/\r\ntransfer-encoding: chunked/i.test(head)) body = dechunk(body);
+      resolve({ status, servedBy: by, body });
     };
     socket.setEncoding("latin1");
     socket.on("data", (c: string) => (data += c));
@@ -282,6 +284,19 @@ export function wire(url: string, bytes: string): Promise<Reply> {
     socket.setTimeout(5000, done);
     socket.write(bytes, "latin1");
   });
+}
+
+/** A chunked body's data (as far as it goes). */
+function dechunk(raw: string): string {
+  let out = "";
+  for (let at = 0; at < raw.length; ) {
+    const eol = raw.indexOf("\r\n", at);
+    const size = parseInt(raw.substring(at, eol), 16);
+    if (eol < 0 || !(size > 0)) break;
+    out += raw.substr(eol + 2, size);
+    at = eol + 2 + size + 2;
+  }
+  return out;
 }
 
 // ---- stats -----------------------------------------------------------------------------------
@@ -379,6 +394,8 @@ export interface StepOutcome {
    * the gateway's own listener address written as "<gateway>".
    */
   upstream?: { path: string; host: string; bodyBytes: number };
+  /** The body of an error answered by the gateway itself (a local reply: 413, 426, 431, 503 …). */
+  reply?: string;
   /** Requests the filter saw in this step (prefix_router_requests delta): 0 when Envoy refused it first. */
   filterSaw: number;
   /** prefix_router_passthrough{reason} increments this step caused. */
@@ -553,6 +570,7 @@ async function runSteps(gw: Gateway, steps: Step[], o: RunOptions, out: StepOutc
     };
     const upstream = upstreamSaw(answer, new URL(gw.url).host);
     if (upstream !== null) outcome.upstream = upstream;
+    else if (status >= 400) outcome.reply = answer.substring(0, 300);
     if (inFlightDuring !== undefined) outcome.inFlightDuring = inFlightDuring;
     if (inFlightAfter !== undefined) outcome.inFlightAfter = inFlightAfter;
     out.push(outcome);
