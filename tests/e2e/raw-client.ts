@@ -24,6 +24,8 @@ export interface SendOptions {
   /** Destroy the connection once this many response body bytes have arrived. */
   resetAfterResponseBytes?: number;
   timeoutMs?: number;
+  /** Aborting destroys the connection, whatever has been sent or received. */
+  signal?: AbortSignal;
 }
 
 export interface Exchange {
@@ -70,6 +72,10 @@ export function send(base: string, o: SendOptions): Promise<Exchange> {
       res.on("end", () => finish(res.complete ? "" : "response cut"));
       res.on("error", (e) => finish(e.message));
       res.on("close", () => finish(res.complete ? "" : "response cut"));
+    });
+    o.signal?.addEventListener("abort", () => {
+      req.destroy();
+      finish("reset by client");
     });
     req.on("timeout", () => {
       req.destroy();
