@@ -85,7 +85,8 @@ async function answer(rec: Received, res: ServerResponse, address: string, mode:
 export async function startByteUpstream(): Promise<ByteUpstream> {
   const requests: Received[] = [];
   let address = "";
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  // Envoy forwards headers up to its own 60 KiB limit; Node's default (16 KiB) would answer 431 itself.
+  const server = createServer({ maxHeaderSize: 2 << 20 }, (req: IncomingMessage, res: ServerResponse) => {
     const rec: Received = {
       method: req.method ?? "",
       path: req.url ?? "",

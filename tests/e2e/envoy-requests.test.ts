@@ -90,6 +90,21 @@ async function quiesce(gw: EnvoyGateway): Promise<Counters> {
   throw new Error("the filter's counters never settled");
 }
 
+const outcomes = (c: Counters) => c.routed + Object.values(c.pass).reduce((a, b) => a + b, 0);
+
+/**
+ * Waits until exactly one more request has been seen and its outcome counted
+ * (the request counter can flush a tick before the outcome: a large body is
+ * still arriving), then says which counters moved.
+ */
+async function outcomeOf(gw: EnvoyGateway, c0: Counters, what: string): Promise<Record<string, number>> {
+  const c1 = await settle(gw, `${what} counted`, (c) => c.requests === c0.requests + 1 && outcomes(c) === outcomes(c0) + 1);
+  const moved: Record<string, number> = {};
+  if (c1.routed !== c0.routed) moved.routed = c1.routed - c0.routed;
+  for (const reason of PASS_REASONS) if (c1.pass[reason] !== c0.pass[reason]) moved[reason] = c1.pass[reason] - c0.pass[reason];
+  return moved;
+}
+
 /**
  * Accepted connections per worker: `listener.<address>.worker_<n>.downstream_cx_total`
  * (per-worker listener stats, source/server/listener_impl.cc / active_listener_base.h).
@@ -163,9 +178,19 @@ function notReached(ups: ByteUpstream[], id: string): void {
 let nextId = 0;
 const freshId = (tag: string) => `${tag}-${++nextId}`;
 
-/** A routed request reached the endpoint the filter named, with the filter's header only. */
+/**
+ * A routed request reached the endpoint the filter named, with the filter's
+ * header alone: one line whose first entry is this upstream (override_host
+ * takes the first; any further entries are the filter's fallbacks for
+ * retries, distinct configured endpoints).
+ */
 function assertRouted(l: Landing, what: string): void {
-  assert.deepEqual(header(l.rec, HEADER), [l.upstream.address], `${what}: upstream ${l.upstream.address} saw ${HEADER} ${JSON.stringify(header(l.rec, HEADER))}`);
+  const values = header(l.rec, HEADER);
+  assert.equal(values.length, 1, `${what}: upstream ${l.upstream.address} saw ${HEADER} ${JSON.stringify(values)}`);
+  const hosts = values[0].split(",");
+  assert.equal(hosts[0], l.upstream.address, `${what}: upstream ${l.upstream.address} saw ${HEADER} ${values[0]}`);
+  assert.equal(new Set(hosts).size, hosts.length, `${what}: repeated hosts in ${values[0]}`);
+  for (const h of hosts) assert.match(h, /^127\.0\.0\.1:\d+$/, `${what}: ${values[0]}`);
 }
 
 function assertPassed(l: Landing, what: string): void {
@@ -232,10 +257,7 @@ async function battery(gw: EnvoyGateway, ups: ByteUpstream[], seed: number): Pro
     if (k.outcome === "routed") assertRouted(l, k.name);
     else assertPassed(l, k.name);
     assert.ok(l.rec.body.equals(k.body ?? Buffer.alloc(0)), `${k.name}: the upstream got ${l.rec.body.length} bytes, not the ${k.body?.length ?? 0} sent, or other bytes`);
-    const c1 = await settle(gw, `${k.name} counted`, (c) => c.requests === c0.requests + 1 && c.routed + Object.values(c.pass).reduce((a, b) => a + b, 0) > c0.routed + Object.values(c0.pass).reduce((a, b) => a + b, 0));
-    const moved: Record<string, number> = {};
-    if (c1.routed !== c0.routed) moved.routed = c1.routed - c0.routed;
-    for (const reason of PASS_REASONS) if (c1.pass[reason] !== c0.pass[reason]) moved[reason] = c1.pass[reason] - c0.pass[reason];
+    const moved = await outcomeOf(gw, c0, k.name);
     assert.deepEqual(moved, { [k.outcome]: 1 }, `${k.name}: counters moved ${JSON.stringify(moved)}; upstream trailers ${JSON.stringify(l.rec.trailers)}`);
     // Trailers never reach the HTTP/1.1 upstream: Envoy's HTTP/1 codec drops
     // them unless http_protocol_options.enable_trailers is set, on the
@@ -249,6 +271,7 @@ async function battery(gw: EnvoyGateway, ups: ByteUpstream[], seed: number): Pro
 // ---- the scenarios --------------------------------------------------------------------------
 
 async function stickinessAcrossWorkers(gw: EnvoyGateway, ups: ByteUpstream[]): Promise<void> {
+  await quiesce(gw);
   let firstOnOtherWorker = 0;
   const workersUsed = new Set<string>();
   for (let p = 0; p < 3; p++) {
@@ -426,9 +449,50 @@ async function bodies(gw: EnvoyGateway, ups: ByteUpstream[]): Promise<void> {
     assert.ok(l.rec.body.equals(k.body), `${k.name}: the upstream got ${l.rec.body.length} bytes of ${k.body.length}, or other bytes`);
     if (k.outcome === "routed") assertRouted(l, k.name);
     else assertPassed(l, k.name);
-    const c1 = await settle(gw, `${k.name} counted`, (c) => c.requests === c0.requests + 1);
-    const moved = k.outcome === "routed" ? c1.routed - c0.routed : c1.pass[k.outcome] - c0.pass[k.outcome];
-    assert.equal(moved, 1, `${k.name}: ${k.outcome} moved by ${moved}`);
+    assert.deepEqual(await outcomeOf(gw, c0, k.name), { [k.outcome]: 1 }, k.name);
+  }
+}
+
+
+interface HeaderCase {
+  name: string;
+  path: string;
+  headers: Record<string, string>;
+}
+
+/**
+ * Requests whose headers pass Envoy's max_request_headers_kb (60 KiB by
+ * default; HttpConnectionManager.common_http_protocol_options) never reach
+ * the filter: the codec refuses them while parsing.
+ */
+async function oversizedHeaders(gw: EnvoyGateway, ups: ByteUpstream[]): Promise<void> {
+  const many: Record<string, string> = {};
+  for (let i = 0; i < 100; i++) many[`x-big-${i}`] = "h".repeat(8192);
+  const cases: HeaderCase[] = [
+    { name: "100 headers of 8 KiB", path: "/v1/chat/completions", headers: many },
+    { name: "one 1 MiB header", path: "/v1/chat/completions", headers: { "x-big": "h".repeat(1 << 20) } },
+    { name: "a 64 KiB path", path: `/v1/chat/completions?pad=${"p".repeat(65536)}`, headers: {} },
+  ];
+  const under: Record<string, string> = {};
+  for (let i = 0; i < 10; i++) under[`x-fits-${i}`] = "h".repeat(5000);
+  const control = { name: "10 headers of 5,000 bytes (under 60 KiB)", path: `/v1/chat/completions?pad=${"p".repeat(4000)}`, headers: under };
+  const c0 = await quiesce(gw);
+  const id = freshId("hdr");
+  const ok = await send(gw.url, { path: control.path, headers: { "content-type": "application/json", "x-test-id": id, ...control.headers }, parts: [chatJson(`Headers ${text(71, 300)}`, control.name)] });
+  assert.equal(ok.status, 200, `${control.name}: ${ok.status} ${ok.error}`);
+  assertRouted(landing(ups, id), control.name);
+  assert.deepEqual(await outcomeOf(gw, c0, control.name), { routed: 1 });
+  for (const k of cases) {
+    const before = await quiesce(gw);
+    const id = freshId("hdr");
+    const r = await send(gw.url, { path: k.path, headers: { "content-type": "application/json", "x-test-id": id, ...k.headers }, parts: [chatJson(`Headers ${text(72, 300)}`, k.name)] });
+    // Envoy's own reply from the HTTP/1 codec (source/common/http/http1/codec_impl.cc,
+    // the header-size check while parsing), sent before any filter exists for the stream.
+    assert.equal(r.status, 431, `${k.name}: ${r.status} ${r.error}`);
+    assert.equal(r.body.toString(), "Request Header Fields Too Large");
+    notReached(ups, id);
+    const after = await quiesce(gw);
+    assert.equal(after.requests, before.requests, `${k.name}: the filter saw the request`);
   }
 }
 
@@ -447,6 +511,7 @@ envoyTest("single requests through real Envoy with several worker VMs", { timeou
         await t.test("SSE answers pass byte for byte, streamed", () => sseUntouched(gw, ups));
         await t.test("resets mid-body and mid-response: in flight back to 0, Envoy keeps routing", () => resets(gw, ups, endpoints));
         await t.test("request bodies reach the upstream byte for byte", () => bodies(gw, ups));
+        await t.test("headers over max_request_headers_kb: 431 from Envoy, the filter never runs", () => oversizedHeaders(gw, ups));
       } finally {
         await gw.stop();
       }
