@@ -32,7 +32,7 @@ import YAML from "yaml";
 import { resolveConfig } from "../../scripts/gateway/envoy-config.ts";
 import { ECDS_RESOURCE, discoveryResponseText, publishDiscoveryResponse, renderEcdsYaml } from "../../scripts/gateway/ecds.ts";
 import { ROOT, WASM, envoyTest, requireEnvoy, startEnvoyGateway, type EnvoyGateway } from "./real-envoy.ts";
-import { startRecordingUpstream, destinations, type RecordingUpstream } from "./recording-upstream.ts";
+import { startRecordingUpstream, destinations, pickOf, type RecordingUpstream } from "./recording-upstream.ts";
 import { chatBody, postChat, stats, waitFor } from "./live-traffic.ts";
 
 const TRAP_WASM = new URL("../../build/prefix_router_trap.wasm", import.meta.url).pathname;
@@ -97,11 +97,11 @@ function h2Chat(session: ClientHttp2Session, seed: number, headers: Record<strin
   return { reply, release: () => {} };
 }
 
-/** The request an upstream saw with this x-test-id, if any. */
+/** The request an upstream saw with this x-test-id, if any, and the host its destination header named. */
 function seen(ups: RecordingUpstream[], id: string): { upstream: string; destination: string } | null {
   for (const u of ups) {
     const r = u.requests.find((x) => x.headers[TEST_ID] === id);
-    if (r) return { upstream: u.address, destination: String(r.headers[HEADER] ?? "") };
+    if (r) return { upstream: u.address, destination: pickOf(r.headers[HEADER]) };
   }
   return null;
 }
@@ -371,6 +371,7 @@ envoyTest("VM failure under FAIL_OPEN, then an ECDS update: the failed worker ge
     gw = await startEnvoyGateway(input, {
       concurrency: 2,
       edit: async (_yaml, dir) => {
+        // YAML here (JSON in envoy-ecds.test.ts): Envoy reads either, by the name's extension.
         ecdsPath = join(dir, "prefix-router-ecds.json");
         await publishDiscoveryResponse(ecdsPath, discoveryResponseText(resolveConfig(input), ecdsPath));
         return renderEcdsYaml(resolveConfig(input), ecdsPath);

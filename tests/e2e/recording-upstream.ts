@@ -68,10 +68,18 @@ export async function startRecordingUpstream(): Promise<RecordingUpstream> {
   };
 }
 
-/** The destination header each request arrived with ("" when it had none). */
+/**
+ * The host a destination header value names for override_host: its first
+ * entry. The filter may append fallback hosts for retries ("a,b,c"), and
+ * override_host tries the first (source/extensions/load_balancing_policies/
+ * override_host/load_balancer.cc). "" when there is no header.
+ */
+export function pickOf(value: string | string[] | undefined): string {
+  const v = Array.isArray(value) ? value.join(",") : value ?? "";
+  return v.split(",")[0].trim();
+}
+
+/** The host each request's destination header named ("" when it had none). */
 export function destinations(u: RecordingUpstream, header: string): string[] {
-  return u.requests.map((r) => {
-    const v = r.headers[header];
-    return Array.isArray(v) ? v.join(",") : v ?? "";
-  });
+  return u.requests.map((r) => pickOf(r.headers[header]));
 }
