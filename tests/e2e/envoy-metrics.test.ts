@@ -1,0 +1,452 @@
+// The filter's metrics path in real Envoy: scrapes sent with proxy_http_call
+// through the ORIGINAL_DST cluster `prefix_router_metrics` to loopback
+// Prometheus pages (metrics-server.ts), and the stats the filter reports about
+// them. One Envoy with 4 workers (so 5 root contexts tick: the main thread's
+// and one per worker, all competing for the scrape lease) runs the vLLM
+// scenarios in order: the per-endpoint gauges match the pages; one scrape per
+// endpoint per interval, never two in flight; the servers' prefix-cache
+// counters come back as deltas; a server whose page fails (500, refused,
+// timeout) turns unhealthy after metrics.unhealthyAfter failures, gets no picks,
+// and comes back; every documented stat is on /stats, /stats?format=json and
+// /stats/prometheus with its type and labels. A second Envoy (the
+// original_dst variant, SGLang pages) repeats the gauges and the names.
+// A plain test checks README's stats table against stats-catalog.ts.
+// Everything listens on loopback; Envoy and the servers stop in `finally`.
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { test, type TestContext } from "node:test";
+import YAML from "yaml";
+import { STATS_TAGS } from "../../scripts/gateway/stats-tags.ts";
+import { ROOT, envoyTest, startEnvoyGateway, type EnvoyGateway } from "./real-envoy.ts";
+import { MetricsServer, type Dialect, type ServerLoadPage } from "./metrics-server.ts";
+import { destinations, startRecordingUpstream, type RecordingUpstream } from "./recording-upstream.ts";
+import { http, text } from "./scenarios.ts";
+import {
+  ENDPOINT_STATS, GLOBAL_STATS, PASSTHROUGH_REASONS, PASSTHROUGH_STAT, envoyStatNames, prometheusSeries, seriesKey,
+  type StatType,
+} from "./stats-catalog.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// Timing. tickMs stays at its default 100; the interval is a multiple of it,
+// because the scraper looks at its deadline only on a tick (see the rate test).
+const TICK_MS = 100;
+const INTERVAL_MS = 200;
+const TIMEOUT_MS = 600;
+/** Not the default (3), so the test shows the setting is obeyed. */
+const UNHEALTHY_AFTER = 2;
+const HASH_BLOCK = 64;
+const INDEX_STRIDE = 4;
+
+// ---------------------------------------------------------------- helpers
+
+/** Sets extra fields of the filter's `metrics` object in the generated YAML (the generator owns `metrics`). */
+function withMetricsFields(fields: Record<string, unknown>): (yaml: string) => string {
+  return (yaml) => {
+    const doc = YAML.parseDocument(yaml);
+    let found = 0;
+    YAML.visit(doc, {
+      Pair(_, pair) {
+        if (!YAML.isScalar(pair.key) || pair.key.value !== "configuration" || !YAML.isMap(pair.value)) return;
+        const v = pair.value.get("value", true);
+        if (!YAML.isScalar(v) || typeof v.value !== "string") return;
+        const cfg = JSON.parse(v.value) as { metrics?: Record<string, unknown> };
+        assert.ok(cfg.metrics, "the generated filter configuration has no metrics object");
+        Object.assign(cfg.metrics, fields);
+        v.value = JSON.stringify(cfg, null, 2);
+        found++;
+      },
+    });
+    assert.equal(found, 1, "expected one Wasm filter configuration in the bootstrap");
+    return doc.toString();
+  };
+}
+
+/** The filter's stats by full name, from /stats?format=json (one admin call: a consistent-enough snapshot). */
+async function stats(gw: EnvoyGateway): Promise<Map<string, number>> {
+  const r = await http(`${gw.adminUrl}/stats?format=json&filter=${encodeURIComponent("^wasmcustom\\.")}`);
+  assert.equal(r.status, 200);
+  const out = new Map<string, number>();
+  for (const s of (JSON.parse(r.body) as { stats: Array<{ name?: string; value?: number }> }).stats) {
+    if (s.name !== undefined && typeof s.value === "number") out.set(s.name, s.value);
+  }
+  return out;
+}
+
+const epStat = (address: string, name: string) => `wasmcustom.prefix_router.endpoint.${address}.${name}`;
+
+function get(m: Map<string, number>, name: string): number {
+  const v = m.get(name);
+  assert.ok(v !== undefined, `no stat ${name}`);
+  return v;
+}
+
+/** Polls the stats until `ok` holds; returns the last snapshot, or throws `what` with it. */
+async function until(gw: EnvoyGateway, what: string, ok: (s: Map<string, number>) => boolean, timeoutMs = 8000): Promise<Map<string, number>> {
+  let s = new Map<string, number>();
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(50)) {
+    s = await stats(gw);
+    if (ok(s)) return s;
+  }
+  assert.fail(`timed out waiting for ${what}; last stats:\n${[...s].filter(([k]) => k.includes(".endpoint.")).map(([k, v]) => `${k} ${v}`).join("\n")}`);
+}
+
+/** Blocks the index holds for a server of this geometry: README "lruCapacityPerServer" (4 characters a token), to a multiple of indexStride. */
+function capacityFromGeometry(p: ServerLoadPage): number {
+  const blocks = Math.floor((p.blocks * p.blockSize * 4) / HASH_BLOCK);
+  return Math.floor(blocks / INDEX_STRIDE) * INDEX_STRIDE;
+}
+
+function loadOf(i: number): ServerLoadPage {
+  return { waiting: 2 + 3 * i, running: 1 + i, kv: 0.125 * (i + 1), blockSize: 16, blocks: 1000 * (i + 1), queries: 5000 * (i + 1), hits: 1000 * (i + 1) };
+}
+
+/** The per-endpoint gauges and success counts match what each server's page said. */
+async function gaugesMatchPages(gw: EnvoyGateway, endpoints: string[], servers: MetricsServer[]): Promise<void> {
+  const s = await until(gw, "two successful scrapes of every endpoint", (m) => endpoints.every((e) => (m.get(epStat(e, "scrape_successes")) ?? 0) >= 2));
+  const servedAfter = servers.map((m) => m.served.length);
+  for (const [i, e] of endpoints.entries()) {
+    const p = servers[i].load;
+    assert.equal(get(s, epStat(e, "queue")), p.waiting, `queue of ${e}`);
+    assert.equal(get(s, epStat(e, "running")), p.running, `running of ${e}`);
+    assert.equal(get(s, epStat(e, "kv_cache_usage_permille")), Math.round(p.kv * 1000), `KV permille of ${e}`);
+    assert.equal(get(s, epStat(e, "index_capacity_blocks")), capacityFromGeometry(p), `index capacity of ${e} from its cache geometry`);
+    assert.equal(get(s, epStat(e, "healthy")), 1, `${e} healthy`);
+    assert.equal(get(s, epStat(e, "scrape_failures")), 0, `scrape failures of ${e}`);
+    // Every success is a page this server wrote; at most one answer can be
+    // in flight and one more not yet flushed (counters go to Envoy on the tick).
+    const ok = get(s, epStat(e, "scrape_successes"));
+    assert.ok(ok <= servedAfter[i] && ok >= servedAfter[i] - 2, `${e}: ${ok} successes counted, ${servedAfter[i]} pages served`);
+  }
+}
+
+/** Chat requests with prompts that share nothing, so each is placed by rendezvous hashing over the eligible endpoints. */
+async function routeCold(gw: EnvoyGateway, tag: string, n: number, model: string): Promise<string[]> {
+  const served: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const body = JSON.stringify({
+      model,
+      messages: [{ role: "system", content: `${tag} ${i}: ${text(tag.length * 7919 + i, 400)}` }, { role: "user", content: "go" }],
+      max_tokens: 1,
+    });
+    const r = await http(`${gw.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body });
+    assert.equal(r.status, 200, `${tag} request ${i}: ${r.status} ${r.body}`);
+    served.push(r.servedBy);
+  }
+  return served;
+}
+
+interface Page {
+  types: Map<string, string>;
+  /** `family{labels}` → value. */
+  series: Map<string, number>;
+}
+
+function parsePrometheus(body: string): Page {
+  const types = new Map<string, string>();
+  const series = new Map<string, number>();
+  for (const line of body.split("\n")) {
+    const t = /^# TYPE (\S+) (\S+)$/.exec(line);
+    if (t) {
+      types.set(t[1], t[2]);
+      continue;
+    }
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m) continue;
+    const labels: Record<string, string> = {};
+    for (const l of (m[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]] = l[2];
+    series.set(seriesKey(m[1], labels), Number(m[3]));
+  }
+  return { types, series };
+}
+
+/**
+ * Every documented stat, and nothing else of the filter's, on all three admin
+ * pages. /stats and ?format=json print Envoy's full names: `wasmcustom.` and
+ * the tagged address stay in them, and nothing (no listener or filter scope)
+ * is put before `wasmcustom.`; the stats_tags regexes match exactly those
+ * names. /stats/prometheus drops `wasmcustom.` and turns the tags into labels.
+ */
+async function statNamesOnEveryPage(gw: EnvoyGateway, endpoints: string[]): Promise<void> {
+  const expected = envoyStatNames(endpoints);
+  const plain = await http(`${gw.adminUrl}/stats`);
+  assert.equal(plain.status, 200);
+  const plainNames = plain.body.split("\n").filter((l) => l.includes("prefix_router.") && l.includes("wasmcustom")).map((l) => l.slice(0, l.lastIndexOf(": ")));
+  const json = await http(`${gw.adminUrl}/stats?format=json`);
+  const jsonNames = (JSON.parse(json.body) as { stats: Array<{ name?: string }> }).stats
+    .map((s) => s.name).filter((n): n is string => n !== undefined && n.includes("wasmcustom"));
+  for (const [page, names] of [["/stats", plainNames], ["/stats?format=json", jsonNames]] as const) {
+    assert.deepEqual([...names].sort(), [...expected.keys()].sort(), `${page}: the filter's stats differ from README's list`);
+    for (const n of names) {
+      assert.ok(n.startsWith("wasmcustom.prefix_router."), `${page}: ${n} is not under wasmcustom.prefix_router.`);
+      const rule = n.includes(".endpoint.") ? STATS_TAGS[0] : n.includes(".passthrough.") ? STATS_TAGS[1] : null;
+      if (rule !== null) assert.match(n, new RegExp(rule.regex), `${page}: the ${rule.tagName} regex does not match ${n}`);
+    }
+  }
+
+  const prom = await http(`${gw.adminUrl}/stats/prometheus`);
+  assert.equal(prom.status, 200);
+  const page = parsePrometheus(prom.body);
+  const want = prometheusSeries(endpoints);
+  const missing: string[] = [];
+  for (const [key, s] of want) {
+    if (!page.series.has(key)) missing.push(key);
+    const type = page.types.get(s.family);
+    if (type !== s.type) missing.push(`# TYPE ${s.family} ${s.type} (is ${type ?? "absent"})`);
+  }
+  assert.deepEqual(missing, [], `/stats/prometheus lacks:\n${missing.join("\n")}`);
+  const extra = [...page.series.keys()].filter((k) => k.startsWith("prefix_router_") && !want.has(k));
+  assert.deepEqual(extra, [], "/stats/prometheus has filter series README does not document (or with other labels)");
+}
+
+async function withServers<T>(
+  n: number, dialect: Dialect, fn: (ups: RecordingUpstream[], ms: MetricsServer[]) => Promise<T>,
+): Promise<T> {
+  const ups: RecordingUpstream[] = [];
+  const ms: MetricsServer[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      ups.push(await startRecordingUpstream());
+      ms.push(await MetricsServer.start(dialect, loadOf(i)));
+    }
+    return await fn(ups, ms);
+  } finally {
+    await Promise.all([...ups.map((u) => u.stop()), ...ms.map((m) => m.stop())]);
+  }
+}
+
+// ---------------------------------------------------------------- README ↔ catalog
+
+/** Stats README's "Stats reference" table and "In /stats/prometheus" list name. */
+function readmeStats(readme: string): { global: Map<string, string>; endpoint: Map<string, string>; reasons: string[]; promEndpointList: string[]; labels: string[] } {
+  const section = readme.slice(readme.indexOf("## Stats reference"), readme.indexOf("\n## ", readme.indexOf("## Stats reference") + 5));
+  assert.ok(section.length > 100, "README has no Stats reference section");
+  const global = new Map<string, string>();
+  const endpoint = new Map<string, string>();
+  let reasons: string[] = [];
+  for (const row of section.split("\n").filter((l) => l.startsWith("| `"))) {
+    const [, stat, type, meaning] = row.split("|").map((c) => c.trim());
+    const names = [...stat.matchAll(/`([^`]+)`/g)].map((m) => m[1]);
+    const first = names[0];
+    for (const n of names) {
+      // `.running` after `prefix_router.endpoint.<address>.queue` shares its prefix.
+      const full = n.startsWith(".") ? first.slice(0, first.lastIndexOf(".")) + n : n;
+      assert.ok(full.startsWith("prefix_router."), `README stat ${full} is not under prefix_router.`);
+      const rest = full.slice("prefix_router.".length);
+      if (rest.startsWith("endpoint.<address>.")) endpoint.set(rest.slice("endpoint.<address>.".length), type);
+      else if (rest === "passthrough.<reason>") {
+        global.set("passthrough", type);
+        reasons = [...meaning.slice(meaning.indexOf("by reason")).matchAll(/`([a-z_]+)`/g)].map((m) => m[1]);
+      } else global.set(rest, type);
+    }
+  }
+  const prom = section.slice(section.indexOf("### In /stats/prometheus"));
+  const list = /<name>` stat \(([^)]*)\)/.exec(prom);
+  assert.ok(list, "README's /stats/prometheus section has no per-endpoint list");
+  const promEndpointList = [...list[1].matchAll(/`([a-z_]+)`/g)].map((m) => m[1]);
+  const labels = [...new Set([...prom.matchAll(/\{([a-z_]+)="/g)].map((m) => m[1]))];
+  return { global, endpoint, reasons, promEndpointList, labels };
+}
+
+test("README's stats table and /stats/prometheus list name exactly the stats in stats-catalog.ts", async () => {
+  const readme = await readFile(`${ROOT}README.md`, "utf8");
+  const r = readmeStats(readme);
+  const asMap = (specs: readonly { name: string; type: StatType }[]) => new Map(specs.map((s) => [s.name, s.type as string]));
+  assert.deepEqual([...r.global].sort(), [...asMap([...GLOBAL_STATS, PASSTHROUGH_STAT])].sort(), "global stats (name, type)");
+  assert.deepEqual([...r.endpoint].sort(), [...asMap(ENDPOINT_STATS)].sort(), "per-endpoint stats (name, type)");
+  assert.deepEqual([...r.reasons].sort(), [...PASSTHROUGH_REASONS].sort(), "pass-through reasons");
+  assert.deepEqual([...r.promEndpointList].sort(), ENDPOINT_STATS.map((s) => s.name).sort(), "the per-endpoint list under In /stats/prometheus");
+  assert.deepEqual(r.labels.sort(), STATS_TAGS.map((t) => t.tagName).sort(), "labels in README's example");
+});
+
+// ---------------------------------------------------------------- real Envoy
+
+envoyTest("metrics in real Envoy, 4 workers, override_host, vLLM pages", { timeout: 120_000 }, async (t: TestContext) => {
+  await withServers(3, "vllm", async (ups, ms) => {
+    const endpoints = ups.map((u) => u.address);
+    const model = "m";
+    const gw = await startEnvoyGateway(
+      {
+        endpoints: ups.map((u, i) => ({ address: u.address, metricsAddress: ms[i].address })),
+        metrics: { intervalMs: INTERVAL_MS, timeoutMs: TIMEOUT_MS },
+      },
+      { concurrency: 4, edit: withMetricsFields({ unhealthyAfter: UNHEALTHY_AFTER }) },
+    );
+    try {
+      await t.test("per-endpoint gauges and scrape_successes follow each server's vLLM page", async () => {
+        await gaugesMatchPages(gw, endpoints, ms);
+        // A new page is picked up: the gauges are the last scrape, not the first.
+        ms[1].load = { ...ms[1].load, waiting: 17, running: 9, kv: 0.5, blocks: 500 };
+        await until(gw, "the changed page of endpoint 1", (s) => s.get(epStat(endpoints[1], "queue")) === 17);
+        await gaugesMatchPages(gw, endpoints, ms);
+      });
+
+      await t.test("one VM scrapes each endpoint once per interval (5 root contexts: main thread and 4 workers)", async () => {
+        // Envoy runs the filter in one VM per worker plus one on the main
+        // thread (ThreadLocal slots are set on the main dispatcher too), each
+        // with a root context whose tick competes for the scrape lease.
+        const rt = await http(`${gw.adminUrl}/stats?filter=${encodeURIComponent("^wasm\\.envoy\\.wasm\\.runtime\\.v8\\.active$")}`);
+        const active = Number(/: (\d+)/.exec(rt.body)?.[1]);
+        assert.ok(active >= 4 + 1, `wasm runtime active VMs: ${active}, expected at least concurrency + 1`);
+        // Prefix-cache counters grow with every page from here (the delta test below).
+        ms.forEach((m, i) => {
+          m.advance = (p) => {
+            p.queries += 100 * (i + 1);
+            p.hits += 30 * (i + 1);
+          };
+        });
+        const windowMs = 4000;
+        for (const m of ms) m.resetInFlight();
+        const from = performance.now();
+        await sleep(windowMs);
+        const counts = ms.map((m) => m.scrapesSince(from));
+        const expected = windowMs / INTERVAL_MS;
+        for (const [i, c] of counts.entries()) {
+          // Two scrapers would give about 2 × expected; a slow, shared machine
+          // can only delay ticks, which gives fewer.
+          assert.ok(c >= expected * 0.6 && c <= expected * 1.3, `endpoint ${i}: ${c} scrapes in ${windowMs} ms, expected about ${expected} (one per ${INTERVAL_MS} ms)`);
+          assert.equal(ms[i].maxInFlight, 1, `endpoint ${i}: ${ms[i].maxInFlight} scrapes in flight at once`);
+        }
+        // One holder sends to all endpoints in one pass.
+        assert.ok(Math.max(...counts) - Math.min(...counts) <= 2, `scrape counts differ between endpoints: ${counts.join(", ")}`);
+      });
+
+      await t.test("server prefix-cache counters are reported as deltas between scrapes, per endpoint and overall", async () => {
+        // Freeze the counters and let every endpoint be scraped at least twice more.
+        const start = ms.map((_, i) => loadOf(i));
+        ms.forEach((m) => (m.advance = null));
+        const frozen = ms.map((m) => ({ q: m.load.queries, h: m.load.hits }));
+        const seen = ms.map((m) => m.served.length);
+        const settled = async (what: string) => {
+          const mark = ms.map((m) => m.served.length);
+          while (ms.some((m, i) => m.served.length < mark[i] + 2)) await sleep(50);
+          await sleep(2 * TICK_MS + 50);
+          return stats(gw).then((s) => {
+            assert.ok(s.size > 0, what);
+            return s;
+          });
+        };
+        let s = await settled("after freezing");
+        assert.ok(ms.every((m, i) => m.served.length > seen[i]), "no scrape after the freeze");
+        let total = { q: 0, h: 0 };
+        for (const [i, e] of endpoints.entries()) {
+          const q = get(s, epStat(e, "server_prefix_cache_queries"));
+          const h = get(s, epStat(e, "server_prefix_cache_hits"));
+          // The first scrape sets the baseline; every later one adds its delta.
+          assert.equal(q, frozen[i].q - start[i].queries, `queries delta of ${e}`);
+          assert.equal(h, frozen[i].h - start[i].hits, `hits delta of ${e}`);
+          assert.ok(q > 0, `${e}: the counters never moved`);
+          total = { q: total.q + q, h: total.h + h };
+        }
+        assert.equal(get(s, "wasmcustom.prefix_router.server_prefix_cache_queries"), total.q, "overall queries = sum over endpoints");
+        assert.equal(get(s, "wasmcustom.prefix_router.server_prefix_cache_hits"), total.h, "overall hits = sum over endpoints");
+
+        // A server restart resets its counters: the new value is the delta.
+        ms[0].load = { ...ms[0].load, queries: 700, hits: 200 };
+        s = await settled("after the restart");
+        assert.equal(get(s, epStat(endpoints[0], "server_prefix_cache_queries")), frozen[0].q - start[0].queries + 700, "queries after a counter reset");
+        assert.equal(get(s, epStat(endpoints[0], "server_prefix_cache_hits")), frozen[0].h - start[0].hits + 200, "hits after a counter reset");
+        assert.equal(get(s, "wasmcustom.prefix_router.server_prefix_cache_queries"), total.q + 700);
+      });
+
+      await t.test("a page slower than the interval: still one scrape in flight per endpoint", async () => {
+        for (const m of ms) {
+          await m.set({ kind: "page", delayMs: 450 });
+          m.resetInFlight();
+        }
+        const from = performance.now();
+        await sleep(2500);
+        for (const [i, m] of ms.entries()) {
+          assert.ok(m.scrapesSince(from) >= 2, `endpoint ${i} was not scraped`);
+          // An interval-driven scraper without the in-flight check would have 2–3 open.
+          assert.equal(m.maxInFlight, 1, `endpoint ${i}: ${m.maxInFlight} scrapes in flight at once`);
+        }
+        for (const m of ms) await m.set({ kind: "page" });
+      });
+
+      // Equal loads from here, so that placement is rendezvous hashing over
+      // every eligible endpoint and a missing endpoint shows.
+      for (const m of ms) m.load = { ...m.load, waiting: 0, running: 0, kv: 0.1 };
+      await until(gw, "equal loads", (s) => endpoints.every((e) => s.get(epStat(e, "queue")) === 0 && s.get(epStat(e, "healthy")) === 1));
+
+      const failures: Array<[string, Parameters<MetricsServer["set"]>[0]]> = [
+        ["500", { kind: "status", status: 500 }],
+        ["connection refused", { kind: "down" }],
+        ["timeout", { kind: "hang" }],
+      ];
+      for (const [k, [label, behaviour]] of failures.entries()) {
+        await t.test(`metrics ${label}: unhealthy after ${UNHEALTHY_AFTER} failed scrapes, no picks, back when the page returns`, async () => {
+          const bad = endpoints[0];
+          // Picks are flushed on each VM's next tick: let the last phase's land first.
+          await sleep(3 * TICK_MS);
+          const before = await stats(gw);
+          const failed0 = get(before, epStat(bad, "scrape_failures"));
+          const picks0 = get(before, epStat(bad, "picks"));
+          await ms[0].set(behaviour);
+          try {
+          // Watch the two stats together: healthy must not drop before the Nth failure.
+          const s = await until(gw, `${bad} unhealthy`, (m) => {
+            const failed = get(m, epStat(bad, "scrape_failures")) - failed0;
+            if (get(m, epStat(bad, "healthy")) === 0) {
+              assert.ok(failed >= UNHEALTHY_AFTER, `healthy 0 after ${failed} failures (unhealthyAfter ${UNHEALTHY_AFTER})`);
+              return true;
+            }
+            return false;
+          });
+          assert.ok(get(s, epStat(bad, "scrape_failures")) - failed0 >= UNHEALTHY_AFTER);
+          // The others stay healthy.
+          for (const e of endpoints.slice(1)) assert.equal(get(s, epStat(e, "healthy")), 1, `${e} healthy`);
+          // Wait one tick more so every VM has applied the snapshot, then route.
+          await sleep(2 * TICK_MS);
+          const upBefore = ups[0].requests.length;
+          const served = await routeCold(gw, `down-${k}`, 12, model);
+          assert.ok(!served.includes(bad), `${bad} served ${served.filter((x) => x === bad).length} of 12 while unhealthy`);
+          assert.deepEqual(destinations(ups[0], gw.config.destinationHeader).slice(upBefore).filter((d) => d === bad), []);
+          const during = await stats(gw);
+          assert.equal(get(during, epStat(bad, "picks")), picks0, `picks of ${bad} grew while it was unhealthy`);
+          assert.ok(new Set(served).size >= 2, `the healthy endpoints did not share the load: ${served.join(", ")}`);
+          } finally {
+            // The page comes back (also after a failed assertion, so the next phase starts clean).
+            await ms[0].set({ kind: "page" });
+          }
+          await until(gw, `${bad} healthy again`, (m) => get(m, epStat(bad, "healthy")) === 1);
+          await sleep(2 * TICK_MS);
+          const again = await routeCold(gw, `back-${k}`, 24, model);
+          assert.ok(again.includes(bad), `${bad} got none of 24 cold requests after recovering: ${again.join(", ")}`);
+          // Counted at the pick, handed to Envoy on the VM's next tick.
+          await until(gw, `picks of ${bad} to resume`, (m) => get(m, epStat(bad, "picks")) > picks0, 2000);
+        });
+      }
+
+      await t.test("every documented stat on /stats, ?format=json and /stats/prometheus, with its type and label", async () => {
+        await statNamesOnEveryPage(gw, endpoints);
+      });
+    } finally {
+      await gw.stop();
+    }
+  });
+});
+
+envoyTest("metrics in real Envoy, original_dst variant, SGLang pages", { timeout: 60_000 }, async (t: TestContext) => {
+  await withServers(2, "sglang", async (ups, ms) => {
+    const endpoints = ups.map((u) => u.address);
+    const gw = await startEnvoyGateway(
+      {
+        endpoints: ups.map((u, i) => ({ address: u.address, metricsAddress: ms[i].address })),
+        variant: "original_dst",
+        metrics: { intervalMs: INTERVAL_MS, timeoutMs: TIMEOUT_MS, dialect: "sglang" },
+      },
+      { concurrency: 2 },
+    );
+    try {
+      await t.test("per-endpoint gauges follow each server's SGLang page", () => gaugesMatchPages(gw, endpoints, ms));
+      await t.test("every documented stat on /stats, ?format=json and /stats/prometheus, with its type and label", async () => {
+        // Some traffic first, so counters other than the scrapes have moved.
+        await http(`${gw.url}/v1/models`);
+        await statNamesOnEveryPage(gw, endpoints);
+      });
+    } finally {
+      await gw.stop();
+    }
+  });
+});
