@@ -117,7 +117,9 @@ envoyTest("differential: metrics pages steer the picks alike (a long queue, a fu
     [ok1, queued, full, ok2].every((u) => (s.get(endpointSeries("scrape_successes", u.address)) ?? 0) >= 2) &&
     s.get(endpointSeries("healthy", failing.address)) === 0;
   const r = await runBoth(
-    { endpoints, metrics: { intervalMs: 50 }, filter: { tickMs: TICK_MS, kvSaturation: 0.9 } },
+    // 100 ms scrapes: metrics go stale after 5 intervals, and stale metrics would change the
+    // picks, so a loaded machine must not stall either gateway for half a second.
+    { endpoints, metrics: { intervalMs: 100 }, filter: { tickMs: TICK_MS, kvSaturation: 0.9 } },
     { concurrency: 2 },
     steps,
     { tickMs: TICK_MS },
@@ -167,7 +169,7 @@ envoyTest("differential: metrics pages that never answer, reset, hold garbage or
   const steps: Step[] = Array.from({ length: 8 }, (_, i) => ({ kind: "completion" as const, label: `request ${i}`, prompt: text(700 + i, 900) }));
   const r = await runBoth(
     // A 200 ms callout timeout, so the page that never answers fails within the test.
-    { endpoints, metrics: { intervalMs: 50, timeoutMs: 200 }, filter: { tickMs: TICK_MS } },
+    { endpoints, metrics: { intervalMs: 100, timeoutMs: 200 }, filter: { tickMs: TICK_MS } },
     { concurrency: 2 },
     steps,
     { tickMs: TICK_MS },
