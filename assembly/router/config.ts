@@ -6,7 +6,7 @@
 // fall back to a default. See README "Configuration reference" for each field.
 import { ByteSink } from "./bytes";
 import { JsonReader, JsonKind } from "./json";
-import { addressError } from "./address";
+import { addressError, canonicalAddress } from "./address";
 import { MAX_ENDPOINTS } from "./prefix_table";
 import { Dialect, dialectNamed, explicitDialect, MetricNames } from "../metrics/dialect";
 
@@ -75,12 +75,28 @@ export class Config {
   tickMs: i32 = 100;
   parkTimeoutMs: i32 = 500;
   metrics: MetricsConfig | null = null;
+  /** Endpoints listed after the chosen one in the destination header, best
+   * first: override_host moves to the next on each retry (README "Deploying"). */
+  fallbackHosts: i32 = 2;
 
   /** Prompt bytes hashed at most. */
   promptCap(): usize { return <usize>this.hashBlockSize * <usize>this.maxPrefixBlocks; }
 
   /** Index entries a request can produce. */
   indexEntriesPerRequest(): i32 { return this.maxPrefixBlocks / this.indexStride; }
+
+  /**
+   * Index entries the table can hold at most, over all endpoints: with an
+   * explicit lruCapacityPerServer, that times the endpoints (maxIndexBlocks
+   * bounding it); otherwise servers' cache geometry may size each endpoint up
+   * to maxIndexBlocks / endpoints (router.ts), so maxIndexBlocks itself.
+   */
+  maxIndexEntries(): u64 {
+    const n = <u64>this.endpoints.length;
+    const bound = <u64>this.maxIndexBlocks;
+    const blocks = this.lruCapacityExplicit ? min<u64>(<u64>this.lruCapacityPerServer * n, bound) : bound;
+    return blocks / <u64>this.indexStride;
+  }
 
   /** Per-endpoint index capacity in blocks, after the global bound. */
   effectiveCapacity(): u32 {
@@ -95,6 +111,34 @@ export class Config {
 export class ConfigResult {
   constructor(public config: Config | null, public error: string) {}
 }
+
+/**
+ * Index entries one root context may hold. Envoy keeps the VM across a
+ * configuration update and runs the new root context next to the old one until
+ * the old one's streams drain, so two indexes share one linear memory, and V8
+ * caps that memory at 1 GiB (proxy-wasm-cpp-host include/proxy-wasm/limits.h
+ * PROXY_WASM_HOST_MAX_WASM_MEMORY_SIZE_BYTES, applied in src/v8/v8.cc as
+ * v8_flags.wasm_max_mem_pages = 16384 pages of 64 KiB). A grow past it fails
+ * and the allocator traps, which fails the worker's VM.
+ *
+ *   per entry, at rest (prefix_table.ts): node 24 B + bucket ≤ 8 B (one u32 per
+ *     node, rounded up to a power of two) + ring slot ≤ 8 B (u32, doubled up to
+ *     capacity) = 40 B; growth doubles each array and the heap may keep every
+ *     superseded smaller one unreused (a geometric series, at most the final
+ *     size again): 80 B per entry at the high-water mark.
+ *   one index:   2^22 entries × 80 B                                  = 320 MiB
+ *   per root, besides its index: prompt buffer ≤ 16 MiB (4096 blocks × 4096 B),
+ *     metrics page ≤ 8 MiB plus Envoy's copy of it 8 MiB, per-endpoint arrays
+ *     and stat names ≤ 16 MiB at 65534 endpoints                     ≤  48 MiB
+ *   per VM, once: one request body copy ≤ 64 MiB (maxBodyBytes' bound; stream
+ *     callbacks never nest), configuration text and its parse ≤ 16 MiB ≤  80 MiB
+ *   two roots: 2 × (320 + 48) + 80 = 816 MiB, leaving 208 MiB of the 1024 MiB for
+ *     the managed heap and fragmentation.
+ *
+ * maxIndexBlocks / indexStride (or the explicit per-server capacities, if
+ * smaller) must stay at or below this; the defaults use 2^20.
+ */
+export const MAX_INDEX_ENTRIES: u64 = 1 << 22;
 
 const CLOSE_OBJECT: u32 = 0x7D;
 const CLOSE_ARRAY: u32 = 0x5D;
@@ -218,12 +262,18 @@ function parseWith(rd: Reader, ptr: usize, len: usize): ConfigResult {
     else if (key == "tickMs") c.tickMs = rd.integer(key, 10, 60000);
     else if (key == "parkTimeoutMs") c.parkTimeoutMs = rd.integer(key, 10, 60000);
     else if (key == "metrics") c.metrics = readMetrics(rd);
+    else if (key == "fallbackHosts") c.fallbackHosts = rd.integer(key, 0, 3);
     else rd.fail(key, "unknown field");
   }
   if (rd.error.length == 0 && (rd.r.failed || !rd.r.atEnd())) rd.fail("configuration", "not valid JSON");
   if (rd.error.length == 0 && c.endpoints.length == 0) rd.fail("endpoints", "at least one endpoint is required");
   if (rd.error.length == 0 && c.paths.length == 0) rd.fail("paths", "at least one path is required");
   if (rd.error.length == 0 && c.indexStride > c.maxPrefixBlocks) rd.fail("indexStride", "must not exceed maxPrefixBlocks");
+  if (rd.error.length == 0 && c.maxIndexEntries() > MAX_INDEX_ENTRIES) {
+    rd.fail("maxIndexBlocks", "at most " + (MAX_INDEX_ENTRIES * <u64>c.indexStride).toString() + " with indexStride " +
+      c.indexStride.toString() + " (" + MAX_INDEX_ENTRIES.toString() + " index entries): a configuration update runs two " +
+      "indexes in one VM, whose memory V8 caps at 1 GiB");
+  }
   if (rd.error.length > 0) return new ConfigResult(null, rd.error);
   return new ConfigResult(c, "");
 }
@@ -297,7 +347,11 @@ function readEndpoints(rd: Reader, c: Config): void {
         rd.fail(field + ".metricsAddress", "\"" + metricsAddress + "\": " + badMetrics);
         return;
       }
+      metricsAddress = canonicalAddress(metricsAddress);
     }
+    // Envoy's text for the host, so the header matches it (address.ts); and
+    // [::1]:80 and [0::1]:80 are then the duplicates they are.
+    address = canonicalAddress(address);
     if (seen.has(address)) {
       rd.fail(field + ".address", "duplicate of endpoints[" + seen.get(address).toString() + "]");
       return;

@@ -18,7 +18,7 @@ import { Journal, EventSink, EVENT_HEADER_BYTES, MAX_RELEASES, JournalStats } fr
 import { LoadView } from "./load";
 import { PrefixTable } from "./prefix_table";
 import { PromptExtractor, Extract } from "./request";
-import { Scorer } from "./scorer";
+import { Scorer, MAX_RANKED } from "./scorer";
 import { RouterStats, Pass } from "./stats";
 import { VmTags } from "./vm_tag";
 import { Scraper } from "./scraper";
@@ -68,6 +68,12 @@ export class Router extends EventSink {
   entries: i32 = 0;
   /** Index entries the chosen endpoint matched. */
   matched: i32 = 0;
+  /**
+   * The destination header's value for the current decision (writeDestination):
+   * raw memory sized once for the longest possible list, so routing allocates
+   * nothing for it.
+   */
+  readonly destination: usize;
 
   constructor(readonly config: Config, rootId: string) {
     super();
@@ -110,6 +116,9 @@ export class Router extends EventSink {
     this.scraper = metrics !== null ? new Scraper(metrics, namespace, keys.keys, metricsAddresses, this.vmTag) : null;
     this.journal.open(this, this.vmTag);
     this.lastAppendMs = nowMs();
+    let longest = 0;
+    for (let i = 0; i < addresses.length; i++) longest = max(longest, addresses[i].byteLength);
+    this.destination = heap.alloc(<usize>(longest + 1) * <usize>MAX_RANKED);
   }
 
   // ---- the decision ----------------------------------------------------------------
@@ -154,6 +163,33 @@ export class Router extends EventSink {
     const e = this.scorer.pick(this.match, indexed, this.loads, placementKey, modelHash);
     this.matched = unchecked(this.match[e]);
     return e;
+  }
+
+  /**
+   * Writes the destination header's value for the current decision into
+   * `destination` and returns its length: the chosen endpoint, then up to
+   * fallbackHosts runners-up, comma-separated. Envoy's override_host splits
+   * the value on ',' (trimming whitespace, skipping empty entries) and takes
+   * the next entry that is a host of the cluster on each attempt, the first
+   * try and every retry alike; when the list is used up it falls back to its
+   * fallback policy (override_host/load_balancer.cc getSelectedHosts and
+   * getEndpoint, override_host_filter_state.h consumeNextHost). With the
+   * generated route's retry policy, a pick whose server refuses connections
+   * costs a retry to the next best endpoint instead of an error.
+   */
+  writeDestination(): usize {
+    const ranked = this.scorer.ranked;
+    let at = this.destination;
+    for (let i = 0; i < this.scorer.rankedCount; i++) {
+      if (i > 0) {
+        store<u8>(at, 0x2C /* , */);
+        at++;
+      }
+      const a = unchecked(this.addresses[unchecked(ranked[i])]);
+      memory.copy(at, changetype<usize>(a), <usize>a.byteLength);
+      at += <usize>a.byteLength;
+    }
+    return at - this.destination;
   }
 
   /** The pick reached the request headers: count it, index it, share it. */
@@ -321,6 +357,7 @@ export class Router extends EventSink {
    * every update leaked a whole index. The router must not be used afterwards.
    */
   free(): void {
+    heap.free(this.destination);
     this.extractor.free();
     this.table.free();
     this.journal.free();

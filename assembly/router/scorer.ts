@@ -28,12 +28,25 @@
 //      the load terms go negative past their scale rather than stopping at 0,
 //      so under overload the shorter queue still wins)
 //      with ties broken by the rendezvous weight, so picks are deterministic.
+//   4. Runners-up: the next fallbackHosts eligible endpoints in the same order
+//      (step 2: in the band before outside it, each by rendezvous weight; step
+//      3: by score), for the destination header's fallback list. Kept in a
+//      fixed array of at most MAX_RANKED while the loop above runs.
 import { Config } from "./config";
 import { mix64 } from "./hash";
 import { LoadView } from "./load";
 
+/** The pick and at most three fallbacks (config.ts bounds fallbackHosts to 0-3). */
+export const MAX_RANKED: i32 = 4;
+
 @final
 export class Scorer {
+  /** The last pick first, then its runners-up, best first; rankedCount of them are valid. */
+  readonly ranked: StaticArray<i32> = new StaticArray<i32>(MAX_RANKED);
+  rankedCount: i32 = 0;
+  private rankedKey: StaticArray<f64> = new StaticArray<f64>(MAX_RANKED);
+  private rankedTie: StaticArray<u64> = new StaticArray<u64>(MAX_RANKED);
+  private rankLimit: i32;
   private eligible: StaticArray<bool>;
   /** Load scores of the eligible endpoints, for the rendezvous band. */
   private loadScores: StaticArray<f64>;
@@ -48,6 +61,36 @@ export class Scorer {
   constructor(private config: Config, private keys: StaticArray<u64>) {
     this.eligible = new StaticArray<bool>(keys.length);
     this.loadScores = new StaticArray<f64>(keys.length);
+    this.rankLimit = min(MAX_RANKED, config.fallbackHosts + 1);
+  }
+
+  /**
+   * Keeps e among the best rankLimit by (key, tie), both descending. An
+   * earlier endpoint stays ahead of a later one that equals it on both, as the
+   * single-pick loop this replaced did.
+   */
+  // @ts-ignore: decorator
+  @inline private offer(e: i32, key: f64, tie: u64): void {
+    let i = this.rankedCount;
+    const limit = this.rankLimit;
+    if (i == limit) {
+      const lastKey = unchecked(this.rankedKey[limit - 1]);
+      if (key < lastKey || (key == lastKey && tie <= unchecked(this.rankedTie[limit - 1]))) return;
+      i--;
+    } else {
+      this.rankedCount = i + 1;
+    }
+    while (i > 0) {
+      const k = unchecked(this.rankedKey[i - 1]);
+      if (key < k || (key == k && tie <= unchecked(this.rankedTie[i - 1]))) break;
+      unchecked(this.ranked[i] = this.ranked[i - 1]);
+      unchecked(this.rankedKey[i] = this.rankedKey[i - 1]);
+      unchecked(this.rankedTie[i] = this.rankedTie[i - 1]);
+      i--;
+    }
+    unchecked(this.ranked[i] = e);
+    unchecked(this.rankedKey[i] = key);
+    unchecked(this.rankedTie[i] = tie);
   }
 
   pick(match: StaticArray<i32>, blocks: i32, loads: LoadView, placementKey: u64, model: u64 = 0): i32 {
@@ -99,9 +142,7 @@ export class Scorer {
     }
     this.lastDiverted = bestMatchAnywhere >= c.minMatchBlocks && bestMatchAnywhere > bestMatch;
     const keys = this.keys;
-    let best = -1;
-    let bestScore: f64 = -f64.MAX_VALUE;
-    let bestTie: u64 = 0;
+    this.rankedCount = 0;
     if (bestMatch < c.minMatchBlocks || blocks == 0) {
       this.lastWasRendezvous = true;
       const scores = this.loadScores;
@@ -114,15 +155,13 @@ export class Scorer {
       }
       const w = c.weights;
       const floor = bestLoad - c.coldBand * (w.inFlight + w.queue + w.kvCache);
+      // In the band first (key 1), then the other eligible endpoints (key 0),
+      // each by rendezvous weight: the pick is the band's highest weight.
       for (let e = 0; e < n; e++) {
-        if (!unchecked(this.eligible[e]) || unchecked(scores[e]) < floor) continue;
-        const weight = mix64(placementKey ^ unchecked(keys[e]));
-        if (best < 0 || weight > bestTie) {
-          best = e;
-          bestTie = weight;
-        }
+        if (!unchecked(this.eligible[e])) continue;
+        this.offer(e, unchecked(scores[e]) < floor ? 0 : 1, mix64(placementKey ^ unchecked(keys[e])));
       }
-      return best;
+      return this.rankedCount > 0 ? unchecked(this.ranked[0]) : -1;
     }
     // 3. Weighted score.
     this.lastWasRendezvous = false;
@@ -131,14 +170,9 @@ export class Scorer {
     for (let e = 0; e < n; e++) {
       if (!unchecked(this.eligible[e])) continue;
       const score = w.prefix * <f64>unchecked(match[e]) * invBlocks + this.loadScore(e, loads);
-      const tie = mix64(placementKey ^ unchecked(keys[e]));
-      if (best < 0 || score > bestScore || (score == bestScore && tie > bestTie)) {
-        best = e;
-        bestScore = score;
-        bestTie = tie;
-      }
+      this.offer(e, score, mix64(placementKey ^ unchecked(keys[e])));
     }
-    return best;
+    return this.rankedCount > 0 ? unchecked(this.ranked[0]) : -1;
   }
 
   /**

@@ -131,9 +131,9 @@ export class RouterStream extends StreamContext {
     const e = router.decide(scratch.ptr, scratch.size, this.chat);
     scratch.release();
     if (e < 0) return;
-    const address = unchecked(router.addresses[e]);
-    const status = host.replaceHeader(MapType.RequestHeaders, router.destinationHeader,
-      changetype<usize>(address), address.byteLength);
+    // The pick, then its fallbacks for override_host's retries (router.ts).
+    const length = router.writeDestination();
+    const status = host.replaceHeader(MapType.RequestHeaders, router.destinationHeader, router.destination, length);
     if (status != WasmResult.Ok) {
       router.stats.pass(Pass.HeadersNotHeld);
       return;

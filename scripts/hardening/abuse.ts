@@ -13,7 +13,7 @@ import { performance } from "node:perf_hooks";
 import { ConfigRejectedError, Envoy, VirtualClock } from "../host/index.ts";
 import { FuzzModule } from "./fuzz-module.ts";
 import { SMUGGLED_ADDRESSES } from "./configs.ts";
-import { DEST, gateway, send, advance, stat, inFlightTotal, chatBody, filler, routerWasm, addresses, type Gateway } from "./gateway.ts";
+import { DEST, gateway, send, advance, stat, inFlightTotal, chatBody, filler, routerWasm, addresses, entriesOf, type Gateway } from "./gateway.ts";
 import type { HttpStream } from "../host/index.ts";
 
 function finish(s: HttpStream): void {
@@ -76,7 +76,7 @@ export async function destinationHeaders(): Promise<HeaderReport> {
         else r.passedThrough++;
         // The only destination that may reach upstream is the one the filter set on a request it
         // routed: one header, a configured address.
-        if (up.some((d) => !configured.has(d))) {
+        if (up.some((d) => entriesOf(d).some((x) => !configured.has(x)))) {
           r.clientChosen++;
           r.problems.push(`${shape.name}, client sent ${JSON.stringify(value)} ×${copies}: upstream has ${JSON.stringify(up)}`);
         }
@@ -386,7 +386,7 @@ export async function smuggledAddresses(): Promise<SmuggleReport> {
     for (const model of ["m", evil, "10.0.0.1:8000\nx-injected: 1", "lora-0"]) {
       const sent = send(gw, chatBody([["user", filler(i, 200)]], model));
       r.requestsAfter++;
-      if (sent.destinations.some((d) => !configured.has(d)) || sent.destinations.length > 1) r.badDestinations++;
+      if (sent.listed.some((d) => !configured.has(d)) || sent.destinations.length > 1) r.badDestinations++;
       finish(sent.stream);
     }
   }

@@ -13,7 +13,7 @@ import { mutate, noise } from "./mutate.ts";
 import { generateBody, BODY_TOKENS } from "./bodies.ts";
 import { generateConfig, CONFIG_TOKENS, strictAddress } from "./configs.ts";
 import { generatePage, PAGE_TOKENS, DIALECTS } from "./pages.ts";
-import { DEST, gateway, send, advance, inFlightTotal, routerWasm, chatBody, filler, destinationsOf, addresses } from "./gateway.ts";
+import { DEST, gateway, send, advance, inFlightTotal, routerWasm, chatBody, filler, destinationsOf, listedOf, addresses } from "./gateway.ts";
 
 const encoder = new TextEncoder();
 
@@ -95,7 +95,7 @@ export async function fuzzRouterBodies(count: number, seed: number): Promise<Rou
         note(report, `request ${i}: upstream body differs`);
       }
       const destinations = destinationsOf(stream);
-      if (destinations.length > 1 || destinations.some((d) => !configured.has(d))) {
+      if (destinations.length > 1 || listedOf(stream).some((d) => !configured.has(d))) {
         report.badDestinations++;
         note(report, `request ${i}: destination ${JSON.stringify(destinations)}`);
       }
@@ -164,7 +164,7 @@ export async function fuzzRouterConfigs(count: number, seed: number): Promise<Ro
       }
       for (let k = 0; k < 4; k++) {
         const sent = send({ clock, envoy, plugin, endpoints: [], config: {} }, chatBody([["user", filler(i * 4 + k, 200)]]), { path: rng.pick(["/v1/chat/completions", "/v1/completions", "/x/chat/completions"]) });
-        for (const d of sent.destinations) {
+        for (const d of sent.listed) {
           if (!strictAddress(d) || (configured !== null && !configured.has(d))) {
             report.badDestinations++;
             note(report, `config ${i}: destination ${JSON.stringify(d)}`);

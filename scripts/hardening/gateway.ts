@@ -77,8 +77,10 @@ export interface RequestOptions {
 
 export interface Sent {
   stream: HttpStream;
-  /** Every destination header value Envoy now holds for the request. */
+  /** The chosen endpoint of every destination header Envoy now holds for the request (its first entry). */
   destinations: string[];
+  /** Every entry of those headers: the chosen endpoints and their fallbacks. */
+  listed: string[];
 }
 
 /** One request through the filter; the stream stays open (complete() or reset() it). */
@@ -102,12 +104,31 @@ export function send(gw: Gateway, body: Uint8Array | string, o: RequestOptions =
     }
     if (o.trailers) stream.sendRequestTrailers({ "x-trailer": "1" });
   }
-  return { stream, destinations: destinationsOf(stream) };
+  return { stream, destinations: destinationsOf(stream), listed: listedOf(stream) };
 }
 
-export function destinationsOf(stream: HttpStream): string[] {
+function destinationValues(stream: HttpStream): string[] {
   const list = stream.upstreamRequest?.headers ?? stream.requestHeaders;
   return list.filter(([k]) => k === DEST).map(([, v]) => v);
+}
+
+/**
+ * A destination header's entries as Envoy's override_host reads them: split on
+ * ",", whitespace trimmed, empty entries skipped (the filter lists the chosen
+ * endpoint, then its fallbacks).
+ */
+export function entriesOf(value: string): string[] {
+  return value.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+}
+
+/** The chosen endpoint (first entry) of each destination header. */
+export function destinationsOf(stream: HttpStream): string[] {
+  return destinationValues(stream).map((v) => entriesOf(v)[0] ?? v);
+}
+
+/** Every entry of every destination header. */
+export function listedOf(stream: HttpStream): string[] {
+  return destinationValues(stream).flatMap(entriesOf);
 }
 
 /** A counter or gauge (wasmcustom. prefix added), 0 when absent. */

@@ -43,7 +43,10 @@ export function chatBody(messages: Array<[string, string]>, model = "llama"): st
 
 export interface Sent {
   stream: ReturnType<Plugin["newStream"]>;
+  /** The endpoint the filter chose: the first entry of the destination header. */
   destination: string | undefined;
+  /** The entries after it, best first: where override_host sends each retry. */
+  fallbacks: string[];
 }
 
 /** Sends one POST through the filter; the stream stays open unless `complete`. */
@@ -63,9 +66,14 @@ export function send(gw: { plugin: Plugin }, body: string, opts: { vm?: number; 
     const last = i === chunks - 1;
     stream.sendRequestBody(bytes.subarray(i * size, last ? bytes.length : (i + 1) * size), last);
   }
-  const destination = header(stream.requestHeaders, DEST);
+  const list = destinationList(header(stream.requestHeaders, DEST));
   if (opts.complete) stream.complete();
-  return { stream, destination };
+  return { stream, destination: list[0], fallbacks: list.slice(1) };
+}
+
+/** A destination header value as override_host reads it: split on ",", trimmed, empty entries skipped. */
+export function destinationList(value: string | undefined): string[] {
+  return value === undefined ? [] : value.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
 }
 
 export function header(headers: Array<[string, string]>, name: string): string | undefined {

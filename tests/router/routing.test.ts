@@ -103,3 +103,46 @@ test("bodies in many chunks route like one chunk", async () => {
     assert.equal(Buffer.from(sent.stream.upstreamRequest!.body).toString(), body, "body unchanged");
   }
 });
+
+test("the destination header lists the pick, then fallbackHosts other endpoints, as override_host reads a list", async () => {
+  const gw = await gateway({ endpoints: 4 });
+  for (let i = 0; i < 20; i++) {
+    const sent = send(gw, chatBody([["user", text(500 + i, 300)]]), { complete: true });
+    const raw = header(sent.stream.requestHeaders, DEST)!;
+    assert.match(raw, /^[^,\s]+,[^,\s]+,[^,\s]+$/, "three entries, comma-separated, no spaces");
+    const list = [sent.destination!, ...sent.fallbacks];
+    assert.equal(new Set(list).size, 3, `an endpoint listed twice: ${raw}`);
+    for (const d of list) assert.ok(addresses(4).includes(d), `${d} is not configured`);
+  }
+  // Only the pick counts as sent: the fallbacks are used by Envoy only on a retry.
+  assert.equal(stat(gw, "prefix_router.routed"), 20);
+  const picks = addresses(4).map((a) => stat(gw, `prefix_router.endpoint.${a}.picks`));
+  assert.equal(picks.reduce((x, y) => x + y, 0), 20);
+});
+
+test("fallbackHosts 0 sets one address; a list never names more endpoints than there are", async () => {
+  const none = await gateway({ endpoints: 4, config: { fallbackHosts: 0 } });
+  const sent = send(none, chatBody([["user", "hello"]]), { complete: true });
+  assert.equal(header(sent.stream.requestHeaders, DEST), sent.destination);
+  assert.deepEqual(sent.fallbacks, []);
+  const two = await gateway({ endpoints: 2, config: { fallbackHosts: 3 } });
+  const both = send(two, chatBody([["user", "hello"]]), { complete: true });
+  assert.deepEqual([both.destination, ...both.fallbacks].sort(), addresses(2));
+});
+
+test("a new prefix's first fallback is where it goes once its home is busy", async () => {
+  // The list is the scorer's own order. A new prefix is placed by rendezvous
+  // weight, and its fallbacks are the next weights; with the home endpoint
+  // loaded past the guard (load factor 1, no slack), the same prompt is placed
+  // among the others by the same weights: on the first fallback.
+  const gw = await gateway({ endpoints: 4, config: { guard: { loadFactor: 1, slack: 0 } } });
+  for (let i = 0; i < 8; i++) {
+    const body = chatBody([["system", text(900 + i, 400)], ["user", "which one next?"]]);
+    const first = send(gw, body, { complete: true });
+    const held = send(gw, body);
+    assert.equal(held.destination, first.destination, "idle: the prefix stays home");
+    const moved = send(gw, body, { complete: true });
+    assert.equal(moved.destination, first.fallbacks[0], `prompt ${i}: home busy, the request went elsewhere than its first fallback`);
+    held.stream.complete();
+  }
+});

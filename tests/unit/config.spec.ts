@@ -43,6 +43,33 @@ describe("configuration", () => {
     expect<u32>(c.effectiveCapacity()).toBe(2048);
   });
 
+  it("lists two fallback hosts by default, 0 to 3 when set", () => {
+    expect<i32>(parse('{"endpoints":[{"address":"10.0.0.5:8000"}]}').config!.fallbackHosts).toBe(2);
+    expect<i32>(parse('{"endpoints":[{"address":"10.0.0.5:8000"}],"fallbackHosts":0}').config!.fallbackHosts).toBe(0);
+    expect<i32>(parse('{"endpoints":[{"address":"10.0.0.5:8000"}],"fallbackHosts":3}').config!.fallbackHosts).toBe(3);
+    expect<string>(errorOf('{"endpoints":[{"address":"10.0.0.5:8000"}],"fallbackHosts":4}')).toBe("fallbackHosts: must be between 0.0 and 3.0");
+    expect<string>(errorOf('{"endpoints":[{"address":"10.0.0.5:8000"}],"fallbackHosts":1.5}')).toBe("fallbackHosts: must be a whole number");
+  });
+
+  it("writes endpoint addresses as Envoy names its hosts, and finds duplicates in that form", () => {
+    const c = parse('{"endpoints":[{"address":"[0:0:0:0:0:0:0:1]:8000","metricsAddress":"[FD00::0:7]:9090"},{"address":"10.0.0.6:8000"}]}').config!;
+    expect<string>(c.endpoints[0].address).toBe("[::1]:8000");
+    expect<string>(c.endpoints[0].metricsAddress).toBe("[fd00::7]:9090");
+    expect<string>(errorOf('{"endpoints":[{"address":"[::1]:8000"},{"address":"[0::1]:8000"}]}')).toBe("endpoints[1].address: duplicate of endpoints[0]");
+  });
+
+  it("bounds the index so that two configurations fit in V8's 1 GiB of Wasm memory", () => {
+    // Default maxIndexBlocks 2^22 at stride 4: 2^20 entries.
+    expect<u64>(parse('{"endpoints":[{"address":"10.0.0.5:8000"}]}').config!.maxIndexEntries()).toBe(1 << 20);
+    // 2^22 entries is the limit: 2^24 blocks at stride 4 passes, at stride 2 it does not.
+    expect<bool>(parse('{"endpoints":[{"address":"10.0.0.5:8000"}],"maxIndexBlocks":16777216}').config !== null).toBe(true);
+    expect<string>(errorOf('{"endpoints":[{"address":"10.0.0.5:8000"}],"maxIndexBlocks":16777216,"indexStride":2}'))
+      .toBe("maxIndexBlocks: at most 8388608 with indexStride 2 (4194304 index entries): a configuration update runs two indexes in one VM, whose memory V8 caps at 1 GiB");
+    // Explicit per-server capacities that add up to less are what counts.
+    expect<bool>(parse('{"endpoints":[{"address":"10.0.0.5:8000"}],"maxIndexBlocks":67108864,"indexStride":1,"lruCapacityPerServer":1000}').config !== null).toBe(true);
+    expect<bool>(parse('{"endpoints":[{"address":"10.0.0.5:8000"}],"maxIndexBlocks":67108864,"indexStride":1}').config === null).toBe(true);
+  });
+
   it("names the field and the reason for each invalid configuration", () => {
     expect<string>(errorOf("not json")).toBe("configuration: expected an object");
     expect<string>(errorOf('{"endpoints":[{"address":"10.0.0.5:8000"}]')).toBe("configuration: not valid JSON");

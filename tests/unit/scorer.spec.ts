@@ -25,6 +25,62 @@ describe("Scorer", () => {
     expect<bool>(s.lastWasRendezvous).toBe(false);
   });
 
+  it("ranks the runners-up by the same score, best first, up to fallbackHosts", () => {
+    const c = new Config();
+    const s = new Scorer(c, keys(5));
+    const loads = new LoadView(new InFlightLedger(5));
+    expect<i32>(s.pick(matches([2, 8, 4, 0, 6]), 10, loads, 7)).toBe(1);
+    expect<i32>(s.rankedCount).toBe(3);
+    expect<i32>(s.ranked[0]).toBe(1);
+    expect<i32>(s.ranked[1]).toBe(4);
+    expect<i32>(s.ranked[2]).toBe(2);
+    c.fallbackHosts = 3;
+    const s3 = new Scorer(c, keys(5));
+    s3.pick(matches([2, 8, 4, 0, 6]), 10, loads, 7);
+    expect<i32>(s3.rankedCount).toBe(4);
+    expect<i32>(s3.ranked[3]).toBe(0);
+    c.fallbackHosts = 0;
+    const s0 = new Scorer(c, keys(5));
+    expect<i32>(s0.pick(matches([2, 8, 4, 0, 6]), 10, loads, 7)).toBe(1);
+    expect<i32>(s0.rankedCount).toBe(1);
+  });
+
+  it("lists no endpoint twice and only eligible ones", () => {
+    const c = new Config();
+    c.guardSlack = 0;
+    c.guardLoadFactor = 1.0;
+    const ledger = new InFlightLedger(3);
+    for (let i = 0; i < 10; i++) ledger.pickOwn(2);
+    const s = new Scorer(c, keys(3));
+    s.pick(matches([0, 0, 9]), 10, new LoadView(ledger), 7);
+    expect<i32>(s.rankedCount).toBe(2);
+    expect<bool>(s.ranked[0] != 2 && s.ranked[1] != 2 && s.ranked[0] != s.ranked[1]).toBe(true);
+  });
+
+  it("ranks unmatched prefixes by rendezvous weight, the pick unchanged by the ranking", () => {
+    const c = new Config();
+    c.coldBand = 1; // every eligible endpoint in the band: pure rendezvous order
+    const n = 6;
+    const k = keys(n);
+    const s = new Scorer(c, k);
+    const loads = new LoadView(new InFlightLedger(n));
+    for (let key: u64 = 1; key <= 100; key++) {
+      const placement = mix64(key);
+      const e = s.pick(matches([0, 0, 0, 0, 0, 0]), 10, loads, placement);
+      expect<i32>(s.ranked[0]).toBe(e);
+      // Each runner-up has a lower weight than the one before it, and no other endpoint beats it.
+      for (let i = 1; i < s.rankedCount; i++) {
+        const w = mix64(placement ^ k[s.ranked[i]]);
+        expect<bool>(w < mix64(placement ^ k[s.ranked[i - 1]])).toBe(true);
+        for (let x = 0; x < n; x++) {
+          let listed = false;
+          for (let j = 0; j < i; j++) if (s.ranked[j] == x) listed = true;
+          if (!listed && x != s.ranked[i]) expect<bool>(mix64(placement ^ k[x]) <= w).toBe(true);
+        }
+      }
+    }
+  });
+
   it("places unmatched prefixes by rendezvous hashing, the same for the same key", () => {
     const c = new Config();
     const s = new Scorer(c, keys(4));

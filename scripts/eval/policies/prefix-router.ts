@@ -70,7 +70,8 @@ async function createPolicy(ctx: PolicyContext, opts: PrefixRouterOptions): Prom
       stream.sendRequestHeaders({ ":method": "POST", ":path": req.path, ":authority": "gateway", "content-type": "application/json", "x-request-id": req.id }, false);
       stream.sendRequestBody(req.body(), true);
       open.set(req.id, stream);
-      const chosen = stream.upstreamRequest?.headers.find(([k]) => k === DESTINATION)?.[1];
+      // The header lists the pick, then fallbacks override_host uses only on a retry.
+      const chosen = stream.upstreamRequest?.headers.find(([k]) => k === DESTINATION)?.[1]?.split(",")[0];
       if (chosen !== undefined && ctx.endpoints.includes(chosen)) return chosen;
       // Passed through: Envoy's fallback load-balancing policy (round robin) decides.
       return ctx.endpoints[fallback++ % ctx.endpoints.length];
