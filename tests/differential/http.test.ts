@@ -162,17 +162,21 @@ function fields(n: number): string {
   return Array.from({ length: n }, (_, i) => `x-h${i}: v\r\n`).join("");
 }
 
-envoyTest("differential: a routed request to an endpoint that refuses connections gets Envoy's 503 in both, and its in-flight count is released", { timeout: 60_000 }, async () => {
+envoyTest("differential: routed requests to an endpoint that refuses connections end alike (Envoy's 503, or its retry on the next listed host), and release their in-flight count", { timeout: 60_000 }, async () => {
   const [gone] = await startUpstreams(1);
   await gone.stop();
-  const pair = [endpoints[0], gone.address];
+  const alive = endpoints[0];
+  const pair = [alive, gone.address];
   const steps: Step[] = Array.from({ length: 10 }, (_, i) => ({ kind: "completion" as const, label: `request ${i}`, prompt: text(950 + i, 900) }));
   const r = await runBoth({ endpoints: pair, metrics: false, filter: { tickMs: TICK_MS } }, { concurrency: 2 }, steps, { tickMs: TICK_MS });
   assertAgree(r);
-  const refused = r.envoy.steps.filter((s) => s.status === 503);
-  // Half the prompts' homes are the dead endpoint: all ten alive is a 1-in-1024 event.
-  assert.ok(refused.length > 0, "no prompt was placed on the dead endpoint");
-  assert.ok(refused.every((s) => s.reply?.startsWith("upstream connect error or disconnect/reset before headers")), JSON.stringify(refused));
+  // Half the prompts' homes are the dead endpoint: none placed there is a 1-in-1024 event.
+  assert.ok((r.envoy.final.get(`prefix_router_endpoint_picks{endpoint="${gone.address}"}`) ?? 0) > 0, "no prompt was placed on the dead endpoint");
   assert.equal(r.envoy.final.get(`prefix_router_endpoint_in_flight{endpoint="${gone.address}"}`), 0);
-  assert.equal(r.envoy.final.get(`prefix_router_endpoint_picks{endpoint="${gone.address}"}`), refused.length);
+  // Without retries a request sent there gets the router's 503; with retries
+  // on connect failure (and fallback hosts in the header) it reaches the live one.
+  for (const s of r.envoy.steps) {
+    const ok = s.status === 200 ? s.servedBy === alive : s.status === 503 && s.reply?.startsWith("upstream connect error or disconnect/reset before headers") === true;
+    assert.ok(ok, JSON.stringify(s));
+  }
 });
