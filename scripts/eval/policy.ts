@@ -41,6 +41,13 @@ export interface RouteRequest {
   promptText(): string;
   /** promptText().slice(0, chars), without building the whole prompt. */
   promptPrefix(chars: number): string;
+  /**
+   * The prompt's KV block hashes exactly as the server computes them: what a
+   * router that tokenizes with the engine's own tokenizer gets (llm-d's vLLM
+   * render token producer, Dynamo's frontend). Only for policies modelling
+   * such routers; absent on hand-made requests.
+   */
+  engineBlockHashes?(): Float64Array;
 }
 
 /** A router's view of one endpoint's metrics page, refreshed every scrapeIntervalMs. */

@@ -122,6 +122,9 @@ class RoutedRequest implements RouteRequest {
   promptPrefix(chars: number): string {
     return this.text !== null ? this.text.slice(0, chars) : this.spec.source.promptPrefix(chars);
   }
+  engineBlockHashes(): Float64Array {
+    return this.spec.hashes;
+  }
 }
 
 /** Endpoint addresses of the in-process replay: 10.0.0.1:8000, 10.0.0.2:8000, … */

@@ -5,7 +5,7 @@ import { simParams } from "../../scripts/sim/params.ts";
 import { scrapedFromSnapshot } from "../../scripts/sim/metrics.ts";
 import { sharedPrefix } from "../../scripts/eval/generators.ts";
 import { chwblPolicy, CHWBL_DEFAULTS, leastRequest, random, roundRobin } from "../../scripts/eval/policies/baselines.ts";
-import { GAIE_DEFAULTS, gaieHashes, gaiePolicy } from "../../scripts/eval/policies/gaie.ts";
+import { APPROX_PREFIX_DEFAULTS, approxBlockTokens, approxHashes, gaiePolicy } from "../../scripts/eval/policies/gaie.ts";
 import { POLICY_NAMES, REGISTRY } from "../../scripts/eval/policies/index.ts";
 import type { PolicyContext, RouteRequest, Scrape } from "../../scripts/eval/policy.ts";
 import { VirtualClock } from "../../scripts/host/clock.ts";
@@ -43,7 +43,11 @@ function request(prompt: string, path = "/v1/completions", model = sim.model): R
 }
 
 test("the registry lists the report's policies in order, each under its own name", async () => {
-  assert.deepEqual([...POLICY_NAMES], ["random", "round-robin", "least-request", "chwbl", "gaie-approx", "prefix-router", "oracle"]);
+  assert.deepEqual([...POLICY_NAMES], [
+    "random", "round-robin", "least-request", "chwbl",
+    "gaie-approx", "llm-d-approx", "llm-d-precise", "sglang-cache-aware", "aibrix-prefix", "dynamo-kv",
+    "prefix-router", "oracle",
+  ]);
   for (const n of POLICY_NAMES) assert.equal(REGISTRY[n]!.name, n);
 });
 
@@ -121,35 +125,38 @@ test("chwbl: a prefix sticks to one endpoint; a pick breaks the 1.25 bound only 
   assert.equal(r.pick(request("hello there", "/v1/chat/completions")), s.pick(request("hello there")));
 });
 
-test("gaie-approx hashes 64-char blocks, at most 256, seeded with the model, partial tail included", async () => {
-  const r = request("a".repeat(64 * 3 + 10));
-  const h = gaieHashes(r, GAIE_DEFAULTS);
+test("gaie-approx hashes 64-token (256-char) blocks up to 131,072 tokens, seeded with the model, partial tail included", async () => {
+  // vLLM reports 16-token blocks; the reference floors the block size at 64 tokens.
+  const bt = approxBlockTokens(APPROX_PREFIX_DEFAULTS, 16);
+  assert.equal(bt, 64);
+  const h = approxHashes(request("a".repeat(256 * 3 + 10)), APPROX_PREFIX_DEFAULTS, bt);
   assert.equal(h.length, 4);
-  assert.equal(gaieHashes(request("b".repeat(63)), GAIE_DEFAULTS).length, 0);
-  assert.equal(gaieHashes(request("c".repeat(64 * 300)), GAIE_DEFAULTS).length, 256);
-  const other = gaieHashes(request("a".repeat(64 * 3 + 10), "/v1/completions", "lora-x"), GAIE_DEFAULTS);
+  assert.equal(approxHashes(request("b".repeat(255)), APPROX_PREFIX_DEFAULTS, bt).length, 1, "a lone partial block is hashed");
+  assert.equal(approxHashes(request("c".repeat(256 * 2100)), APPROX_PREFIX_DEFAULTS, bt).length, 2048);
+  const other = approxHashes(request("a".repeat(256 * 3 + 10), "/v1/completions", "lora-x"), APPROX_PREFIX_DEFAULTS, bt);
   assert.notEqual(other[0], h[0], "the model seeds the chain");
 });
 
-test("gaie-approx follows its index, and its saturation filter overrides the prefix", async () => {
+test("gaie-approx follows its index, and a long queue lowers the favoured endpoint's score without filtering it", async () => {
   const long = "a shared system prompt of some length ".repeat(40);
   const c = ctx(4);
   const p = await gaiePolicy().create(c);
   const first = p.pick(request(long + "q1"));
   assert.equal(p.pick(request(long + "q2")), first, "prefix match wins among idle endpoints");
   assert.equal(p.pick(request(long + "q3")), first);
-  // Same index, but the favoured endpoint now reports a queue of 5 (the threshold).
-  let busy = first;
-  const c2 = ctx(4, (e) => (e === busy ? { waiting: 5 } : {}));
+  // The favoured endpoint reports a queue of 9 and KV 0.9: prefix 3·1 + queue 0 +
+  // KV 2·0.1 = 3.2 against 0 + 2 + 2 = 4 for an idle one, so it loses on score.
+  let busy = "";
+  const c2 = ctx(4, (e) => (e === busy ? { waiting: 9, kvCacheUsage: 0.9 } : {}));
   const p2 = await gaiePolicy().create(c2);
   busy = p2.pick(request(long + "q1"));
-  const next = p2.pick(request(long + "q2"));
-  assert.notEqual(next, busy, "a saturated endpoint is filtered out");
-  // When every endpoint is saturated the filter fails open and the prefix wins again.
-  const c3 = ctx(4, () => ({ waiting: 9, kvCacheUsage: 0.9 }));
+  assert.notEqual(p2.pick(request(long + "q2")), busy, "the busy endpoint loses on score");
+  // A modest queue (the old filter's threshold, 5 waiting) does not outweigh a full prefix match:
+  // 3 + 0 + 2 = 5 against 0 + 2 + 2 = 4.
+  const c3 = ctx(4, (e) => (e === busy ? { waiting: 5 } : {}));
   const p3 = await gaiePolicy().create(c3);
-  const f3 = p3.pick(request(long + "q1"));
-  assert.equal(p3.pick(request(long + "q2")), f3);
+  busy = p3.pick(request(long + "q1"));
+  assert.equal(p3.pick(request(long + "q2")), busy, "no saturation filter at queue 5");
 });
 
 test("on a shared-prefix workload the oracle's hit rate is at least every baseline's", async () => {

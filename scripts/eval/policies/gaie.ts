@@ -1,100 +1,112 @@
-// The reference picker as a baseline: the Gateway API Inference Extension's
-// endpoint picker (EPP) with its published defaults, reimplemented from its
-// design and source, not copied. Owns: the approximate prefix index, the
-// saturation filter, the three scorers and the max-score picker. Must not:
-// read server internals; like the EPP it sees the metrics pages (scraped every
-// 50 ms, its default refresh) and its own index.
+// The reference picker as a baseline: the endpoint picker (EPP) of the Gateway
+// API Inference Extension, which moved to llm-d/llm-d-router in May 2026, with
+// the default configuration it loads when given none. Reimplemented from its
+// source, not copied. Owns: the approximate prefix producer (estimate
+// tokenizer input, chained block hashes, per-endpoint LRU index), the
+// llm-d scorers (queue, KV utilization, load-aware, prefix) and the max-score
+// picker, shared with llm-d.ts; and the `gaie-approx` profile. Must not: read
+// server internals; like the EPP it sees the metrics pages, scraped every
+// 50 ms (--refresh-metrics-interval default, pkg/epp/server/options.go), and
+// its own index. No in-flight counts: the default profile has no scorer that
+// uses them.
 //
-// What is followed (kubernetes-sigs/gateway-api-inference-extension, at the
-// commit before the EPP moved out, a70292c1^; proposal
-// docs/proposals/0602-prefix-cache-aware-routing-proposal):
-// - approximateprefix/hashing.go: the user input is the completions prompt or
-//   the JSON of the chat messages; it is cut into blocks of
-//   blockSizeTokens × 4 = 64 characters, at most 256 blocks (the input is
-//   truncated to 16,384 characters); hash(block i) = H(block i bytes,
-//   hash(block i−1)), the chain seeded with the target model name; a trailing
-//   partial block is hashed too. (xxHash64 there; a 53-bit hash here.)
-// - approximateprefix/plugin.go matchLongestPrefix: walk the hashes in order,
-//   stop at the first one no endpoint holds, and credit every endpoint holding
-//   each earlier hash with one block.
-// - PreRequest: after the pick, every hash is added to the chosen endpoint's
-//   LRU; the LRU holds the endpoint's num_gpu_blocks entries when
-//   vllm:cache_config_info reports it (autoTune, on by default), else 31,250.
-// - utilization/detector.go Filter (default saturation detector): keep
-//   endpoints with waiting queue < 5 and KV usage < 0.8 (headroom 0); if none
-//   is left, keep them all.
-// - scorer/prefix: matched blocks / total blocks; scorer/queuedepth:
-//   (max − q) / (max − min) over the candidates, 1 when all equal;
-//   scorer/kvcacheutilization: 1 − usage; config/loader/defaults.go weights
-//   queue 2, kv-cache 2, prefix 3, summed.
+// Source: llm-d/llm-d-router at ebab687927f5331c1b39defcb579a07951bce56c
+// (2026-08-21):
+// - pkg/epp/config/loader/defaults.go loadDefaultConfig: one profile,
+//   queue-scorer 2, kv-cache-utilization-scorer 2, prefix-cache-scorer 3,
+//   summed (pkg/epp/scheduling/scheduler_profile.go, each score clamped to
+//   [0,1]), max-score picker added by ensureSchedulingLayer. No filter: the
+//   utilization saturation detector is flow control's admission gate for
+//   sheddable requests, not a scheduling filter (the previous version of this
+//   baseline filtered on queue < 5 and KV < 0.8, which the reference does not).
+// - requestcontrol/dataproducer/approximateprefix (types.go, plugin.go): block
+//   size from the endpoint's vllm:cache_config_info block_size (autoTune, on by
+//   default), floored at minBlockSizeTokens = 64, so 16-token vLLM blocks give
+//   64-token blocks; at most maxPrefixTokensToMatch = 131,072 tokens
+//   (= 2,048 blocks of 64); matchLongestPrefix walks the hashes, stops at the
+//   first one no endpoint holds and credits each holder of each earlier hash;
+//   PreRequest adds every hash to the chosen endpoint's LRU, sized
+//   num_gpu_blocks from cache_config_info (autoTune) else 31,250 entries (the
+//   LRU counts 64-token entries against a 16-token-block count: as there).
+// - dataproducer/prefixhash/hashing.go: hash(block i) = xxHash64(content hash
+//   of block i, hash(i−1)), the chain seeded with the target model (cache salt
+//   none here); the trailing partial block is hashed too.
+// - dataproducer/tokenizer/estimate.go (the token producer the framework
+//   auto-creates): 4 bytes per pseudo-token, so a 64-token block is 256
+//   characters of the input (request-text.ts llmdEstimateInput).
+// - scorer/prefix: matched blocks / total blocks (matchLengthWeight 0);
+//   scorer/queuedepth: (max − q) / (max − min) over the candidates, 1 when all
+//   equal; scorer/kvcacheutilization: 1 − usage; scorer/loadaware: 0.5 at an
+//   empty queue, else 0.5·(1 − min(q, 128)/128).
 // - picker/maxscore: shuffle, stable sort by score, take the first (the EPP
-//   seeds its shuffle from the wall clock; ours is seeded).
+//   shuffles with a wall-clock seed; ours is seeded).
+// Differences: a 53-bit hash instead of xxHash64; the index is updated at
+// once (there, by a goroutine right after PreRequest).
 
-import { contentHash, chainHash } from "../../sim/hash.ts";
+import { chainHash, contentHash } from "../../sim/hash.ts";
 import { Rng } from "../../sim/random.ts";
-import type { Policy, PolicyContext, PolicyFactory, RouteRequest } from "../policy.ts";
+import type { Policy, PolicyContext, PolicyFactory, RouteRequest, Scrape } from "../policy.ts";
+import { llmdEstimateInput } from "./request-text.ts";
 
-export interface GaieOptions {
+/** llm-d-router source the baselines in this file and llm-d.ts follow. */
+export const LLMD_ROUTER_COMMIT = "ebab687927f5331c1b39defcb579a07951bce56c";
+
+/** approximateprefix defaults (types.go, plugin.go) and the estimate tokenizer's bytes per token. */
+export interface ApproxPrefixOptions {
+  /** Configured block size in tokens, used when autoTune finds no block_size. */
   blockSizeTokens: number;
-  maxPrefixBlocks: number;
+  /** Floor on the block size (plugin.go minBlockSizeTokens). */
+  minBlockSizeTokens: number;
+  maxPrefixTokensToMatch: number;
   /** LRU entries per endpoint when the endpoint reports no num_gpu_blocks. */
   lruCapacityPerServer: number;
   autoTune: boolean;
-  queueThreshold: number;
-  kvCacheThreshold: number;
-  weights: { prefix: number; queue: number; kvCache: number };
-  scrapeIntervalMs: number;
+  /** estimate.go bytesPerToken. */
+  charsPerToken: number;
 }
 
-export const GAIE_DEFAULTS: Readonly<GaieOptions> = Object.freeze({
+export const APPROX_PREFIX_DEFAULTS: Readonly<ApproxPrefixOptions> = Object.freeze({
   blockSizeTokens: 16,
-  maxPrefixBlocks: 256,
+  minBlockSizeTokens: 64,
+  maxPrefixTokensToMatch: 131072,
   lruCapacityPerServer: 31250,
   autoTune: true,
-  queueThreshold: 5,
-  kvCacheThreshold: 0.8,
-  weights: { prefix: 3, queue: 2, kvCache: 2 },
-  scrapeIntervalMs: 50,
+  charsPerToken: 4,
 });
 
-const CHARS_PER_TOKEN = 4;
+/** EPP metrics refresh (--refresh-metrics-interval default). */
+export const LLMD_REFRESH_MS = 50;
 
-/** The EPP's user input for hashing: the prompt, or the chat messages as JSON. */
-export function gaieUserInput(req: RouteRequest, maxChars: number): string {
-  if (req.path === "/v1/chat/completions") {
-    try {
-      return JSON.stringify(JSON.parse(req.body()).messages ?? null).slice(0, maxChars);
-    } catch {
-      return "";
-    }
-  }
-  return req.promptPrefix(maxChars);
+/** GetBlockSize: the first endpoint's reported block size under autoTune, floored at the minimum. */
+export function approxBlockTokens(o: Readonly<ApproxPrefixOptions>, reported: number): number {
+  const b = o.autoTune && reported > 0 ? reported : o.blockSizeTokens;
+  return Math.max(b, o.minBlockSizeTokens);
 }
 
-export function gaieHashes(req: RouteRequest, o: Readonly<GaieOptions>): number[] {
-  const blockChars = o.blockSizeTokens * CHARS_PER_TOKEN;
-  const input = gaieUserInput(req, blockChars * o.maxPrefixBlocks);
-  if (input.length < blockChars) return [];
+/** Chained hashes of the request's estimate-tokenizer input: full blocks, then the partial tail, at most maxPrefixTokens/blockTokens. */
+export function approxHashes(req: RouteRequest, o: Readonly<ApproxPrefixOptions>, blockTokens: number): number[] {
+  const blockChars = blockTokens * o.charsPerToken;
+  const maxBlocks = Math.floor(o.maxPrefixTokensToMatch / blockTokens);
+  const input = llmdEstimateInput(req);
+  const end = Math.min(input.length, maxBlocks * blockChars);
   const out: number[] = [];
   let prev = contentHash(req.model, 0, req.model.length);
-  let i = 0;
-  for (; i + blockChars <= input.length; i += blockChars) {
-    prev = chainHash(prev, contentHash(input, i, i + blockChars));
+  for (let i = 0; i < end; i += blockChars) {
+    prev = chainHash(prev, contentHash(input, i, Math.min(i + blockChars, end)));
     out.push(prev);
   }
-  if (i < input.length) out.push(chainHash(prev, contentHash(input, i, input.length)));
   return out;
 }
 
-/** hash → endpoints holding it, with one LRU per endpoint whose evictions clear the map. */
-class ApproxIndex {
+/** hash → endpoints holding it, with one LRU per endpoint whose evictions clear the map (approximateprefix/indexer.go). */
+export class ApproxIndex {
   private readonly holders = new Map<number, Set<number>>();
   private readonly lru: Map<number, true>[];
   constructor(n: number) {
     this.lru = Array.from({ length: n }, () => new Map());
   }
 
-  /** Blocks credited per endpoint for the longest run of held hashes. */
+  /** matchLongestPrefix: blocks credited per endpoint for the run of hashes some endpoint holds. */
   match(hashes: readonly number[], n: number): Int32Array {
     const res = new Int32Array(n);
     for (const h of hashes) {
@@ -121,6 +133,7 @@ class ApproxIndex {
       }
     }
     for (const h of hashes) {
+      if (!lru.has(h)) continue; // evicted again within this request (capacity below its length)
       let s = this.holders.get(h);
       if (s === undefined) this.holders.set(h, (s = new Set()));
       s.add(e);
@@ -128,43 +141,91 @@ class ApproxIndex {
   }
 }
 
-export function gaiePolicy(o: Readonly<GaieOptions> = GAIE_DEFAULTS): PolicyFactory {
+/** The approximate prefix producer: hash, match, and record the pick (Produce + PreRequest). */
+export class ApproxPrefixProducer {
+  private readonly index: ApproxIndex;
+  constructor(private readonly ctx: PolicyContext, private readonly o: Readonly<ApproxPrefixOptions> = APPROX_PREFIX_DEFAULTS) {
+    this.index = new ApproxIndex(ctx.endpoints.length);
+  }
+
+  /** Per-endpoint prefix score (matched / total blocks) and the hashes to record after the pick. */
+  produce(req: RouteRequest, m: readonly Scrape[]): { score: Float64Array; hashes: number[] } {
+    const n = this.ctx.endpoints.length;
+    const hashes = approxHashes(req, this.o, approxBlockTokens(this.o, m[0].blockSize));
+    const matched = this.index.match(hashes, n);
+    const score = new Float64Array(n);
+    if (hashes.length > 0) for (let i = 0; i < n; i++) score[i] = matched[i] / hashes.length;
+    return { score, hashes };
+  }
+
+  record(hashes: readonly number[], e: number, m: Scrape): void {
+    const capacity = this.o.autoTune && m.numGpuBlocks > 0 ? m.numGpuBlocks : this.o.lruCapacityPerServer;
+    this.index.add(hashes, e, capacity);
+  }
+}
+
+/** scorer/queuedepth. */
+export function queueScores(m: readonly Scrape[]): Float64Array {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const s of m) {
+    lo = Math.min(lo, s.waiting);
+    hi = Math.max(hi, s.waiting);
+  }
+  return Float64Array.from(m, (s) => (hi === lo ? 1 : (hi - s.waiting) / (hi - lo)));
+}
+
+/** scorer/kvcacheutilization. */
+export function kvScores(m: readonly Scrape[]): Float64Array {
+  return Float64Array.from(m, (s) => 1 - s.kvCacheUsage);
+}
+
+/** scorer/loadaware with its default threshold of 128 waiting requests. */
+export function loadAwareScores(m: readonly Scrape[], threshold = 128): Float64Array {
+  return Float64Array.from(m, (s) => (s.waiting === 0 ? 0.5 : 0.5 * (1 - Math.min(s.waiting, threshold) / threshold)));
+}
+
+/** Σ weight · clamp(score) (scheduler_profile.go runScorerPlugins). */
+export function weightedSum(n: number, parts: readonly [number, Float64Array][]): Float64Array {
+  const total = new Float64Array(n);
+  for (const [w, s] of parts) for (let i = 0; i < n; i++) total[i] += w * Math.min(1, Math.max(0, s[i]));
+  return total;
+}
+
+/** picker/maxscore: a seeded shuffle, then the first of the highest scores. */
+export function maxScorePick(score: Float64Array, rng: Rng): number {
+  const order = Array.from({ length: score.length }, (_, i) => i);
+  rng.shuffle(order);
+  let best = order[0];
+  for (const i of order) if (score[i] > score[best]) best = i;
+  return best;
+}
+
+export interface GaieWeights {
+  prefix: number;
+  queue: number;
+  kvCache: number;
+}
+
+/** defaults.go weights. */
+export const GAIE_WEIGHTS: Readonly<GaieWeights> = Object.freeze({ prefix: 3, queue: 2, kvCache: 2 });
+
+export function gaiePolicy(weights: Readonly<GaieWeights> = GAIE_WEIGHTS, o: Readonly<ApproxPrefixOptions> = APPROX_PREFIX_DEFAULTS): PolicyFactory {
   return {
     name: "gaie-approx",
-    description: `Gateway API Inference Extension picker defaults: ${o.blockSizeTokens * CHARS_PER_TOKEN}-char blocks × ${o.maxPrefixBlocks}, per-server LRU, prefix ${o.weights.prefix} : queue ${o.weights.queue} : KV ${o.weights.kvCache}, saturation at queue ${o.queueThreshold} / KV ${o.kvCacheThreshold}`,
-    scrapeIntervalMs: o.scrapeIntervalMs,
+    description: `reference picker's default profile (llm-d-router defaults.go @${LLMD_ROUTER_COMMIT.slice(0, 8)}): approximate prefix index, ${o.minBlockSizeTokens}-token blocks up to ${o.maxPrefixTokensToMatch} tokens, prefix ${weights.prefix} : queue ${weights.queue} : KV ${weights.kvCache}, max score, no filter, metrics every ${LLMD_REFRESH_MS} ms`,
+    scrapeIntervalMs: LLMD_REFRESH_MS,
     create(ctx: PolicyContext): Policy {
       const n = ctx.endpoints.length;
       const rng = new Rng(ctx.seed).fork("gaie-approx");
-      const index = new ApproxIndex(n);
-      const order = Array.from({ length: n }, (_, i) => i);
-      const score = new Float64Array(n);
+      const producer = new ApproxPrefixProducer(ctx, o);
       return {
         pick(req) {
-          const hashes = gaieHashes(req, o);
-          const matched = index.match(hashes, n);
           const m = ctx.endpoints.map((e) => ctx.scraped(e));
-          // Saturation filter, failing open.
-          let cand = order.filter((i) => m[i].waiting < o.queueThreshold && m[i].kvCacheUsage < o.kvCacheThreshold);
-          if (cand.length === 0) cand = order.slice();
-          let qMin = Infinity;
-          let qMax = -Infinity;
-          for (const i of cand) {
-            qMin = Math.min(qMin, m[i].waiting);
-            qMax = Math.max(qMax, m[i].waiting);
-          }
-          for (const i of cand) {
-            const prefix = hashes.length === 0 ? 0 : matched[i] / hashes.length;
-            const queue = qMax === qMin ? 1 : (qMax - m[i].waiting) / (qMax - qMin);
-            const kv = 1 - m[i].kvCacheUsage;
-            const clamp = (x: number): number => Math.min(1, Math.max(0, x));
-            score[i] = o.weights.prefix * clamp(prefix) + o.weights.queue * clamp(queue) + o.weights.kvCache * clamp(kv);
-          }
-          rng.shuffle(cand);
-          let best = cand[0];
-          for (const i of cand) if (score[i] > score[best]) best = i;
-          const blocks = o.autoTune && m[best].numGpuBlocks > 0 ? m[best].numGpuBlocks : o.lruCapacityPerServer;
-          index.add(hashes, best, blocks);
+          const { score: prefix, hashes } = producer.produce(req, m);
+          const total = weightedSum(n, [[weights.prefix, prefix], [weights.queue, queueScores(m)], [weights.kvCache, kvScores(m)]]);
+          const best = maxScorePick(total, rng);
+          producer.record(hashes, best, m[best]);
           return ctx.endpoints[best];
         },
       };

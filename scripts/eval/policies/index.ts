@@ -4,11 +4,19 @@
 
 import type { PolicyFactory } from "../policy.ts";
 import { chwblPolicy, leastRequest, random, roundRobin } from "./baselines.ts";
+import { aibrixPolicy } from "./aibrix.ts";
+import { dynamoPolicy } from "./dynamo.ts";
 import { gaiePolicy } from "./gaie.ts";
+import { llmdApproxPolicy, llmdPrecisePolicy } from "./llmd.ts";
 import { oracle } from "./oracle.ts";
+import { sglangPolicy } from "./sglang.ts";
 import { prefixRouterPolicy } from "./prefix-router.ts";
 
-export const POLICY_NAMES = ["random", "round-robin", "least-request", "chwbl", "gaie-approx", "prefix-router", "oracle"] as const;
+export const POLICY_NAMES = [
+  "random", "round-robin", "least-request", "chwbl",
+  "gaie-approx", "llm-d-approx", "llm-d-precise", "sglang-cache-aware", "aibrix-prefix", "dynamo-kv",
+  "prefix-router", "oracle",
+] as const;
 export type PolicyName = (typeof POLICY_NAMES)[number];
 
 export const REGISTRY: Readonly<Record<PolicyName, PolicyFactory | undefined>> = Object.freeze({
@@ -17,6 +25,11 @@ export const REGISTRY: Readonly<Record<PolicyName, PolicyFactory | undefined>> =
   "least-request": leastRequest,
   chwbl: chwblPolicy(),
   "gaie-approx": gaiePolicy(),
+  "llm-d-approx": llmdApproxPolicy(),
+  "llm-d-precise": llmdPrecisePolicy(),
+  "sglang-cache-aware": sglangPolicy(),
+  "aibrix-prefix": aibrixPolicy(),
+  "dynamo-kv": dynamoPolicy(),
   // The built .wasm driven through the host emulator (prefix-router.ts).
   "prefix-router": prefixRouterPolicy(),
   oracle,
