@@ -5,7 +5,7 @@
 // prompts. Must not: route, simulate, or read the clock; equal inputs and seed
 // give identical workloads.
 
-import { blockHashes, tokensOf } from "../sim/hash.ts";
+import { tokenizer as tokenizerNamed, type Tokenizer } from "../sim/hash.ts";
 import { applyChatTemplate, chatBody, CHAT_PATH, completionsBody, COMPLETIONS_PATH, type ChatMessage } from "../sim/openai.ts";
 import type { Rng } from "../sim/random.ts";
 
@@ -54,13 +54,27 @@ const WORDS = (
   "router server request kernel memory block engine batch query answer context document section table report value"
 ).split(" ");
 
+/**
+ * One word from `rng`. `skew` in [−1, 1] tilts the choice towards longer
+ * (> 0) or shorter (< 0) words: of two draws the longer (shorter) is kept with
+ * probability |skew|. Texts drawn with different skews have different
+ * characters per token, as prose, lists and technical text do.
+ */
+export function fillerWord(rng: Rng, skew = 0): string {
+  const w = WORDS[rng.u32() % WORDS.length];
+  if (skew === 0) return w;
+  const v = WORDS[rng.u32() % WORDS.length];
+  if (rng.float() >= Math.abs(skew)) return w;
+  return (skew > 0) === (v.length > w.length) ? v : w;
+}
+
 /** Exactly `chars` characters of word-like text drawn from `rng`. */
-export function fillerText(rng: Rng, chars: number): string {
+export function fillerText(rng: Rng, chars: number, skew = 0): string {
   const parts: string[] = [];
   let len = 0;
   // The joined length is len − 1, so stop only once len is past `chars`.
   while (len <= chars) {
-    const w = WORDS[rng.u32() % WORDS.length];
+    const w = fillerWord(rng, skew);
     parts.push(w);
     len += w.length + 1;
   }
@@ -94,8 +108,12 @@ export interface LiteralRequest {
   messages?: ChatMessage[];
 }
 
-/** Build specs (sorted by arrival, ids assigned) from literal prompts. */
-export function literalSpecs(reqs: LiteralRequest[]): RequestSpec[] {
+/**
+ * Build specs (sorted by arrival, ids assigned) from literal prompts, counting
+ * tokens and hashing blocks with `tok` (default: the simulator's default
+ * tokenizer, hash.ts).
+ */
+export function literalSpecs(reqs: LiteralRequest[], tok: Tokenizer = tokenizerNamed()): RequestSpec[] {
   const sorted = reqs.map((r, i) => ({ r, i })).sort((a, b) => a.r.arrivalMs - b.r.arrivalMs || a.i - b.i);
   return sorted.map(({ r }, id) => {
     const adapter = r.model === r.baseModel ? null : r.model;
@@ -117,10 +135,25 @@ export function literalSpecs(reqs: LiteralRequest[]): RequestSpec[] {
       model: r.model,
       adapter,
       path,
-      promptTokens: tokensOf(text.length),
+      promptTokens: tok.count(text),
       maxTokens: r.maxTokens,
-      hashes: blockHashes(text, adapter),
+      hashes: tok.blockHashes(text, adapter),
       source: new LiteralSource(text, body),
     };
   });
+}
+
+/**
+ * The same workload as another tokenizer would see it: token counts and block
+ * hashes recomputed from each prompt's text (which does not change).
+ */
+export function retokenize(w: Workload, tok: Tokenizer): Workload {
+  return {
+    name: w.name,
+    description: w.description,
+    requests: w.requests.map((r) => {
+      const text = r.source.promptText();
+      return { ...r, promptTokens: tok.count(text), hashes: tok.blockHashes(text, r.adapter) };
+    }),
+  };
 }

@@ -19,15 +19,20 @@
 //   the batch already holds max_loras adapters.
 // Timing: step time = β0 + β1·(prefill tokens computed) + β2·(decode tokens)
 // (params.ts has the figures and their source), + loraLoadMs per adapter
-// brought into a GPU slot. Cached prompt tokens cost nothing: that is the whole
+// brought into a GPU slot; under the "context" step model (the default) also
+// + γp·Σ over prefill chunks of n·c + n(n+1)/2 (n new tokens after c already
+// in the KV cache) + γd·Σ over decodes of the context length. Cached prompt tokens cost nothing: that is the whole
 // point of routing for the cache. The first token is sampled at the end of the
 // step that computes the last prompt token, so TTFT = queueing + prefill of
 // the uncached tokens, with other requests' tokens sharing each step.
 //
 // Speed: a batch of pure decodes with no admissible waiting request repeats
 // identically until a request finishes or a new one arrives, so it runs as one
-// "macro step" of k identical steps; an arrival cuts the macro step at the
-// next step boundary (truncate in submit), exactly when vLLM would see it.
+// "macro step" of k steps; an arrival cuts the macro step at the next step
+// boundary (truncate in submit), exactly when vLLM would see it. Under the
+// context model each of those steps is γd·(batch size) longer than the one
+// before (every context grew by a token), so step j of a macro step lasts
+// stepMs + j·stepGrowthMs and boundaries solve a quadratic.
 
 import { BLOCK_TOKENS } from "./hash.ts";
 import { KvCache } from "./kvcache.ts";
@@ -93,6 +98,24 @@ function blocksFor(tokens: number): number {
   return Math.ceil(tokens / BLOCK_TOKENS);
 }
 
+/** Attention cost of computing `uncached` prompt tokens after `cached` ones, in any chunking (context model; 0 under linear). */
+export function prefillAttentionMs(p: SimParams, uncached: number, cached: number): number {
+  if (p.stepModel !== "context") return 0;
+  return p.attnPrefillMsPerPair * (uncached * cached + (uncached * (uncached + 1)) / 2);
+}
+
+/**
+ * A request's TTFT alone on an idle server that already holds `cachedTokens`
+ * of its prompt: its uncached tokens in chunks of max_num_batched_tokens, one
+ * step each, with nothing else in the batch. The zero-queue bound of the
+ * evaluator's report (with the ideal hit for cachedTokens).
+ */
+export function isolatedTtftMs(p: SimParams, promptTokens: number, cachedTokens: number): number {
+  const uncached = Math.max(1, promptTokens - cachedTokens);
+  const steps = Math.ceil(uncached / p.maxNumBatchedTokens);
+  return steps * p.stepBaseMs + uncached * p.prefillMsPerToken + prefillAttentionMs(p, uncached, promptTokens - uncached);
+}
+
 export class Engine {
   readonly p: SimParams;
   readonly cache: KvCache;
@@ -112,7 +135,8 @@ export class Engine {
   private wakeAt = Infinity;
   private stepStart = 0;
   private stepEnd = 0;
-  private stepMs = 0; // duration of one step of a macro step
+  private stepMs = 0; // duration of the first step of a macro step
+  private stepGrowthMs = 0; // how much longer each further step of a macro step is (context model)
   private macroK = 1;
   private batch: Seq[] = [];
   private batchTokens: number[] = [];
@@ -227,15 +251,20 @@ export class Engine {
     const p = this.p;
     const own = req.promptTokens - this.expectedHitTokens(req.hashes, req.promptTokens);
     let ahead = 0;
+    let attention = prefillAttentionMs(p, own, req.promptTokens - own);
     let decoding = 0;
+    let decodeContext = 0;
     let minLeft = Infinity;
     // Per running adapter, the decode steps until its last request finishes.
     const adapterLeft = new Map<string, number>();
     for (const s of this.running) {
       const left = s.req.maxTokens - s.generated;
-      if (s.generated === 0) ahead += s.numTokens - s.computed;
-      else {
+      if (s.generated === 0) {
+        ahead += s.numTokens - s.computed;
+        attention += prefillAttentionMs(p, s.numTokens - s.computed, s.computed);
+      } else {
         decoding++;
+        decodeContext += s.numTokens;
         minLeft = Math.min(minLeft, left);
       }
       const a = s.req.adapter;
@@ -243,12 +272,15 @@ export class Engine {
     }
     for (let i = this.wHead; i < this.waiting.length; i++) {
       const s = this.waiting[i];
-      ahead += s.numTokens - (s.preemptions > 0 ? 0 : s.estHitTokens);
+      const hit = s.preemptions > 0 ? 0 : s.estHitTokens;
+      ahead += s.numTokens - hit;
+      attention += prefillAttentionMs(p, s.numTokens - hit, hit);
     }
     const tokens = ahead + own;
     const steps = Math.max(1, Math.ceil(tokens / p.maxNumBatchedTokens));
-    const stepBase = p.stepBaseMs + p.decodeMsPerToken * decoding;
-    let t = Math.max(0, this.nextBoundaryMs(now) - now) + tokens * p.prefillMsPerToken + steps * stepBase;
+    const decodeAttention = p.stepModel === "context" ? p.attnDecodeMsPerContextToken * decodeContext : 0;
+    const stepBase = p.stepBaseMs + p.decodeMsPerToken * decoding + decodeAttention;
+    let t = Math.max(0, this.nextBoundaryMs(now) - now) + tokens * p.prefillMsPerToken + attention + steps * stepBase;
     // Not enough free KV for its blocks: it waits for the soonest finishing decode.
     const newBlocks = blocksFor(req.promptTokens) - (req.promptTokens - own) / BLOCK_TOKENS;
     if (newBlocks > this.cache.numFree && minLeft < Infinity) t += minLeft * stepBase;
@@ -274,6 +306,9 @@ export class Engine {
     let decode = 0;
     let preempted = false;
     let loraLoads = 0;
+    // Attention under the context model: query-key pairs of prefill chunks, context tokens read by decodes.
+    let prefillPairs = 0;
+    let decodeContext = 0;
 
     // Running requests first, in order; the last one is the preemption victim.
     for (let i = 0; i < this.running.length && budget > 0; i++) {
@@ -298,8 +333,13 @@ export class Engine {
       batchTokens.push(n);
       budget -= n;
       // A decode computes the one token sampled last step; anything else is (re)prefill.
-      if (n === 1 && s.generated > 0 && s.computed === s.numTokens - 1) decode += n;
-      else prefill += n;
+      if (n === 1 && s.generated > 0 && s.computed === s.numTokens - 1) {
+        decode += n;
+        decodeContext += s.numTokens;
+      } else {
+        prefill += n;
+        prefillPairs += n * s.computed + (n * (n + 1)) / 2;
+      }
     }
 
     // Then waiting requests, oldest first, unless this step preempted.
@@ -340,6 +380,7 @@ export class Engine {
       batchTokens.push(n);
       budget -= n;
       prefill += n;
+      prefillPairs += n * hitTokens + (n * (n + 1)) / 2;
       admitted++;
     }
     if (skipped !== null) {
@@ -355,11 +396,22 @@ export class Engine {
     this.busy = true;
     this.stepStart = now;
     this.stepMs = p.stepBaseMs + p.prefillMsPerToken * prefill + p.decodeMsPerToken * decode + p.loraLoadMs * loraLoads;
+    this.stepGrowthMs = 0;
+    if (p.stepModel === "context") {
+      this.stepMs += p.attnPrefillMsPerPair * prefillPairs + p.attnDecodeMsPerContextToken * decodeContext;
+      this.stepGrowthMs = p.attnDecodeMsPerContextToken * decode;
+    }
     this.macroK = 1;
     if (prefill === 0 && admitted === 0 && !preempted && loraLoads === 0 && batch.length === this.running.length) {
       this.macroK = this.macroSteps();
     }
-    this.stepEnd = now + this.stepMs * this.macroK;
+    this.stepEnd = this.macroEnd(this.macroK);
+  }
+
+  /** End of the k-th step of the step in flight (k = 1 for a single step). */
+  private macroEnd(k: number): number {
+    if (this.stepGrowthMs === 0) return this.stepStart + this.stepMs * k;
+    return this.stepStart + this.stepMs * k + (this.stepGrowthMs * k * (k - 1)) / 2;
   }
 
   /**
@@ -390,14 +442,28 @@ export class Engine {
   private nextBoundaryMs(now: number): number {
     if (!this.busy) return now;
     if (this.macroK === 1) return this.stepEnd;
-    return this.stepStart + this.stepMs * Math.min(this.macroK, Math.max(1, Math.ceil((now - this.stepStart) / this.stepMs)));
+    return this.macroEnd(this.boundaryStep(now));
+  }
+
+  /** The first k in [1, macroK] whose step ends at or after now. */
+  private boundaryStep(now: number): number {
+    const dt = now - this.stepStart;
+    if (this.stepGrowthMs === 0) return Math.min(this.macroK, Math.max(1, Math.ceil(dt / this.stepMs)));
+    // k·stepMs + g·k(k−1)/2 = dt, solved for k, then nudged past rounding.
+    const g = this.stepGrowthMs;
+    const b = this.stepMs - g / 2;
+    let k = Math.ceil((-b + Math.sqrt(b * b + 2 * g * Math.max(0, dt))) / g);
+    k = Math.min(this.macroK, Math.max(1, k));
+    while (k > 1 && this.macroEnd(k - 1) >= now) k--;
+    while (k < this.macroK && this.macroEnd(k) < now) k++;
+    return k;
   }
 
   private truncateMacro(now: number): void {
-    const end = this.nextBoundaryMs(now);
-    if (end < this.stepEnd) {
-      this.macroK = Math.round((end - this.stepStart) / this.stepMs);
-      this.stepEnd = end;
+    const k = this.boundaryStep(now);
+    if (k < this.macroK) {
+      this.macroK = k;
+      this.stepEnd = this.macroEnd(k);
     }
   }
 

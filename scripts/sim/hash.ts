@@ -1,9 +1,21 @@
 // Token and block arithmetic of the simulated model server, and the chained
-// block hashes its prefix cache is keyed by. Owns: the tokenizer model (4
-// characters per token), the block geometry (16 tokens = 64 characters) and the
-// hash chain. Must not: know about requests, engines or routing; the replay,
-// the HTTP server and the oracle all reach block hashes through this file so
-// they agree bit for bit.
+// block hashes its prefix cache is keyed by. Owns: the two tokenizer models
+// (FIXED: 4 characters per token, so a 16-token block is always 64 characters;
+// VARYING, the default: a deterministic per-word token count whose characters
+// per token vary with the text), the block geometry (16 tokens) and the hash
+// chain. Must not: know about requests, engines or routing; the replay, the
+// HTTP server and the oracle all reach block hashes through this file so they
+// agree bit for bit.
+//
+// Why a varying tokenizer: a router that cuts prompts into 64-character
+// blocks (16 tokens × ~4 characters, the reference picker's choice) lines up
+// with the server's 16-token blocks only if every token is exactly 4
+// characters. Real BPE tokenizers give ~3–5 characters per token depending on
+// the words (Llama 3 on English prose ≈ 4.2, on code and numbers fewer), so
+// the server's block boundaries fall at character offsets no router can know
+// without the tokenizer, and a prompt's token count is only estimated from its
+// length. VARYING keeps that property while staying a pure function of the
+// text (no vocabulary file): see pieceTokens.
 //
 // Why chained hashes: vLLM identifies a full KV block by
 // hash(parent block hash, the block's token ids, extra keys such as the LoRA
@@ -24,7 +36,7 @@ export const BLOCK_CHARS = BLOCK_TOKENS * CHARS_PER_TOKEN;
 
 const TWO32 = 4294967296;
 
-/** Tokens the simulated tokenizer sees in a text. */
+/** Tokens the FIXED tokenizer sees in a text of `chars` characters. */
 export function tokensOf(chars: number): number {
   return Math.ceil(chars / CHARS_PER_TOKEN);
 }
@@ -80,7 +92,10 @@ export function rootHash(adapter: string | null): number {
   return contentHash("\u0001root\u0001" + key, 0, key.length + 6);
 }
 
-/** Chained hashes of every full block of text (a partial last block has none, as in vLLM). */
+/**
+ * Chained hashes of every full block of text under the FIXED tokenizer
+ * (64-character blocks; a partial last block has none, as in vLLM).
+ */
 export function blockHashes(text: string, adapter: string | null): Float64Array {
   const n = Math.floor(text.length / BLOCK_CHARS);
   const out = new Float64Array(n);
@@ -90,4 +105,114 @@ export function blockHashes(text: string, adapter: string | null): Float64Array 
     out[i] = h;
   }
   return out;
+}
+
+// ---- tokenizers ----
+
+export type TokenizerName = "fixed" | "varying";
+
+/** How the simulated server turns a prompt into tokens, hence into 16-token KV blocks. */
+export interface Tokenizer {
+  readonly name: TokenizerName;
+  /** Character offset just past each token, ascending; length = token count. */
+  tokenEnds(text: string): Int32Array;
+  count(text: string): number;
+  /** Chained hashes of every full 16-token block (a partial last block has none). */
+  blockHashes(text: string, adapter: string | null): Float64Array;
+}
+
+/** Chained block hashes from token end offsets: block b spans tokens [16b, 16b + 16). */
+export function blockHashesFromEnds(text: string, ends: Int32Array, adapter: string | null): Float64Array {
+  const n = Math.floor(ends.length / BLOCK_TOKENS);
+  const out = new Float64Array(n);
+  let h = rootHash(adapter);
+  let start = 0;
+  for (let i = 0; i < n; i++) {
+    const end = ends[(i + 1) * BLOCK_TOKENS - 1];
+    h = chainHash(h, contentHash(text, start, end));
+    out[i] = h;
+    start = end;
+  }
+  return out;
+}
+
+export const FIXED_TOKENIZER: Tokenizer = Object.freeze({
+  name: "fixed" as const,
+  tokenEnds(text: string): Int32Array {
+    const n = tokensOf(text.length);
+    const out = new Int32Array(n);
+    for (let i = 0; i < n; i++) out[i] = Math.min(text.length, (i + 1) * CHARS_PER_TOKEN);
+    return out;
+  },
+  count: (text: string): number => tokensOf(text.length),
+  blockHashes,
+});
+
+function isSpace(c: number): boolean {
+  return c === 32 || c === 10 || c === 9 || c === 13;
+}
+
+/**
+ * Tokens of one piece (a run of non-space characters with the whitespace that
+ * follows it) under the VARYING model: round(length / c), at least 1, where
+ * c ∈ [2.5, 6.5) characters per token is fixed per piece by a hash of its text.
+ * So a word always costs the same (a tokenizer is a function), short words
+ * are one token, long ones several, and the mean over English-like filler is
+ * ≈ 4.1 characters per token (tests/sim/tokenizer.test.ts measures it).
+ */
+export function pieceTokens(text: string, start: number, end: number): number {
+  let h = 0x811c9dc5;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  const charsPerToken = 2.5 + (fmix32(h) % 4096) / 1024;
+  return Math.max(1, Math.round((end - start) / charsPerToken));
+}
+
+/** End of the piece starting at `start`: past its non-space run and the whitespace after it. */
+function pieceEnd(text: string, start: number): number {
+  let i = start;
+  while (i < text.length && !isSpace(text.charCodeAt(i))) i++;
+  while (i < text.length && isSpace(text.charCodeAt(i))) i++;
+  return i;
+}
+
+export const VARYING_TOKENIZER: Tokenizer = Object.freeze({
+  name: "varying" as const,
+  tokenEnds(text: string): Int32Array {
+    let out = new Int32Array(Math.ceil(text.length / 3) + 8);
+    let n = 0;
+    for (let s = 0; s < text.length; ) {
+      const e = pieceEnd(text, s);
+      const t = pieceTokens(text, s, e);
+      if (n + t > out.length) {
+        const grown = new Int32Array(Math.max(out.length * 2, n + t));
+        grown.set(out);
+        out = grown;
+      }
+      // A piece's tokens split it evenly, so a shared prefix of whole pieces has identical token boundaries.
+      for (let k = 1; k <= t; k++) out[n++] = s + Math.round(((e - s) * k) / t);
+      s = e;
+    }
+    return out.slice(0, n);
+  },
+  count(text: string): number {
+    let n = 0;
+    for (let s = 0; s < text.length; ) {
+      const e = pieceEnd(text, s);
+      n += pieceTokens(text, s, e);
+      s = e;
+    }
+    return n;
+  },
+  blockHashes(text: string, adapter: string | null): Float64Array {
+    return blockHashesFromEnds(text, VARYING_TOKENIZER.tokenEnds(text), adapter);
+  },
+});
+
+/** The evaluator's and the HTTP servers' default: the realistic one. */
+export const DEFAULT_TOKENIZER: TokenizerName = "varying";
+
+export function tokenizer(name: TokenizerName = DEFAULT_TOKENIZER): Tokenizer {
+  if (name === "fixed") return FIXED_TOKENIZER;
+  if (name === "varying") return VARYING_TOKENIZER;
+  throw new Error(`unknown tokenizer ${String(name)}; fixed or varying`);
 }

@@ -13,7 +13,7 @@ import http from "node:http";
 import { performance } from "node:perf_hooks";
 import type { AddressInfo } from "node:net";
 import { Engine, type EngineRequest, type RequestOutcome } from "./engine.ts";
-import { blockHashes } from "./hash.ts";
+import { tokenizer, type Tokenizer, type TokenizerName } from "./hash.ts";
 import { renderMetrics } from "./metrics.ts";
 import {
   BadRequest, CHAT_PATH, COMPLETIONS_PATH, completionResponse, parseRequest, streamChunk, type ParsedRequest,
@@ -27,6 +27,8 @@ export interface SimServerOptions {
   host?: string;
   /** 0 picks a free port. */
   port?: number;
+  /** How prompts become tokens and KV blocks (hash.ts); default VARYING, as in the evaluator. */
+  tokenizer?: TokenizerName;
 }
 
 interface Pending {
@@ -43,6 +45,7 @@ export class SimServer {
   readonly params: SimParams;
   readonly speedup: number;
   readonly engine: Engine;
+  readonly tokenizer: Tokenizer;
   private readonly host: string;
   private readonly port: number;
   private readonly http: http.Server;
@@ -56,6 +59,7 @@ export class SimServer {
   constructor(opts: SimServerOptions = {}) {
     this.params = simParams(opts.params);
     this.speedup = opts.speedup ?? 1;
+    this.tokenizer = tokenizer(opts.tokenizer);
     if (!(this.speedup > 0)) throw new Error("speedup must be > 0");
     this.host = opts.host ?? "127.0.0.1";
     this.port = opts.port ?? 0;
@@ -140,11 +144,13 @@ export class SimServer {
       throw e;
     }
     const num = this.nextId++;
+    // The tokenizer's count, not parseRequest's characters / 4: they differ under VARYING.
+    parsed.promptTokens = this.tokenizer.count(parsed.promptText);
     const engineReq: EngineRequest = {
       id: num,
       promptTokens: parsed.promptTokens,
       maxTokens: parsed.maxTokens,
-      hashes: blockHashes(parsed.promptText, parsed.adapter),
+      hashes: this.tokenizer.blockHashes(parsed.promptText, parsed.adapter),
       adapter: parsed.adapter,
     };
     this.catchUp();

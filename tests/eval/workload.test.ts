@@ -3,13 +3,13 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { test } from "node:test";
-import { blockHashes } from "../../scripts/sim/hash.ts";
+import { FIXED_TOKENIZER, tokenizer, VARYING_TOKENIZER, type Tokenizer } from "../../scripts/sim/hash.ts";
 import { parseRequest } from "../../scripts/sim/openai.ts";
 import { DEFAULT_SIM_PARAMS, simParams } from "../../scripts/sim/params.ts";
 import { bursts, loraMix, multiTurn, sharedPrefix } from "../../scripts/eval/generators.ts";
 import { DEFAULT_TRACE } from "../../scripts/eval/run.ts";
-import { loadTrace, traceWorkload, type TraceRecord } from "../../scripts/eval/trace.ts";
-import type { Workload } from "../../scripts/eval/workload.ts";
+import { loadTrace, spreadArrivals, traceWorkload, type TraceRecord } from "../../scripts/eval/trace.ts";
+import { retokenize, type Workload } from "../../scripts/eval/workload.ts";
 
 const model = DEFAULT_SIM_PARAMS.model;
 
@@ -17,16 +17,16 @@ function fingerprint(w: Workload): string {
   return w.requests.map((r) => `${r.arrivalMs.toFixed(3)}|${r.model}|${r.maxTokens}|${r.source.body().length}|${r.hashes.join(",")}`).join("\n");
 }
 
-/** The server's view of a spec's body must equal what the replay uses. */
-function assertServerAgrees(w: Workload, n: number): void {
+/** The server's view of a spec's body (as server.ts tokenizes it) must equal what the replay uses. */
+function assertServerAgrees(w: Workload, n: number, tok: Tokenizer = tokenizer()): void {
   const p = simParams();
   for (const r of w.requests.slice(0, n)) {
     const parsed = parseRequest(r.path, r.source.body(), p);
     assert.equal(parsed.promptText, r.source.promptText());
-    assert.equal(parsed.promptTokens, r.promptTokens);
+    assert.equal(tok.count(parsed.promptText), r.promptTokens);
     assert.equal(parsed.maxTokens, r.maxTokens);
     assert.equal(parsed.adapter, r.adapter);
-    assert.deepEqual(r.hashes, blockHashes(parsed.promptText, parsed.adapter));
+    assert.deepEqual(r.hashes, tok.blockHashes(parsed.promptText, parsed.adapter));
   }
 }
 
@@ -38,8 +38,8 @@ const records: TraceRecord[] = [
 ];
 
 test("trace replay: hash ids become text whose block hashes match the server's, prefixes shared by id", () => {
-  const w = traceWorkload(records, { model, seed: 7 });
-  assertServerAgrees(w, records.length);
+  const w = traceWorkload(records, { model, seed: 7, tokenizer: "fixed" });
+  assertServerAgrees(w, records.length, FIXED_TOKENIZER);
   const [a, b, c] = w.requests;
   assert.equal(a.source.promptText().length, 1200 * 4);
   assert.equal(a.promptTokens, 1200);
@@ -51,6 +51,47 @@ test("trace replay: hash ids become text whose block hashes match the server's, 
   assert.notEqual(a.hashes[32], c.hashes[32]);
   assert.equal(a.source.promptPrefix(100), a.source.promptText().slice(0, 100));
   assert.match(a.source.body(), /^\{"model":"[^"]+","prompt":"[a-z ]+","max_tokens":5,"ignore_eos":true\}$/);
+});
+
+test("trace replay, varying tokenizer: each id is 512 tokens of its own length, prompts at most a word short", () => {
+  const w = traceWorkload(records, { model, seed: 7, tokenizer: "varying" });
+  assertServerAgrees(w, records.length, VARYING_TOKENIZER);
+  const [a, b, c, d] = w.requests;
+  assert.ok(a.promptTokens <= 1200 && a.promptTokens >= 1190, `${a.promptTokens}`);
+  assert.equal(b.promptTokens, 700 - (700 - b.promptTokens));
+  assert.ok(b.promptTokens <= 700 && b.promptTokens >= 690);
+  assert.ok(d.promptTokens >= 1, "a tiny request keeps a word");
+  assert.ok(a.source.promptText().startsWith(b.source.promptText().slice(0, 2000)));
+  assert.deepEqual(a.hashes.slice(0, 32), c.hashes.slice(0, 32));
+  assert.notEqual(a.hashes[32], c.hashes[32]);
+  // Characters per token differ between requests (and from 4).
+  const ratios = w.requests.slice(0, 3).map((r) => r.source.promptText().length / r.promptTokens);
+  assert.ok(new Set(ratios.map((x) => x.toFixed(3))).size === 3, `${ratios}`);
+  assert.ok(ratios.every((x) => Math.abs(x - 4) > 1e-3));
+});
+
+test("spreading keeps each arrival within its slot and leaves lone timestamps alone", () => {
+  const ts = [0, 0, 0, 0, 3000, 3000, 3000, 3007, 6000, 6000, 6000];
+  const s = spreadArrivals(ts, 5);
+  // The last slot is as long as the median slot (2,993 ms: gaps 3000, 7, 2993).
+  const slotEnd = [3000, 3000, 3000, 3000, 3007, 3007, 3007, 6000, 8993, 8993, 8993];
+  for (let i = 0; i < ts.length; i++) assert.ok(s[i] >= ts[i] && s[i] < slotEnd[i], `request ${i}: ${s[i]} not in [${ts[i]}, ${slotEnd[i]})`);
+  assert.equal(s[7], 3007, "a request alone at its timestamp keeps it");
+  assert.ok(new Set(s.slice(0, 4)).size === 4, "a burst is spread");
+  assert.deepEqual(spreadArrivals(ts, 5), s, "seeded");
+  assert.notDeepEqual(spreadArrivals(ts, 6), s);
+  // The workload's arrivals: sorted, and the recorded order preserved across slots.
+  const recs: TraceRecord[] = ts.map((t, i) => ({ timestamp: t, input_length: 20 + i, output_length: 1, hash_ids: [i] }));
+  const w = traceWorkload(recs, { model, seed: 5, arrivals: "spread" });
+  for (let i = 1; i < w.requests.length; i++) assert.ok(w.requests[i].arrivalMs >= w.requests[i - 1].arrivalMs);
+  const recorded = traceWorkload(recs, { model, seed: 5, arrivals: "recorded" });
+  assert.deepEqual(recorded.requests.map((r) => r.arrivalMs), ts);
+});
+
+test("retokenize gives what the other tokenizer computes", () => {
+  const w = sharedPrefix({ seed: 3, model, requests: 10 });
+  assertServerAgrees(w, 10, VARYING_TOKENIZER);
+  assertServerAgrees(retokenize(w, FIXED_TOKENIZER), 10, FIXED_TOKENIZER);
 });
 
 test("trace replay is deterministic by seed", () => {

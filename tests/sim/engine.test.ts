@@ -14,7 +14,8 @@ interface Done {
 
 function harness(p: Partial<SimParams> = {}): { e: Engine; d: Done; run: (until?: number) => void; params: SimParams } {
   const d: Done = { first: new Map(), done: new Map(), hit: new Map() };
-  const params = simParams(p);
+  // Exact step arithmetic is checked under the linear model; step-model.test.ts covers the context model.
+  const params = simParams({ stepModel: "linear", ...p });
   const e = new Engine(params, {
     onFirstToken: (r, t) => void d.first.set(r.id, t),
     onComplete: (r, t, o) => {
