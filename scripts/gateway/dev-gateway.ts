@@ -243,12 +243,20 @@ export class DevGateway {
         } catch {
           return text(400, `Invalid re2 regex\n`);
         }
-        const lines = this.envoy.stats.names()
-          .filter((n) => re === null || re.test(n))
-          .map((n) => {
-            const v = this.envoy.stats.get(n);
-            return typeof v === "object" && v !== null ? `${n}: count=${v.count} p50=${v.p50} p90=${v.p90} p99=${v.p99}` : `${n}: ${v ?? 0}`;
+        const names = this.envoy.stats.names().filter((n) => re === null || re.test(n));
+        if (url.searchParams.get("format") === "json") {
+          // Envoy's /stats?format=json: {"stats":[{"name","value"}…]} for counters and gauges
+          // (source/server/admin/stats_render.cc StatsJsonRender); histograms are left out here.
+          const stats = names.flatMap((name) => {
+            const value = this.envoy.stats.get(name);
+            return typeof value === "number" ? [{ name, value }] : [];
           });
+          return text(200, JSON.stringify({ stats }), "application/json");
+        }
+        const lines = names.map((n) => {
+          const v = this.envoy.stats.get(n);
+          return typeof v === "object" && v !== null ? `${n}: count=${v.count} p50=${v.p50} p90=${v.p90} p99=${v.p99}` : `${n}: ${v ?? 0}`;
+        });
         return text(200, lines.length ? `${lines.join("\n")}\n` : "");
       }
       case "/ready":

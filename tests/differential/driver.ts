@@ -409,6 +409,9 @@ export interface ScriptResult {
   steps: StepOutcome[];
   /** Every prefix_router_* series once the script is over and the filter is quiet. */
   final: Map<string, number>;
+  /** The admin's /stats for the filter's stats, as text and as JSON (read with `final`). */
+  statsText: string;
+  statsJson: unknown;
 }
 
 const json = { "content-type": "application/json" };
@@ -579,7 +582,11 @@ async function runSteps(gw: Gateway, steps: Step[], o: RunOptions, out: StepOutc
   // Quiet: every release flushed, every gauge rewritten by every VM's tick.
   await waitStats(gw, (s) => inFlightSum(s) === 0, 5000);
   await sleep(QUIET_TICKS * o.tickMs);
-  return { steps: out, final: await stats(gw) };
+  const final = await stats(gw);
+  const filter = encodeURIComponent("^wasmcustom\\.");
+  const statsText = (await get(`${gw.adminUrl}/stats?filter=${filter}`)).body;
+  const statsJson = JSON.parse((await get(`${gw.adminUrl}/stats?format=json&filter=${filter}`)).body) as unknown;
+  return { steps: out, final, statsText, statsJson };
 }
 
 export interface Hooks {

@@ -93,6 +93,10 @@ for (const { concurrency, variant } of RUNS) {
     });
     assert.deepEqual(stepDifferences(r.dev.steps, r.envoy.steps, endpoints), []);
     assert.deepEqual(statDifferences(r.dev.final, r.envoy.final, []), []);
+    // The admin's /stats, text and JSON, name the same wasmcustom.* stats with the same values.
+    assert.match(r.envoy.statsText, /^wasmcustom\.prefix_router\.routed: [1-9]/m);
+    assert.equal(r.dev.statsText, r.envoy.statsText);
+    assert.deepEqual(r.dev.statsJson, r.envoy.statsJson);
     // The filter's own log: one "configured" line per VM (the canary, the main
     // thread's and each worker's), nothing else at info level.
     assert.deepEqual([...r.dev.lines].sort(), [...r.envoy.lines].sort());
