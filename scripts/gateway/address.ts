@@ -4,8 +4,10 @@
 // same strings go into the filter's configuration and into Envoy's cluster:
 // override_host looks the chosen "ip:port" up among the cluster's hosts, so
 // both sides must spell an endpoint identically. Listener and admin addresses
-// may use port 0 (the OS picks one; Envoy reports it). Owns: validation and
-// parsing. Must not: resolve names or touch the network.
+// may use port 0 (the OS picks one; Envoy reports it). Valid endpoint
+// addresses are then written as Envoy names the host (canonicalAddress, the
+// filter's rule too). Owns: validation, parsing and that canonical text. Must
+// not: resolve names or touch the network.
 
 export interface SocketAddress {
   /** The IP without brackets ("10.0.0.5", "::1"), as Envoy's socket_address.address wants it. */
@@ -58,6 +60,9 @@ function check(address: string, allowPortZero: boolean): string | null {
     const close = address.indexOf("]");
     if (close < 0 || close + 1 >= address.length || address[close + 1] !== ":") return "expected [ipv6]:port";
     if (!validIPv6(address.substring(1, close))) return "not a valid IPv6 address";
+    if (isIPv4Compatible(ipv6Groups(address.substring(1, close)))) {
+      return "a deprecated IPv4-compatible IPv6 address, which C libraries print differently; write a.b.c.d or ::ffff:a.b.c.d";
+    }
     if (!validPort(address.substring(close + 2), allowPortZero)) return allowPortZero ? "port must be 0-65535" : "port must be 1-65535";
     return null;
   }
@@ -83,11 +88,11 @@ function split(address: string): SocketAddress {
   return { ip: address.substring(0, colon), port: Number(address.substring(colon + 1)), ipv6: false };
 }
 
-/** An endpoint address ("ip:port" / "[ipv6]:port", port ≥ 1); throws with the reason. */
+/** An endpoint address ("ip:port" / "[ipv6]:port", port ≥ 1), its IP in canonical form; throws with the reason. */
 export function parseEndpointAddress(address: string, field = "address"): SocketAddress {
   const bad = addressError(address);
   if (bad !== null) throw new Error(`${field}: "${address}": ${bad}`);
-  return split(address);
+  return split(canonicalAddress(address));
 }
 
 /** A listener or admin address; port 0 lets the OS choose. Throws with the reason. */
@@ -109,4 +114,70 @@ export function isLoopback(a: SocketAddress): boolean {
 /** "ip:port" or "[ipv6]:port" again, for URLs and messages. */
 export function formatAddress(a: SocketAddress, port = a.port): string {
   return a.ipv6 ? `[${a.ip}]:${port}` : `${a.ip}:${port}`;
+}
+
+// ---- canonical text (the filter's assembly/router/address.ts, the same rules) ----------
+//
+// override_host looks the header's entries up by exact string among the
+// cluster's hosts, each named by its address text (override_host/load_balancer.cc
+// findHost), and an IPv6 host's text is "[" + inet_ntop(AF_INET6) + "]:" + port
+// (source/common/network/address_impl.cc, makeFriendlyAddress): RFC 5952 §4,
+// lower-case hex without leading zeros, the first longest run of two or more
+// zero groups as "::", and ::ffff:a.b.c.d for IPv4-mapped addresses (§5).
+// The generator writes that text into both the filter's configuration and the
+// cluster, so a config written [0:0:0:0:0:0:0:1]:8000 still routes by prefix.
+
+/** The eight 16-bit groups of an address validIPv6 accepts. */
+function ipv6Groups(s: string): number[] {
+  const parse = (part: string): number[] =>
+    part.length === 0
+      ? []
+      : part.split(":").flatMap((g) => {
+          if (!g.includes(".")) return [parseInt(g, 16)];
+          const [a, b, c, d] = g.split(".").map(Number);
+          return [(a << 8) | b, (c << 8) | d];
+        });
+  const gap = s.indexOf("::");
+  if (gap < 0) return parse(s);
+  const head = parse(s.substring(0, gap));
+  const tail = parse(s.substring(gap + 2));
+  return [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
+}
+
+/**
+ * Deprecated IPv4-compatible addresses (six zero groups, then a non-zero
+ * seventh; RFC 4291 §2.5.5.1): glibc writes "::1.2.3.4", musl "::102:304".
+ */
+function isIPv4Compatible(g: number[]): boolean {
+  return g.slice(0, 6).every((x) => x === 0) && g[6] !== 0;
+}
+
+/** RFC 5952 text of a valid IPv6 address (no brackets), as inet_ntop writes it. */
+export function canonicalIPv6(s: string): string {
+  const g = ipv6Groups(s);
+  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) {
+    return `::ffff:${g[6] >> 8}.${g[6] & 0xff}.${g[7] >> 8}.${g[7] & 0xff}`;
+  }
+  let bestStart = -1;
+  let bestLength = 0;
+  for (let i = 0; i < 8; ) {
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLength) [bestStart, bestLength] = [i, j - i];
+    i = j;
+  }
+  if (bestLength < 2) return g.map((x) => x.toString(16)).join(":");
+  const hex = (xs: number[]) => xs.map((x) => x.toString(16)).join(":");
+  return `${hex(g.slice(0, bestStart))}::${hex(g.slice(bestStart + bestLength))}`;
+}
+
+/** The text Envoy gives the host at a valid endpoint address: IPv4 as it is, IPv6 in RFC 5952 form. */
+export function canonicalAddress(address: string): string {
+  if (!address.startsWith("[")) return address;
+  const close = address.indexOf("]");
+  return `[${canonicalIPv6(address.substring(1, close))}]${address.substring(close + 1)}`;
 }

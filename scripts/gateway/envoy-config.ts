@@ -10,6 +10,9 @@
 //   metrics            → the filter's `metrics.cluster` and the ORIGINAL_DST
 //                        cluster of that name its scrapes go to
 //   names              → plugin name, root_id and the shared vm_id
+//   fallbackHosts      → the filter's list length after the pick and the
+//                        route's num_retries (override_host tries the next
+//                        entry on each retry); 0 for ORIGINAL_DST
 // The dev gateway (dev-gateway.ts) takes the same resolved config, so it runs
 // the filter with the very JSON text the YAML carries.
 //
@@ -17,7 +20,7 @@
 // object and its YAML rendering (with comments citing why). Must not: do I/O
 // or start anything (config.ts is the CLI, start.ts the launcher).
 import YAML from "yaml";
-import { isLoopback, parseBindAddress, parseEndpointAddress, addressError, formatAddress, type SocketAddress } from "./address.ts";
+import { isLoopback, parseBindAddress, parseEndpointAddress, addressError, canonicalAddress, formatAddress, type SocketAddress } from "./address.ts";
 import { envoyStatsTags } from "./stats-tags.ts";
 import {
   ENVOY_VERSION, FAILURE_POLICY_SINCE, ORIGINAL_DST_HEADER_NAME_SINCE, OVERRIDE_HOST_SINCE, STOP_ITERATION_SINCE,
@@ -48,7 +51,32 @@ export const DEFAULT_LISTEN = "127.0.0.1:10000";
 export const DEFAULT_ADMIN = "127.0.0.1:9901";
 
 /** Filter fields with a dedicated option here, so that Envoy's side is derived from the same value. */
-const OWNED_FILTER_FIELDS = ["endpoints", "destinationHeader", "maxBodyBytes", "metrics"] as const;
+const OWNED_FILTER_FIELDS = ["endpoints", "destinationHeader", "maxBodyBytes", "metrics", "fallbackHosts"] as const;
+
+/** The filter's default (assembly/router/config.ts) and range of fallbackHosts. */
+export const DEFAULT_FALLBACK_HOSTS = 2;
+const MAX_FALLBACK_HOSTS = 3;
+
+/**
+ * Retried only where the model server cannot have started on the request, so a
+ * retry never runs an inference twice: connect-failure (refused, or
+ * connect_timeout passed: the chosen server is down), refused-stream (HTTP/2
+ * REFUSED_STREAM: the server says it did not process the stream, RFC 9113
+ * §8.7) and reset-before-request (a pooled connection reset before the request
+ * was written: the keep-alive race with a server closing it). Not "reset",
+ * "5xx" or "gateway-error": those can follow a request the server started, and
+ * generation is neither idempotent in cost nor cheap
+ * (envoy api/envoy/config/route/v3/route_components.proto, x-envoy-retry-on).
+ */
+export const RETRY_ON = "connect-failure,refused-stream,reset-before-request";
+/**
+ * Envoy's default circuit breaker allows 3 retries in flight per cluster
+ * (cluster/v3/circuit_breaker.proto, max_retries): with one server down,
+ * every request the filter sent there retries at once, and the fourth
+ * concurrent one would get the 503 instead. One retry per request in flight,
+ * at Envoy's default max_requests (1024), is the bound that does not bite.
+ */
+const MAX_CONCURRENT_RETRIES = 1024;
 const DIALECTS = ["vllm", "sglang", "trtllm"];
 
 export type Variant = "override_host" | "original_dst";
@@ -88,6 +116,12 @@ export interface GatewayConfigInput {
   filter?: Record<string, unknown>;
   /** Envoy access log on stdout naming the endpoint chosen and the host used. Default true. */
   accessLog?: boolean;
+  /**
+   * Endpoints the filter lists after its pick (0-3), and the route's retries on
+   * connect failure that use them. Default 2 with override_host; the
+   * original_dst variant needs 0 (its routes match one address exactly).
+   */
+  fallbackHosts?: number;
 }
 
 export interface ResolvedEndpoint {
@@ -117,6 +151,8 @@ export interface GatewayConfig {
   metrics: ResolvedMetrics | null;
   filterExtra: Record<string, unknown>;
   accessLog: boolean;
+  /** The filter's fallbackHosts, and num_retries of the override_host route. */
+  fallbackHosts: number;
   /** Envoy ≥ 1.35: PluginConfig.allow_on_headers_stop_iteration exists. */
   holdsHeaders: boolean;
 }
@@ -150,9 +186,10 @@ function endpointOf(e: string | EndpointInput, i: number): ResolvedEndpoint {
   if (input.metricsAddress !== undefined) {
     const badMetrics = addressError(input.metricsAddress);
     if (badMetrics !== null) throw new GatewayConfigError(`${field}.metricsAddress`, `"${input.metricsAddress}": ${badMetrics}`);
-    if (input.metricsAddress !== input.address) metricsAddress = input.metricsAddress;
+    if (canonicalAddress(input.metricsAddress) !== canonicalAddress(input.address)) metricsAddress = canonicalAddress(input.metricsAddress);
   }
-  return { address: input.address, socket: parseEndpointAddress(input.address), metricsAddress };
+  // As Envoy names the host (address.ts), in the filter's list and the cluster alike.
+  return { address: canonicalAddress(input.address), socket: parseEndpointAddress(input.address), metricsAddress };
 }
 
 function metricsOf(m: false | MetricsInput | undefined): ResolvedMetrics | null {
@@ -225,6 +262,14 @@ export function resolveConfig(input: GatewayConfigInput): GatewayConfig {
     if (key in filterExtra) throw new GatewayConfigError(`filter.${key}`, "set it through its own option, so Envoy's side follows it");
   }
 
+  // ORIGINAL_DST connects to the header's one address, and its routes match
+  // each endpoint exactly: a list would match no route (round robin instead)
+  // and name no address ORIGINAL_DST can parse.
+  const fallbackHosts = integer("fallbackHosts", input.fallbackHosts ?? (variant === "override_host" ? DEFAULT_FALLBACK_HOSTS : 0), 0, MAX_FALLBACK_HOSTS);
+  if (variant === "original_dst" && fallbackHosts > 0) {
+    throw new GatewayConfigError("fallbackHosts", "must be 0 with the original_dst variant: its routes match one address exactly, and ORIGINAL_DST connects to the one address the header names");
+  }
+
   const wasmFile = input.wasmFile ?? DEFAULT_WASM_FILE;
   if (typeof wasmFile !== "string" || wasmFile.length === 0) throw new GatewayConfigError("wasmFile", "required");
 
@@ -241,6 +286,7 @@ export function resolveConfig(input: GatewayConfigInput): GatewayConfig {
     metrics: metricsOf(input.metrics),
     filterExtra: { ...filterExtra },
     accessLog: input.accessLog ?? true,
+    fallbackHosts,
     holdsHeaders: atLeast(envoyVersion, STOP_ITERATION_SINCE),
   };
 }
@@ -253,6 +299,7 @@ export function filterConfiguration(c: GatewayConfig): Record<string, unknown> {
     endpoints: c.endpoints.map((e) => (e.metricsAddress === null ? { address: e.address } : { address: e.address, metricsAddress: e.metricsAddress })),
     destinationHeader: c.destinationHeader,
     maxBodyBytes: c.maxBodyBytes,
+    fallbackHosts: c.fallbackHosts,
   };
   if (c.metrics !== null) {
     const m: Record<string, unknown> = { cluster: NAMES.metricsCluster, path: c.metrics.path };
@@ -338,7 +385,11 @@ function routes(c: GatewayConfig): unknown[] {
   // is 15 s); the connection manager's stream_idle_timeout (5 min) still ends
   // a stream on which nothing moves.
   const to = (cluster: string) => ({ cluster, timeout: "0s" });
-  if (c.variant === "override_host") return [{ match: { prefix: "/" }, route: to(NAMES.modelCluster) }];
+  if (c.variant === "override_host") {
+    const route: Record<string, unknown> = to(NAMES.modelCluster);
+    if (c.fallbackHosts > 0) route.retry_policy = retryPolicy(c);
+    return [{ match: { prefix: "/" }, route }];
+  }
   // ORIGINAL_DST variant: a destination header naming one of the configured
   // endpoints goes to the ORIGINAL_DST cluster; anything else (pass-through,
   // or a header naming something else) to the round-robin cluster. Exact
@@ -351,6 +402,30 @@ function routes(c: GatewayConfig): unknown[] {
     })),
     { match: { prefix: "/" }, route: to(NAMES.modelCluster) },
   ];
+}
+
+/**
+ * One retry per fallback host the filter lists. override_host takes the next
+ * entry of the destination header on every host selection, retries included
+ * (override_host/load_balancer.cc getEndpoint; override_host_filter_state.h
+ * consumeNextHost), so the retries go down the filter's ranking, not to round
+ * robin. previous_hosts matters once the list is used up or was shorter (fewer
+ * eligible endpoints): the fallback round robin then skips hosts this request
+ * already tried (retry/host/previous_hosts). The default back-off (25 ms base,
+ * jittered) applies between attempts.
+ */
+function retryPolicy(c: GatewayConfig): Record<string, unknown> {
+  return {
+    retry_on: RETRY_ON,
+    num_retries: c.fallbackHosts,
+    retry_host_predicate: [
+      {
+        name: "envoy.retry_host_predicates.previous_hosts",
+        typed_config: typed("envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"),
+      },
+    ],
+    host_selection_retry_max_attempts: 3,
+  };
 }
 
 function roundRobinPolicy(): Record<string, unknown> {
@@ -382,6 +457,7 @@ function modelClusters(c: GatewayConfig): unknown[] {
     return [
       {
         ...base,
+        ...(c.fallbackHosts > 0 ? { circuit_breakers: { thresholds: [{ priority: "DEFAULT", max_retries: MAX_CONCURRENT_RETRIES }] } } : {}),
         load_balancing_policy: {
           policies: [
             {
@@ -552,10 +628,22 @@ export function renderEnvoyYaml(c: GatewayConfig, options: RenderOptions = {}): 
   }
   if (c.variant === "override_host") {
     comment(doc, [...cluster0, "load_balancing_policy"],
-      ` override_host (Envoy >= ${OVERRIDE_HOST_SINCE}): send the request to the host named in ${c.destinationHeader}\n` +
-      " if it is one of this cluster's hosts; otherwise (the filter passed the request through,\n" +
-      " or the host is gone) the fallback policy picks. Envoy reads the header at host selection,\n" +
-      " after the filter set it (source/extensions/load_balancing_policies/override_host/load_balancer.cc).");
+      ` override_host (Envoy >= ${OVERRIDE_HOST_SINCE}): ${c.destinationHeader} is a comma-separated list\n` +
+      " (the filter's pick, then its fallbacks); each host selection, retries included, takes the next\n" +
+      " entry that is one of this cluster's hosts, healthy or not. With no header (the filter passed\n" +
+      " the request through), or the list used up, the fallback policy picks. Envoy reads the header at\n" +
+      " host selection, after the filter set it (source/extensions/load_balancing_policies/override_host/\n" +
+      " load_balancer.cc getEndpoint, override_host_filter_state.h consumeNextHost).");
+    if (c.fallbackHosts > 0) {
+      comment(doc, [...hcm, "route_config", "virtual_hosts", 0, "routes", 0, "route", "retry_policy"],
+        ` A server that refuses the connection costs a retry on the filter's next choice, not an error:\n` +
+        ` one retry per fallback host listed (${c.fallbackHosts}), only where the server cannot have started on\n` +
+        " the request (connect-failure, refused-stream, reset-before-request), so no inference runs twice.\n" +
+        " previous_hosts keeps round robin off hosts already tried once the list is used up.");
+      comment(doc, [...cluster0, "circuit_breakers"],
+        ` Envoy's default allows 3 retries in flight per cluster: with a server down, every request sent\n` +
+        " there retries at once, and past 3 the rest would fail. One per request in flight is enough.");
+    }
   } else {
     comment(doc, [...hcm, "route_config", "virtual_hosts", 0, "routes"],
       " ORIGINAL_DST variant: a destination header naming a configured endpoint routes to the\n" +

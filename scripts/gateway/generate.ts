@@ -37,6 +37,8 @@ export const USAGE = `usage: node --import tsx scripts/gateway/config.ts --endpo
   --metrics-path P        model servers' Prometheus path (default /metrics)
   --metrics-dialect D     vllm | sglang | trtllm (default vllm)
   --no-metrics            route on the filter's own in-flight counts only
+  --fallback-hosts N      endpoints the filter lists after its pick, 0-3, and the route's retries on connect
+                          failure that go down that list (default 2; 0 and no retries for original_dst)
   --filter-json JSON      more filter fields, e.g. '{"weights":{"prefix":4}}'
   --no-access-log         no stdout access log
   --format F              envoy (bootstrap YAML, default) | filter (the filter's JSON configuration)
@@ -69,6 +71,7 @@ export function parseGenerateArgs(argv: string[]): GenerateRequest {
       "metrics-path": { type: "string" },
       "metrics-dialect": { type: "string" },
       "no-metrics": { type: "boolean", default: false },
+      "fallback-hosts": { type: "string" },
       "filter-json": { type: "string" },
       "no-access-log": { type: "boolean", default: false },
       format: { type: "string", default: "envoy" },
@@ -96,6 +99,11 @@ export function parseGenerateArgs(argv: string[]): GenerateRequest {
     maxBodyBytes = Number(values["max-body-bytes"]);
     if (!Number.isInteger(maxBodyBytes)) throw new Error(`--max-body-bytes: "${values["max-body-bytes"]}" is not a whole number`);
   }
+  let fallbackHosts: number | undefined;
+  if (values["fallback-hosts"] !== undefined) {
+    fallbackHosts = Number(values["fallback-hosts"]);
+    if (!Number.isInteger(fallbackHosts)) throw new Error(`--fallback-hosts: "${values["fallback-hosts"]}" is not a whole number`);
+  }
   const input: GatewayConfigInput = {
     endpoints: parseEndpointList(values.endpoints ?? ""),
     variant: values.variant as Variant | undefined,
@@ -108,6 +116,7 @@ export function parseGenerateArgs(argv: string[]): GenerateRequest {
     metrics: values["no-metrics"] ? false : { path: values["metrics-path"], dialect: values["metrics-dialect"] },
     filter,
     accessLog: !values["no-access-log"],
+    fallbackHosts,
   };
   if (values.ecds !== undefined && format !== "envoy") throw new Error("--ecds: only with --format envoy");
   if (values["ecds-endpoints"] !== undefined && values.ecds === undefined) throw new Error("--ecds-endpoints: only with --ecds");

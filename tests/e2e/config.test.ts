@@ -142,11 +142,47 @@ test("the generator refuses what would make the two sides disagree or expose the
   assert.throws(() => resolveConfig({ endpoints: ["10.0.0.5:0"] }), /port must be 1-65535/);
 });
 
+test("fallback hosts: the filter lists fallbackHosts, the override_host route retries once per entry; ORIGINAL_DST gets one address", () => {
+  const { filter, hcm, clusters } = parts();
+  assert.equal(filter.fallbackHosts, 2);
+  const route = hcm.route_config.virtual_hosts[0].routes[0].route;
+  assert.equal(route.retry_policy.num_retries, filter.fallbackHosts);
+  assert.equal(route.retry_policy.retry_on, "connect-failure,refused-stream,reset-before-request");
+  assert.deepEqual(route.retry_policy.retry_host_predicate.map((p: Obj) => p.name), ["envoy.retry_host_predicates.previous_hosts"]);
+  assert.equal(clusters[0].circuit_breakers.thresholds[0].max_retries, 1024);
+  const three = parts({ fallbackHosts: 3 });
+  assert.equal(three.filter.fallbackHosts, 3);
+  assert.equal(three.hcm.route_config.virtual_hosts[0].routes[0].route.retry_policy.num_retries, 3);
+  const none = parts({ fallbackHosts: 0 });
+  assert.equal(none.filter.fallbackHosts, 0);
+  assert.equal(none.hcm.route_config.virtual_hosts[0].routes[0].route.retry_policy, undefined);
+  assert.equal(none.clusters[0].circuit_breakers, undefined);
+  // ORIGINAL_DST: its routes match one address exactly, so the filter must set one; no retries
+  // (ORIGINAL_DST would connect to the same address again).
+  const od = parts({ variant: "original_dst" });
+  assert.equal(od.filter.fallbackHosts, 0);
+  for (const r of od.hcm.route_config.virtual_hosts[0].routes as Obj[]) assert.equal(r.route.retry_policy, undefined);
+  assert.throws(() => resolveConfig({ endpoints: FOUR, variant: "original_dst", fallbackHosts: 1 }), /fallbackHosts: must be 0 with the original_dst variant/);
+  assert.throws(() => resolveConfig({ endpoints: FOUR, fallbackHosts: 4 }), /fallbackHosts: must be a whole number between 0 and 3/);
+  assert.throws(() => resolveConfig({ endpoints: FOUR, filter: { fallbackHosts: 1 } }), /filter\.fallbackHosts: set it through its own option/);
+});
+
+test("IPv6 endpoints are written as Envoy names the host, in the filter's list and the cluster alike", () => {
+  const { config, filter, clusters } = parts({ endpoints: ["[0:0:0:0:0:0:0:1]:8000", "[FD00:0::07]:80", "[::FFFF:7F00:1]:81", "10.0.0.5:80"] });
+  const expected = ["[::1]:8000", "[fd00::7]:80", "[::ffff:127.0.0.1]:81", "10.0.0.5:80"];
+  assert.deepEqual(config.endpoints.map((e) => e.address), expected);
+  assert.deepEqual(filter.endpoints.map((e: Obj) => e.address), expected);
+  assert.deepEqual(hostsOf(clusters[0]), expected);
+  assert.throws(() => resolveConfig({ endpoints: ["[::1]:80", "[0::1]:80"] }), /endpoints\[1\]\.address: duplicate of endpoints\[0\]/);
+  assert.throws(() => resolveConfig({ endpoints: ["[::1.2.3.4]:80"] }), /IPv4-compatible/);
+});
+
 test("endpoint addresses are validated exactly as the filter validates them (the built .wasm decides)", async () => {
   const cases = [
     "10.0.0.5:8000", "255.255.255.255:65535", "[::1]:80", "[2001:db8::1]:8000", "[::ffff:10.0.0.1]:80", "[fd00:0:0:0:0:0:0:7]:1",
     "10.0.0.5", "10.0.0.256:80", "010.0.0.5:80", "10.0.0.5:080", "10.0.0.5:0", "10.0.0.5:65536", "10.0.0:80", "host:80",
     "[::1]", "[::1]80", "::1:80", "[1::2::3]:80", "[12345::]:80", "[1:2:3:4:5:6:7:8:9]:80", "[:1]:80", " 10.0.0.5:80",
+    "[::1.2.3.4]:80", "[::102:304]:80", "[0:0:0:0:0:0:0:1]:80", "[::ffff:1.2.3.4]:80",
   ];
   for (const address of cases) {
     const ours = addressError(address) === null;
@@ -211,6 +247,7 @@ function regenerated(filter: Obj): Obj {
     destinationHeader: filter.destinationHeader,
     maxBodyBytes: filter.maxBodyBytes,
     metrics: filter.metrics && { path: filter.metrics.path, timeoutMs: filter.metrics.timeoutMs, dialect: filter.metrics.dialect },
+    fallbackHosts: filter.fallbackHosts,
   });
   return filterConfiguration(config);
 }
@@ -228,6 +265,10 @@ test("Envoy Gateway manifests: filter config, endpointOverride header, buffer li
   const btp = kind(docs, "BackendTrafficPolicy");
   assert.deepEqual(btp.spec.loadBalancer.endpointOverride.extractFrom, [{ header: filter.destinationHeader }]);
   assert.equal(bytes(btp.spec.connection.bufferLimit), 2 * filter.maxBodyBytes);
+  // One retry per fallback host, on failures where the pod cannot have started the request.
+  assert.equal(btp.spec.retry.numRetries, filter.fallbackHosts);
+  assert.deepEqual(btp.spec.retry.retryOn.triggers, ["connect-failure", "refused-stream"]);
+  assert.ok(btp.spec.circuitBreaker.maxParallelRetries >= 1024);
   assert.equal(bytes(kind(docs, "ClientTrafficPolicy").spec.connection.bufferLimit), 2 * filter.maxBodyBytes);
   const proxy = kind(docs, "EnvoyProxy");
   assert.equal(proxy.spec.provider.kubernetes.envoyDeployment.container.image, `docker.io/envoyproxy/envoy:distroless-v${ENVOY_VERSION}`);
@@ -253,6 +294,15 @@ test("Istio manifests: WasmPlugin and EnvoyFilter carry the same filter config; 
   const cfg = ext.typed_config.config;
   assert.deepEqual(JSON.parse(cfg.configuration.value), filter);
   assert.equal(cfg.vm_config.vm_id, NAMES.vmId);
+  // RemoteDataSource.sha256 is required (min_len 1). For an oci:// URL the
+  // istio-agent compares it with the image's manifest digest in hex, without
+  // the "sha256:" prefix (pkg/wasm/cache.go, imagefetcher.go); a digest in
+  // the URL too must be the same one.
+  const remote = cfg.vm_config.code.remote;
+  assert.match(remote.sha256, /^[0-9a-f]{64}$/, "vm_config.code.remote.sha256: 64 hex digits, no sha256: prefix");
+  const pinned = /@sha256:([0-9a-f]{64})$/.exec(remote.http_uri.uri);
+  if (pinned !== null) assert.equal(remote.sha256, pinned[1], "the URL's digest and sha256 disagree");
+  assert.match(readFileSync(`${ROOT}envoy/k8s/istio/envoyfilter-wasm.yaml`, "utf8"), /crane digest --platform linux\/amd64/, "the manifest says how to fill sha256 from the built image");
   assert.equal(cfg.allow_on_headers_stop_iteration, true);
   assert.equal(cfg.failure_policy, "FAIL_OPEN");
   const httpFilter = ef.spec.configPatches.find((p: Obj) => p.applyTo === "HTTP_FILTER").patch.value;
