@@ -175,7 +175,7 @@ export class CalloutDispatcher {
           },
         );
     } else {
-      const exchange = sendHttp(target!, request, this.agent, deliver);
+      const exchange = sendHttp(target!, onTheWire(request), this.agent, deliver);
       cancelIo = exchange.cancel;
       this.io.add(exchange.finished);
       exchange.finished.finally(() => this.io.delete(exchange.finished));
@@ -183,6 +183,21 @@ export class CalloutDispatcher {
     this.pendingCalls.add(record);
     return record;
   }
+}
+
+/**
+ * The callout as Envoy sends it: its async client marks every request
+ * internal (x-envoy-internal: true, source/common/http/async_client_impl.cc
+ * AsyncStreamImpl::sendHeaders) and its router states a timeout it was given
+ * (x-envoy-expected-rq-timeout-ms, source/common/router/router.cc
+ * FilterUtility::setTimeoutHeaders). Seen by a metrics server behind real
+ * Envoy 1.40 (tests/differential/ and tests/host/callouts.test.ts).
+ */
+function onTheWire(request: CalloutRequest): CalloutRequest {
+  const added: [string, string][] = [["x-envoy-internal", "true"]];
+  if (request.timeoutMs !== null) added.push(["x-envoy-expected-rq-timeout-ms", String(request.timeoutMs)]);
+  const names = new Set(added.map(([k]) => k));
+  return { ...request, headers: [...request.headers.filter(([k]) => !names.has(k)), ...added] };
 }
 
 /** envoy Context::httpCall, on the root context. */

@@ -51,6 +51,8 @@ export class Upstream {
   address = "";
   metrics: MetricsAnswer = { page: "" };
   metricsHits = 0;
+  /** The last scrape's request headers, hop-by-hop "connection" left out (Node's client adds it, Envoy does not). */
+  lastScrape: Record<string, string | string[] | undefined> = {};
   private readonly sockets = new Set<Socket>();
   private constructor(private readonly server: Server) {}
 
@@ -71,6 +73,8 @@ export class Upstream {
   private answer(req: IncomingMessage, res: ServerResponse): void {
     if (req.url === "/metrics") {
       this.metricsHits++;
+      const { connection: _hop, ...headers } = req.headers;
+      this.lastScrape = headers;
       const m = this.metrics;
       if ("page" in m) res.writeHead(200, { "content-type": "text/plain; version=0.0.4" }).end(m.page);
       else if ("status" in m) res.writeHead(m.status).end("unavailable\n");

@@ -133,6 +133,7 @@ envoyTest("differential: metrics pages steer the picks alike (a long queue, a fu
   const ready = (s: Map<string, number>) =>
     [ok1, queued, full, ok2].every((u) => (s.get(endpointSeries("scrape_successes", u.address)) ?? 0) >= 2) &&
     s.get(endpointSeries("healthy", failing.address)) === 0;
+  const scrapes: Record<string, unknown> = {};
   const r = await runBoth(
     // 100 ms scrapes: metrics go stale after 5 intervals, and stale metrics would change the
     // picks, so a loaded machine must not stall either gateway for half a second.
@@ -145,11 +146,15 @@ envoyTest("differential: metrics pages steer the picks alike (a long queue, a fu
         // Every endpoint scraped, the failing one marked unhealthy, and each VM's tick has applied it.
         assert.ok((await waitStats(gw, ready, 10_000)).ok, `${gw.kind}: metrics never settled`);
         await new Promise((res) => setTimeout(res, 4 * TICK_MS));
+        scrapes[gw.kind] = ok1.lastScrape;
       },
     },
   );
   assert.deepEqual(stepDifferences(r.dev.steps, r.envoy.steps, endpoints), []);
   assert.deepEqual(statDifferences(r.dev.final, r.envoy.final, SCRAPE_COUNTS), []);
+  // A scrape as the model server receives it, headers and all.
+  assert.deepEqual(scrapes.dev, scrapes.envoy);
+  assert.equal((scrapes.envoy as Record<string, string>)["x-envoy-original-dst-host"], ok1.address);
   assert.deepEqual([...r.dev.lines].sort(), [...r.envoy.lines].sort());
   for (const kind of ["dev", "envoy"] as const) {
     assert.ok(ready(r[kind].final), `${kind}: scrape counts below their floor`);

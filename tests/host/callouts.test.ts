@@ -15,6 +15,8 @@ import { guestCalls, pluginMessages, probeEnvoy, probePath, put, putPairs, reque
 let server: Server;
 let port = 0;
 const seen: { method?: string; url?: string; host?: string; body: string }[] = [];
+/** Every request's headers, as the server got them. */
+const seenHeaders: Record<string, string | string[] | undefined>[] = [];
 
 before(async () => {
   server = createServer((req, res) => {
@@ -22,6 +24,7 @@ before(async () => {
     req.on("data", (c) => (body += c));
     req.on("end", () => {
       seen.push({ method: req.method, url: req.url, host: req.headers.host, body });
+      seenHeaders.push(req.headers);
       if (req.url === "/slow") setTimeout(() => res.end("late"), 1000).unref();
       else if (req.url === "/reset") {
         res.writeHead(200, { "content-length": "100" });
@@ -134,6 +137,20 @@ describe("callout outcomes", () => {
     await envoy.settle();
     assert.deepEqual(seen[0], { method: "GET", url: "/metrics", host: "model-0:8000", body: "" });
     assert.ok(pluginMessages(envoy.logs, 0).includes("probe: callout token=4 status=200 bytes=28 body=vllm:num_requests_waiting 3\n"));
+    envoy.shutdown();
+  });
+
+  test("a real callout carries what Envoy's async client and router add: x-envoy-internal, and x-envoy-expected-rq-timeout-ms when it has a timeout", async () => {
+    // As a metrics server behind Envoy 1.40 receives a scrape (tests/differential/).
+    const { envoy, plugin } = await probeEnvoy({}, { clusters: { dst: { type: "original_dst" } } });
+    const vm = plugin.vms[0];
+    seenHeaders.length = 0;
+    const to = [["x-envoy-original-dst-host", `127.0.0.1:${port}`]] as [string, string][];
+    assert.equal(httpCall(vm, 1, "dst", GET("/metrics", to), 1000)[0], WasmResult.Ok);
+    await envoy.settle();
+    assert.equal(httpCall(vm, 1, "dst", GET("/metrics", to), 0)[0], WasmResult.Ok);
+    await envoy.settle();
+    assert.deepEqual(seenHeaders.map((h) => [h["x-envoy-internal"], h["x-envoy-expected-rq-timeout-ms"]]), [["true", "1000"], ["true", undefined]]);
     envoy.shutdown();
   });
 
