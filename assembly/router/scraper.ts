@@ -87,7 +87,14 @@ export class Scraper {
   /** Lease, dispatch and publish; returns true when a new snapshot was read. */
   tick(now: i64): bool {
     if (now >= this.nextScrapeMs) {
-      this.nextScrapeMs = now + <i64>this.config.intervalMs;
+      // The next deadline follows the schedule, not the tick that noticed this
+      // one: deadlines are only seen on a tick, so `now + interval` stretched
+      // every interval to the next tick (in real Envoy at tickMs 100, 250 ms
+      // became 300). A tick late by a whole interval restarts the schedule
+      // rather than scraping twice to catch up.
+      const interval = <i64>this.config.intervalMs;
+      const next = this.nextScrapeMs + interval;
+      this.nextScrapeMs = next > now ? next : now + interval;
       this.holding = this.acquireLease(now);
       if (this.holding) this.dispatchAll(now);
     }

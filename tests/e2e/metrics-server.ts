@@ -89,6 +89,8 @@ export class MetricsServer {
   load: ServerLoadPage;
   /** Arrival time (performance.now() ms) of every scrape that reached the server. */
   readonly arrivals: number[] = [];
+  /** The client port each scrape came from: Envoy keeps one connection pool per thread, so one VM's scrapes share a connection. */
+  readonly ports: number[] = [];
   /** Most scrapes in flight at once since the last resetInFlight(). */
   maxInFlight = 0;
   /** Called before each page is written, to move the load on (counters that grow per scrape). */
@@ -122,6 +124,15 @@ export class MetricsServer {
     return this.arrivals.filter((t) => t >= since).length;
   }
 
+  /** How often consecutive scrapes since `since` came over a different connection than the one before. */
+  connectionSwitchesSince(since: number): number {
+    let switches = 0;
+    for (let i = 1; i < this.arrivals.length; i++) {
+      if (this.arrivals[i] >= since && this.arrivals[i - 1] >= since && this.ports[i] !== this.ports[i - 1]) switches++;
+    }
+    return switches;
+  }
+
   resetInFlight(): void {
     this.maxInFlight = this.inFlight;
   }
@@ -146,6 +157,7 @@ export class MetricsServer {
   private makeServer(): Server {
     const server = createServer((req, res) => {
       this.arrivals.push(performance.now());
+      this.ports.push(req.socket.remotePort ?? 0);
       this.inFlight++;
       this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
       let done = false;
