@@ -132,6 +132,27 @@ export function setEffectiveContext(contextId: u32): u32 {
   return raw.proxy_set_effective_context(contextId);
 }
 
+/**
+ * Body bytes Envoy has received so far on the effective stream, whether or not
+ * it has handed them to the filter; -1 when the host cannot say. The
+ * `request.total_size` attribute is the stream's bytesReceived (counted by the
+ * connection manager as data arrives, before any filter) plus the request
+ * header map's byteSize() (envoy source/extensions/filters/common/expr/context.cc,
+ * RequestWrapper), and proxy_get_header_map_size returns that same byteSize()
+ * (source/extensions/common/wasm/context.cc, getHeaderMapSize). Both need the
+ * request headers still held: call before continuing the stream.
+ */
+export function requestBodyBytesReceived(): i64 {
+  store<u32>(returnValueSlot(), 0);
+  if (raw.proxy_get_header_map_size(0 /* request headers */, returnValueSlot()) != WasmResult.Ok) return -1;
+  const headerBytes = <i64>load<u32>(returnValueSlot());
+  const buf = new HostBuffer();
+  const status = getProperty("request\0total_size", buf);
+  const total: i64 = status == WasmResult.Ok && buf.size == 8 ? load<i64>(buf.ptr) : -1;
+  buf.release();
+  return total < headerBytes ? -1 : total - headerBytes;
+}
+
 /** Reads a property; `path` segments are joined by "\0" (e.g. "plugin_root_id"). */
 export function getProperty(path: string, out: HostBuffer): u32 {
   const utf8 = String.UTF8.encode(path);

@@ -25,6 +25,7 @@ export {
   proxy_remove_header_map_value,
   proxy_add_header_map_value,
   proxy_get_header_map_pairs,
+  proxy_get_header_map_size,
   proxy_get_buffer_bytes,
   proxy_http_call,
   proxy_define_metric,

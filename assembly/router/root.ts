@@ -8,8 +8,10 @@
 // would hang the request. We cannot ask Envoy which mode it is in, so the root
 // watches: a parked stream that sees no body callback within parkTimeoutMs is
 // continued from the tick (routing falls back to Envoy's load balancing), and
-// after three such streams in a row with no body ever seen the root stops
-// parking, logs what to configure, and tries one stream again every 30 s.
+// after three such streams in a row whose body Envoy had received but never
+// delivered (request.total_size minus the header bytes), with no body seen in
+// between, the root stops parking, logs what to configure, and tries one
+// stream again every 30 s.
 import { RootContext, StreamContext, RootContextFactory } from "../abi/contexts";
 import { BufferType, LogLevel } from "../abi/enums";
 import { HostBuffer } from "../abi/memory";
@@ -114,11 +116,14 @@ export class RouterRoot extends RootContext {
       const s = this.parked[i];
       if (now - s.parkedAtMs < timeout) continue;
       this.parked.splice(i, 1);
-      s.failOpen();
-      // Only a stream during whose wait no other body arrived says "headers not
-      // held"; otherwise its client is just slow. Counting every timeout let
-      // three header-only requests turn routing off for everyone for 30 s.
-      if (this.lastBodyMs < s.parkedAtMs) this.noBodyStreak++;
+      // A timeout says "headers not held" only when Envoy had body bytes for
+      // the stream that it never gave us. A client that has sent no body yet
+      // is just slow: counting those let three slow clients on one worker
+      // turn routing off for everyone for 30 s (tests/e2e/envoy-requests.test.ts,
+      // late bodies). Where the host cannot say, fall back to: no other body
+      // arrived during the wait.
+      const withheld = s.failOpen();
+      if (withheld > 0 || (withheld < 0 && this.lastBodyMs < s.parkedAtMs)) this.noBodyStreak++;
     }
     if (this.noBodyStreak >= STREAK_TO_GIVE_UP && !this.headersNotHeld) {
       this.headersNotHeld = true;

@@ -116,13 +116,22 @@ export class RouterStream extends StreamContext {
     this.state = StreamState.Passed;
   }
 
-  /** Called from the root's tick when Envoy never delivered the body. */
-  failOpen(): void {
+  /**
+   * Called from the root's tick when no body callback came within
+   * parkTimeoutMs. Returns the body bytes Envoy had already received for this
+   * stream without giving them to us (> 0 only when Envoy is not holding the
+   * headers for us: StopAllIteration buffers the body unseen), 0 when the
+   * client has sent none yet, -1 when the host cannot say. Read before
+   * continuing: continuing drops Envoy's hold on the request headers.
+   */
+  failOpen(): i64 {
     this.state = StreamState.Passed;
     host.setEffectiveContext(this.id);
+    const withheld = host.requestBodyBytesReceived();
     host.continueRequest();
     const router = this.router;
     if (router !== null) router.stats.pass(Pass.HeadersNotHeld);
+    return withheld;
   }
 
   private route(router: Router, bodySize: u32): void {

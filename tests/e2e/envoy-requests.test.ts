@@ -496,6 +496,88 @@ async function oversizedHeaders(gw: EnvoyGateway, ups: ByteUpstream[]): Promise<
   }
 }
 
+
+/** Removes the bootstrap's header_mutation filter, leaving the Wasm filter alone to strip the client's header. */
+function withoutHeaderMutation(yaml: string): string {
+  const doc = YAML.parse(yaml);
+  const hcm = doc.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+  const before = hcm.http_filters.length;
+  hcm.http_filters = hcm.http_filters.filter((f: { name: string }) => f.name !== "envoy.filters.http.header_mutation");
+  assert.equal(hcm.http_filters.length, before - 1, "the generated bootstrap has no header_mutation filter to remove");
+  return YAML.stringify(doc);
+}
+
+/**
+ * Bodies that come late. Envoy holds the headers (allow_on_headers_stop_iteration),
+ * so a body 300 ms late is still routed. One later than parkTimeoutMs is let
+ * go by the tick (headers_not_held), which must not make the filter decide
+ * that Envoy does not hold headers: requests after it are routed, and the
+ * error line naming allow_on_headers_stop_iteration is never logged.
+ */
+async function lateBodies(gw: EnvoyGateway, ups: ByteUpstream[]): Promise<void> {
+  const post = (id: string, seed: number, delayBodyMs: number) =>
+    send(gw.url, { path: "/v1/chat/completions", headers: { "content-type": "application/json", "x-test-id": id }, parts: [chatJson(`Late ${seed} ${text(seed, 400)}`, "q")], delayBodyMs });
+  const c0 = await quiesce(gw);
+  const ids300 = [0, 1, 2, 3, 4, 5].map(() => freshId("late300"));
+  for (const r of await Promise.all(ids300.map((id, i) => post(id, 800 + i, 300)))) assert.equal(r.status, 200, r.error);
+  for (const id of ids300) assertRouted(landing(ups, id), "body 300 ms late");
+  const c1 = await settle(gw, "six routed", (c) => c.routed === c0.routed + 6);
+  assert.equal(c1.pass.headers_not_held, c0.pass.headers_not_held);
+
+  // Later than parkTimeoutMs (500 ms), eight at once and nothing else, so each
+  // worker's VM sees at least four time out with no body arriving meanwhile.
+  const idsSlow = [0, 1, 2, 3, 4, 5, 6, 7].map(() => freshId("late900"));
+  const bodiesSlow = idsSlow.map((_, i) => chatJson(`Late ${900 + i} ${text(900 + i, 400)}`, "q"));
+  const slow = await Promise.all(idsSlow.map((id, i) => post(id, 900 + i, 900)));
+  for (const [i, r] of slow.entries()) {
+    assert.equal(r.status, 200, r.error);
+    const l = landing(ups, idsSlow[i]);
+    assertPassed(l, "body 900 ms late");
+    assert.ok(l.rec.body.equals(bodiesSlow[i]));
+  }
+  const c2 = await settle(gw, "eight let go", (c) => c.pass.headers_not_held === c1.pass.headers_not_held + 8);
+  assert.equal(c2.routed, c1.routed);
+
+  // Requests after them are routed, on both workers.
+  const idsAfter = [0, 1, 2, 3, 4, 5, 6, 7].map(() => freshId("after-late"));
+  for (const r of await Promise.all(idsAfter.map((id, i) => post(id, 950 + i, 0)))) assert.equal(r.status, 200, r.error);
+  const notRouted = idsAfter.filter((id) => header(landing(ups, id).rec, HEADER).length === 0);
+  assert.deepEqual(notRouted, [], `requests after the slow ones passed through: ${notRouted.length} of 8`);
+  await sleep(300);
+  const complaint = gw.output.filter((l) => /allow_on_headers_stop_iteration/.test(l));
+  assert.deepEqual(complaint, [], "the filter concluded Envoy does not hold headers");
+}
+
+
+/** Removes allow_on_headers_stop_iteration: Envoy then turns the filter's StopIteration into StopAllIterationAndWatermark. */
+function withoutHeldHeaders(yaml: string): string {
+  const doc = YAML.parse(yaml);
+  const hcm = doc.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+  const wasm = hcm.http_filters.find((f: { name: string }) => f.name === "envoy.filters.http.wasm");
+  assert.equal(wasm.typed_config.config.allow_on_headers_stop_iteration, true);
+  delete wasm.typed_config.config.allow_on_headers_stop_iteration;
+  return YAML.stringify(doc);
+}
+
+/**
+ * The negative control for lateBodies: where Envoy really does not hold the
+ * headers, ordinary clients (body sent at once) time out with their body
+ * withheld by Envoy, and the filter says so in the error log and stops parking.
+ */
+async function headersNotHeld(gw: EnvoyGateway, ups: ByteUpstream[]): Promise<void> {
+  const ids = [0, 1, 2, 3, 4, 5, 6, 7].map(() => freshId("not-held"));
+  const replies = await Promise.all(ids.map((id, i) =>
+    send(gw.url, { path: "/v1/chat/completions", headers: { "content-type": "application/json", "x-test-id": id }, parts: [chatJson(`Not held ${i} ${text(990 + i, 300)}`, "q")] })));
+  for (const [i, r] of replies.entries()) {
+    assert.equal(r.status, 200, r.error);
+    assertPassed(landing(ups, ids[i]), "headers not held");
+  }
+  await settle(gw, "eight let go", (c) => c.pass.headers_not_held === 8);
+  const deadline = Date.now() + 3000;
+  while (!gw.output.some((l) => /\[error\].*allow_on_headers_stop_iteration/.test(l)) && Date.now() < deadline) await sleep(100);
+  assert.ok(gw.output.some((l) => /\[error\].*allow_on_headers_stop_iteration/.test(l)), "the filter never said allow_on_headers_stop_iteration is missing");
+}
+
 envoyTest("single requests through real Envoy with several worker VMs", { timeout: 180_000 }, async (t: TestContext) => {
   const ups = await Promise.all([0, 1, 2, 3].map(() => startByteUpstream()));
   const endpoints = ups.map((u) => u.address);
@@ -512,6 +594,23 @@ envoyTest("single requests through real Envoy with several worker VMs", { timeou
         await t.test("resets mid-body and mid-response: in flight back to 0, Envoy keeps routing", () => resets(gw, ups, endpoints));
         await t.test("request bodies reach the upstream byte for byte", () => bodies(gw, ups));
         await t.test("headers over max_request_headers_kb: 431 from Envoy, the filter never runs", () => oversizedHeaders(gw, ups));
+      } finally {
+        await gw.stop();
+      }
+    });
+    await t.test("B: without header_mutation, 2 workers", async (t) => {
+      const gw = await startEnvoyGateway({ endpoints, metrics: false }, { concurrency: 2, edit: withoutHeaderMutation });
+      try {
+        await t.test("the filter alone keeps the client's destination header from every upstream", () => battery(gw, ups, 12));
+        await t.test("late bodies: held 300 ms, let go after parkTimeoutMs without giving up on held headers", () => lateBodies(gw, ups));
+      } finally {
+        await gw.stop();
+      }
+    });
+    await t.test("D: without allow_on_headers_stop_iteration, 2 workers", async (t) => {
+      const gw = await startEnvoyGateway({ endpoints, metrics: false }, { concurrency: 2, edit: withoutHeldHeaders });
+      try {
+        await t.test("headers not held: bodies withheld by Envoy, the filter says what to configure", () => headersNotHeld(gw, ups));
       } finally {
         await gw.stop();
       }
