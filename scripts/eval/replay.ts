@@ -14,10 +14,23 @@
 // completions reach the policy before a simultaneous arrival), then arrivals.
 // Everything is deterministic; the only wall-clock reading is the time spent
 // in pick(), which feeds decisionsPerS and nothing else.
+//
+// Latencies a router lives with (Latencies; DEFAULT_LATENCIES, switched off
+// with NO_LATENCIES):
+// - the server's per-request overhead (HTTP, tokenization, hand-off to the
+//   engine core) delays the moment a request joins the engine's queue;
+// - a router outside Envoy's process (ext_proc picker, its own proxy) adds
+//   one round trip per request before the request goes upstream;
+// - a metrics page reflects state metricsAgeMs old when rendered, and reaches
+//   the router scrapeLatencyMs after it asked: the driver's scrapes install
+//   what was true at (ask − age) at (ask + latency). A policy that reads
+//   ctx.metricsText synchronously (the filter's callouts, answered in the same
+//   instant by its adapter) gets the page as it stood age + latency ago, the
+//   same staleness on arrival.
 
 import { performance } from "node:perf_hooks";
 import { VirtualClock, type Clock, type TimerHandle } from "../host/clock.ts";
-import { Engine, type EngineRequest, type RequestOutcome } from "../sim/engine.ts";
+import { Engine, type EngineRequest, type EngineSnapshot, type RequestOutcome } from "../sim/engine.ts";
 import { renderMetrics, scrapedFromSnapshot } from "../sim/metrics.ts";
 import { simParams, type SimParams } from "../sim/params.ts";
 import type { Policy, PolicyContext, PolicyFactory, RouteRequest, Scrape, ServerInspector } from "./policy.ts";
@@ -127,6 +140,97 @@ class RoutedRequest implements RouteRequest {
   }
 }
 
+/** Delays between the router, the servers and their metrics pages, in virtual ms. */
+export interface Latencies {
+  /** Server-side cost of accepting a request before the engine can schedule it: fixed part. */
+  requestOverheadMs: number;
+  /** …and per prompt token (tokenization). */
+  requestOverheadMsPerToken: number;
+  /** Round trip to a router that runs outside Envoy's process, per request (policies in OUT_OF_PROCESS). */
+  decisionCalloutMs: number;
+  /** Age of the state a /metrics page shows when the server renders it. */
+  metricsAgeMs: number;
+  /** From a scrape's request to its answer reaching the router. */
+  scrapeLatencyMs: number;
+}
+
+/**
+ * Defaults. vLLM's OpenAI server parses, applies the chat template and
+ * tokenizes on its API-server process before handing the request to the engine
+ * core: 2 ms fixed plus 1.5 µs per prompt token (a Hugging Face fast
+ * tokenizer on long inputs; short inputs measure 10–20 µs per token with the
+ * fixed costs included, tenstorrent/tt-inference-server issue 2173), i.e.
+ * ~25 ms for the shared trace's mean 15k-token prompt. An out-of-process
+ * picker costs one in-cluster gRPC/HTTP round trip plus its own work, ~1 ms
+ * (the reference picker's prefix scheduling alone measured ~0.3 ms, BRIEF).
+ * vLLM updates its Prometheus gauges from the engine core's per-step stats on
+ * the API-server side, so a page trails the engine by about a step (10 ms);
+ * answering takes a few ms more on a busy Python server (5 ms). All are
+ * estimates, not measurements of ours, hence switches.
+ */
+export const DEFAULT_LATENCIES: Readonly<Latencies> = Object.freeze({
+  requestOverheadMs: 2,
+  requestOverheadMsPerToken: 0.0015,
+  decisionCalloutMs: 1,
+  metricsAgeMs: 10,
+  scrapeLatencyMs: 5,
+});
+
+export const NO_LATENCIES: Readonly<Latencies> = Object.freeze({
+  requestOverheadMs: 0,
+  requestOverheadMsPerToken: 0,
+  decisionCalloutMs: 0,
+  metricsAgeMs: 0,
+  scrapeLatencyMs: 0,
+});
+
+/**
+ * Policies whose anchor decides outside Envoy's process, so each request waits
+ * one decisionCalloutMs: ext_proc pickers (the Gateway API Inference Extension
+ * and llm-d endpoint pickers, AIBrix's gateway plugin) and routers that are
+ * their own proxy (SGLang's router, Dynamo's frontend, KubeAI). Envoy's own
+ * balancers, the in-Envoy filter and the oracle decide in-process.
+ */
+export const OUT_OF_PROCESS: ReadonlySet<string> = new Set([
+  "chwbl", "gaie-approx", "llm-d-approx", "llm-d-precise", "sglang-cache-aware", "aibrix-prefix", "dynamo-kv",
+]);
+
+/** Server-side overhead of one request (DEFAULT_LATENCIES explains the figures). */
+export function requestOverheadMs(l: Latencies, promptTokens: number): number {
+  return l.requestOverheadMs + l.requestOverheadMsPerToken * promptTokens;
+}
+
+/**
+ * Each engine's metric snapshots over time, so a page can show the state of a
+ * moment ago. Reads must come at non-decreasing times (the virtual clock only
+ * moves forward), which lets old entries go.
+ */
+class SnapshotHistory {
+  private times: number[] = [];
+  private snaps: EngineSnapshot[] = [];
+  private head = 0;
+
+  record(t: number, snap: EngineSnapshot): void {
+    const last = this.times.length - 1;
+    if (last >= this.head && this.times[last] === t) this.snaps[last] = snap;
+    else {
+      this.times.push(t);
+      this.snaps.push(snap);
+    }
+  }
+
+  /** The snapshot in force at time t (the oldest kept if t precedes it). */
+  at(t: number): EngineSnapshot {
+    while (this.head + 1 < this.times.length && this.times[this.head + 1] <= t) this.head++;
+    if (this.head > 4096) {
+      this.times = this.times.slice(this.head);
+      this.snaps = this.snaps.slice(this.head);
+      this.head = 0;
+    }
+    return this.snaps[this.head];
+  }
+}
+
 /** Endpoint addresses of the in-process replay: 10.0.0.1:8000, 10.0.0.2:8000, … */
 export function replayEndpoints(n: number): string[] {
   return Array.from({ length: n }, (_, i) => `10.${Math.floor((i + 1) / 65536) % 256}.${Math.floor((i + 1) / 256) % 256}.${(i + 1) % 256}:8000`);
@@ -138,6 +242,8 @@ export interface ReplayOptions {
   timeScale?: number;
   sim?: Partial<SimParams>;
   seed?: number;
+  /** Default DEFAULT_LATENCIES. */
+  latencies?: Latencies;
   /** Called with (routed, total) now and then. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -222,11 +328,26 @@ export async function replay(workload: Workload, factory: PolicyFactory, opts: R
     },
   }));
 
-  // The router's view of the metrics pages, refreshed at its scrape interval.
+  // What a metrics page shows: the live state, or (with a lag) the state pageLag ms ago.
+  const lat = opts.latencies ?? DEFAULT_LATENCIES;
+  const pageLag = lat.metricsAgeMs + lat.scrapeLatencyMs;
+  const history = pageLag > 0 ? engines.map((e) => {
+    const h = new SnapshotHistory();
+    h.record(0, e.snapshot());
+    return h;
+  }) : null;
+  const noteState = (i: number): void => history?.[i].record(rel(), engines[i].snapshot());
+  const snapshotAt = (i: number, t: number): EngineSnapshot => (history ? history[i].at(t) : engines[i].snapshot());
+
+  // The router's view of the metrics pages, refreshed at its scrape interval:
+  // asked at t, it shows the state at t − metricsAgeMs and arrives at t + scrapeLatencyMs.
   const scrapes: Scrape[] = endpoints.map(() => ({ ...scrapedFromSnapshot(engines[0].snapshot(), params), atMs: -1 }));
   const scrapeAll = (): void => {
     const now = rel();
-    for (let i = 0; i < engines.length; i++) scrapes[i] = { ...scrapedFromSnapshot(engines[i].snapshot(), params), atMs: now };
+    const pages = engines.map((_, i) => ({ ...scrapedFromSnapshot(snapshotAt(i, now - lat.metricsAgeMs), params), atMs: now }));
+    const install = (): void => pages.forEach((page, i) => void (scrapes[i] = page));
+    if (lat.scrapeLatencyMs > 0) clock.setTimer(lat.scrapeLatencyMs, install);
+    else install();
   };
   const engineOf = (endpoint: string): Engine => {
     const i = addrIndex.get(endpoint);
@@ -253,7 +374,11 @@ export async function replay(workload: Workload, factory: PolicyFactory, opts: R
     startMs,
     seed: opts.seed ?? 1,
     sim: params,
-    metricsText: (endpoint) => renderMetrics(engineOf(endpoint).snapshot(), params, rel()),
+    metricsText: (endpoint) => {
+      const i = addrIndex.get(endpoint);
+      if (i === undefined) throw new Error(`unknown endpoint ${endpoint}`);
+      return renderMetrics(snapshotAt(i, rel() - pageLag), params, rel() - pageLag);
+    },
     scraped: (endpoint) => {
       const i = addrIndex.get(endpoint);
       if (i === undefined) throw new Error(`unknown endpoint ${endpoint}`);
@@ -273,6 +398,19 @@ export async function replay(workload: Workload, factory: PolicyFactory, opts: R
   }
   policy = await factory.create(ctx);
   const settle = policy.settle?.bind(policy);
+
+  const outOfProcess = OUT_OF_PROCESS.has(factory.name);
+  const submit = (spec: RequestSpec, req: RoutedRequest, si: number, endpoint: string): void => {
+    const refused = engines[si].submit(spec, rel());
+    if (refused !== null) {
+      rec.refused[spec.id] = 1;
+      routed[spec.id] = null;
+      outstanding--;
+      policy!.onComplete?.(req, endpoint);
+    } else {
+      noteState(si);
+    }
+  };
 
   const progressEvery = Math.max(1, Math.floor(n / 200));
   let ai = 0;
@@ -300,6 +438,7 @@ export async function replay(workload: Workload, factory: PolicyFactory, opts: R
     if (settle) await settle();
     if (tE <= tA) {
       engines[ei].processEvent(tE);
+      noteState(ei);
       continue;
     }
     const spec = specs[ai++];
@@ -314,14 +453,12 @@ export async function replay(workload: Workload, factory: PolicyFactory, opts: R
     rec.server[spec.id] = si;
     rec.promptTokens[spec.id] = spec.promptTokens;
     rec.outputTokens[spec.id] = spec.maxTokens;
-    const refused = engines[si].submit(spec, tA);
-    if (refused !== null) {
-      rec.refused[spec.id] = 1;
-      policy.onComplete?.(req, endpoint);
-    } else {
-      routed[spec.id] = req;
-      outstanding++;
-    }
+    routed[spec.id] = req;
+    outstanding++;
+    // The engine sees the request once the router's callout (if any) and the server's own intake are done.
+    const delay = (outOfProcess ? lat.decisionCalloutMs : 0) + requestOverheadMs(lat, spec.promptTokens);
+    if (delay > 0) clock.setTimer(delay, () => submit(spec, req, si, endpoint));
+    else submit(spec, req, si, endpoint);
     if (opts.onProgress && ai % progressEvery === 0) opts.onProgress(ai, n);
   }
   await policy.close?.();

@@ -8,7 +8,7 @@ import { readVllmPage } from "../../scripts/sim/metrics.ts";
 import { DEFAULT_SIM_PARAMS } from "../../scripts/sim/params.ts";
 import { sharedPrefix } from "../../scripts/eval/generators.ts";
 import type { PolicyFactory, RouteRequest } from "../../scripts/eval/policy.ts";
-import { replay, replayEndpoints } from "../../scripts/eval/replay.ts";
+import { DEFAULT_LATENCIES, NO_LATENCIES, replay, replayEndpoints, requestOverheadMs } from "../../scripts/eval/replay.ts";
 
 test("endpoints are ip:port strings", async () => {
   assert.deepEqual(replayEndpoints(3), ["10.0.0.1:8000", "10.0.0.2:8000", "10.0.0.3:8000"]);
@@ -57,7 +57,7 @@ test("a policy sees the clock at arrival, fresh scrapes, live pages, and each co
       };
     },
   };
-  const rec = await replay(w, probe, { servers: 3 });
+  const rec = await replay(w, probe, { servers: 3, latencies: NO_LATENCIES });
   assert.equal(scrapeChecks, 120);
   assert.equal(completions.size, 120);
   for (const c of completions.values()) assert.equal(c, 1);
@@ -112,4 +112,42 @@ test("an asynchronous policy: async create, and replies started by a timer land 
   const rec = await replay(w, asyncProbe, { servers: 2 });
   assert.ok(ticks > 10);
   assert.ok(rec.completeMs.every((t) => t > 0));
+});
+
+test("latencies: a scrape shows the state metricsAgeMs old and lands scrapeLatencyMs later; requests reach the engine after the overheads", async () => {
+  const w = sharedPrefix({ seed: 4, model: DEFAULT_SIM_PARAMS.model, requests: 80, ratePerS: 40 });
+  const lat = { ...DEFAULT_LATENCIES, metricsAgeMs: 30, scrapeLatencyMs: 20, decisionCalloutMs: 7 };
+  const views: { now: number; atMs: number; waiting: number; running: number }[] = [];
+  const pages: { now: number; running: number }[] = [];
+  const probe = (name: string): PolicyFactory => ({
+    name,
+    description: "records what it sees",
+    scrapeIntervalMs: 100,
+    create(ctx) {
+      return {
+        pick(req) {
+          const now = ctx.clock.now() - ctx.startMs;
+          const s = ctx.scraped(ctx.endpoints[0]);
+          views.push({ now, atMs: s.atMs, waiting: s.waiting, running: s.running });
+          pages.push({ now, running: readVllmPage(ctx.metricsText(ctx.endpoints[0])).running });
+          return ctx.endpoints[0];
+        },
+      };
+    },
+  });
+  const rec = await replay(w, probe("in-process"), { servers: 1, latencies: lat });
+  // The view in force at `now` came from a scrape asked at least scrapeLatencyMs before.
+  for (const v of views) if (v.atMs >= 0) assert.ok(v.now - v.atMs >= lat.scrapeLatencyMs - 1e-9 && v.now - v.atMs <= 100 + lat.scrapeLatencyMs + 1e-9, `${v.now} ${v.atMs}`);
+  // The engine starts work on a request only after its intake overhead: TTFT ≥ overhead.
+  for (let i = 0; i < 80; i++) {
+    assert.ok(rec.firstTokenMs[i] - rec.arrivalMs[i] >= requestOverheadMs(lat, rec.promptTokens[i]) - 1e-9, `request ${i}`);
+  }
+  // The first request's page, read at its own arrival, cannot show it yet.
+  assert.equal(pages[0].running, 0);
+  // An out-of-process policy's requests wait one more round trip.
+  const ext = await replay(w, probe("gaie-approx"), { servers: 1, latencies: lat });
+  assert.ok(ext.firstTokenMs[0] - rec.firstTokenMs[0] >= lat.decisionCalloutMs - 1e-9);
+  // With no latencies the page is live.
+  const none = await replay(w, probe("in-process"), { servers: 1, latencies: NO_LATENCIES });
+  assert.ok(none.firstTokenMs[0] < rec.firstTokenMs[0]);
 });
