@@ -168,12 +168,33 @@ function parsePrometheus(body: string): Page {
  * the tagged address stay in them, and nothing (no listener or filter scope)
  * is put before `wasmcustom.`; the stats_tags regexes match exactly those
  * names. /stats/prometheus drops `wasmcustom.` and turns the tags into labels.
+ *
+ * Why, in Envoy's source (envoyproxy/envoy, as of the 1.3x/1.40 layout):
+ * source/extensions/filters/http/wasm/wasm_filter.cc hands the listener
+ * factory context's scope() to Common::Wasm::PluginConfig;
+ * source/extensions/common/wasm/wasm.cc PluginConfig::PluginConfig gives the
+ * plugin its own prefix only for Envoy's stats about the plugin (a StatsHandler
+ * on "wasm.<plugin name>.": vm_reload*), and creates the VM with
+ * scope.createScope(""), an empty prefix; Wasm::Wasm sets
+ * custom_stat_namespace_ to "wasmcustom" (CustomStatNamespace,
+ * source/extensions/common/wasm/stats_handler.h); and
+ * source/extensions/common/wasm/context.cc Context::defineMetric makes each
+ * metric from the elements {custom_stat_namespace_, name} in that scope. So the
+ * full name is `wasmcustom.<name>`, which is what the "^wasmcustom\." regexes
+ * of scripts/gateway/stats-tags.ts are searched in
+ * (source/common/stats/tag_extractor_impl.cc: the regex's leading literal
+ * token "wasmcustom" files it under that first name token). The namespace is
+ * registered as a custom stat namespace, which only the Prometheus output
+ * strips (source/server/admin/prometheus_stats.cc).
  */
 async function statNamesOnEveryPage(gw: EnvoyGateway, endpoints: string[]): Promise<void> {
   const expected = envoyStatNames(endpoints);
   const plain = await http(`${gw.adminUrl}/stats`);
   assert.equal(plain.status, 200);
   const plainNames = plain.body.split("\n").filter((l) => l.includes("prefix_router.") && l.includes("wasmcustom")).map((l) => l.slice(0, l.lastIndexOf(": ")));
+  // The per-plugin scope exists, and holds Envoy's stats about the plugin, not the filter's own.
+  assert.match(plain.body, /^wasm\.prefix_router\.vm_reload: \d+$/m, "no per-plugin wasm.<name>. stats");
+  assert.doesNotMatch(plain.body, /^wasm\.prefix_router\.(?!vm_reload)/m, "filter stats under the per-plugin scope");
   const json = await http(`${gw.adminUrl}/stats?format=json`);
   const jsonNames = (JSON.parse(json.body) as { stats: Array<{ name?: string }> }).stats
     .map((s) => s.name).filter((n): n is string => n !== undefined && n.includes("wasmcustom"));
