@@ -18,6 +18,7 @@
 //
 // Owns: the two HTTP servers and the forwarding. Must not: decide anything the
 // filter or Envoy's load balancer decides, other than mimicking override_host.
+import { randomUUID } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { Envoy, RealClock, type HttpStream, type LogEntry, type Plugin, type LogLevelName } from "../host/index.ts";
@@ -325,8 +326,19 @@ class Exchange {
     for (let i = 0; i < req.rawHeaders.length; i += 2) {
       const key = req.rawHeaders[i].toLowerCase();
       if (key === "host" || HOP_BY_HOP.has(key)) continue;
+      // Envoy answers "Expect: 100-continue" itself and removes the header
+      // before the filters (proxy_100_continue is off; source/common/http/
+      // conn_manager_impl.cc ActiveStream::decodeHeaders); Node has answered it.
+      if (key === "expect" && req.rawHeaders[i + 1].toLowerCase() === "100-continue") continue;
       headers.push([key, req.rawHeaders[i + 1]]);
     }
+    // The connection manager adds these before any filter runs, so the filter
+    // and the upstream see them (source/common/http/conn_manager_utility.cc
+    // mutateRequestHeaders): x-forwarded-proto when the client sent none, and
+    // an x-request-id (generate_request_id defaults to true; a client's own is
+    // kept, the listener not being an edge with use_remote_address).
+    if (!headers.some(([k]) => k === "x-forwarded-proto")) headers.push(["x-forwarded-proto", "http"]);
+    if (!headers.some(([k]) => k === "x-request-id")) headers.push(["x-request-id", randomUUID()]);
     // HTTP/1.1 framing decides whether a body follows (RFC 9112 §6.3); Envoy's
     // codec ends the stream with the headers when none does.
     const hasBody = req.headers["transfer-encoding"] !== undefined || (req.headers["content-length"] !== undefined && req.headers["content-length"] !== "0");

@@ -93,7 +93,10 @@ export class Upstream {
         if (mode === "reset") setTimeout(() => res.socket?.destroy(), 50);
         return;
       }
-      res.writeHead(200, headers).end(JSON.stringify({ served_by: this.address, path: req.url, host: req.headers.host, body_bytes: size }));
+      // Header names only (values such as x-request-id are random); "connection" is hop-by-hop,
+      // sent by Node's client and not by Envoy.
+      const names = Object.keys(req.headers).filter((k) => k !== "connection").sort();
+      res.writeHead(200, headers).end(JSON.stringify({ served_by: this.address, path: req.url, host: req.headers.host, body_bytes: size, headers: names }));
     });
   }
 
@@ -397,7 +400,7 @@ export interface StepOutcome {
    * What the upstream stub saw (its JSON answer): the request's path and Host,
    * the gateway's own listener address written as "<gateway>".
    */
-  upstream?: { path: string; host: string; bodyBytes: number };
+  upstream?: { path: string; host: string; bodyBytes: number; headers: string[] };
   /** The body of an error answered by the gateway itself (a local reply: 413, 426, 431, 503 …). */
   reply?: string;
   /** Requests the filter saw in this step (prefix_router_requests delta): 0 when Envoy refused it first. */
@@ -461,8 +464,8 @@ function upstreamSaw(body: string, gateway: string): StepOutcome["upstream"] | n
   const m = /\{"served_by".*\}/.exec(body);
   if (m === null) return null;
   try {
-    const a = JSON.parse(m[0]) as { path: string; host?: string; body_bytes: number };
-    return { path: a.path, host: a.host === gateway ? "<gateway>" : (a.host ?? ""), bodyBytes: a.body_bytes };
+    const a = JSON.parse(m[0]) as { path: string; host?: string; body_bytes: number; headers: string[] };
+    return { path: a.path, host: a.host === gateway ? "<gateway>" : (a.host ?? ""), bodyBytes: a.body_bytes, headers: a.headers };
   } catch {
     return null;
   }
