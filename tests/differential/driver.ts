@@ -2,15 +2,19 @@
 // gateway (the .wasm in the host emulator) and through real Envoy, both
 // generated from the same GatewayConfigInput and both in front of the same
 // loopback upstreams, so the two runs can be compared outcome by outcome:
-// which endpoint served each request, what each step added to
-// prefix_router_passthrough{reason}, and every prefix_router_* series in
-// /stats/prometheus at the end. Real Envoy is the judge; a difference is a bug
+// which endpoint served each request (and what it received: path, Host, body
+// size, header names), the status and body of replies the gateway made
+// itself, what each step added to prefix_router_requests and
+// prefix_router_passthrough{reason}, in-flight gauges around held and reset
+// requests, and at the end every prefix_router_* series in /stats/prometheus
+// and the /stats text and JSON. Real Envoy is the judge; a difference is a bug
 // in the emulator, the dev gateway or the filter.
 //
 // Determinism. Steps run one at a time, and after each one the driver waits
 // until the filter has flushed that request's counters (prefix_router_requests
-// reaches the number sent, so the pass-through delta is the step's own) and
-// then for QUIET_TICKS more ticks, so the VM that served the request has also
+// moves; a request Envoy refuses before the filter never moves it, so the wait
+// ends after NOT_SEEN_TICKS) and then for QUIET_TICKS more ticks, so the
+// pass-through delta is the step's own and the VM that served the request has also
 // appended its in-flight release to the shared journal. Every VM catches up
 // with that journal before it decides (assembly/router/router.ts decide →
 // journal.sync), so the next request sees the same index and the same
