@@ -13,6 +13,7 @@
 // A plain test checks README's stats table against stats-catalog.ts.
 // Everything listens on loopback; Envoy and the servers stop in `finally`.
 import assert from "node:assert/strict";
+import { existsSync, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { test, type TestContext } from "node:test";
 import YAML from "yaml";
@@ -493,6 +494,64 @@ envoyTest("metrics in real Envoy, original_dst variant, SGLang pages", { timeout
         await http(`${gw.url}/v1/models`);
         await statNamesOnEveryPage(gw, endpoints);
       });
+    } finally {
+      await gw.stop();
+    }
+  });
+});
+
+// The trap build (assembly/testing/trap.ts): the release router, plus
+// `unreachable` in proxy_on_request_headers for a request carrying this header.
+// npm run build writes it; the release binary has no such path.
+const TRAP_WASM = `${ROOT}build/prefix_router_trap.wasm`;
+const TRAP_HEADER = "x-prefix-router-test-trap";
+// cpp-host's WasmVm::fail as Envoy logs it (source/extensions/common/wasm/wasm_vm.cc).
+const TRAP_LOG = /\[error\]\[wasm\].*proxy_on_request_headers failed: Uncaught RuntimeError: unreachable/;
+
+envoyTest("the main thread's VM scrapes alone once every worker's VM has failed (trap build, FAIL_OPEN)", { timeout: 60_000 }, async (t: TestContext) => {
+  const newest = Math.max(...["scraper.ts", "router.ts", "root.ts"].map((f) => statSync(`${ROOT}assembly/router/${f}`).mtimeMs));
+  if (!existsSync(TRAP_WASM) || statSync(TRAP_WASM).mtimeMs < newest) {
+    t.skip("build/prefix_router_trap.wasm is missing or older than assembly/router: run npm run build");
+    return;
+  }
+  const workers = 2;
+  await withServers(2, "vllm", async (ups, ms) => {
+    const gw = await startEnvoyGateway(
+      { endpoints: ups.map((u, i) => ({ address: u.address, metricsAddress: ms[i].address })), metrics: { intervalMs: INTERVAL_MS, timeoutMs: TIMEOUT_MS }, wasmFile: TRAP_WASM },
+      { concurrency: workers },
+    );
+    try {
+      await until(gw, "first scrapes", (s) => (s.get(epStat(ups[0].address, "scrape_successes")) ?? 0) >= 2);
+      const portBefore = ms[0].ports.at(-1);
+      // Fail every worker's VM: each trap lands on the worker that accepted its
+      // connection; under FAIL_OPEN a failed worker then skips the filter, so
+      // later traps there pass through and only live VMs log one.
+      for (let i = 0; i < 60 && gw.output.filter((l) => TRAP_LOG.test(l)).length < workers; i++) {
+        await http(`${gw.url}/v1/models`, { headers: { [TRAP_HEADER]: "1" } });
+      }
+      assert.equal(gw.output.filter((l) => TRAP_LOG.test(l)).length, workers, "could not fail every worker's VM");
+      // Failed VMs get no more ticks (proxy-wasm-cpp-host src/context.cc checks
+      // isFailed()). If one of them held the lease, it expires after three
+      // intervals and the main thread's VM takes it.
+      await sleep(4 * INTERVAL_MS + 2 * TICK_MS);
+      const before = await stats(gw);
+      for (const m of ms) m.resetInFlight();
+      const windowMs = 3000;
+      const from = performance.now();
+      await sleep(windowMs);
+      const after = await stats(gw);
+      const expected = windowMs / INTERVAL_MS;
+      // Which thread held the lease before is Envoy's choice; say which case this run was.
+      const portAfter = ms[0].ports.at(-1);
+      t.diagnostic(portAfter === portBefore ? "the main thread's VM held the lease throughout" : "a worker's VM held the lease; the main thread's took it over");
+      for (const [i, m] of ms.entries()) {
+        const c = m.scrapesSince(from);
+        assert.ok(c >= expected * 0.8 && c <= expected * 1.3, `endpoint ${i}: ${c} scrapes in ${windowMs} ms with every worker VM failed, expected about ${expected}`);
+        assert.equal(m.connectionSwitchesSince(from), 0, `endpoint ${i}: scrapes from more than one thread`);
+        assert.equal(m.maxInFlight, 1);
+        const e = ups[i].address;
+        assert.ok(get(after, epStat(e, "scrape_successes")) > get(before, epStat(e, "scrape_successes")), `scrape_successes of ${e} stopped`);
+      }
     } finally {
       await gw.stop();
     }
