@@ -20,7 +20,7 @@
 // filter or Envoy's load balancer decides, other than mimicking override_host.
 import { randomUUID } from "node:crypto";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { Envoy, RealClock, type HttpStream, type LogEntry, type Plugin, type LogLevelName } from "../host/index.ts";
 import { NAMES, filterConfigurationText, type GatewayConfig } from "./envoy-config.ts";
 import { STATS_TAGS } from "./stats-tags.ts";
@@ -69,6 +69,9 @@ export class DevGateway {
   private readonly endpoints: Set<string>;
   private readonly order: string[];
   private nextFallback = 0;
+  /** See workerOf. */
+  private readonly connectionWorkers = new WeakMap<Socket, number>();
+  private nextWorker = 0;
   private readonly agent = new http.Agent({ keepAlive: true });
   private readonly exchanges = new Set<Exchange>();
   /** See watch(): runs while any exchange is open. */
@@ -202,7 +205,7 @@ export class DevGateway {
       codecError(res, 431, "Request Header Fields Too Large");
       return;
     }
-    const exchange = new Exchange(this, req, res, this.agent, () => {
+    const exchange = new Exchange(this, this.workerOf(req.socket), req, res, this.agent, () => {
       this.exchanges.delete(exchange);
       if (this.exchanges.size === 0 && this.watcher !== null) {
         clearInterval(this.watcher);
@@ -226,6 +229,22 @@ export class DevGateway {
     this.watcher = setInterval(() => {
       for (const x of this.exchanges) x.pump();
     }, WATCH_MS);
+  }
+
+  /**
+   * The worker VM that serves every stream of a client connection. Envoy hands
+   * each accepted connection to one worker, whose dispatcher runs all of its
+   * streams (source/common/listener_manager/connection_handler_impl.cc), so
+   * requests kept alive on one connection meet one VM; round robin per stream
+   * spread them (tests/differential/http.test.ts, "kept alive on one connection").
+   */
+  private workerOf(socket: Socket): number {
+    let worker = this.connectionWorkers.get(socket);
+    if (worker === undefined) {
+      worker = this.nextWorker++ % this.plugin.vms.length;
+      this.connectionWorkers.set(socket, worker);
+    }
+    return worker;
   }
 
   private handleAdmin(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -294,12 +313,13 @@ class Exchange {
 
   constructor(
     private readonly gateway: DevGateway,
+    worker: number,
     private readonly req: http.IncomingMessage,
     private readonly res: http.ServerResponse,
     private readonly agent: http.Agent,
     private readonly onDone: () => void,
   ) {
-    this.stream = gateway.plugin.newStream();
+    this.stream = gateway.plugin.newStream(worker);
   }
 
   start(): void {

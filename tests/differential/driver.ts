@@ -25,7 +25,7 @@
 // Owns: the stub upstreams (model server + metrics page on one port), the
 // two gateways' common face, running a script, reading stats. Must not:
 // assert (the test files decide what must be equal).
-import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { Agent, createServer, request, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { connect, type AddressInfo, type Socket } from "node:net";
 import { DevGateway } from "../../scripts/gateway/dev-gateway.ts";
 import { resolveConfig, type GatewayConfig, type GatewayConfigInput } from "../../scripts/gateway/envoy-config.ts";
@@ -236,6 +236,8 @@ interface SendOptions {
   chunks?: string[];
   /** Wait this long after the headers and between pieces (a slow client). */
   pauseMs?: number;
+  /** A keep-alive agent to reuse a connection; default a connection of its own. */
+  agent?: Agent;
 }
 
 /** One exchange on its own connection, so Envoy's kernel picks a worker afresh each time. */
@@ -244,7 +246,7 @@ export function send(url: string, o: SendOptions): Promise<Reply> {
     // node:http frames a body by default only for some methods; say it for all.
     const headers = { ...o.headers };
     if (o.chunks !== undefined && !Object.keys(headers).some((k) => k.toLowerCase() === "content-length")) headers["transfer-encoding"] = "chunked";
-    const req = request(url, { method: o.method, headers, agent: false, timeout: 20_000 }, (res) => {
+    const req = request(url, { method: o.method, headers, agent: o.agent ?? false, timeout: 20_000 }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => {
@@ -393,7 +395,9 @@ export type Step =
    * every held client connection.
    */
   | { kind: "hold"; label: string; prompt: string }
-  | { kind: "releaseHeld"; label: string };
+  | { kind: "releaseHeld"; label: string }
+  /** Completions one after another on one kept-alive connection (one Envoy worker serves them all). */
+  | { kind: "sameConnection"; label: string; prompts: string[] };
 
 export interface StepOutcome {
   label: string;
@@ -564,6 +568,21 @@ async function runSteps(gw: Gateway, steps: Step[], o: RunOptions, out: StepOutc
         inFlightDuring = inFlightSum((await waitStats(gw, (s) => inFlightSum(s) >= held.length, 5000)).stats);
         break;
       }
+      case "sameConnection": {
+        const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+        try {
+          const served: string[] = [];
+          for (const prompt of step.prompts) {
+            const r = await send(`${gw.url}/v1/completions`, { method: "POST", headers: json, chunks: [completionBody(prompt)], agent });
+            status = Math.max(status, r.status);
+            served.push(r.servedBy);
+          }
+          servedBy = served.join(",");
+        } finally {
+          agent.destroy();
+        }
+        break;
+      }
       case "releaseHeld": {
         for (const drop of held.splice(0)) drop();
         inFlightAfter = inFlightSum((await waitStats(gw, (s) => inFlightSum(s) === 0, 5000)).stats);
@@ -572,7 +591,8 @@ async function runSteps(gw: Gateway, steps: Step[], o: RunOptions, out: StepOutc
     }
     // A request Envoy refuses before the filter (an HTTP/1.0 request line, say)
     // never moves the counter: give up waiting after NOT_SEEN_TICKS.
-    if (step.kind !== "releaseHeld") await waitStats(gw, (s) => (s.get(REQUESTS) ?? 0) > (before.get(REQUESTS) ?? 0), NOT_SEEN_TICKS * o.tickMs);
+    const expected = step.kind === "releaseHeld" ? 0 : step.kind === "sameConnection" ? step.prompts.length : 1;
+    if (expected > 0) await waitStats(gw, (s) => (s.get(REQUESTS) ?? 0) >= (before.get(REQUESTS) ?? 0) + expected, NOT_SEEN_TICKS * o.tickMs);
     await sleep(QUIET_TICKS * o.tickMs);
     const after = await stats(gw);
     const outcome: StepOutcome = {
@@ -669,8 +689,13 @@ export function statDifferences(dev: Map<string, number>, envoy: Map<string, num
 export function stepDifferences(dev: StepOutcome[], envoy: StepOutcome[], endpoints: string[]): string[] {
   const diffs: string[] = [];
   const shape = (o: StepOutcome) => {
-    const routed = o.filterSaw === 1 && Object.keys(o.passthrough).length === 0;
-    const served = routed || o.servedBy === "" || o.servedBy === "reset" ? o.servedBy : endpoints.includes(o.servedBy.replace(/ \(reset\)$/, "")) ? `a configured endpoint${o.servedBy.endsWith(" (reset)") ? " (reset)" : ""}` : o.servedBy;
+    const routed = o.filterSaw >= 1 && Object.keys(o.passthrough).length === 0;
+    // One endpoint, or several for a step of several requests, each maybe reset.
+    const fallback = (one: string) => {
+      const reset = one.endsWith(" (reset)") ? " (reset)" : "";
+      return endpoints.includes(one.replace(/ \(reset\)$/, "")) ? `a configured endpoint${reset}` : one;
+    };
+    const served = routed || o.servedBy === "" || o.servedBy === "reset" ? o.servedBy : o.servedBy.split(",").map(fallback).join(",");
     return JSON.stringify({ ...o, servedBy: served });
   };
   for (let i = 0; i < Math.max(dev.length, envoy.length); i++) {

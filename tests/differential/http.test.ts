@@ -103,6 +103,24 @@ envoyTest("differential: without allow_on_headers_stop_iteration both pass every
   assert.deepEqual(r.dev.lines.filter((l) => l.includes("allow_on_headers")), r.envoy.lines.filter((l) => l.includes("allow_on_headers")));
 });
 
+envoyTest("differential: requests kept alive on one connection meet one VM (three unheld in a row make that VM give up, and log it, in both)", { timeout: 60_000 }, async () => {
+  // Envoy runs every stream of a connection on the worker that accepted it; the
+  // filter's "headers not held" streak is per VM, so with two workers the
+  // three requests of one connection make exactly one VM log its error.
+  const steps: Step[] = [{ kind: "sameConnection", label: "three on one kept-alive connection", prompts: [0, 1, 2].map((i) => text(300 + i, 600)) }];
+  const r = await runBoth(
+    { endpoints, metrics: false, filter: { tickMs: TICK_MS, parkTimeoutMs: 100 } },
+    { concurrency: 2, devEdit: (c) => ({ ...c, holdsHeaders: false }), envoyEdit: (yaml) => yaml.replace(/^\s*allow_on_headers_stop_iteration: true\n/m, "") },
+    steps,
+    { tickMs: TICK_MS },
+  );
+  assertAgree(r);
+  assert.deepEqual(r.envoy.steps[0].passthrough, { headers_not_held: 3 });
+  for (const kind of ["dev", "envoy"] as const) {
+    assert.equal(r[kind].lines.filter((l) => l.includes("allow_on_headers_stop_iteration: true")).length, 1, `${kind}: ${JSON.stringify(r[kind].lines)}`);
+  }
+});
+
 envoyTest("differential: resets mid-body and mid-response release the in-flight count in both", { timeout: 60_000 }, async () => {
   const steps: Step[] = [
     { kind: "completion", label: "routed", prompt: text(30, 2000) },
