@@ -63,6 +63,9 @@ envoyTest("differential: every pass-through reason reachable over HTTP/1.1, and 
     { kind: "raw", label: "chat without messages", method: "POST", path: "/v1/chat/completions", headers: json, chunks: [JSON.stringify({ model: MODEL, messages: [] })] },
     { kind: "wire", label: "trailers (dropped by the codec)", bytes: `POST /v1/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${completion(3).length.toString(16)}\r\n${completion(3)}\r\n0\r\nx-trailer: 1\r\n\r\n` },
     { kind: "abortMidBody", label: "client gone mid-body", prompt: text(4, 3000) },
+    // Headers, then the body only after parkTimeoutMs (500 ms): the filter stops waiting
+    // and continues the request from its tick; the late body then flows on unrouted.
+    { kind: "raw", label: "slow client", method: "POST", path: "/v1/completions", headers: json, chunks: [completion(7)], pauseMs: 700 },
     { kind: "raw", label: "client's destination header", method: "POST", path: "/v1/completions", headers: { ...json, "x-gateway-destination-endpoint": "127.0.0.1:1" }, chunks: [completion(1, 900)] },
     { kind: "completion", label: "routed last", prompt: text(1, 900) },
   ];
@@ -70,11 +73,12 @@ envoyTest("differential: every pass-through reason reachable over HTTP/1.1, and 
   assertAgree(r);
   assert.deepEqual(reasons(r.envoy.steps), [
     "routed", "not_inference", "not_inference", "no_body", "body_too_large", "body_too_large", "body_too_large", "not_json", "not_json",
-    "no_model", "no_prompt", "token_prompt", "no_prompt", "routed", "aborted", "routed", "routed",
+    "no_model", "no_prompt", "token_prompt", "no_prompt", "routed", "aborted", "headers_not_held", "routed", "routed",
   ]);
   assert.equal(r.envoy.steps[6].status, 413);
+  assert.equal(r.envoy.steps[15].upstream?.bodyBytes, completion(7).length, "the slow client's body reached the upstream whole");
   // The client's header is removed: the request goes where its prompt's first copy went.
-  assert.equal(r.envoy.steps[15].servedBy, r.envoy.steps[0].servedBy);
+  assert.equal(r.envoy.steps[16].servedBy, r.envoy.steps[0].servedBy);
 });
 
 envoyTest("differential: without allow_on_headers_stop_iteration both pass every request through as headers_not_held and log why once", { timeout: 60_000 }, async () => {
@@ -157,11 +161,12 @@ envoyTest("differential: request forms Envoy's codec handles before the filter (
     { kind: "raw", label: "a 70 KB header", method: "POST", path: "/v1/completions", headers: { ...json, "x-big": "a".repeat(70_000) }, chunks: [b] },
     { kind: "wire", label: "100 header fields", bytes: `POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: ${b.length}\r\nConnection: close\r\n${fields(97)}\r\n${b}` },
     { kind: "wire", label: "101 header fields", bytes: `POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: ${b.length}\r\nConnection: close\r\n${fields(98)}\r\n${b}` },
+    { kind: "wire", label: "two content-lengths", bytes: `POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: ${b.length}\r\nContent-Length: ${b.length + 1}\r\nConnection: close\r\n\r\n${b}` },
     { kind: "wire", label: "content-length and chunked", bytes: `POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: ${b.length}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${b.length.toString(16)}\r\n${b}\r\n0\r\n\r\n` },
   ];
   const r = await runBoth({ endpoints, metrics: false, filter: { tickMs: TICK_MS } }, { concurrency: 1 }, steps, { tickMs: TICK_MS });
   assertAgree(r);
-  const [absolute, http10, getBody, expect100, dots, slashes, query, header20k, header70k, fields100, fields101, both] = r.envoy.steps;
+  const [absolute, http10, getBody, expect100, dots, slashes, query, header20k, header70k, fields100, fields101, twoLengths, both] = r.envoy.steps;
   // The target's path and host replace :path and Host; the filter routes it like any completion.
   assert.deepEqual({ routed: reasons([absolute])[0], path: absolute.upstream?.path, host: absolute.upstream?.host }, { routed: "routed", path: "/v1/completions?x=1", host: "models.example" });
   // Envoy answered the 100-continue itself and did not pass the expect header on.
@@ -174,7 +179,7 @@ envoyTest("differential: request forms Envoy's codec handles before the filter (
   assert.equal(reasons([query])[0], "routed");
   assert.deepEqual([header20k, fields100].map((x) => reasons([x])[0]), ["routed", "routed"]);
   assert.deepEqual([header70k, fields101].map((x) => [x.status, x.filterSaw]), [[431, 0], [431, 0]]);
-  assert.deepEqual([both.status, both.filterSaw], [400, 0]);
+  assert.deepEqual([twoLengths, both].map((x) => [x.status, x.filterSaw]), [[400, 0], [400, 0]]);
 });
 
 /** `n` extra header lines ("x-h0: v" …), ending the header section's last line. */
