@@ -557,3 +557,38 @@ envoyTest("the main thread's VM scrapes alone once every worker's VM has failed 
     }
   });
 });
+
+envoyTest("stat names for an IPv6 endpoint, and without stats_tags (README's two Prometheus examples)", { timeout: 60_000 }, async (t: TestContext) => {
+  // Names only: the filter defines every stat at on_configure, so the
+  // endpoints need not answer (metrics off, and no request is routed).
+  const endpoints = ["127.0.0.1:9", "[fd00::7]:8000"];
+  await t.test("with the generated stats_tags: `endpoint` label holds the bracketed address", async () => {
+    const gw = await startEnvoyGateway({ endpoints, metrics: false }, { concurrency: 2 });
+    try {
+      await statNamesOnEveryPage(gw, endpoints);
+    } finally {
+      await gw.stop();
+    }
+  });
+  await t.test("without stats_tags: the address stays in the Prometheus name", async () => {
+    const gw = await startEnvoyGateway({ endpoints, metrics: false }, {
+      concurrency: 2,
+      edit: (yaml) => {
+        const doc = YAML.parseDocument(yaml);
+        assert.ok(doc.deleteIn(["stats_config", "stats_tags"]), "the generated bootstrap has no stats_config.stats_tags");
+        return doc.toString();
+      },
+    });
+    try {
+      const page = parsePrometheus((await http(`${gw.adminUrl}/stats/prometheus`)).body);
+      for (const s of ENDPOINT_STATS) {
+        assert.ok(page.series.has(`prefix_router_endpoint_127_0_0_1_9_${s.name}{}`), `prefix_router_endpoint_127_0_0_1_9_${s.name}`);
+        assert.ok(page.series.has(`prefix_router_endpoint__fd00__7__8000_${s.name}{}`), `prefix_router_endpoint__fd00__7__8000_${s.name}`);
+      }
+      for (const r of PASSTHROUGH_REASONS) assert.ok(page.series.has(`prefix_router_passthrough_${r}{}`), `prefix_router_passthrough_${r}`);
+      assert.equal([...page.series.keys()].filter((k) => k.startsWith("prefix_router_") && k.includes("endpoint=")).length, 0);
+    } finally {
+      await gw.stop();
+    }
+  });
+});
