@@ -135,8 +135,9 @@ export function setEffectiveContext(contextId: u32): u32 {
 /**
  * Body bytes Envoy has received so far on the effective stream, whether or not
  * it has handed them to the filter; -1 when the host cannot say. The
- * `request.total_size` attribute is the stream's bytesReceived (counted by the
- * connection manager as data arrives, before any filter) plus the request
+ * `request.total_size` attribute is the stream's bytesReceived (counted as the
+ * codec hands over data, before any filter sees it: source/common/http/
+ * conn_manager_impl.cc, ActiveStream::decodeData) plus the request
  * header map's byteSize() (envoy source/extensions/filters/common/expr/context.cc,
  * RequestWrapper), and proxy_get_header_map_size returns that same byteSize()
  * (source/extensions/common/wasm/context.cc, getHeaderMapSize). Both need the

@@ -11,6 +11,8 @@
 //      stands between a client's destination header and override_host;
 //      --concurrency 2; also the slow-body cases (fresh VMs, no other traffic)
 //   C  the generated ORIGINAL_DST bootstrap, --concurrency 2
+//   D  the generated bootstrap without allow_on_headers_stop_iteration: the
+//      negative control for the slow-body cases
 // Counters reach Envoy on the filter's 100 ms tick, so stats are polled with a
 // deadline; no duration is asserted except with seconds of slack.
 import assert from "node:assert/strict";
@@ -30,6 +32,12 @@ const PASS_REASONS = [
   "no_prompt", "token_prompt", "aborted", "headers_not_held", "request_trailers",
 ];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Envoy printed no error: no failed VM, no error line from the filter (warnings, e.g. Envoy's own start-up advice, are fine). */
+function assertNoErrors(gw: EnvoyGateway): void {
+  const bad = gw.output.filter((l) => /\]\[(error|critical)\]|Wasm VM failed/.test(l));
+  assert.deepEqual(bad, [], "Envoy logged errors");
+}
 
 // ---- reading Envoy's stats ------------------------------------------------------------------
 
@@ -542,8 +550,9 @@ function withoutHeaderMutation(yaml: string): string {
  * error line naming allow_on_headers_stop_iteration is never logged.
  */
 async function lateBodies(gw: EnvoyGateway, ups: ByteUpstream[]): Promise<void> {
+  // Each carries a client copy of the destination header: on B only the filter removes it.
   const post = (id: string, seed: number, delayBodyMs: number) =>
-    send(gw.url, { path: "/v1/chat/completions", headers: { "content-type": "application/json", "x-test-id": id }, parts: [chatJson(`Late ${seed} ${text(seed, 400)}`, "q")], delayBodyMs });
+    send(gw.url, { path: "/v1/chat/completions", headers: { "content-type": "application/json", "x-test-id": id, [HEADER]: ups[0].address }, parts: [chatJson(`Late ${seed} ${text(seed, 400)}`, "q")], delayBodyMs });
   const c0 = await quiesce(gw);
   const ids300 = [0, 1, 2, 3, 4, 5].map(() => freshId("late300"));
   for (const r of await Promise.all(ids300.map((id, i) => post(id, 800 + i, 300)))) assert.equal(r.status, 200, r.error);
@@ -688,6 +697,7 @@ envoyTest("single requests through real Envoy with several worker VMs", { timeou
         await t.test("resets mid-body and mid-response: in flight back to 0, Envoy keeps routing", () => resets(gw, ups, endpoints));
         await t.test("request bodies reach the upstream byte for byte", () => bodies(gw, ups));
         await t.test("headers over max_request_headers_kb: 431 from Envoy, the filter never runs", () => oversizedHeaders(gw, ups));
+        await t.test("no error logged, no VM failed", () => assertNoErrors(gw));
       } finally {
         await gw.stop();
       }
@@ -697,6 +707,7 @@ envoyTest("single requests through real Envoy with several worker VMs", { timeou
       try {
         await t.test("the filter alone keeps the client's destination header from every upstream", () => battery(gw, ups, 12));
         await t.test("late bodies: held 300 ms, let go after parkTimeoutMs without giving up on held headers", () => lateBodies(gw, ups));
+        await t.test("no error logged, no VM failed", () => assertNoErrors(gw));
       } finally {
         await gw.stop();
       }
@@ -712,6 +723,7 @@ envoyTest("single requests through real Envoy with several worker VMs", { timeou
         await gw.stop();
       }
       await t.test("the access log names the chosen host as the one used", () => accessLogAgrees(gw, ups, ids));
+      await t.test("no error logged, no VM failed", () => assertNoErrors(gw));
     });
     await t.test("D: without allow_on_headers_stop_iteration, 2 workers", async (t) => {
       const gw = await startEnvoyGateway({ endpoints, metrics: false }, { concurrency: 2, edit: withoutHeldHeaders });
