@@ -114,8 +114,11 @@ async function outcomeOf(gw: EnvoyGateway, c0: Counters, what: string): Promise<
 }
 
 /**
- * Accepted connections per worker: `listener.<address>.worker_<n>.downstream_cx_total`
- * (per-worker listener stats, source/server/listener_impl.cc / active_listener_base.h).
+ * Accepted connections per worker: `listener.<address>.worker_<n>.downstream_cx_total`,
+ * Envoy's per-handler listener stats (ALL_PER_HANDLER_LISTENER_STATS, kept by
+ * each worker's ActiveListenerImplBase under its connection handler's
+ * `worker_<n>.` prefix). Admin requests use the admin listener, so they do not
+ * move these.
  */
 async function workerConnections(gw: EnvoyGateway): Promise<Map<string, number>> {
   const r = await http(`${gw.adminUrl}/stats?filter=${encodeURIComponent("^listener\\..*\\.worker_[0-9]+\\.downstream_cx_total$")}`);
