@@ -4,12 +4,14 @@
 // them. One Envoy with 4 workers (so 5 root contexts tick: the main thread's
 // and one per worker, all competing for the scrape lease) runs the vLLM
 // scenarios in order: the per-endpoint gauges match the pages; one scrape per
-// endpoint per interval, never two in flight; the servers' prefix-cache
-// counters come back as deltas; a server whose page fails (500, refused,
-// timeout) turns unhealthy after metrics.unhealthyAfter failures, gets no picks,
-// and comes back; every documented stat is on /stats, /stats?format=json and
-// /stats/prometheus with its type and labels. A second Envoy (the
-// original_dst variant, SGLang pages) repeats the gauges and the names.
+// endpoint per interval, over one connection, never two in flight; the
+// servers' prefix-cache counters come back as deltas; a server whose page
+// fails (500, refused, timeout) turns unhealthy after metrics.unhealthyAfter
+// failures, gets no picks, and comes back; every documented stat is on /stats,
+// /stats?format=json and /stats/prometheus with its type and labels. Further
+// Envoys: the original_dst variant with SGLang pages (gauges and names); the
+// trap build with every worker's VM failed (the main thread's VM scrapes
+// alone); an IPv6 endpoint, and a bootstrap without stats_tags (names only).
 // A plain test checks README's stats table against stats-catalog.ts.
 // Everything listens on loopback; Envoy and the servers stop in `finally`.
 import assert from "node:assert/strict";
@@ -447,10 +449,15 @@ envoyTest("metrics in real Envoy, 4 workers, override_host, vLLM pages", { timeo
           for (const e of endpoints.slice(1)) assert.equal(get(s, epStat(e, "healthy")), 1, `${e} healthy`);
           // Wait one tick more so every VM has applied the snapshot, then route.
           await sleep(2 * TICK_MS);
-          const upBefore = ups[0].requests.length;
+          const upBefore = ups.map((u) => u.requests.length);
           const served = await routeCold(gw, `down-${k}`, 12, model);
           assert.ok(!served.includes(bad), `${bad} served ${served.filter((x) => x === bad).length} of 12 while unhealthy`);
-          assert.deepEqual(destinations(ups[0], gw.config.destinationHeader).slice(upBefore).filter((d) => d === bad), []);
+          assert.deepEqual(destinations(ups[0], gw.config.destinationHeader).slice(upBefore[0]), [], `requests routed to ${bad}`);
+          // Nor is it among the fallback hosts the header lists after the pick
+          // (runners-up are eligible endpoints only, assembly/router/scorer.ts).
+          const lists = ups.flatMap((u, i) => u.requests.slice(upBefore[i]).map((r) => String(r.headers[gw.config.destinationHeader] ?? "")));
+          assert.equal(lists.length, 12);
+          assert.deepEqual(lists.filter((l) => l.split(",").map((h) => h.trim()).includes(bad)), [], `${bad} listed while unhealthy`);
           const during = await stats(gw);
           assert.equal(get(during, epStat(bad, "picks")), picks0, `picks of ${bad} grew while it was unhealthy`);
           assert.ok(new Set(served).size >= 2, `the healthy endpoints did not share the load: ${served.join(", ")}`);
