@@ -13,6 +13,7 @@
 // - decisionsPerS: routing decisions per wall-clock second spent inside
 //   pick(), i.e. the router's own speed; the only non-deterministic field.
 
+import { labelSeed, Rng } from "../sim/random.ts";
 import type { ReplayRecord } from "./replay.ts";
 
 export interface PolicySummary {
@@ -113,4 +114,120 @@ export function summarize(rec: ReplayRecord): PolicySummary {
     servers: rec.endpoints.length,
     replayWallS: rec.wallMs / 1000,
   };
+}
+
+// ---- bootstrap confidence intervals ----
+//
+// Why: one replay is one draw of a workload; averaging seeds that only change
+// filler text is not an interval (on the shared trace they were bit-identical).
+// We resample the requests themselves, in blocks: the arrival span is cut into
+// equal time windows (in trace time, so the same windows at every load), and
+// a resample draws as many windows with replacement, keeping every request of
+// a drawn window together (a block bootstrap: requests close in time share
+// queues and caches, so resampling them one by one would understate the
+// spread). The 95% interval is the 2.5th–97.5th percentile of the resampled
+// statistic. Seeded, so reports repeat.
+
+/** A closed interval [lo, hi]. */
+export interface Ci {
+  lo: number;
+  hi: number;
+}
+
+export interface BootstrapOptions {
+  /** Number of windows the arrival span is cut into. */
+  windows: number;
+  resamples: number;
+  /** Two-sided level, e.g. 0.95. */
+  level: number;
+  seed: number;
+}
+
+export const DEFAULT_BOOTSTRAP: Readonly<BootstrapOptions> = Object.freeze({ windows: 40, resamples: 500, level: 0.95, seed: 1 });
+
+/** Per-request figures to resample, grouped (group ∈ [0, groups)). Requests without a TTFT are left out. */
+export interface GroupedSample {
+  group: Int32Array;
+  ttftMs: Float64Array;
+  hitTokens: Float64Array;
+  promptTokens: Float64Array;
+}
+
+export interface BootstrapCis {
+  ttftMeanMs: Ci;
+  ttftP90Ms: Ci;
+  hitRate: Ci;
+}
+
+/** Equal windows over [min, max] of arrival: the group of each request. */
+export function windowGroups(arrivalMs: ArrayLike<number>, windows: number): Int32Array {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < arrivalMs.length; i++) {
+    lo = Math.min(lo, arrivalMs[i]);
+    hi = Math.max(hi, arrivalMs[i]);
+  }
+  const width = (hi - lo) / windows;
+  const out = new Int32Array(arrivalMs.length);
+  for (let i = 0; i < arrivalMs.length; i++) out[i] = width > 0 ? Math.min(windows - 1, Math.floor((arrivalMs[i] - lo) / width)) : 0;
+  return out;
+}
+
+/** The requests of a replay that produced a token, grouped by arrival window. */
+export function replaySample(rec: ReplayRecord, windows: number): GroupedSample {
+  const keep: number[] = [];
+  for (let i = 0; i < rec.arrivalMs.length; i++) if (rec.firstTokenMs[i] === rec.firstTokenMs[i]) keep.push(i);
+  const groups = windowGroups(keep.map((i) => rec.arrivalMs[i]), windows);
+  return {
+    group: groups,
+    ttftMs: Float64Array.from(keep, (i) => rec.firstTokenMs[i] - rec.arrivalMs[i]),
+    hitTokens: Float64Array.from(keep, (i) => rec.hitTokens[i]),
+    promptTokens: Float64Array.from(keep, (i) => rec.promptTokens[i]),
+  };
+}
+
+export function bootstrapCis(sample: GroupedSample, o: BootstrapOptions = DEFAULT_BOOTSTRAP): BootstrapCis {
+  let groups = 0;
+  for (const g of sample.group) groups = Math.max(groups, g + 1);
+  // Members of each group, so a resample is a concatenation of index lists.
+  const members: number[][] = Array.from({ length: groups }, () => []);
+  sample.group.forEach((g, i) => members[g].push(i));
+  const present = members.filter((m) => m.length > 0);
+  const rng = new Rng((o.seed ^ labelSeed("bootstrap")) >>> 0);
+  const means = new Float64Array(o.resamples);
+  const p90s = new Float64Array(o.resamples);
+  const hits = new Float64Array(o.resamples);
+  const buf = new Float64Array(sample.ttftMs.length * 2 + 16);
+  for (let b = 0; b < o.resamples; b++) {
+    let n = 0;
+    let sum = 0;
+    let hit = 0;
+    let prompt = 0;
+    let scratch = buf;
+    for (let k = 0; k < present.length; k++) {
+      const m = present[rng.int(present.length)];
+      if (n + m.length > scratch.length) {
+        const grown = new Float64Array((n + m.length) * 2);
+        grown.set(scratch.subarray(0, n));
+        scratch = grown;
+      }
+      for (const i of m) {
+        const t = sample.ttftMs[i];
+        scratch[n++] = t;
+        sum += t;
+        hit += sample.hitTokens[i];
+        prompt += sample.promptTokens[i];
+      }
+    }
+    const drawn = scratch.subarray(0, n).sort();
+    means[b] = n > 0 ? sum / n : NaN;
+    p90s[b] = percentile(drawn, 0.9);
+    hits[b] = prompt > 0 ? hit / prompt : 0;
+  }
+  const ci = (v: Float64Array): Ci => {
+    v.sort();
+    const a = (1 - o.level) / 2;
+    return { lo: percentile(v, a), hi: percentile(v, 1 - a) };
+  };
+  return { ttftMeanMs: ci(means), ttftP90Ms: ci(p90s), hitRate: ci(hits) };
 }

@@ -41,19 +41,38 @@ test("a small eval run writes report.json with the contract fields for every pol
   }
 });
 
-test("a sweep writes sweep.json/sweep.md and puts the most different load in report.json", async () => {
+test("a sweep reports every load with intervals and reference lines, the sustainable load, and the ranking under each variant", async () => {
   const out = join(dir, "sweep");
   const fake: PolicyFactory = { ...REGISTRY["round-robin"]!, name: "prefix-router", description: "stand-in to prove the plug-in path" };
   const res = await runEval({
     workload: "shared-prefix", limit: 120, servers: 2, timeScales: [1, 0.25], seed: 3, out, progress: false, log: () => {},
     policies: ["random", "prefix-router", "oracle"], factories: { "prefix-router": fake },
+    variants: ["linear-steps", "original"], variantTimeScales: [0.25], maxLoadSteps: 1, bootstrap: { resamples: 100 },
   });
   assert.equal(res.runs.length, 2);
   const sweep = JSON.parse(readFileSync(join(out, "sweep.json"), "utf8"));
   assert.deepEqual(sweep.runs.map((r: { timeScale: number }) => r.timeScale), [1, 0.25]);
   assert.deepEqual(Object.keys(sweep.runs[0].policies), ["random", "prefix-router", "oracle"]);
   const report = JSON.parse(readFileSync(join(out, "report.json"), "utf8"));
-  assert.equal(report.oracle.timeScale, res.headline.timeScale);
+  // No headline picked after the fact: the contract fields are the first load's.
+  assert.equal(report.oracle.timeScale, 1);
+  for (const [name, o] of Object.entries(report) as [string, Record<string, any>][]) {
+    assert.deepEqual(o.byLoad.map((b: { load: number }) => b.load), [1, 4], name);
+    for (const b of o.byLoad) {
+      assert.ok(b.ttftMeanCi95[0] <= b.ttftMeanMs && b.ttftMeanMs <= b.ttftMeanCi95[1], `${name} mean inside its interval`);
+      assert.ok(b.hitRate <= o.idealReuseHitRate + 1e-9, `${name} hit rate under the ideal reuse`);
+      assert.ok(b.ttftMeanOverZeroQueue >= 1, `${name} TTFT above the zero-queue bound`);
+    }
+    assert.ok(o.sustainableLoad && o.sustainableLoad.objective.includes("1000"), name);
+    assert.deepEqual(Object.keys(o.rankByVariant), ["as run", "linear-steps", "original"]);
+    assert.ok(o.rankByVariant["original"]["4×"] >= 1);
+  }
+  assert.equal(res.variants.length, 3);
+  const md = readFileSync(join(out, "report.md"), "utf8");
+  assert.match(md, /## Ranking under each evaluator variant/);
+  assert.match(md, /\| policy \| as run \| linear-steps \| original \|/);
+  assert.match(md, /## Highest sustainable load/);
+  assert.match(md, /zero-queue bound/);
   for (const f of ["sweep.md", "sweep-ttft-mean.png", "sweep-ttft-p90.png", "sweep-hit-rate.png"]) assert.ok(existsSync(join(out, f)), f);
 });
 
