@@ -134,6 +134,7 @@ envoyTest("differential: metrics pages steer the picks alike (a long queue, a fu
     [ok1, queued, full, ok2].every((u) => (s.get(endpointSeries("scrape_successes", u.address)) ?? 0) >= 2) &&
     s.get(endpointSeries("healthy", failing.address)) === 0;
   const scrapes: Record<string, unknown> = {};
+  const rates: Record<string, number[]> = {};
   const r = await runBoth(
     // 100 ms scrapes: metrics go stale after 5 intervals, and stale metrics would change the
     // picks, so a loaded machine must not stall either gateway for half a second.
@@ -147,11 +148,19 @@ envoyTest("differential: metrics pages steer the picks alike (a long queue, a fu
         assert.ok((await waitStats(gw, ready, 10_000)).ok, `${gw.kind}: metrics never settled`);
         await new Promise((res) => setTimeout(res, 4 * TICK_MS));
         scrapes[gw.kind] = ok1.lastScrape;
+        // Scrapes in one second: one VM holds the lease, so one per endpoint per interval (10),
+        // however many VMs tick; two VMs scraping would double it.
+        const before = ups.map((u) => u.metricsHits);
+        await new Promise((res) => setTimeout(res, 1000));
+        rates[gw.kind] = ups.slice(0, 5).map((u, i) => u.metricsHits - before[i]);
       },
     },
   );
   assert.deepEqual(stepDifferences(r.dev.steps, r.envoy.steps, endpoints), []);
   assert.deepEqual(statDifferences(r.dev.final, r.envoy.final, SCRAPE_COUNTS), []);
+  for (const kind of ["dev", "envoy"] as const) {
+    assert.ok(rates[kind].every((n) => n >= 3 && n <= 12), `${kind}: scrapes per endpoint in 1 s: ${rates[kind].join(", ")}`);
+  }
   // A scrape as the model server receives it, headers and all.
   assert.deepEqual(scrapes.dev, scrapes.envoy);
   assert.equal((scrapes.envoy as Record<string, string>)["x-envoy-original-dst-host"], ok1.address);
