@@ -122,12 +122,13 @@ export interface SustainableLoad {
 }
 
 /**
- * Search for the highest sustainable load from a sweep and a few more probes.
- * The bracket starts at the first failing load of the sweep and the highest
- * passing load below it (so a load that passes only above a failure is never
- * reported: "sustains L" means every swept load up to L passed); then
- * `steps` bisections in log space, each one replay at the midpoint, keep
- * p90(load) < objective ≤ p90(failsAt). Monotone-consistent by construction:
+ * Search for the highest sustainable load from a sweep and `steps` more
+ * probes (one replay each). The bracket starts at the first failing load of
+ * the sweep and the highest passing load below it (so a load that passes only
+ * above a failure is never reported: "sustains L" means every swept load up
+ * to L passed); when even the lowest load fails, probes halve it until one
+ * passes; then bisections in log space keep p90(load) < objective ≤
+ * p90(failsAt). Monotone-consistent by construction:
  * the answer passed, the next probe above it failed, and they are within a
  * factor (fail/pass)^(1/2^steps) of each other.
  */
@@ -153,8 +154,23 @@ export async function searchSustainableLoad(
       break;
     }
   }
-  if (pass === 0 || fail === Infinity) return { load: pass, failsAt: fail, p90AtLoad: p90Pass, p90AtFail: p90Fail };
-  for (let i = 0; i < steps; i++) {
+  if (fail === Infinity) return { load: pass, failsAt: fail, p90AtLoad: p90Pass, p90AtFail: p90Fail };
+  // Even the lowest load failed: halve it (at most `steps` times) until one passes, then bisect what is left.
+  let budget = steps;
+  while (pass === 0 && budget > 0) {
+    budget--;
+    const lower = fail / 2;
+    const v = await probe(lower);
+    if (v < objectiveMs) {
+      pass = lower;
+      p90Pass = v;
+    } else {
+      fail = lower;
+      p90Fail = v;
+    }
+  }
+  if (pass === 0) return { load: 0, failsAt: fail, p90AtLoad: NaN, p90AtFail: p90Fail };
+  for (let i = 0; i < budget; i++) {
     const mid = Math.sqrt(pass * fail);
     const v = await probe(mid);
     if (v < objectiveMs) {

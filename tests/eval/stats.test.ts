@@ -97,9 +97,13 @@ test("sustainable load: a pass above a failure is not reported; every load passi
   const all = await searchSustainableLoad(new Map([[1, 100], [2, 200]]), async () => assert.fail("no probe needed"), 3);
   assert.equal(all.load, 2);
   assert.equal(all.failsAt, Infinity);
-  const none = await searchSustainableLoad(new Map([[1, 1500], [2, 2000]]), async () => assert.fail("no probe needed"), 3);
+  // Below the lowest load tried: halve until a load passes, then bisect.
+  const low = curve(0.3);
+  const below = await searchSustainableLoad(new Map([[1, low(1)], [2, low(2)]]), async (l) => low(l), 6);
+  assert.ok(low(below.load) < 1000 && low(below.failsAt) >= 1000 && below.load > 0.25 && below.failsAt <= 0.5, `${below.load}..${below.failsAt}`);
+  const none = await searchSustainableLoad(new Map([[1, 1500], [2, 2000]]), async () => 5000, 3);
   assert.equal(none.load, 0);
-  assert.equal(none.failsAt, 1);
+  assert.equal(none.failsAt, 0.125);
 });
 
 test("reference lines: no policy beats the ideal reuse or the zero-queue bound", async () => {
