@@ -108,7 +108,7 @@ export class Router extends EventSink {
     this.inFlight = inFlight;
     this.loads = new LoadView(inFlight);
     this.scorer = new Scorer(config, keys.keys);
-    this.stats = new RouterStats(names);
+    this.stats = new RouterStats(names, <u64>(config.effectiveCapacity() / <u32>config.indexStride) * <u64>config.indexStride);
     this.match = new StaticArray<i32>(names.length);
     this.vmTag = VmTags.claim(namespace);
     this.journal = new Journal(namespace, config.journalSlots, config.indexEntriesPerRequest());

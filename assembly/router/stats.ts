@@ -93,7 +93,11 @@ export class RouterStats {
   endpointRunning: StaticArray<u32>;
   endpointKvPermille: StaticArray<u32>;
 
-  constructor(addresses: string[]) {
+  /**
+   * `capacityBlocks` is each endpoint's index capacity before any server
+   * reports its cache geometry.
+   */
+  constructor(addresses: string[], capacityBlocks: u64) {
     const n = addresses.length;
     this.endpointPicks = new StaticArray<i32>(n);
     this.endpointBlocksMatched = new StaticArray<i32>(n);
@@ -141,6 +145,14 @@ export class RouterStats {
       unchecked(this.endpointQueue[e] = host.defineMetric(MetricType.Gauge, ep + "queue"));
       unchecked(this.endpointRunning[e] = host.defineMetric(MetricType.Gauge, ep + "running"));
       unchecked(this.endpointKvPermille[e] = host.defineMetric(MetricType.Gauge, ep + "kv_cache_usage_permille"));
+      // Only a scrape updates these two, so without metrics (or before the
+      // first scrape) Envoy's gauges stayed 0: every endpoint read unhealthy,
+      // with no capacity. Start them at the filter's own view: healthy, at the
+      // configured capacity. Gauges are shared by all VMs, so a VM that starts
+      // later (reload, new configuration) writes these once more; the next
+      // snapshot it reads, within a tick, sets them back to the scraped values.
+      host.recordMetric(unchecked(this.endpointHealthy[e]), 1);
+      host.recordMetric(unchecked(this.endpointIndexCapacity[e]), capacityBlocks);
     }
   }
 

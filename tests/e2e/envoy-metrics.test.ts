@@ -569,10 +569,15 @@ envoyTest("stat names for an IPv6 endpoint, and without stats_tags (README's two
   // Names only: the filter defines every stat at on_configure, so the
   // endpoints need not answer (metrics off, and no request is routed).
   const endpoints = ["127.0.0.1:9", "[fd00::7]:8000"];
-  await t.test("with the generated stats_tags: `endpoint` label holds the bracketed address", async () => {
-    const gw = await startEnvoyGateway({ endpoints, metrics: false }, { concurrency: 2 });
+  await t.test("with the generated stats_tags: `endpoint` label holds the bracketed address; without metrics every endpoint reads healthy, at its configured capacity", async () => {
+    const gw = await startEnvoyGateway({ endpoints, metrics: false, filter: { lruCapacityPerServer: 1000 } }, { concurrency: 2 });
     try {
       await statNamesOnEveryPage(gw, endpoints);
+      // README: healthy is "1, or 0 after metrics.unhealthyAfter failed
+      // scrapes", and the capacity is "configured, or from the server's cache
+      // geometry". Without metrics neither gauge has anything to wait for.
+      const s = await until(gw, "the gauges of the first tick", (m) => endpoints.every((e) => m.get(epStat(e, "healthy")) === 1), 3000);
+      for (const e of endpoints) assert.equal(get(s, epStat(e, "index_capacity_blocks")), 1000, `index capacity of ${e}`);
     } finally {
       await gw.stop();
     }
