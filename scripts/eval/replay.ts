@@ -202,13 +202,15 @@ export function requestOverheadMs(l: Latencies, promptTokens: number): number {
 
 /**
  * Each engine's metric snapshots over time, so a page can show the state of a
- * moment ago. Reads must come at non-decreasing times (the virtual clock only
- * moves forward), which lets old entries go.
+ * moment ago. No read looks further back than `lagMs` before the latest
+ * record (the virtual clock only moves forward), which lets old entries go.
  */
 class SnapshotHistory {
   private times: number[] = [];
   private snaps: EngineSnapshot[] = [];
   private head = 0;
+
+  constructor(private readonly lagMs: number) {}
 
   record(t: number, snap: EngineSnapshot): void {
     const last = this.times.length - 1;
@@ -217,17 +219,24 @@ class SnapshotHistory {
       this.times.push(t);
       this.snaps.push(snap);
     }
+    this.forget(t - this.lagMs);
   }
 
-  /** The snapshot in force at time t (the oldest kept if t precedes it). */
+  /** The snapshot in force at time t (t ≥ the latest record − lagMs; the oldest kept if t precedes it). */
   at(t: number): EngineSnapshot {
+    let i = this.times.length - 1;
+    while (i > this.head && this.times[i] > t) i--;
+    return this.snaps[i];
+  }
+
+  /** Drop entries superseded by one at or before t. */
+  private forget(t: number): void {
     while (this.head + 1 < this.times.length && this.times[this.head + 1] <= t) this.head++;
-    if (this.head > 4096) {
+    if (this.head > 1024) {
       this.times = this.times.slice(this.head);
       this.snaps = this.snaps.slice(this.head);
       this.head = 0;
     }
-    return this.snaps[this.head];
   }
 }
 
@@ -332,7 +341,7 @@ export async function replay(workload: Workload, factory: PolicyFactory, opts: R
   const lat = opts.latencies ?? DEFAULT_LATENCIES;
   const pageLag = lat.metricsAgeMs + lat.scrapeLatencyMs;
   const history = pageLag > 0 ? engines.map((e) => {
-    const h = new SnapshotHistory();
+    const h = new SnapshotHistory(pageLag);
     h.record(0, e.snapshot());
     return h;
   }) : null;
