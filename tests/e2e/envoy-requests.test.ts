@@ -5,7 +5,7 @@
 // and "Reliability" promise about single requests in real Envoy: stickiness
 // across workers, the client's destination header, every pass-through reason,
 // bodies and streamed responses byte for byte, resets, slow bodies, oversized
-// headers, and the ORIGINAL_DST variant. Three Envoys run one after another:
+// headers, and the ORIGINAL_DST variant. Four Envoys run one after another:
 //   A  the generated override_host bootstrap, --concurrency 4
 //   B  the same without its header_mutation filter, so that only the filter
 //      stands between a client's destination header and override_host;
@@ -21,7 +21,7 @@ import YAML from "yaml";
 import { prometheusEndpointSeries, prometheusPassthroughSeries } from "../../scripts/gateway/stats-tags.ts";
 import { envoyTest, startEnvoyGateway, type EnvoyGateway } from "./real-envoy.ts";
 import { startByteUpstream, header, type ByteUpstream, type Received } from "./byte-upstream.ts";
-import { send, sendH2WithTrailers, type Exchange, type SendOptions } from "./raw-client.ts";
+import { send, sendH2WithTrailers, type Exchange } from "./raw-client.ts";
 import { http, spread, text } from "./scenarios.ts";
 
 const MODEL = "test-model";
