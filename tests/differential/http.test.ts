@@ -199,10 +199,10 @@ envoyTest("differential: routed requests to an endpoint that refuses connections
   // upstream selection. Until then a difference here is expected, and reported.
   const config = resolveConfig({ endpoints: pair, metrics: false, wasmFile: "x.wasm" });
   if (/retry_on:/.test(renderEnvoyYaml(config))) t.todo("the dev gateway does not retry a refused connection on the next listed host yet (Envoy's route does)");
-  const steps: Step[] = Array.from({ length: 10 }, (_, i) => ({ kind: "completion" as const, label: `request ${i}`, prompt: text(950 + i, 900) }));
+  const steps: Step[] = Array.from({ length: 14 }, (_, i) => ({ kind: "completion" as const, label: `request ${i}`, prompt: text(950 + i, 900) }));
   const r = await runBoth({ endpoints: pair, metrics: false, filter: { tickMs: TICK_MS } }, { concurrency: 2 }, steps, { tickMs: TICK_MS });
   assertAgree(r);
-  // Half the prompts' homes are the dead endpoint: none placed there is a 1-in-1024 event.
+  // Half the prompts' homes are the dead endpoint: none placed there is a 1-in-16384 event.
   assert.ok((r.envoy.final.get(`prefix_router_endpoint_picks{endpoint="${gone.address}"}`) ?? 0) > 0, "no prompt was placed on the dead endpoint");
   assert.equal(r.envoy.final.get(`prefix_router_endpoint_in_flight{endpoint="${gone.address}"}`), 0);
   // Without retries a request sent there gets the router's 503; with retries

@@ -169,9 +169,11 @@ envoyTest("differential: metrics pages steer the picks alike (a long queue, a fu
     assert.ok(ready(r[kind].final), `${kind}: scrape counts below their floor`);
     assert.ok((r[kind].final.get(endpointSeries("scrape_failures", failing.address)) ?? 0) >= 3);
   }
-  // Only the two idle, healthy endpoints take requests, both of them, and warm prompts stay put.
+  // Only the two idle, healthy endpoints take requests (without metrics, 8 cold prompts all
+  // missing 3 of 5 endpoints is a 1-in-1500 chance), and warm prompts stay put. Both of the
+  // two need not be used: with fresh ports each run, rendezvous puts all 8 on one of them 1 run in 128.
   const served = r.envoy.steps.map((s) => s.servedBy);
-  assert.deepEqual([...new Set(served)].sort(), [ok1.address, ok2.address].sort());
+  assert.ok(served.every((a) => a === ok1.address || a === ok2.address), JSON.stringify(served));
   for (let i = 0; i < 4; i++) assert.equal(served[8 + i], served[i]);
   // The gauges follow the pages: queue, KV usage in thousandths, capacity from the cache geometry.
   const f = r.envoy.final;
@@ -222,7 +224,8 @@ envoyTest("differential: metrics pages that never answer, reset, hold garbage or
     assert.ok(settled(r[kind].final), `${kind}: health changed during the script`);
     for (const a of bad) assert.ok((r[kind].final.get(endpointSeries("scrape_failures", a)) ?? 0) >= 3, `${kind}: ${a}`);
   }
-  assert.deepEqual([...new Set(r.envoy.steps.map((s) => s.servedBy))].sort(), [ok1.address, ok2.address].sort());
+  // Only the two endpoints with answering pages take requests (either may take all 8).
+  assert.ok(r.envoy.steps.every((s) => s.servedBy === ok1.address || s.servedBy === ok2.address), JSON.stringify(r.envoy.steps.map((s) => s.servedBy)));
   assert.deepEqual(
     ["prefix_router_server_prefix_cache_queries{}", "prefix_router_server_prefix_cache_hits{}", endpointSeries("server_prefix_cache_queries", ok1.address)].map((k) => r.envoy.final.get(k)),
     [1000, 300, 1000],
