@@ -32,6 +32,12 @@ export interface StreamInfo {
   readonly protocol: string;
   readonly startTimeMs: number;
   readonly id: number;
+  /**
+   * Request body bytes received from the client so far, counted before the
+   * filter sees them (envoy conn_manager_impl.cc ActiveStream::decodeData
+   * adds each chunk to StreamInfo::bytesReceived first).
+   */
+  bytesReceived: number;
 }
 
 /** A completed callout response held by the root context during proxy_on_http_call_response. */

@@ -58,6 +58,15 @@ function requestValue(ctx: Context, headers: HeaderMap | null): Value {
     id: () => opt(headers?.get("x-request-id")),
     headers: () => headersValue(headers),
     protocol: () => str(ctx.callbacks!.streamInfo.protocol),
+    // CEL RequestWrapper (expr/context.cc): size is content-length when the
+    // request has one, else the body bytes received; total_size is the body
+    // bytes received plus the header map's byteSize(). Both need the headers.
+    size: () => {
+      if (headers === null) return undefined;
+      const length = headers.get("content-length");
+      return int64(length !== undefined && /^\d+$/.test(length) ? BigInt(length) : BigInt(ctx.callbacks!.streamInfo.bytesReceived));
+    },
+    total_size: () => (headers === null ? undefined : int64(BigInt(ctx.callbacks!.streamInfo.bytesReceived + headers.byteSize()))),
     time: () => int64(BigInt(Math.round(ctx.callbacks!.streamInfo.startTimeMs)) * 1_000_000n),
   };
   return { kind: "map", get: (k) => fields[k]?.(), entries: () => [] };

@@ -97,7 +97,7 @@ export class HttpStream implements FilterCallbacks {
     this.filter = options.filter;
     this.bufferLimit = options.bufferLimitBytes;
     this.warn = options.warn;
-    this.streamInfo = { protocol: "HTTP/1.1", startTimeMs: options.clock.now(), id: options.id };
+    this.streamInfo = { protocol: "HTTP/1.1", startTimeMs: options.clock.now(), id: options.id, bytesReceived: 0 };
     if (this.filter !== null) this.filter.callbacks = this;
   }
 
@@ -152,7 +152,9 @@ export class HttpStream implements FilterCallbacks {
     this.checkDrivable();
     this.checkOpen(this.req, "request");
     this.req.remoteComplete = endOfStream;
-    return this.runData("request", new MutableBuffer(toBytes(chunk)), endOfStream);
+    const bytes = toBytes(chunk);
+    this.streamInfo.bytesReceived += bytes.length;
+    return this.runData("request", new MutableBuffer(bytes), endOfStream);
   }
 
   sendRequestTrailers(trailers: HeaderInput): TrailersStatus | BufferedStatus | EndedStatus {

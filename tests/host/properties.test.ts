@@ -37,6 +37,23 @@ describe("properties", () => {
     envoy.shutdown();
   });
 
+  test("request.size and request.total_size: content-length or body bytes received, plus the header map's size (expr/context.cc RequestWrapper)", async () => {
+    const { envoy, plugin, getBytes } = await setup();
+    const int = (b: Uint8Array) => Number(new DataView(b.buffer, b.byteOffset, 8).getBigInt64(0, true));
+    const s = plugin.newStream(0);
+    s.sendRequestHeaders(request("/stop", { "content-length": "11" }), false);
+    const headerBytes = s.requestHeaders.reduce((n, [k, v]) => n + k.length + v.length, 0);
+    assert.equal(int(getBytes("request\0size", 2)), 11, "content-length wins");
+    assert.equal(int(getBytes("request\0total_size", 2)), headerBytes, "no body bytes yet");
+    s.sendRequestBody("hello", false);
+    assert.equal(int(getBytes("request\0total_size", 2)), headerBytes + 5, "counted as Envoy receives it, held or not");
+    const chunked = plugin.newStream(0);
+    chunked.sendRequestHeaders(request("/stop"), false);
+    chunked.sendRequestBody("abc", false);
+    assert.equal(int(getBytes("request\0size", 3)), 3, "without content-length: the bytes received");
+    envoy.shutdown();
+  });
+
   test("request.* reads the held request headers; once they continue it is NotFound; the root has none", async () => {
     const { clock, envoy, plugin, get, getBytes } = await setup();
     const s = plugin.newStream(0);
