@@ -19,6 +19,7 @@ import * as host from "../abi/host";
 import { parseConfig } from "./config";
 import { Router, nowMs, logError } from "./router";
 import { RouterStream } from "./stream";
+import { Pass } from "./stats";
 
 const STREAK_TO_GIVE_UP: i32 = 3;
 const REPROBE_MS: i64 = 30000;
@@ -118,12 +119,14 @@ export class RouterRoot extends RootContext {
       this.parked.splice(i, 1);
       // A timeout says "headers not held" only when Envoy had body bytes for
       // the stream that it never gave us. A client that has sent no body yet
-      // is just slow: counting those let three slow clients on one worker
-      // turn routing off for everyone for 30 s (tests/e2e/envoy-requests.test.ts,
-      // late bodies). Where the host cannot say, fall back to: no other body
-      // arrived during the wait.
-      const withheld = s.failOpen();
-      if (withheld > 0 || (withheld < 0 && this.lastBodyMs < s.parkedAtMs)) this.noBodyStreak++;
+      // is just slow (passthrough.body_timeout): counting those let three slow
+      // clients on one worker turn routing off for everyone for 30 s
+      // (tests/e2e/envoy-requests.test.ts, late bodies). Where the host cannot
+      // say, fall back to: no other body arrived during the wait.
+      const received = s.bodyBytesReceived();
+      const withheld = received > 0 || (received < 0 && this.lastBodyMs < s.parkedAtMs);
+      s.failOpen(withheld ? Pass.HeadersNotHeld : Pass.BodyTimeout);
+      if (withheld) this.noBodyStreak++;
     }
     if (this.noBodyStreak >= STREAK_TO_GIVE_UP && !this.headersNotHeld) {
       this.headersNotHeld = true;

@@ -24,12 +24,14 @@ export namespace Pass {
   export const Aborted: i32 = 7;           // the stream ended before the body did
   export const HeadersNotHeld: i32 = 8;    // Envoy forwarded the headers before the body came
   export const Trailers: i32 = 9;          // request trailers: the body is unreadable then
-  export const Count: i32 = 10;
+  export const BodyTimeout: i32 = 10;      // Envoy held the headers, but the client sent no body within parkTimeoutMs
+  export const Count: i32 = 11;
 }
 
 const PASS_NAMES: string[] = [
   "not_inference", "no_body", "body_too_large", "not_json", "no_model",
   "no_prompt", "token_prompt", "aborted", "headers_not_held", "request_trailers",
+  "body_timeout",
 ];
 
 /** Counters by slot: a slot is an index into `ids` and `pending`. */

@@ -124,14 +124,18 @@ export class RouterStream extends StreamContext {
    * client has sent none yet, -1 when the host cannot say. Read before
    * continuing: continuing drops Envoy's hold on the request headers.
    */
-  failOpen(): i64 {
+  failOpen(reason: i32): void {
     this.state = StreamState.Passed;
     host.setEffectiveContext(this.id);
-    const withheld = host.requestBodyBytesReceived();
     host.continueRequest();
     const router = this.router;
-    if (router !== null) router.stats.pass(Pass.HeadersNotHeld);
-    return withheld;
+    if (router !== null) router.stats.pass(reason);
+  }
+
+  /** Request body bytes Envoy has received for this stream, delivered or not; -1 if the host cannot say. */
+  bodyBytesReceived(): i64 {
+    host.setEffectiveContext(this.id);
+    return host.requestBodyBytesReceived();
   }
 
   private route(router: Router, bodySize: u32): void {

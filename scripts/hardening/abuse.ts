@@ -152,7 +152,7 @@ export interface EndlessReport {
   legitRouted: number;
   vmMemoryGrowthBytes: number;
   aborted: number;
-  headersNotHeld: number;
+  bodyTimeout: number;
   inFlightAfter: number;
   problems: string[];
 }
@@ -160,7 +160,7 @@ export interface EndlessReport {
 /** Bodies that never end and headers whose body never comes: other requests keep being routed. */
 export async function endlessBodies(o: { streams: number }): Promise<EndlessReport> {
   const gw = await gateway({ endpoints: 4, vms: 2 });
-  const r: EndlessReport = { endless: 0, headersOnly: 0, legit: 0, legitRouted: 0, vmMemoryGrowthBytes: 0, aborted: 0, headersNotHeld: 0, inFlightAfter: 0, problems: [] };
+  const r: EndlessReport = { endless: 0, headersOnly: 0, legit: 0, legitRouted: 0, vmMemoryGrowthBytes: 0, aborted: 0, bodyTimeout: 0, inFlightAfter: 0, problems: [] };
   const memory0 = Math.max(...gw.plugin.vms.map((vm) => vm.memoryBytes()));
   const stuck: HttpStream[] = [];
   for (let i = 0; i < o.streams; i++) {
@@ -188,7 +188,7 @@ export async function endlessBodies(o: { streams: number }): Promise<EndlessRepo
   for (const s of stuck) if (!s.ended) s.reset();
   advance(gw, 1000);
   r.aborted = stat(gw, "prefix_router.passthrough.aborted");
-  r.headersNotHeld = stat(gw, "prefix_router.passthrough.headers_not_held");
+  r.bodyTimeout = stat(gw, "prefix_router.passthrough.body_timeout");
   r.inFlightAfter = inFlightTotal(gw);
   if (r.legitRouted !== r.legit) r.problems.push(`${r.legit - r.legitRouted} of ${r.legit} ordinary requests not routed while slow clients waited`);
   if (gw.envoy.logs.some((l) => l.level === "error")) r.problems.push("an error was logged (the filter concluded Envoy does not hold headers)");

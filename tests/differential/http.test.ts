@@ -74,7 +74,7 @@ envoyTest("differential: every pass-through reason reachable over HTTP/1.1, and 
   assertAgree(r);
   assert.deepEqual(reasons(r.envoy.steps), [
     "routed", "not_inference", "not_inference", "no_body", "body_too_large", "body_too_large", "body_too_large", "not_json", "not_json",
-    "no_model", "no_prompt", "token_prompt", "no_prompt", "routed", "aborted", "headers_not_held", "routed", "routed",
+    "no_model", "no_prompt", "token_prompt", "no_prompt", "routed", "aborted", "body_timeout", "routed", "routed",
   ]);
   assert.equal(r.envoy.steps[6].status, 413);
   assert.equal(r.envoy.steps[15].upstream?.bodyBytes, completion(7).length, "the slow client's body reached the upstream whole");

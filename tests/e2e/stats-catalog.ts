@@ -24,6 +24,7 @@ export interface StatSpec {
 export const PASSTHROUGH_REASONS: readonly string[] = Object.freeze([
   "not_inference", "no_body", "body_too_large", "not_json", "no_model",
   "no_prompt", "token_prompt", "aborted", "headers_not_held", "request_trailers",
+  "body_timeout",
 ]);
 
 /** `prefix_router.<name>`: one series each, no label. */

@@ -109,7 +109,8 @@ test("clients whose bodies come later than parkTimeoutMs are let go, but do not 
     s.sendRequestBody(chatBody([["user", "late"]]), true);
     s.complete();
   }
-  assert.equal(stat(gw, "prefix_router.passthrough.headers_not_held"), 4);
+  assert.equal(stat(gw, "prefix_router.passthrough.body_timeout"), 4);
+  assert.equal(stat(gw, "prefix_router.passthrough.headers_not_held"), 0);
   const s = gw.plugin.newStream();
   s.sendRequestHeaders({ ":method": "POST", ":path": "/v1/chat/completions", ":authority": "gw" }, false);
   s.sendRequestBody(chatBody([["user", "on time"]]), true);
