@@ -101,7 +101,8 @@ export function soakSection(r: SoakReport): string {
 export function abuseSection(h: HeaderReport, o: OversizeReport, e: EndlessReport, w: WorkReport, f: FloodReport, sm: SmuggleReport, fo: FailOpenReport[]): string {
   const parts: string[] = ["## Abuse (`npm run abuse`)", ""];
   parts.push(`Client-sent destination headers: ${h.requests} requests (11 request shapes × 8 values × 1 or 3 copies, mixed case): ${h.routed} routed, ${h.passedThrough} passed through; a destination the filter did not choose reached upstream ${h.clientChosen} times; duplicated headers ${h.duplicated}.` + problems(h.problems));
-  parts.push("", table(["oversized or odd request", "outcome"], o.cases.map((c) => [c.name, c.outcome])));
+  parts.push("", table(["oversized or odd request", "outcome (the filter, in the emulator)"], o.cases.map((c) => [c.name, c.outcome])));
+  parts.push("", "In real Envoy the first three never reach the filter: Envoy answers 431 to request headers over `max_request_headers_kb` (60 KiB by default) before any filter runs (tests/e2e/envoy-requests.test.ts). The outcomes above are the filter's own, in the emulator, for an Envoy configured to accept such headers.");
   parts.push("", `Altered bodies ${o.altered}; VM failures ${o.vmFailures}.` + problems(o.problems));
   parts.push("", `Endless bodies: ${e.endless} bodies that never end and ${e.headersOnly} requests whose body never comes, among ${e.legit} ordinary requests: ${e.legitRouted} of those routed; VM memory grew ${n(e.vmMemoryGrowthBytes)} bytes; aborted ${e.aborted}, body_timeout ${e.bodyTimeout}; in flight after ${e.inFlightAfter}.` + problems(e.problems));
   parts.push("", table(["prompt", "blocks hashed", "module time (median)"], w.rows.map((r) => [mib(r.promptBytes), n(r.hashedBlocks), `${n(r.guestMicros)} µs`])));
