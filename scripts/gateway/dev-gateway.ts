@@ -25,6 +25,7 @@ import { Envoy, RealClock, type HttpStream, type LogEntry, type Plugin, type Log
 import { NAMES, filterConfigurationText, type GatewayConfig } from "./envoy-config.ts";
 import { STATS_TAGS } from "./stats-tags.ts";
 import { formatAddress } from "./address.ts";
+import { OverrideHostSelection, RoundRobin } from "./override-host.ts";
 
 export interface DevGatewayOptions {
   /** From resolveConfig: the same endpoints, header, buffer limit and filter JSON as the Envoy config. */
@@ -67,8 +68,7 @@ export class DevGateway {
   readonly listenerAddress: string;
 
   private readonly endpoints: Set<string>;
-  private readonly order: string[];
-  private nextFallback = 0;
+  private readonly roundRobin: RoundRobin;
   /** See workerOf. */
   private readonly connectionWorkers = new WeakMap<Socket, number>();
   private nextWorker = 0;
@@ -88,8 +88,9 @@ export class DevGateway {
     this.envoy = envoy;
     this.plugin = plugin;
     this.config = config;
-    this.order = config.endpoints.map((e) => e.address);
-    this.endpoints = new Set(this.order);
+    const order = config.endpoints.map((e) => e.address);
+    this.endpoints = new Set(order);
+    this.roundRobin = new RoundRobin(order);
     const listen = server.address() as AddressInfo;
     const adm = admin.address() as AddressInfo;
     this.listenerAddress = formatAddress(config.listen, listen.port);
@@ -167,21 +168,13 @@ export class DevGateway {
   }
 
   /**
-   * Envoy's host choice for a request the filter released: the override_host
-   * policy takes the first entry of the destination header that is one of the
-   * cluster's hosts; with none, its fallback policy (round robin) picks
-   * (source/extensions/load_balancing_policies/override_host/load_balancer.cc).
+   * Envoy's host choice for a request the filter released: override_host
+   * walks the destination header's list, one entry per attempt, then round
+   * robin (override-host.ts).
    */
-  chooseEndpoint(headers: [string, string][]): string {
+  selectHosts(headers: [string, string][]): OverrideHostSelection {
     const value = headers.find(([k]) => k === this.config.destinationHeader)?.[1];
-    if (value !== undefined) {
-      for (const candidate of value.split(",").map((s) => s.trim())) {
-        if (this.endpoints.has(candidate)) return candidate;
-      }
-    }
-    const pick = this.order[this.nextFallback % this.order.length];
-    this.nextFallback++;
-    return pick;
+    return new OverrideHostSelection(value, this.endpoints, this.roundRobin);
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -303,6 +296,12 @@ class Exchange {
   private upstream: http.ClientRequest | null = null;
   private upstreamWritten = 0;
   private upstreamEnded = false;
+  /** Set on the first attempt; each retry takes its next host. */
+  private hosts: OverrideHostSelection | null = null;
+  /** The route's num_retries (the filter's fallbackHosts) not yet spent. */
+  private retriesLeft: number;
+  /** A retry is waiting out its back-off: no upstream to open or feed until then. */
+  private retryTimer: NodeJS.Timeout | null = null;
   /** The client's request has a body (set in start()). */
   private hasBody = false;
   private responseStarted = false;
@@ -320,6 +319,7 @@ class Exchange {
     private readonly onDone: () => void,
   ) {
     this.stream = gateway.plugin.newStream(worker);
+    this.retriesLeft = gateway.config.fallbackHosts;
   }
 
   start(): void {
@@ -391,7 +391,7 @@ class Exchange {
     if (this.done) return;
     const s = this.stream;
     const up = s.upstreamRequest;
-    if (up !== null && this.upstream === null && s.localResponse === null) this.openUpstream(up.headers);
+    if (up !== null && this.upstream === null && this.retryTimer === null && s.localResponse === null) this.openUpstream(up.headers);
     if (up !== null && this.upstream !== null && !this.upstreamEnded) {
       if (up.body.length > this.upstreamWritten) {
         this.upstream.write(up.body.subarray(this.upstreamWritten));
@@ -434,7 +434,8 @@ class Exchange {
   }
 
   private openUpstream(headers: [string, string][]): void {
-    const target = this.gateway.chooseEndpoint(headers);
+    this.hosts ??= this.gateway.selectHosts(headers);
+    const target = this.hosts.next();
     const close = target.lastIndexOf(":");
     const host = target.startsWith("[") ? target.substring(1, close - 1) : target.substring(0, close);
     const port = Number(target.substring(close + 1));
@@ -458,7 +459,10 @@ class Exchange {
     const path = headers.find(([k]) => k === ":path")?.[1] ?? "/";
     const upstream = http.request({ host, port, method, path, headers: out, agent: this.agent });
     this.upstream = upstream;
+    // A retry replaced this attempt: whatever it still reports is stale.
+    const current = () => this.upstream === upstream;
     upstream.on("response", (r) => {
+      if (!current()) return r.resume();
       this.responseStarted = true;
       const h: [string, string][] = [[":status", String(r.statusCode ?? 502)]];
       for (let i = 0; i < r.rawHeaders.length; i += 2) {
@@ -479,17 +483,25 @@ class Exchange {
       r.on("aborted", () => this.upstreamFailed());
       r.on("error", () => this.upstreamFailed());
     });
-    upstream.on("error", (e: NodeJS.ErrnoException) => this.upstreamFailed(e));
+    upstream.on("error", (e: NodeJS.ErrnoException) => {
+      if (current()) this.upstreamFailed(e);
+    });
   }
 
   /**
    * Envoy's router: before response headers, a 503 local reply that travels
    * back through the filter chain (source/common/router/router.cc
-   * onUpstreamReset); after them, a reset of the downstream stream.
+   * onUpstreamReset); after them, a reset of the downstream stream. Failures
+   * the route's retry_on names (envoy-config.ts RETRY_ON) are retried first,
+   * num_retries times, each on override_host's next host.
    */
   private upstreamFailed(e?: NodeJS.ErrnoException): void {
     if (this.done || this.stream.ended) return;
     if (!this.responseStarted) {
+      if (this.retriesLeft > 0 && e !== undefined && this.retriable(e)) {
+        this.retry();
+        return;
+      }
       const reason = e?.code === "ECONNREFUSED" ? "remote connection failure" : "connection termination";
       this.stream.sendLocalReply(503, `upstream connect error or disconnect/reset before headers. reset reason: ${reason}`, null, null,
         `upstream_reset_before_response_started{${reason.replace(/ /g, "_")}}`);
@@ -497,6 +509,37 @@ class Exchange {
       this.stream.resetStream("upstream_reset_after_response_started");
     }
     this.pump();
+  }
+
+  /**
+   * connect-failure: the connection was never made. reset-before-request: a
+   * kept-alive connection the server had closed, found reset on reuse (Node
+   * marks the request reusedSocket; its guide retries exactly this case).
+   */
+  private retriable(e: NodeJS.ErrnoException): boolean {
+    if (e.code === "ECONNREFUSED" || e.code === "EHOSTUNREACH" || e.code === "ENETUNREACH") return true;
+    return e.code === "ECONNRESET" && this.upstream?.reusedSocket === true;
+  }
+
+  /**
+   * The next attempt, after the router's back-off: the first retry waits a
+   * random time under the 25 ms base interval, each further one under twice
+   * the previous bound (source/common/common/backoff_strategy.cc,
+   * JitteredExponentialBackOffStrategy::nextBackOffMs, as the router's retry
+   * state uses it). The filter sees none of this: the body it released is
+   * sent again as it was.
+   */
+  private retry(): void {
+    const attempt = this.gateway.config.fallbackHosts - this.retriesLeft;
+    this.retriesLeft--;
+    this.upstream?.destroy();
+    this.upstream = null;
+    this.upstreamWritten = 0;
+    this.upstreamEnded = false;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.pump();
+    }, Math.random() * 25 * 2 ** attempt);
   }
 
   abort(): void {
@@ -509,6 +552,7 @@ class Exchange {
   private finish(): void {
     if (this.done) return;
     this.done = true;
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
     // A stream that ends early (client gone, reset, local reply) abandons its upstream request.
     if (this.upstream !== null && !this.responseEnded) this.upstream.destroy();
     this.onDone();

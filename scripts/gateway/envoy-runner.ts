@@ -115,6 +115,11 @@ export interface StartOptions {
   cwd?: string;
   /** func-e may download Envoy on its first run. Default 120 s. */
   readyTimeoutMs?: number;
+  /**
+   * How often Envoy flushes file and stdout access logs (--file-flush-interval-msec,
+   * 10 s by default). Tests that read a request's access log line while Envoy runs lower it.
+   */
+  fileFlushIntervalMs?: number;
   /** Every line Envoy (or func-e) prints. */
   onOutput?: (line: string) => void;
 }
@@ -162,6 +167,7 @@ export async function startEnvoy(runner: EnvoyRunner, options: StartOptions): Pr
     "--component-log-level", `wasm:${options.wasmLogLevel ?? "info"}`,
     // No shared-memory hot-restart region: two Envoys (a test next to `npm start`) must not collide on base id 0.
     "--disable-hot-restart",
+    ...(options.fileFlushIntervalMs === undefined ? [] : ["--file-flush-interval-msec", String(options.fileFlushIntervalMs)]),
   ];
   const child = spawn(runner.command, args, {
     cwd: options.cwd,
