@@ -81,7 +81,8 @@ export class SimServer {
       this.http.once("error", reject);
       this.http.listen(this.port, this.host, () => {
         const a = this.http.address() as AddressInfo;
-        this.address = `${this.host}:${a.port}`;
+        // "[ipv6]:port", as Envoy and the filter write IPv6 endpoints.
+        this.address = this.host.includes(":") ? `[${this.host}]:${a.port}` : `${this.host}:${a.port}`;
         resolve(this.address);
       });
     });
