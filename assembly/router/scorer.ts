@@ -12,7 +12,9 @@
 //      LoRA: for a model seen running as an adapter on some endpoint, the
 //      eligible set narrows to endpoints running it, else to those with room
 //      to load it (fewer than max_lora running), else stays as it is.
-//   2. No useful match on any eligible endpoint (fewer than minMatchBlocks):
+//   2. No useful match on any eligible endpoint (fewer than minMatchBlocks
+//      blocks; matches are counted in index entries of indexStride blocks, so
+//      the threshold is minMatchBlocks rounded up to whole entries):
 //      rendezvous hashing of the request's first block over the eligible
 //      endpoints whose load score (the score below without its prefix term) is
 //      within coldBand × (sum of the load weights) of the best one. A new
@@ -47,6 +49,8 @@ export class Scorer {
   private rankedKey: StaticArray<f64> = new StaticArray<f64>(MAX_RANKED);
   private rankedTie: StaticArray<u64> = new StaticArray<u64>(MAX_RANKED);
   private rankLimit: i32;
+  /** minMatchBlocks in index entries (each indexStride blocks), rounded up. */
+  private minMatchEntries: i32;
   private eligible: StaticArray<bool>;
   /** Load scores of the eligible endpoints, for the rendezvous band. */
   private loadScores: StaticArray<f64>;
@@ -62,6 +66,7 @@ export class Scorer {
     this.eligible = new StaticArray<bool>(keys.length);
     this.loadScores = new StaticArray<f64>(keys.length);
     this.rankLimit = min(MAX_RANKED, config.fallbackHosts + 1);
+    this.minMatchEntries = (config.minMatchBlocks + config.indexStride - 1) / config.indexStride;
   }
 
   /**
@@ -93,7 +98,11 @@ export class Scorer {
     unchecked(this.rankedTie[i] = tie);
   }
 
-  pick(match: StaticArray<i32>, blocks: i32, loads: LoadView, placementKey: u64, model: u64 = 0): i32 {
+  /**
+   * `match[e]`: how many of the request's `entries` index entries endpoint e
+   * holds, from the first. Returns the pick (ranked[0]), or -1.
+   */
+  pick(match: StaticArray<i32>, entries: i32, loads: LoadView, placementKey: u64, model: u64 = 0): i32 {
     const n = this.keys.length;
     const c = this.config;
     // 1. The guard.
@@ -140,10 +149,10 @@ export class Scorer {
       if (m > bestMatchAnywhere) bestMatchAnywhere = m;
       if (unchecked(this.eligible[e]) && m > bestMatch) bestMatch = m;
     }
-    this.lastDiverted = bestMatchAnywhere >= c.minMatchBlocks && bestMatchAnywhere > bestMatch;
+    this.lastDiverted = bestMatchAnywhere >= this.minMatchEntries && bestMatchAnywhere > bestMatch;
     const keys = this.keys;
     this.rankedCount = 0;
-    if (bestMatch < c.minMatchBlocks || blocks == 0) {
+    if (bestMatch < this.minMatchEntries || entries == 0) {
       this.lastWasRendezvous = true;
       const scores = this.loadScores;
       let bestLoad = -f64.MAX_VALUE;
@@ -166,10 +175,10 @@ export class Scorer {
     // 3. Weighted score.
     this.lastWasRendezvous = false;
     const w = c.weights;
-    const invBlocks = 1.0 / <f64>blocks;
+    const invEntries = 1.0 / <f64>entries;
     for (let e = 0; e < n; e++) {
       if (!unchecked(this.eligible[e])) continue;
-      const score = w.prefix * <f64>unchecked(match[e]) * invBlocks + this.loadScore(e, loads);
+      const score = w.prefix * <f64>unchecked(match[e]) * invEntries + this.loadScore(e, loads);
       this.offer(e, score, mix64(placementKey ^ unchecked(keys[e])));
     }
     return this.rankedCount > 0 ? unchecked(this.ranked[0]) : -1;

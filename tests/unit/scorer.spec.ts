@@ -25,6 +25,28 @@ describe("Scorer", () => {
     expect<bool>(s.lastWasRendezvous).toBe(false);
   });
 
+  it("counts minMatchBlocks in blocks: with indexStride 4, 8 blocks need 2 index entries", () => {
+    const c = new Config();
+    c.indexStride = 4;
+    c.minMatchBlocks = 8;
+    const s = new Scorer(c, keys(3));
+    const loads = new LoadView(new InFlightLedger(3));
+    // One entry is 4 blocks: below the threshold, the match is ignored (rendezvous).
+    s.pick(matches([0, 1, 0]), 10, loads, 7);
+    expect<bool>(s.lastWasRendezvous).toBe(true);
+    expect<i32>(s.pick(matches([0, 2, 0]), 10, loads, 7)).toBe(1);
+    expect<bool>(s.lastWasRendezvous).toBe(false);
+    // 5 blocks round up to 2 entries as well; 4 blocks are 1 entry.
+    c.minMatchBlocks = 5;
+    const s5 = new Scorer(c, keys(3));
+    s5.pick(matches([0, 1, 0]), 10, loads, 7);
+    expect<bool>(s5.lastWasRendezvous).toBe(true);
+    c.minMatchBlocks = 4;
+    const s4 = new Scorer(c, keys(3));
+    expect<i32>(s4.pick(matches([0, 1, 0]), 10, loads, 7)).toBe(1);
+    expect<bool>(s4.lastWasRendezvous).toBe(false);
+  });
+
   it("ranks the runners-up by the same score, best first, up to fallbackHosts", () => {
     const c = new Config();
     const s = new Scorer(c, keys(5));
