@@ -78,6 +78,20 @@ export class Config {
   /** Endpoints listed after the chosen one in the destination header, best
    * first: override_host moves to the next on each retry (README "Deploying"). */
   fallbackHosts: i32 = 2;
+  /** How endpoints are scored: by estimated time to first token from the work
+   * each holds (work.ts; "work") or by the weighted terms ("weights"). */
+  workScoring: bool = false;
+  /** Prefill rate assumed for a server until its counters show its own. */
+  prefillTokensPerSecond: f64 = 20000;
+
+  /** Prefill-token equivalents one context token in flight costs (decode steps
+   * read the whole context and share the batch with the next prefill). */
+  decodeWeight: f64 = 0.01;
+  /** Work scoring: how many times the prefill a cached prefix saves it counts. */
+  affinity: f64 = 1;
+  /** Work scoring: a request no endpoint holds is placed by rendezvous hashing
+   * among endpoints whose estimated TTFT is within this many ms of the best. */
+  coldBandMs: f64 = 25;
 
   /** Prompt bytes hashed at most. */
   promptCap(): usize { return <usize>this.hashBlockSize * <usize>this.maxPrefixBlocks; }
@@ -263,6 +277,11 @@ function parseWith(rd: Reader, ptr: usize, len: usize): ConfigResult {
     else if (key == "parkTimeoutMs") c.parkTimeoutMs = rd.integer(key, 10, 60000);
     else if (key == "metrics") c.metrics = readMetrics(rd);
     else if (key == "fallbackHosts") c.fallbackHosts = rd.integer(key, 0, 3);
+    else if (key == "scoring") readScoring(rd, c);
+    else if (key == "prefillTokensPerSecond") c.prefillTokensPerSecond = rd.number(key, 100, 1e8);
+    else if (key == "affinity") c.affinity = rd.number(key, 1, 100);
+    else if (key == "decodeWeight") c.decodeWeight = rd.number(key, 0, 1);
+    else if (key == "coldBandMs") c.coldBandMs = rd.number(key, 0, 60000);
     else rd.fail(key, "unknown field");
   }
   if (rd.error.length == 0 && (rd.r.failed || !rd.r.atEnd())) rd.fail("configuration", "not valid JSON");
@@ -276,6 +295,14 @@ function parseWith(rd: Reader, ptr: usize, len: usize): ConfigResult {
   }
   if (rd.error.length > 0) return new ConfigResult(null, rd.error);
   return new ConfigResult(c, "");
+}
+
+function readScoring(rd: Reader, c: Config): void {
+  const v = rd.string("scoring");
+  if (v === null) return;
+  if (v == "work") c.workScoring = true;
+  else if (v == "weights") c.workScoring = false;
+  else rd.fail("scoring", "\"" + v + "\" is not work or weights");
 }
 
 /**

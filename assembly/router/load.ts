@@ -4,6 +4,7 @@
 // LoRA adapters). A value a server has not reported, or reported too long ago,
 // is NaN, and the scorer then assumes the average of the endpoints that did.
 import { InFlightLedger } from "./inflight";
+import { WorkLedger } from "./work";
 
 export const MAX_ADAPTERS: i32 = 32;
 const KNOWN_ADAPTERS: i32 = 256;
@@ -29,8 +30,15 @@ export class LoadView {
   private knownNext: i32 = 0;
   private knownCount: i32 = 0;
 
-  constructor(readonly inFlightLedger: InFlightLedger) {
+  /** Work sent and in flight per endpoint, for the work score (work.ts). */
+  readonly work: WorkLedger;
+  /** The time of the current decision (set by the router before each pick). */
+  nowMs: i64 = 0;
+
+  /** `prefillTokensPerMs`: the rate assumed for a server that has not shown its own. */
+  constructor(readonly inFlightLedger: InFlightLedger, prefillTokensPerMs: f64 = 20) {
     const n = inFlightLedger.endpointCount;
+    this.work = new WorkLedger(n, prefillTokensPerMs);
     this.queueDepth = new StaticArray<f64>(n);
     this.sentSinceReport = new StaticArray<i32>(n);
     this.doneSinceReport = new StaticArray<i32>(n);

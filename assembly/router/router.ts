@@ -16,16 +16,16 @@ import { xxh64, mix64 } from "./hash";
 import { InFlightLedger } from "./inflight";
 import { Journal, EventSink, EVENT_HEADER_BYTES, MAX_RELEASES, JournalStats } from "./journal";
 import { LoadView } from "./load";
+import { CHARS_PER_TOKEN } from "./work";
 import { PrefixTable } from "./prefix_table";
 import { PromptExtractor, Extract } from "./request";
 import { Scorer, MAX_RANKED } from "./scorer";
 import { RouterStats, Pass } from "./stats";
 import { VmTags } from "./vm_tag";
 import { Scraper } from "./scraper";
-import { snapshotEntries, SNAPSHOT_HEADER_BYTES, ENTRY_BYTES } from "./load_snapshot";
+import { snapshotEntries, SNAPSHOT_HEADER_BYTES, ENTRY_BYTES, ADAPTERS_OFFSET, RATE_OFFSET } from "./load_snapshot";
 
 /** Characters per token when converting a server's KV geometry to our blocks. */
-const CHARS_PER_TOKEN: i64 = 4;
 
 /** A VM with streams in flight writes at least one event this often. */
 const HEARTBEAT_MS: i64 = 1000;
@@ -68,6 +68,10 @@ export class Router extends EventSink {
   entries: i32 = 0;
   /** Index entries the chosen endpoint matched. */
   matched: i32 = 0;
+  /** The prompt's length in tokens (characters hashed / CHARS_PER_TOKEN). */
+  promptTokens: f64 = 0;
+  /** The prompt tokens the chosen endpoint does not hold (valid after commit()). */
+  chosenUncachedTokens: f64 = 0;
   /**
    * The destination header's value for the current decision (writeDestination):
    * raw memory sized once for the longest possible list, so routing allocates
@@ -106,7 +110,7 @@ export class Router extends EventSink {
     this.table = new PrefixTable(names.length, config.effectiveCapacity() / <u32>config.indexStride,
       mix64(host.nowNanos() ^ 0x9E3779B97F4A7C15));
     this.inFlight = inFlight;
-    this.loads = new LoadView(inFlight);
+    this.loads = new LoadView(inFlight, config.prefillTokensPerSecond / 1000);
     this.scorer = new Scorer(config, keys.keys);
     this.stats = new RouterStats(names, <u64>(config.effectiveCapacity() / <u32>config.indexStride) * <u64>config.indexStride);
     this.match = new StaticArray<i32>(names.length);
@@ -158,9 +162,11 @@ export class Router extends EventSink {
     const placementKey = blocks > 0 ? firstBlock : xxh64(prompt.ptr, prompt.len, modelHash);
     this.blocks = blocks;
     this.entries = indexed;
+    this.promptTokens = <f64>min(prompt.len, this.config.promptCap()) / CHARS_PER_TOKEN;
     this.journal.sync(this, this.vmTag);
     this.table.matchPrefix(entries, indexed, this.match);
-    const e = this.scorer.pick(this.match, indexed, this.loads, placementKey, modelHash);
+    this.loads.nowMs = nowMs();
+    const e = this.scorer.pick(this.match, indexed, this.loads, placementKey, modelHash, this.promptTokens);
     this.matched = unchecked(this.match[e]);
     return e;
   }
@@ -197,6 +203,8 @@ export class Router extends EventSink {
     const entries = this.entries;
     this.inFlight.pickOwn(e);
     this.loads.noteSent(e);
+    this.chosenUncachedTokens = this.uncachedTokens(this.promptTokens, this.matched);
+    this.loads.work.addOwn(e, this.chosenUncachedTokens, this.promptTokens);
     this.table.touchAll(e, this.journal.event + EVENT_HEADER_BYTES, entries);
     const s = this.stats;
     // Predicted hit: matched entries cover stride blocks each; a tail shorter
@@ -214,10 +222,22 @@ export class Router extends EventSink {
     this.appendEvent(unchecked(this.keys.keys[e]), entries);
   }
 
-  /** A routed stream ended (completed, reset or aborted). */
-  release(e: i32): void {
+  /** Prompt tokens an endpoint holding `matchedEntries` index entries still has to prefill. */
+  private uncachedTokens(promptTokens: f64, matchedEntries: i32): f64 {
+    const perEntry = <f64>this.config.indexStride * <f64>this.config.hashBlockSize / CHARS_PER_TOKEN;
+    return max(promptTokens - <f64>matchedEntries * perEntry, 0.0);
+  }
+
+  /**
+   * A routed stream ended (completed, reset or aborted); it held
+   * `contextTokens` at e, and `uncachedTokens` of prefill if its response had
+   * not started.
+   */
+  release(e: i32, contextTokens: f64 = 0, uncachedTokens: f64 = 0): void {
     this.inFlight.releaseOwn(e);
     this.loads.noteDone(e);
+    this.loads.work.release(e, contextTokens);
+    this.loads.work.prefillDone(e, uncachedTokens);
     unchecked(this.pendingReleases[this.pendingCount++] = unchecked(this.keys.keys[e]));
     if (this.pendingCount == MAX_RELEASES) this.appendEvent(0, 0);
   }
@@ -245,6 +265,10 @@ export class Router extends EventSink {
     for (let i = 0; i < releaseCount; i++) {
       const e = this.keys.indexOf(load<u64>(releases + (<usize>i << 3)));
       if (e >= 0) {
+        // The journal carries no token counts: another VM's request is taken as
+        // holding the mean context of those in flight at e.
+        const inFlight = this.inFlight.load(e);
+        if (inFlight > 0) this.loads.work.release(e, unchecked(this.loads.work.context[e]) / <f64>inFlight);
         this.inFlight.releaseRemote(tag, e, now);
         this.loads.noteDone(e);
       }
@@ -254,6 +278,12 @@ export class Router extends EventSink {
     if (e < 0) return; // an endpoint another configuration has and this one does not
     this.inFlight.pickRemote(tag, e, now);
     this.loads.noteSent(e);
+    // The event carries the index entries, not the prompt: its work is what
+    // they cover, less what e already held of them before this pick.
+    let held = 0;
+    while (held < blockCount && this.table.holds(e, load<u64>(hashes + (<usize>held << 3)))) held++;
+    const tokens = <f64>blockCount * <f64>this.config.indexStride * <f64>this.config.hashBlockSize / CHARS_PER_TOKEN;
+    this.loads.work.addRemote(e, this.uncachedTokens(tokens, held), tokens, now);
     this.table.touchAll(e, hashes, blockCount);
   }
 
@@ -329,11 +359,13 @@ export class Router extends EventSink {
       const kv = load<f64>(p, 32);
       unchecked(loads.healthy[e] = healthy);
       loads.report(e, scrapedAt, fresh ? waiting : NaN, fresh ? kv : NaN);
-      loads.setAdapters(e, p + 72, fresh ? <i32>load<u32>(p, 64) : 0, fresh ? load<i32>(p, 60) : -1);
+      // A measured rate stays good when the page goes stale: the hardware did not change.
+      unchecked(loads.work.measuredRate[e] = load<f64>(p, RATE_OFFSET));
+      loads.setAdapters(e, p + ADAPTERS_OFFSET, fresh ? <i32>load<u32>(p, 64) : 0, fresh ? load<i32>(p, 60) : -1);
       const blockSize = load<i64>(p, 40);
       const gpuBlocks = load<i64>(p, 48);
       if (!c.lruCapacityExplicit && blockSize > 0 && gpuBlocks > 0) {
-        const fromServer = gpuBlocks * blockSize * CHARS_PER_TOKEN / <i64>c.hashBlockSize;
+        const fromServer = gpuBlocks * blockSize * <i64>CHARS_PER_TOKEN / <i64>c.hashBlockSize;
         const bound = <i64>c.maxIndexBlocks / <i64>this.keys.keys.length;
         const capacity = <u32>max<i64>(1, min<i64>(fromServer, bound) / <i64>c.indexStride);
         if (capacity != this.table.capacityOf(e)) this.table.setCapacity(e, capacity);
@@ -346,6 +378,7 @@ export class Router extends EventSink {
         s.set(unchecked(s.endpointIndexCapacity[e]), <u64>this.table.capacityOf(e) * <u64>c.indexStride);
       }
     }
+    loads.work.updateSpeeds();
   }
 
   isChatPath(i: i32): bool { return this.chatPaths[i]; }

@@ -37,6 +37,7 @@
 import { Config } from "./config";
 import { mix64 } from "./hash";
 import { LoadView } from "./load";
+import { CHARS_PER_TOKEN } from "./work";
 
 /** The pick and at most three fallbacks (config.ts bounds fallbackHosts to 0-3). */
 export const MAX_RANKED: i32 = 4;
@@ -51,6 +52,8 @@ export class Scorer {
   private rankLimit: i32;
   /** minMatchBlocks in index entries (each indexStride blocks), rounded up. */
   private minMatchEntries: i32;
+  /** Prompt tokens one index entry covers (indexStride blocks of hashBlockSize characters). */
+  private tokensPerEntry: f64;
   private eligible: StaticArray<bool>;
   /** Load scores of the eligible endpoints, for the rendezvous band. */
   private loadScores: StaticArray<f64>;
@@ -67,6 +70,7 @@ export class Scorer {
     this.loadScores = new StaticArray<f64>(keys.length);
     this.rankLimit = min(MAX_RANKED, config.fallbackHosts + 1);
     this.minMatchEntries = (config.minMatchBlocks + config.indexStride - 1) / config.indexStride;
+    this.tokensPerEntry = <f64>config.indexStride * <f64>config.hashBlockSize / CHARS_PER_TOKEN;
   }
 
   /**
@@ -100,9 +104,10 @@ export class Scorer {
 
   /**
    * `match[e]`: how many of the request's `entries` index entries endpoint e
-   * holds, from the first. Returns the pick (ranked[0]), or -1.
+   * holds, from the first; `promptTokens`: the request's prompt, for work
+   * scoring. Returns the pick (ranked[0]), or -1.
    */
-  pick(match: StaticArray<i32>, entries: i32, loads: LoadView, placementKey: u64, model: u64 = 0): i32 {
+  pick(match: StaticArray<i32>, entries: i32, loads: LoadView, placementKey: u64, model: u64 = 0, promptTokens: f64 = 0): i32 {
     const n = this.keys.length;
     const c = this.config;
     // 1. The guard.
@@ -152,6 +157,7 @@ export class Scorer {
     this.lastDiverted = bestMatchAnywhere >= this.minMatchEntries && bestMatchAnywhere > bestMatch;
     const keys = this.keys;
     this.rankedCount = 0;
+    if (c.workScoring) return this.pickByWork(match, bestMatch >= this.minMatchEntries && entries > 0, loads, placementKey, promptTokens);
     if (bestMatch < this.minMatchEntries || entries == 0) {
       this.lastWasRendezvous = true;
       const scores = this.loadScores;
@@ -180,6 +186,45 @@ export class Scorer {
       if (!unchecked(this.eligible[e])) continue;
       const score = w.prefix * <f64>unchecked(match[e]) * invEntries + this.loadScore(e, loads);
       this.offer(e, score, mix64(placementKey ^ unchecked(keys[e])));
+    }
+    return this.rankedCount > 0 ? unchecked(this.ranked[0]) : -1;
+  }
+
+  /**
+   * Work scoring (work.ts): the lowest estimated time to first token wins,
+   * ties by rendezvous weight. With no useful match anywhere the estimates
+   * differ only by load, and the request is placed by rendezvous hashing among
+   * the endpoints within coldBandMs of the best, as step 2 does with load
+   * scores: when every server is idle all estimates are equal, so cold misses
+   * spread by their keys instead of herding onto one endpoint, and each pick
+   * adds its work at once, so the next request of a burst sees it.
+   */
+  private pickByWork(match: StaticArray<i32>, useful: bool, loads: LoadView, placementKey: u64, promptTokens: f64): i32 {
+    const n = this.keys.length;
+    const c = this.config;
+    const keys = this.keys;
+    const estimates = this.loadScores;
+    const now = loads.nowMs;
+    let best = f64.MAX_VALUE;
+    for (let e = 0; e < n; e++) {
+      if (!unchecked(this.eligible[e])) continue;
+      const uncached = max(promptTokens - <f64>unchecked(match[e]) * this.tokensPerEntry, 0.0);
+      let queued = loads.queue(e);
+      if (isNaN(queued)) queued = this.assumedQueue;
+      // Cached tokens are worth `affinity` times the prefill they save now:
+      // a request sent away from its prefix also makes a second copy that
+      // displaces other prefixes and splits the next requests' hits.
+      const estimate = loads.work.estimateMs(e, uncached, queued, c.decodeWeight, now) -
+        (c.affinity - 1.0) * (promptTokens - uncached) / loads.work.rate(e);
+      unchecked(estimates[e] = estimate);
+      best = min(best, estimate);
+    }
+    this.lastWasRendezvous = !useful;
+    for (let e = 0; e < n; e++) {
+      if (!unchecked(this.eligible[e])) continue;
+      const estimate = unchecked(estimates[e]);
+      const key = useful ? -estimate : (estimate <= best + c.coldBandMs ? 1.0 : 0.0);
+      this.offer(e, key, mix64(placementKey ^ unchecked(keys[e])));
     }
     return this.rankedCount > 0 ? unchecked(this.ranked[0]) : -1;
   }

@@ -18,11 +18,16 @@ import { encodePairs } from "../abi/pairs";
 import { MetricsConfig } from "./config";
 import { Dialect, ServerLoad, Signal, parseLoad } from "../metrics/dialect";
 import { xxh64 } from "./hash";
-import { EndpointScrape, snapshotBytes, SNAPSHOT_HEADER_BYTES, ENTRY_BYTES } from "./load_snapshot";
+import { EndpointScrape, snapshotBytes, snapshotEntries, SNAPSHOT_HEADER_BYTES, ENTRY_BYTES, RATE_OFFSET } from "./load_snapshot";
 import { MAX_ADAPTERS } from "./load";
 
 /** Pages larger than this are a failed scrape; only this much is ever copied in. */
 export const MAX_PAGE_BYTES: u32 = 8 << 20;
+/** Busy scrape intervals pooled into one prefill-rate sample, ms. */
+const RATE_WINDOW_MS: f64 = 5000;
+/** Weight of a new sample in the measured prefill rate, and the most one sample may move it (a factor). */
+const RATE_ALPHA: f64 = 0.3;
+const RATE_STEP: f64 = 2;
 const LEASE_INTERVALS: i64 = 3;
 const STATUS = String.UTF8.encode(":status");
 
@@ -111,13 +116,24 @@ export class Scraper {
    * already: in real Envoy, stalled past the lease a few times (SIGSTOP), the
    * lease moved between threads and 7,700 queries were counted for 4,000.
    * The first scrape after taking the lease only sets the baseline, so a
-   * handover can lose one interval's delta but never count one twice.
+   * handover can lose one interval's delta but never count one twice. The
+   * measured prefill rates are taken over from the last published snapshot,
+   * so a handover does not forget what the previous holder learned.
    */
   private forgetCounterBaselines(): void {
     for (let e = 0; e < this.entries.length; e++) {
       const entry = unchecked(this.entries[e]);
       entry.lastQueries = -1;
       entry.lastHits = -1;
+      entry.rateTokens = 0;
+      entry.rateMs = 0;
+    }
+    const snap = this.snapshot;
+    const count = snapshotEntries(snap.ptr, snap.size);
+    for (let i = 0; i < count; i++) {
+      const p = snap.ptr + SNAPSHOT_HEADER_BYTES + <usize>i * ENTRY_BYTES;
+      const e = this.keys.indexOf(load<u64>(p));
+      if (e >= 0) unchecked(this.entries[e]).prefillRate = load<f64>(p, RATE_OFFSET);
     }
   }
 
@@ -217,6 +233,8 @@ export class Scraper {
 
   private take(entry: EndpointScrape, now: i64, r: ScrapeResult): void {
     const p = this.page;
+    const previousAt = entry.scrapedAtMs;
+    const previousWaiting = entry.waiting;
     entry.scrapedAtMs = now;
     entry.failures = 0;
     entry.waiting = p.has(Signal.Queue) ? p.waiting : NaN;
@@ -242,9 +260,46 @@ export class Scraper {
         r.queriesDelta = p.prefixQueries >= entry.lastQueries ? p.prefixQueries - entry.lastQueries : p.prefixQueries;
         r.hitsDelta = p.prefixHits >= entry.lastHits ? p.prefixHits - entry.lastHits : p.prefixHits;
       }
+      const known = entry.lastQueries >= 0 && p.prefixQueries >= entry.lastQueries && p.prefixHits >= entry.lastHits;
+      if (known && previousAt > 0 && now > previousAt && previousWaiting > 0 && entry.waiting > 0) {
+        this.measureRate(entry, (r.queriesDelta - r.hitsDelta) * this.counterTokens(entry), <f64>(now - previousAt));
+      }
       entry.lastQueries = p.prefixQueries;
       entry.lastHits = p.prefixHits;
     }
+  }
+
+  /**
+   * The server's prefill rate: prompt tokens it computed (looked up in its
+   * prefix cache and missed) per ms, over intervals that began and ended with
+   * requests waiting, when it was working as fast as it can rather than as
+   * fast as requests came. The counters move when the scheduler admits a
+   * request, not as its prefill runs, so one interval can hold a whole burst:
+   * intervals are pooled until RATE_WINDOW_MS of them, and a window moves the
+   * estimate at most by a factor RATE_STEP.
+   */
+  private measureRate(entry: EndpointScrape, computedTokens: f64, elapsedMs: f64): void {
+    if (!(computedTokens >= 0)) return;
+    entry.rateTokens += computedTokens;
+    entry.rateMs += elapsedMs;
+    if (entry.rateMs < RATE_WINDOW_MS) return;
+    const sample = entry.rateTokens / entry.rateMs;
+    entry.rateTokens = 0;
+    entry.rateMs = 0;
+    if (!(sample > 0)) return;
+    const current = entry.prefillRate;
+    if (isNaN(current)) {
+      entry.prefillRate = sample;
+      return;
+    }
+    const bounded = min(max(sample, current / RATE_STEP), current * RATE_STEP);
+    entry.prefillRate = current + RATE_ALPHA * (bounded - current);
+  }
+
+  /** Tokens per unit of the prefix-cache counters: vLLM and SGLang count tokens, trtllm-serve blocks. */
+  private counterTokens(entry: EndpointScrape): f64 {
+    if (this.config.dialectName != "trtllm") return 1;
+    return entry.blockSizeTokens > 0 ? <f64>entry.blockSizeTokens : NaN;
   }
 
   private publish(): void {

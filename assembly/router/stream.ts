@@ -38,6 +38,10 @@ export class RouterStream extends StreamContext {
   state: i32 = StreamState.Passed;
   chat: bool = false;
   endpoint: i32 = -1;
+  /** The routed request's prompt tokens, held at the endpoint until the stream ends (work.ts). */
+  contextTokens: f64 = 0;
+  /** Its uncached prompt tokens, prefill work until the response starts. */
+  uncachedTokens: f64 = 0;
   parkedAtMs: i64 = 0;
 
   private get router(): Router | null {
@@ -104,11 +108,25 @@ export class RouterStream extends StreamContext {
     return 0;
   }
 
+  /**
+   * The response began: a streaming server sends its headers with the first
+   * token, so this request's prefill is done (a non-streaming one answers at
+   * the end, when its prefill has long been worked off anyway).
+   */
+  onResponseHeaders(headerCount: u32, endOfStream: bool): u32 {
+    const router = this.router;
+    if (router !== null && this.state == StreamState.Routed && this.uncachedTokens > 0) {
+      router.loads.work.prefillDone(this.endpoint, this.uncachedTokens);
+      this.uncachedTokens = 0;
+    }
+    return HeadersAction.Continue;
+  }
+
   onDone(): void {
     const router = this.router;
     if (router === null) return;
     if (this.state == StreamState.Routed) {
-      router.release(this.endpoint);
+      router.release(this.endpoint, this.contextTokens, this.uncachedTokens);
     } else if (this.state == StreamState.Parked || this.state == StreamState.Buffering) {
       changetype<RouterRoot>(this.root).unpark(this, false);
       router.stats.pass(Pass.Aborted);
@@ -153,6 +171,8 @@ export class RouterStream extends StreamContext {
     }
     router.commit(e);
     this.endpoint = e;
+    this.contextTokens = router.promptTokens;
+    this.uncachedTokens = router.chosenUncachedTokens;
     this.state = StreamState.Routed;
   }
 

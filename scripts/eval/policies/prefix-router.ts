@@ -77,6 +77,12 @@ async function createPolicy(ctx: PolicyContext, opts: PrefixRouterOptions): Prom
       return ctx.endpoints[fallback++ % ctx.endpoints.length];
     },
     settle: () => envoy.settle(),
+    // A streaming server's response starts with its first token: the filter
+    // sees the response headers then (its prefill accounting, work.ts).
+    onFirstToken(req: RouteRequest): void {
+      const stream = open.get(req.id);
+      if (stream?.upstreamRequest) stream.sendResponseHeaders({ ":status": "200", "content-type": "text/event-stream" }, false);
+    },
     onComplete(req: RouteRequest): void {
       open.get(req.id)?.complete();
       open.delete(req.id);

@@ -1,0 +1,111 @@
+import { Config } from "../../assembly/router/config";
+import { InFlightLedger } from "../../assembly/router/inflight";
+import { LoadView } from "../../assembly/router/load";
+import { Scorer } from "../../assembly/router/scorer";
+import { WorkLedger } from "../../assembly/router/work";
+import { mix64 } from "../../assembly/router/hash";
+
+function keys(n: i32): StaticArray<u64> {
+  const k = new StaticArray<u64>(n);
+  for (let i = 0; i < n; i++) k[i] = mix64(<u64>(i + 1));
+  return k;
+}
+
+function zeros(n: i32): StaticArray<i32> {
+  return new StaticArray<i32>(n);
+}
+
+function workConfig(): Config {
+  const c = new Config();
+  c.workScoring = true;
+  c.prefillTokensPerSecond = 10000; // 10 tokens per ms
+  c.decodeWeight = 0.1;
+  c.affinity = 1;
+  return c;
+}
+
+describe("WorkLedger", () => {
+  it("drains each endpoint's backlog at its rate, never below zero", () => {
+    const w = new WorkLedger(2, 10);
+    w.addRemote(0, 1000, 1000, 0);
+    expect<f64>(w.backlogAt(0, 0)).toBe(1000);
+    expect<f64>(w.backlogAt(0, 40)).toBe(600);
+    expect<f64>(w.backlogAt(0, 500)).toBe(0);
+    expect<f64>(w.backlogAt(1, 40)).toBe(0);
+    // Measured rates scale the assumed one by each server's speed relative to the others'.
+    w.measuredRate[0] = 30;
+    w.measuredRate[1] = 10;
+    w.updateSpeeds();
+    expect<f64>(w.rate(0)).toBe(15);
+    expect<f64>(w.rate(1)).toBe(5);
+    w.measuredRate[0] = 1000;
+    w.measuredRate[1] = 1;
+    w.updateSpeeds();
+    expect<f64>(w.rate(1)).toBe(2.5); // bounded at a quarter of the assumed rate
+  });
+
+  it("counts this VM's prefill exactly until its first token, others' as drained", () => {
+    const w = new WorkLedger(1, 10);
+    w.addOwn(0, 1000, 1000);
+    w.addOwn(0, 500, 500);
+    w.addRemote(0, 300, 300, 0);
+    expect<f64>(w.ahead(0, 10)).toBe(1700);
+    w.prefillDone(0, 1000);
+    expect<f64>(w.ahead(0, 30)).toBe(500);
+  });
+
+  it("estimates TTFT as the work ahead plus the request's own prefill and the decode it shares steps with, at the rate", () => {
+    const w = new WorkLedger(1, 10);
+    w.addOwn(0, 2000, 3000);
+    // (2000 ahead + 500 own + 0.1 × 3000 context) / 10 per ms
+    expect<f64>(w.estimateMs(0, 500, NaN, 0.1, 0)).toBe(280);
+    // A reported queue of 3 requests of the mean uncached size (2000) is more than the backlog.
+    expect<f64>(w.estimateMs(0, 500, 3, 0.1, 0)).toBe((6000 + 500 + 300) / 10);
+    w.release(0, 3000);
+    expect<f64>(w.estimateMs(0, 500, NaN, 0.1, 0)).toBe(250);
+  });
+});
+
+describe("Scorer by work", () => {
+  it("spreads cold misses by their keys when every endpoint is idle (no herding)", () => {
+    const c = workConfig();
+    const s = new Scorer(c, keys(4));
+    const loads = new LoadView(new InFlightLedger(4), 10);
+    const seen = new StaticArray<i32>(4);
+    for (let k = 0; k < 64; k++) {
+      const e = s.pick(zeros(4), 8, loads, mix64(<u64>(k + 100)), 0, 2000);
+      expect<bool>(s.lastWasRendezvous).toBe(true);
+      seen[e]++;
+    }
+    for (let e = 0; e < 4; e++) expect<i32>(seen[e]).toBeGreaterThan(4);
+  });
+
+  it("a burst of cold misses does not pile onto one endpoint: each pick's work counts at once", () => {
+    const c = workConfig();
+    c.coldBandMs = 0;
+    const s = new Scorer(c, keys(4));
+    const loads = new LoadView(new InFlightLedger(4), 10);
+    const used = new StaticArray<i32>(4);
+    for (let k = 0; k < 4; k++) {
+      // The same placement key every time: only the added work moves the pick.
+      const e = s.pick(zeros(4), 8, loads, 42, 0, 2000);
+      loads.work.addOwn(e, 2000, 2000);
+      used[e]++;
+    }
+    for (let e = 0; e < 4; e++) expect<i32>(used[e]).toBe(1);
+  });
+
+  it("follows the prefix while the holder's backlog costs less than the prefill it saves, and leaves it after", () => {
+    const c = workConfig();
+    const s = new Scorer(c, keys(2));
+    const loads = new LoadView(new InFlightLedger(2), 10);
+    // 8 entries of 4 blocks × 64 characters = 512 tokens; endpoint 1 holds all of them.
+    const match = zeros(2);
+    match[1] = 8;
+    loads.work.addOwn(1, 400, 0);
+    expect<i32>(s.pick(match, 8, loads, 7, 0, 512)).toBe(1);
+    expect<bool>(s.lastWasRendezvous).toBe(false);
+    loads.work.addOwn(1, 200, 0); // 600 tokens ahead > the 512 it saves
+    expect<i32>(s.pick(match, 8, loads, 7, 0, 512)).toBe(0);
+  });
+});
