@@ -1,5 +1,5 @@
 // `npm run eval -- [--trace FILE] [--servers 8] [--out DIR] [--loads 1,2,4,…] [--time-scale F[,F…]]
-//   [--workload trace|shared-prefix|multi-turn|lora-mix|bursts] [--policies a,b] [--seed 1] [--limit N]
+//   [--workload trace|shared-prefix|multi-turn|lora-mix|bursts] [--policies a,b] [--seed 1] [--limit N] [--replicas R]
 //   [--tokenizer varying|fixed] [--step-model context|linear] [--arrivals spread|recorded] [--latencies on|off]
 //   [--variants all|none|a,b] [--variant-loads 1,4,8] [--max-load-steps 4] [--resamples 500]
 //   [--no-plots] [--no-progress]`
@@ -28,6 +28,7 @@ const { values } = parseArgs({
     policies: { type: "string" },
     seed: { type: "string", default: "1" },
     limit: { type: "string" },
+    replicas: { type: "string", default: "1" },
     tokenizer: { type: "string", default: REALISTIC.tokenizer },
     "step-model": { type: "string", default: REALISTIC.stepModel },
     arrivals: { type: "string", default: REALISTIC.arrivals },
@@ -45,7 +46,7 @@ const { values } = parseArgs({
 if (values.help) {
   process.stdout.write(
     "usage: npm run eval -- [--trace FILE] [--servers 8] [--out out/eval] [--loads 1,2,4,6,8,10,12,16 | --time-scale 1,0.25,…]\n" +
-      "         [--workload trace|shared-prefix|multi-turn|lora-mix|bursts] [--policies random,oracle,…] [--seed 1] [--limit N]\n" +
+      "         [--workload trace|shared-prefix|multi-turn|lora-mix|bursts] [--policies random,oracle,…] [--seed 1] [--limit N] [--replicas R]\n" +
       "         [--tokenizer varying|fixed] [--step-model context|linear] [--arrivals spread|recorded] [--latencies on|off]\n" +
       `         [--variants all|none|${Object.keys(VARIANTS).join(",")}] [--variant-loads 1,4,8] [--max-load-steps 4] [--resamples 500]\n` +
       "         [--no-plots] [--no-progress]\n" +
@@ -86,6 +87,7 @@ await runEval({
   seed: Number(values.seed),
   policies: values.policies?.split(","),
   limit: values.limit ? positiveInt("limit", values.limit) : undefined,
+  replicas: positiveInt("replicas", values.replicas!),
   realism: {
     tokenizer: oneOf<TokenizerName>("tokenizer", values.tokenizer!, ["varying", "fixed"]),
     stepModel: oneOf<StepModel>("step-model", values["step-model"]!, ["context", "linear"]),

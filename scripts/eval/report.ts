@@ -222,6 +222,34 @@ function everyLoadTables(runs: RunResult[]): string[] {
   ];
 }
 
+/** Each policy run as replicas beside itself as one gateway (run.ts `replicas`): hit rate and TTFT mean at every load. */
+function replicaTable(runs: RunResult[]): string[] {
+  const names = runs[0].policies.map((p) => p.name);
+  const pairs = names.flatMap((n) => {
+    const m = /^(.*) ×(\d+)$/.exec(n);
+    return m && names.includes(m[1]) ? [{ one: m[1], many: n, replicas: Number(m[2]) }] : [];
+  });
+  if (pairs.length === 0) return [];
+  const md = [
+    `## ${pairs[0].replicas} replicas against one`,
+    "",
+    "Each request goes to one of the independent replicas at random (seeded); replicas share nothing but the servers (replicas.ts). " +
+      "Cells: one gateway → replicas (replicas over one).",
+    "",
+  ];
+  const cell = (r: RunResult, one: string, many: string, f: (s: PolicySummary) => number, fmt: (x: number) => string): string => {
+    const a = r.policies.find((p) => p.name === one)?.summary;
+    const b = r.policies.find((p) => p.name === many)?.summary;
+    return a && b ? `${fmt(f(a))} → ${fmt(f(b))} (${(f(b) / f(a)).toFixed(2)})` : "–";
+  };
+  for (const [title, f, fmt] of [["Hit rate", (s: PolicySummary) => s.hitRate, pct], ["TTFT mean, ms", (s: PolicySummary) => s.ttftMeanMs, ms]] as const) {
+    md.push(`### ${title}`, "", `| policy | ${runs.map((r) => loadLabel(r.timeScale)).join(" | ")} |`, `|---|${runs.map(() => "---:").join("|")}|`);
+    for (const { one, many } of pairs) md.push(`| ${one} | ${runs.map((r) => cell(r, one, many, f, fmt)).join(" | ")} |`);
+    md.push("");
+  }
+  return md;
+}
+
 function sustainableTable(run: RunResult): string[] {
   const rows = run.policies.filter((p) => p.sustainable);
   if (rows.length === 0) return [];
@@ -305,6 +333,7 @@ export function writeReport(dir: string, runs: RunResult | RunResult[], variants
     "95% intervals: block bootstrap over equal arrival windows (stats.ts), seeded.",
     "",
     ...everyLoadTables(all),
+    ...replicaTable(all),
     ...sustainableTable(run),
     ...variantTables(variants),
     `## Detail at ${loadLabel(run.timeScale)} (report.json's contract fields)`,

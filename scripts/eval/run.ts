@@ -17,6 +17,7 @@ import { idealReuse, pooledLruHitRate, zeroQueueTtft, type IdealReuse, type Zero
 import { GENERATED, type GeneratedName } from "./generators.ts";
 import { POLICY_NAMES, REGISTRY } from "./policies/index.ts";
 import type { PolicyFactory } from "./policy.ts";
+import { replicated, replicatedName } from "./replicas.ts";
 import { Progress } from "./progress.ts";
 import { DEFAULT_LATENCIES, NO_LATENCIES, replay, type Latencies } from "./replay.ts";
 import { writeReport, writeSweep, type RunResult, type VariantResult } from "./report.ts";
@@ -81,6 +82,8 @@ export interface EvalOptions {
   /** Extra factories (e.g. a prefix-router adapter) by name; they take precedence over the registry. */
   factories?: Record<string, PolicyFactory>;
   limit?: number;
+  /** Also run every policy as this many independent replicas (replicas.ts), named "name ×R"; 1 (default) does not. */
+  replicas?: number;
   sim?: Partial<SimParams>;
   /** Realism switches (default REALISTIC; sim.stepModel, if given, wins over realism.stepModel). */
   realism?: Partial<Realism>;
@@ -231,6 +234,10 @@ export async function runEval(o: EvalOptions): Promise<EvalResult> {
       skipped.push({ name, reason });
       log(`skipping ${name}: ${reason}`);
     } else throw new Error(`unknown policy ${name}; one of ${POLICY_NAMES.join(", ")}`);
+  }
+  const replicas = o.replicas ?? 1;
+  if (replicas > 1) {
+    for (const { name, f } of [...factories]) factories.push({ name: replicatedName(name, replicas), f: replicated(f, replicas) });
   }
 
   const runAt = async (prep: Prepared, ts: number, label: string): Promise<RunResult> => {
