@@ -80,15 +80,19 @@ export class Config {
   fallbackHosts: i32 = 2;
   /** How endpoints are scored: by estimated time to first token from the work
    * each holds (work.ts; "work") or by the weighted terms ("weights"). */
-  workScoring: bool = false;
-  /** Prefill rate assumed for a server until its counters show its own. */
+  workScoring: bool = true;
+  /** Prefill rate assumed for every server (scaled by its measured relative speed when measuredSpeed is set). */
   prefillTokensPerSecond: f64 = 20000;
+  /** Work scoring: scale each server's rate by its prefill speed relative to the others, as measured from its
+   * counters ("prefillSpeed": "measured"). Off by default: in a fleet of equal servers the measured ratios
+   * are noise, and acting on them cost 55% on mean TTFT (scripts/eval/README.md, "Work scoring"). */
+  measuredSpeed: bool = false;
 
   /** Prefill-token equivalents one context token in flight costs (decode steps
    * read the whole context and share the batch with the next prefill). */
-  decodeWeight: f64 = 0.01;
+  decodeWeight: f64 = 0.1;
   /** Work scoring: how many times the prefill a cached prefix saves it counts. */
-  affinity: f64 = 1;
+  affinity: f64 = 16;
   /** Work scoring: a request no endpoint holds is placed by rendezvous hashing
    * among endpoints whose estimated TTFT is within this many ms of the best. */
   coldBandMs: f64 = 25;
@@ -278,6 +282,7 @@ function parseWith(rd: Reader, ptr: usize, len: usize): ConfigResult {
     else if (key == "metrics") c.metrics = readMetrics(rd);
     else if (key == "fallbackHosts") c.fallbackHosts = rd.integer(key, 0, 3);
     else if (key == "scoring") readScoring(rd, c);
+    else if (key == "prefillSpeed") readPrefillSpeed(rd, c);
     else if (key == "prefillTokensPerSecond") c.prefillTokensPerSecond = rd.number(key, 100, 1e8);
     else if (key == "affinity") c.affinity = rd.number(key, 1, 100);
     else if (key == "decodeWeight") c.decodeWeight = rd.number(key, 0, 1);
@@ -295,6 +300,14 @@ function parseWith(rd: Reader, ptr: usize, len: usize): ConfigResult {
   }
   if (rd.error.length > 0) return new ConfigResult(null, rd.error);
   return new ConfigResult(c, "");
+}
+
+function readPrefillSpeed(rd: Reader, c: Config): void {
+  const v = rd.string("prefillSpeed");
+  if (v === null) return;
+  if (v == "measured") c.measuredSpeed = true;
+  else if (v == "equal") c.measuredSpeed = false;
+  else rd.fail("prefillSpeed", "\"" + v + "\" is not equal or measured");
 }
 
 function readScoring(rd: Reader, c: Config): void {

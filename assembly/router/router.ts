@@ -378,7 +378,7 @@ export class Router extends EventSink {
         s.set(unchecked(s.endpointIndexCapacity[e]), <u64>this.table.capacityOf(e) * <u64>c.indexStride);
       }
     }
-    loads.work.updateSpeeds();
+    if (c.measuredSpeed) loads.work.updateSpeeds();
   }
 
   isChatPath(i: i32): bool { return this.chatPaths[i]; }

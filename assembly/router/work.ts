@@ -13,11 +13,12 @@
 //     requests read their whole context every step, which slows the steps the
 //     next prefill shares (vLLM batches prefill chunks with decodes).
 //   rate_e: prefill tokens per ms: the configured prefillTokensPerSecond,
-//     scaled by the server's speed relative to the others, as measured by the
-//     scraping VM from its counters (scraper.ts measureRate). Only the ratio
-//     is trusted: the counters move when requests are admitted, not as their
-//     prefill runs, and taken as absolute rates they made the filter spread
-//     prefixes it should have kept (scripts/eval/README.md, "Work scoring").
+//     with "prefillSpeed": "measured" scaled by the server's speed relative
+//     to the others, as the scraping VM measures it from its counters
+//     (scraper.ts measureRate). Only the ratio is ever trusted: the counters
+//     move when requests are admitted, not as their prefill runs. Even the
+//     ratio is noise in a fleet of equal servers and cost 55% on mean TTFT
+//     there, so it is opt-in (scripts/eval/README.md, "Work scoring").
 //
 //   TTFT_e ≈ (max(pending_e + remote_e, queued_e × meanUncached) + uncached_e
 //             + decodeWeight × context_e) / rate_e

@@ -1,5 +1,5 @@
 // `npm run eval -- [--trace FILE] [--servers 8] [--out DIR] [--loads 1,2,4,…] [--time-scale F[,F…]]
-//   [--workload trace|shared-prefix|multi-turn|lora-mix|bursts] [--policies a,b] [--seed 1] [--limit N] [--replicas R]
+//   [--workload trace|shared-prefix|multi-turn|lora-mix|bursts|agent] [--policies a,b] [--seed 1] [--limit N] [--replicas R]
 //   [--tokenizer varying|fixed] [--step-model context|linear] [--arrivals spread|recorded] [--latencies on|off]
 //   [--variants all|none|a,b] [--variant-loads 1,4,8] [--max-load-steps 4] [--resamples 500]
 //   [--no-plots] [--no-progress]`
@@ -46,7 +46,7 @@ const { values } = parseArgs({
 if (values.help) {
   process.stdout.write(
     "usage: npm run eval -- [--trace FILE] [--servers 8] [--out out/eval] [--loads 1,2,4,6,8,10,12,16 | --time-scale 1,0.25,…]\n" +
-      "         [--workload trace|shared-prefix|multi-turn|lora-mix|bursts] [--policies random,oracle,…] [--seed 1] [--limit N] [--replicas R]\n" +
+      "         [--workload trace|shared-prefix|multi-turn|lora-mix|bursts|agent] [--policies random,oracle,…] [--seed 1] [--limit N] [--replicas R]\n" +
       "         [--tokenizer varying|fixed] [--step-model context|linear] [--arrivals spread|recorded] [--latencies on|off]\n" +
       `         [--variants all|none|${Object.keys(VARIANTS).join(",")}] [--variant-loads 1,4,8] [--max-load-steps 4] [--resamples 500]\n` +
       "         [--no-plots] [--no-progress]\n" +

@@ -12,6 +12,10 @@
 //   popularity; adapters never share KV blocks and compete for max_loras slots.
 // - bursts: shared-prefix traffic arriving in on/off bursts, the case where
 //   metrics scraped every few hundred ms are most out of date.
+// - agent: tool-calling sessions: a long system prompt of tool definitions, a
+//   task, then steps a second or two apart, each resending the session with
+//   the model's short tool call and a long tool result appended. Prompts grow
+//   fast and most of each is cached where the session's last step ran.
 
 import { CHARS_PER_TOKEN } from "../sim/hash.ts";
 import { syntheticText, type ChatMessage } from "../sim/openai.ts";
@@ -205,11 +209,60 @@ export function bursts(o: BurstOptions): Workload {
   };
 }
 
+export interface AgentOptions extends CommonOptions {
+  sessions?: number;
+  /** Distinct tool sets (system prompts). */
+  systemPrompts?: number;
+  systemTokens?: number;
+  /** Steps per session, inclusive range. */
+  steps?: [number, number];
+  /** New sessions per second. */
+  startRatePerS?: number;
+  /** Mean time between a step and the next (the model's reply plus the tool's latency), ms. */
+  stepGapMs?: number;
+  taskTokens?: [number, number];
+  toolCallTokens?: [number, number];
+  toolResultTokens?: [number, number];
+}
+
+export function agent(o: AgentOptions): Workload {
+  const rng = new Rng(o.seed ^ labelSeed("agent"));
+  const nSessions = o.sessions ?? 150;
+  const nSys = o.systemPrompts ?? 3;
+  const systems = systemPrompts(rng, nSys, o.systemTokens ?? 4000);
+  const [sLo, sHi] = o.steps ?? [4, 12];
+  const range = (r: [number, number] | undefined, d: [number, number]) => rng.range((r ?? d)[0], (r ?? d)[1]);
+  const reqs: LiteralRequest[] = [];
+  let start = 0;
+  for (let k = 0; k < nSessions; k++) {
+    start += rng.exp(1000 / (o.startRatePerS ?? 1.5));
+    const messages: ChatMessage[] = [
+      { role: "system", content: systems[rng.int(nSys)] },
+      { role: "user", content: text(rng, range(o.taskTokens, [200, 800])) },
+    ];
+    let t = start;
+    const steps = rng.range(sLo, sHi);
+    for (let i = 0; i < steps; i++) {
+      const out = range(o.toolCallTokens, [20, 120]);
+      reqs.push({ arrivalMs: t, model: o.model, baseModel: o.model, maxTokens: out, messages: messages.slice() });
+      messages.push({ role: "assistant", content: syntheticText(out) });
+      messages.push({ role: "tool", content: text(rng, range(o.toolResultTokens, [300, 3000])) });
+      t += rng.exp(o.stepGapMs ?? 1500);
+    }
+  }
+  return {
+    name: "agent",
+    description: `${nSessions} tool-calling sessions of ${sLo}–${sHi} steps over ${nSys} tool sets, each step resending the session with a tool call and its result`,
+    requests: literalSpecs(reqs.slice(0, o.requests ?? reqs.length)),
+  };
+}
+
 export const GENERATED = {
   "shared-prefix": sharedPrefix,
   "multi-turn": multiTurn,
   "lora-mix": loraMix,
   bursts,
+  agent,
 } as const;
 
 export type GeneratedName = keyof typeof GENERATED;

@@ -6,7 +6,7 @@
 // they live in assembly/router/config.ts, with this summary as evidence.
 //
 // Usage: node --import tsx scripts/eval/grid.ts
-//          [--workloads trace,shared-prefix,multi-turn,lora-mix,bursts] [--servers 4,8,16] [--loads 1,4,8]
+//          [--workloads trace,shared-prefix,multi-turn,lora-mix,bursts,agent] [--servers 4,8,16] [--loads 1,4,8]
 //          [--limit 1500] [--seed 1] [--candidates '{"name":{config overrides},…}'] [--baselines a,b,…]
 //          [--part k/n] [--json FILE]          run the cells of slice k of n, append results to FILE
 //          [--wasm FILE]                       the candidates run this build of the filter
@@ -19,7 +19,7 @@ import type { PolicyFactory } from "./policy.ts";
 
 const { values } = parseArgs({
   options: {
-    workloads: { type: "string", default: "trace,shared-prefix,multi-turn,lora-mix,bursts" },
+    workloads: { type: "string", default: "trace,shared-prefix,multi-turn,lora-mix,bursts,agent" },
     servers: { type: "string", default: "4,8,16" },
     loads: { type: "string", default: "1,4,8" },
     limit: { type: "string", default: "1500" },

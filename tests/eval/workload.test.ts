@@ -6,7 +6,7 @@ import { test } from "node:test";
 import { FIXED_TOKENIZER, tokenizer, VARYING_TOKENIZER, type Tokenizer } from "../../scripts/sim/hash.ts";
 import { parseRequest } from "../../scripts/sim/openai.ts";
 import { DEFAULT_SIM_PARAMS, simParams } from "../../scripts/sim/params.ts";
-import { bursts, loraMix, multiTurn, sharedPrefix } from "../../scripts/eval/generators.ts";
+import { agent, bursts, loraMix, multiTurn, sharedPrefix } from "../../scripts/eval/generators.ts";
 import { DEFAULT_TRACE } from "../../scripts/eval/run.ts";
 import { loadTrace, spreadArrivals, traceWorkload, type TraceRecord } from "../../scripts/eval/trace.ts";
 import { retokenize, type Workload } from "../../scripts/eval/workload.ts";
@@ -107,7 +107,7 @@ test("the shared trace loads and its first requests agree with the server", { sk
 });
 
 test("generated workloads are deterministic by seed and agree with the server", () => {
-  for (const gen of [sharedPrefix, multiTurn, loraMix, bursts]) {
+  for (const gen of [sharedPrefix, multiTurn, loraMix, bursts, agent]) {
     const a = gen({ seed: 3, model, requests: 80 });
     const b = gen({ seed: 3, model, requests: 80 });
     const c = gen({ seed: 4, model, requests: 80 });
@@ -134,6 +134,27 @@ test("multi-turn prompts grow: each turn's prompt extends the previous turn's", 
       // The template closes the last turn with an open assistant header; the next turn resends it closed.
       const prev = turns[k - 1].slice(0, turns[k - 1].lastIndexOf("<|start_header_id|>assistant"));
       assert.ok(turns[k].startsWith(prev) && turns[k].length > turns[k - 1].length);
+    }
+  }
+});
+
+test("agent sessions: each step resends the session with a tool call and a longer tool result appended", () => {
+  const w = agent({ seed: 1, model, sessions: 4, steps: [3, 5] });
+  const bySession = new Map<string, { at: number; prompt: string; last: { role: string; content: string } }[]>();
+  for (const r of w.requests) {
+    const msgs = JSON.parse(r.source.body()).messages as { role: string; content: string }[];
+    const key = msgs[1].content; // the task identifies the session
+    (bySession.get(key) ?? bySession.set(key, []).get(key)!).push({ at: r.arrivalMs, prompt: r.source.promptText(), last: msgs[msgs.length - 1] });
+  }
+  assert.equal(bySession.size, 4);
+  for (const steps of bySession.values()) {
+    assert.ok(steps.length >= 3 && steps.length <= 5, `${steps.length} steps`);
+    for (let k = 1; k < steps.length; k++) {
+      const prev = steps[k - 1].prompt.slice(0, steps[k - 1].prompt.lastIndexOf("<|start_header_id|>assistant"));
+      assert.ok(steps[k].prompt.startsWith(prev), "a step extends the one before");
+      assert.equal(steps[k].last.role, "tool");
+      assert.ok(steps[k].last.content.length >= 300 * 4 - 8, "tool results are long");
+      assert.ok(steps[k].at > steps[k - 1].at);
     }
   }
 });

@@ -51,6 +51,19 @@ describe("configuration", () => {
     expect<string>(errorOf('{"endpoints":[{"address":"10.0.0.5:8000"}],"fallbackHosts":1.5}')).toBe("fallbackHosts: must be a whole number");
   });
 
+  it("scores by work by default, with equal prefill speeds unless measured ones are asked for", () => {
+    const d = parse('{"endpoints":[{"address":"10.0.0.5:8000"}]}').config!;
+    expect<bool>(d.workScoring).toBe(true);
+    expect<bool>(d.measuredSpeed).toBe(false);
+    const c = parse('{"endpoints":[{"address":"10.0.0.5:8000"}],"scoring":"weights","prefillSpeed":"measured","affinity":4,"coldBandMs":0}').config!;
+    expect<bool>(c.workScoring).toBe(false);
+    expect<bool>(c.measuredSpeed).toBe(true);
+    expect<f64>(c.affinity).toBe(4);
+    expect<string>(errorOf('{"endpoints":[{"address":"10.0.0.5:8000"}],"prefillSpeed":"fast"}')).toBe('prefillSpeed: "fast" is not equal or measured');
+    expect<string>(errorOf('{"endpoints":[{"address":"10.0.0.5:8000"}],"scoring":"tokens"}')).toBe('scoring: "tokens" is not work or weights');
+    expect<string>(errorOf('{"endpoints":[{"address":"10.0.0.5:8000"}],"affinity":0.5}')).toBe("affinity: must be between 1.0 and 100.0");
+  });
+
   it("writes endpoint addresses as Envoy names its hosts, and finds duplicates in that form", () => {
     const c = parse('{"endpoints":[{"address":"[0:0:0:0:0:0:0:1]:8000","metricsAddress":"[FD00::0:7]:9090"},{"address":"10.0.0.6:8000"}]}').config!;
     expect<string>(c.endpoints[0].address).toBe("[::1]:8000");

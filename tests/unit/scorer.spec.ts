@@ -10,6 +10,13 @@ function keys(n: i32): StaticArray<u64> {
   return k;
 }
 
+/** These tests are about the weighted scoring ("scoring": "weights"); work scoring has its own (work.spec.ts). */
+function weightsConfig(): Config {
+  const c = new Config();
+  c.workScoring = false;
+  return c;
+}
+
 function matches(values: i32[]): StaticArray<i32> {
   const m = new StaticArray<i32>(values.length);
   for (let i = 0; i < values.length; i++) m[i] = values[i];
@@ -18,7 +25,7 @@ function matches(values: i32[]): StaticArray<i32> {
 
 describe("Scorer", () => {
   it("prefers the endpoint with the longest match at equal load", () => {
-    const c = new Config();
+    const c = weightsConfig();
     const ledger = new InFlightLedger(3);
     const s = new Scorer(c, keys(3));
     expect<i32>(s.pick(matches([2, 8, 4]), 10, new LoadView(ledger), 7)).toBe(1);
@@ -26,7 +33,7 @@ describe("Scorer", () => {
   });
 
   it("counts minMatchBlocks in blocks: with indexStride 4, 8 blocks need 2 index entries", () => {
-    const c = new Config();
+    const c = weightsConfig();
     c.indexStride = 4;
     c.minMatchBlocks = 8;
     const s = new Scorer(c, keys(3));
@@ -48,7 +55,7 @@ describe("Scorer", () => {
   });
 
   it("ranks the runners-up by the same score, best first, up to fallbackHosts", () => {
-    const c = new Config();
+    const c = weightsConfig();
     const s = new Scorer(c, keys(5));
     const loads = new LoadView(new InFlightLedger(5));
     expect<i32>(s.pick(matches([2, 8, 4, 0, 6]), 10, loads, 7)).toBe(1);
@@ -68,7 +75,7 @@ describe("Scorer", () => {
   });
 
   it("lists no endpoint twice and only eligible ones", () => {
-    const c = new Config();
+    const c = weightsConfig();
     c.guardSlack = 0;
     c.guardLoadFactor = 1.0;
     const ledger = new InFlightLedger(3);
@@ -80,7 +87,7 @@ describe("Scorer", () => {
   });
 
   it("ranks unmatched prefixes by rendezvous weight, the pick unchanged by the ranking", () => {
-    const c = new Config();
+    const c = weightsConfig();
     c.coldBand = 1; // every eligible endpoint in the band: pure rendezvous order
     const n = 6;
     const k = keys(n);
@@ -104,7 +111,7 @@ describe("Scorer", () => {
   });
 
   it("places unmatched prefixes by rendezvous hashing, the same for the same key", () => {
-    const c = new Config();
+    const c = weightsConfig();
     const s = new Scorer(c, keys(4));
     const loads = new LoadView(new InFlightLedger(4));
     const seen = new StaticArray<i32>(4);
@@ -119,7 +126,7 @@ describe("Scorer", () => {
   });
 
   it("rendezvous keeps other keys in place when an endpoint is removed from eligibility", () => {
-    const c = new Config();
+    const c = weightsConfig();
     c.guardSlack = 0;
     c.guardLoadFactor = 1.0;
     const ledger = new InFlightLedger(4);
@@ -137,7 +144,7 @@ describe("Scorer", () => {
   });
 
   it("diverts a hot prefix once its endpoint's load passes the guard", () => {
-    const c = new Config();
+    const c = weightsConfig();
     c.guardLoadFactor = 1.25;
     c.guardSlack = 8;
     const ledger = new InFlightLedger(4);
@@ -157,7 +164,7 @@ describe("Scorer", () => {
   });
 
   it("avoids unhealthy endpoints unless all are unhealthy", () => {
-    const c = new Config();
+    const c = weightsConfig();
     const ledger = new InFlightLedger(2);
     const loads = new LoadView(ledger);
     const s = new Scorer(c, keys(2));
@@ -168,7 +175,7 @@ describe("Scorer", () => {
   });
 
   it("weighs queue and KV usage against the prefix match", () => {
-    const c = new Config();
+    const c = weightsConfig();
     c.queueSaturation = 5;
     const ledger = new InFlightLedger(2);
     const loads = new LoadView(ledger);
@@ -189,7 +196,7 @@ describe("Scorer", () => {
 
 describe("Scorer saturation guard", () => {
   it("skips endpoints over the saturation points unless all are", () => {
-    const c = new Config();
+    const c = weightsConfig();
     c.kvSaturation = 0.8;
     c.queueSaturation = 5;
     const ledger = new InFlightLedger(3);
@@ -210,7 +217,7 @@ describe("Scorer saturation guard", () => {
 
 describe("Scorer under overload", () => {
   it("skips a queue much longer than the shortest, however long all queues are", () => {
-    const c = new Config();
+    const c = weightsConfig();
     c.queueSaturation = 20;
     const loads = new LoadView(new InFlightLedger(3));
     const s = new Scorer(c, keys(3));
@@ -225,7 +232,7 @@ describe("Scorer under overload", () => {
   });
 
   it("keeps ranking queues past the queue scale", () => {
-    const c = new Config();
+    const c = weightsConfig();
     c.queueSaturation = 20;
     const loads = new LoadView(new InFlightLedger(2));
     const s = new Scorer(c, keys(2));
@@ -243,7 +250,7 @@ describe("Scorer under overload", () => {
 
 describe("Scorer without fresh metrics for some endpoints", () => {
   it("assumes them as loaded as the average, not idle", () => {
-    const c = new Config();
+    const c = weightsConfig();
     const loads = new LoadView(new InFlightLedger(3));
     const s = new Scorer(c, keys(3));
     // Endpoint 2's metrics are missing; 0 and 1 report queues of 2 and 10.
@@ -290,7 +297,7 @@ describe("LoadView queue estimate", () => {
 
 describe("Scorer LoRA affinity", () => {
   it("prefers endpoints running the adapter, then those with room to load it", () => {
-    const c = new Config();
+    const c = weightsConfig();
     const ledger = new InFlightLedger(3);
     const loads = new LoadView(ledger);
     const s = new Scorer(c, keys(3));
