@@ -269,6 +269,7 @@ export class Router extends EventSink {
         // holding the mean context of those in flight at e.
         const inFlight = this.inFlight.load(e);
         if (inFlight > 0) this.loads.work.release(e, unchecked(this.loads.work.context[e]) / <f64>inFlight);
+        this.loads.work.releaseRemote(e);
         this.inFlight.releaseRemote(tag, e, now);
         this.loads.noteDone(e);
       }

@@ -42,6 +42,9 @@ export class WorkLedger {
   private readonly pending: StaticArray<f64>;
   private readonly backlog: StaticArray<f64>;
   private readonly backlogAtMs: StaticArray<i64>;
+  /** Uncached prefill of other VMs' requests still in flight at e, and how many they are. */
+  private readonly remoteUncached: StaticArray<f64>;
+  private readonly remoteRequests: StaticArray<f64>;
   readonly context: StaticArray<f64>;
   /** Measured prefill tokens per ms, NaN until the server reports one. */
   readonly measuredRate: StaticArray<f64>;
@@ -55,6 +58,8 @@ export class WorkLedger {
     this.pending = new StaticArray<f64>(endpoints);
     this.backlog = new StaticArray<f64>(endpoints);
     this.backlogAtMs = new StaticArray<i64>(endpoints);
+    this.remoteUncached = new StaticArray<f64>(endpoints);
+    this.remoteRequests = new StaticArray<f64>(endpoints);
     this.context = new StaticArray<f64>(endpoints);
     this.measuredRate = new StaticArray<f64>(endpoints);
     this.speed = new StaticArray<f64>(endpoints);
@@ -92,7 +97,11 @@ export class WorkLedger {
   /** Uncached prefill other VMs sent to e and not yet worked off at `now`, in tokens. */
   backlogAt(e: i32, now: i64): f64 {
     const elapsed = <f64>max<i64>(now - unchecked(this.backlogAtMs[e]), 0);
-    return max(unchecked(this.backlog[e]) - this.rate(e) * elapsed, 0.0);
+    // Never more than the prefill of the requests still in flight: a request
+    // that ended has certainly been prefilled. This also nets out a journal
+    // replayed at once (a new VM catching up), whose picks and releases all
+    // arrive at the same instant.
+    return min(max(unchecked(this.backlog[e]) - this.rate(e) * elapsed, 0.0), unchecked(this.remoteUncached[e]));
   }
 
   /** Prefill tokens ahead of a new request at e: this VM's exactly, other VMs' as drained. */
@@ -113,6 +122,8 @@ export class WorkLedger {
 
   /** Another VM sent e a request (replicated): its prefill drains at e's rate. */
   addRemote(e: i32, uncached: f64, context: f64, now: i64): void {
+    unchecked(this.remoteUncached[e] += uncached);
+    unchecked(this.remoteRequests[e] += 1);
     unchecked(this.backlog[e] = this.backlogAt(e, now) + uncached);
     unchecked(this.backlogAtMs[e] = now);
     unchecked(this.context[e] += context);
@@ -122,6 +133,14 @@ export class WorkLedger {
   // @ts-ignore: decorator
   @inline prefillDone(e: i32, uncached: f64): void {
     unchecked(this.pending[e] = max(unchecked(this.pending[e]) - uncached, 0.0));
+  }
+
+  /** Another VM's request at e ended; the journal does not say which, so it takes the mean prefill of theirs. */
+  releaseRemote(e: i32): void {
+    const n = unchecked(this.remoteRequests[e]);
+    if (n <= 0) return; // its pick was before this VM started reading
+    unchecked(this.remoteUncached[e] = n <= 1 ? 0 : unchecked(this.remoteUncached[e]) * (n - 1) / n);
+    unchecked(this.remoteRequests[e] = n - 1);
   }
 
   /** A request at e ended, holding `context` tokens. */

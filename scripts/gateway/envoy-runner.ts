@@ -6,7 +6,7 @@
 // the e2e test. Owns: child processes of Envoy. Must not: generate configs.
 import { spawn, execFile, type ChildProcess } from "node:child_process";
 import { accessSync, constants, readdirSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import { delimiter, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { request } from "node:http";
@@ -169,6 +169,9 @@ export async function startEnvoy(runner: EnvoyRunner, options: StartOptions): Pr
     "--disable-hot-restart",
     ...(options.fileFlushIntervalMs === undefined ? [] : ["--file-flush-interval-msec", String(options.fileFlushIntervalMs)]),
   ];
+  // A file left by an earlier Envoy would name its admin address, dead or,
+  // worse, another Envoy's: only the file this Envoy writes may be read.
+  await rm(options.adminAddressPath, { force: true });
   const child = spawn(runner.command, args, {
     cwd: options.cwd,
     env: { ...process.env, ...runner.env },

@@ -44,6 +44,23 @@ describe("WorkLedger", () => {
     expect<f64>(w.rate(1)).toBe(2.5); // bounded at a quarter of the assumed rate
   });
 
+  it("never counts more remote backlog than the prefill of other VMs' requests still in flight", () => {
+    const w = new WorkLedger(1, 10);
+    // A journal replayed at one instant: three picks, then two of them ended.
+    w.addRemote(0, 600, 600, 0);
+    w.addRemote(0, 300, 300, 0);
+    w.addRemote(0, 300, 300, 0);
+    expect<f64>(w.backlogAt(0, 0)).toBe(1200);
+    w.releaseRemote(0);
+    w.releaseRemote(0);
+    expect<f64>(w.backlogAt(0, 0)).toBe(400); // the mean of the three left in flight
+    w.releaseRemote(0);
+    expect<f64>(w.backlogAt(0, 0)).toBe(0);
+    w.releaseRemote(0); // a release whose pick came before this VM read the journal
+    w.addRemote(0, 100, 100, 0);
+    expect<f64>(w.backlogAt(0, 0)).toBe(100);
+  });
+
   it("counts this VM's prefill exactly until its first token, others' as drained", () => {
     const w = new WorkLedger(1, 10);
     w.addOwn(0, 1000, 1000);
