@@ -191,8 +191,9 @@ export class Scorer {
   }
 
   /**
-   * Work scoring (work.ts): the lowest estimated time to first token wins,
-   * ties by rendezvous weight. With no useful match anywhere the estimates
+   * Work scoring (work.ts): the lowest estimated time to first token, less
+   * the cached prefill counted (affinity − 1) × pressure more times, wins,
+   * ties by rendezvous weight (README "Scoring"). With no useful match anywhere the estimates
    * differ only by load, and the request is placed by rendezvous hashing among
    * the endpoints within coldBandMs of the best, as step 2 does with load
    * scores: when every server is idle all estimates are equal, so cold misses
@@ -205,17 +206,26 @@ export class Scorer {
     const keys = this.keys;
     const estimates = this.loadScores;
     const now = loads.nowMs;
+    // Prefill a request adds costs more than its own wait only when the fleet
+    // has none to spare: while some eligible endpoint has nothing waiting,
+    // extra work there delays no one, and the pick is by TTFT alone; once the
+    // least loaded has a mean request's worth waiting, each cached token saved
+    // counts `affinity` times (a miss then delays every request behind it, and
+    // its second copy of the prefix displaces others and splits later hits).
+    let leastBacklog = f64.MAX_VALUE;
+    for (let e = 0; e < n; e++) {
+      if (!unchecked(this.eligible[e])) continue;
+      leastBacklog = min(leastBacklog, loads.work.backlogTokens(e, this.queueOf(e, loads), now));
+    }
+    const mean = loads.work.meanUncached;
+    const pressure = mean > 0 ? min(leastBacklog / mean, 1.0) : 0.0;
+    const extraWeight = (c.affinity - 1.0) * pressure;
     let best = f64.MAX_VALUE;
     for (let e = 0; e < n; e++) {
       if (!unchecked(this.eligible[e])) continue;
       const uncached = max(promptTokens - <f64>unchecked(match[e]) * this.tokensPerEntry, 0.0);
-      let queued = loads.queue(e);
-      if (isNaN(queued)) queued = this.assumedQueue;
-      // Cached tokens are worth `affinity` times the prefill they save now:
-      // a request sent away from its prefix also makes a second copy that
-      // displaces other prefixes and splits the next requests' hits.
-      const estimate = loads.work.estimateMs(e, uncached, queued, c.decodeWeight, now) -
-        (c.affinity - 1.0) * (promptTokens - uncached) / loads.work.rate(e);
+      const estimate = loads.work.estimateMs(e, uncached, this.queueOf(e, loads), c.decodeWeight, now) -
+        extraWeight * (promptTokens - uncached) / loads.work.rate(e);
       unchecked(estimates[e] = estimate);
       best = min(best, estimate);
     }
@@ -236,6 +246,13 @@ export class Scorer {
    * overload every queue is long; an absolute threshold then flaps endpoints
    * in and out as their queues cross it and scatters prefixes for nothing.
    */
+  /** The queue e reported, or the one assumed for endpoints without fresh metrics. */
+  // @ts-ignore: decorator
+  @inline private queueOf(e: i32, loads: LoadView): f64 {
+    const q = loads.queue(e);
+    return isNaN(q) ? this.assumedQueue : q;
+  }
+
   private excludeSaturated(loads: LoadView): void {
     const n = this.keys.length;
     let shortest = f64.MAX_VALUE;

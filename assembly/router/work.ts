@@ -154,8 +154,12 @@ export class WorkLedger {
    * tokens on e, behind `queued` requests the server reports (NaN: unknown).
    */
   estimateMs(e: i32, uncached: f64, queued: f64, decodeWeight: f64, now: i64): f64 {
-    let ahead = this.ahead(e, now);
-    if (!isNaN(queued)) ahead = max(ahead, queued * this.meanUncached);
-    return (ahead + uncached + decodeWeight * unchecked(this.context[e])) / this.rate(e);
+    return (this.backlogTokens(e, queued, now) + uncached + decodeWeight * unchecked(this.context[e])) / this.rate(e);
+  }
+
+  /** Prefill tokens waiting at e before a new request: what this proxy knows of, or the reported queue if longer. */
+  backlogTokens(e: i32, queued: f64, now: i64): f64 {
+    const ahead = this.ahead(e, now);
+    return isNaN(queued) ? ahead : max(ahead, queued * this.meanUncached);
   }
 }

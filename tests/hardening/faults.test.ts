@@ -25,7 +25,10 @@ test("a VM that traps mid-request is reloaded, replays the index, and nothing el
   assert.deepEqual(r.problems, []);
   assert.equal(r.trappedRequestStatus, 503);
   assert.equal(r.reloads, 1);
-  assert.equal(r.warmProbes.sameDestination, r.warmProbes.probes);
+  // Work scoring may move a probe or two to an idle endpoint (faults.ts says why); the rest
+  // must find their whole system prompt (≥ 28 blocks each) in the replayed index.
+  assert.ok(r.warmProbes.sameDestination >= r.warmProbes.probes - 2, `${r.warmProbes.sameDestination} of ${r.warmProbes.probes}`);
+  assert.ok(r.warmProbes.matchedBlocks >= 28 * r.warmProbes.sameDestination, `${r.warmProbes.matchedBlocks} blocks matched`);
   assert.equal(r.inFlightAfter, 0);
 });
 

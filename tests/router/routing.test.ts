@@ -38,8 +38,9 @@ test("64 unrelated prompts over 4 endpoints give every endpoint at least 8", asy
   assert.equal(stat(gw, "prefix_router.rendezvous_placements"), 64);
 });
 
-test("a hot prefix moves once its endpoint's in-flight load passes the guard", async () => {
-  const gw = await gateway({ endpoints: 4 });
+test("weighted score: a hot prefix moves once its endpoint's in-flight load passes the guard", async () => {
+  // The guard decides here; under work scoring the estimate moves it first (next test).
+  const gw = await gateway({ endpoints: 4, config: { scoring: "weights" } });
   const body = chatBody([["system", SYSTEM], ["user", "same question"]]);
   const open = [];
   const destinations: string[] = [];
@@ -60,6 +61,27 @@ test("a hot prefix moves once its endpoint's in-flight load passes the guard", a
   assert.equal(send(gw, body, { complete: true }).destination, home);
 });
 
+
+test("work scoring: a hot prefix stays while its prefill saving outweighs the queue at home, then spreads", async () => {
+  const gw = await gateway({ endpoints: 4 });
+  const body = chatBody([["system", SYSTEM], ["user", "same question"]]);
+  const first = send(gw, body, { complete: true }).destination!;
+  // Requests held before their first token are prefill waiting at home: the
+  // next ones stay while that wait costs less than their own prefill would
+  // elsewhere, and leave once it costs more.
+  const destinations: string[] = [];
+  const open = [];
+  for (let i = 0; i < 12; i++) {
+    const sent = send(gw, body);
+    open.push(sent.stream);
+    destinations.push(sent.destination!);
+  }
+  assert.equal(destinations[0], first, destinations.join(" "));
+  assert.ok(destinations.some((d) => d !== first), `never left home: ${destinations.join(" ")}`);
+  for (const s of open) s.complete();
+  gw.clock.advance(200);
+  assert.equal(send(gw, body, { complete: true }).destination, first, "home again once its queue is gone");
+});
 test("different models and adapters share nothing", async () => {
   const gw = await gateway({ endpoints: 8 });
   const messages: Array<[string, string]> = [["system", SYSTEM], ["user", "hello"]];

@@ -125,4 +125,21 @@ describe("Scorer by work", () => {
     loads.work.addOwn(1, 200, 0); // 600 tokens ahead > the 512 it saves
     expect<i32>(s.pick(match, 8, loads, 7, 0, 512)).toBe(0);
   });
+
+  it("counts cached tokens affinity times only while no eligible endpoint is free", () => {
+    const c = workConfig();
+    c.affinity = 16;
+    const s = new Scorer(c, keys(2));
+    const loads = new LoadView(new InFlightLedger(2), 10);
+    const match = zeros(2);
+    match[1] = 8; // endpoint 1 holds the whole 512-token prompt
+    // 1000 tokens wait at the holder, none at endpoint 0: extra work there
+    // delays no one, so the pick is by TTFT alone (100 ms against 51).
+    loads.work.addOwn(1, 1000, 0);
+    expect<i32>(s.pick(match, 8, loads, 7, 0, 512)).toBe(0);
+    // Endpoint 0 busy too (as much as the mean request): the 512 tokens the
+    // holder saves now count 16 times, 819 ms, more than its 1000-token backlog.
+    loads.work.addOwn(0, 1000, 0);
+    expect<i32>(s.pick(match, 8, loads, 7, 0, 512)).toBe(1);
+  });
 });
