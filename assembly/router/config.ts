@@ -91,7 +91,8 @@ export class Config {
   /** Prefill-token equivalents one context token in flight costs (decode steps
    * read the whole context and share the batch with the next prefill). */
   decodeWeight: f64 = 0.1;
-  /** Work scoring: how many times the prefill a cached prefix saves it counts. */
+  /** Work scoring: how many times the prefill a cached prefix saves it counts once no eligible endpoint is free
+   * (scaled down to once while one is; scorer.ts pickByWork). */
   affinity: f64 = 16;
   /** Work scoring: a request no endpoint holds is placed by rendezvous hashing
    * among endpoints whose estimated TTFT is within this many ms of the best. */

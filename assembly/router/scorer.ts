@@ -193,9 +193,10 @@ export class Scorer {
   /**
    * Work scoring (work.ts): the lowest estimated time to first token, less
    * the cached prefill counted (affinity − 1) × pressure more times, wins,
-   * ties by rendezvous weight (README "Scoring"). With no useful match anywhere the estimates
-   * differ only by load, and the request is placed by rendezvous hashing among
-   * the endpoints within coldBandMs of the best, as step 2 does with load
+   * ties by rendezvous weight (README "Scoring"). With no useful match
+   * anywhere the estimates differ only by load, and the request is placed by
+   * rendezvous hashing among the endpoints within coldBandMs of the best, as
+   * step 2 does with load
    * scores: when every server is idle all estimates are equal, so cold misses
    * spread by their keys instead of herding onto one endpoint, and each pick
    * adds its work at once, so the next request of a burst sees it.
@@ -239,13 +240,6 @@ export class Scorer {
     return this.rankedCount > 0 ? unchecked(this.ranked[0]) : -1;
   }
 
-  /**
-   * Drops saturated endpoints from the eligible set, unless that would empty
-   * it: KV usage at kvSaturation, or a queue at least queueSaturation longer
-   * than the shortest eligible one. The queue test is relative because under
-   * overload every queue is long; an absolute threshold then flaps endpoints
-   * in and out as their queues cross it and scatters prefixes for nothing.
-   */
   /** The queue e reported, or the one assumed for endpoints without fresh metrics. */
   // @ts-ignore: decorator
   @inline private queueOf(e: i32, loads: LoadView): f64 {
@@ -253,6 +247,13 @@ export class Scorer {
     return isNaN(q) ? this.assumedQueue : q;
   }
 
+  /**
+   * Drops saturated endpoints from the eligible set, unless that would empty
+   * it: KV usage at kvSaturation, or a queue at least queueSaturation longer
+   * than the shortest eligible one. The queue test is relative because under
+   * overload every queue is long; an absolute threshold then flaps endpoints
+   * in and out as their queues cross it and scatters prefixes for nothing.
+   */
   private excludeSaturated(loads: LoadView): void {
     const n = this.keys.length;
     let shortest = f64.MAX_VALUE;
