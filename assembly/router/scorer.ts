@@ -196,10 +196,10 @@ export class Scorer {
    * ties by rendezvous weight (README "Scoring"). With no useful match
    * anywhere the estimates differ only by load, and the request is placed by
    * rendezvous hashing among the endpoints within coldBandMs of the best, as
-   * step 2 does with load
-   * scores: when every server is idle all estimates are equal, so cold misses
-   * spread by their keys instead of herding onto one endpoint, and each pick
-   * adds its work at once, so the next request of a burst sees it.
+   * step 2 does with load scores: when every server is idle all estimates
+   * are equal, so cold misses spread by their keys instead of herding onto
+   * one endpoint, and each pick adds its work at once, so the next request of
+   * a burst sees it.
    */
   private pickByWork(match: StaticArray<i32>, useful: bool, loads: LoadView, placementKey: u64, promptTokens: f64): i32 {
     const n = this.keys.length;
