@@ -207,12 +207,14 @@ export class Scorer {
     const keys = this.keys;
     const estimates = this.loadScores;
     const now = loads.nowMs;
-    // Prefill a request adds costs more than its own wait only when the fleet
-    // has none to spare: while some eligible endpoint has nothing waiting,
-    // extra work there delays no one, and the pick is by TTFT alone; once the
-    // least loaded has a mean request's worth waiting, each cached token saved
-    // counts `affinity` times (a miss then delays every request behind it, and
-    // its second copy of the prefix displaces others and splits later hits).
+    // Prefill a request adds costs more than its own wait when the fleet has
+    // none to spare: once even the least loaded eligible endpoint has a mean
+    // request's worth waiting, each cached token saved counts `affinity` times
+    // (a miss then delays every request behind it, and its second copy of the
+    // prefix displaces others and splits later hits). While one is free, extra
+    // work there delays no one and cached tokens count twice: once for this
+    // request's wait, once for the copy, which also keeps a prefix home when
+    // scraped queues lag by a request.
     let leastBacklog = f64.MAX_VALUE;
     for (let e = 0; e < n; e++) {
       if (!unchecked(this.eligible[e])) continue;
@@ -220,7 +222,7 @@ export class Scorer {
     }
     const mean = loads.work.meanUncached;
     const pressure = mean > 0 ? min(leastBacklog / mean, 1.0) : 0.0;
-    const extraWeight = (c.affinity - 1.0) * pressure;
+    const extraWeight = max((c.affinity - 1.0) * pressure, min(c.affinity - 1.0, 1.0));
     let best = f64.MAX_VALUE;
     for (let e = 0; e < n; e++) {
       if (!unchecked(this.eligible[e])) continue;

@@ -126,20 +126,25 @@ describe("Scorer by work", () => {
     expect<i32>(s.pick(match, 8, loads, 7, 0, 512)).toBe(0);
   });
 
-  it("counts cached tokens affinity times only while no eligible endpoint is free", () => {
+  it("counts cached tokens affinity times once no eligible endpoint is free, twice while one is", () => {
     const c = workConfig();
     c.affinity = 16;
     const s = new Scorer(c, keys(2));
     const loads = new LoadView(new InFlightLedger(2), 10);
     const match = zeros(2);
     match[1] = 8; // endpoint 1 holds the whole 512-token prompt
-    // 1000 tokens wait at the holder, none at endpoint 0: extra work there
-    // delays no one, so the pick is by TTFT alone (100 ms against 51).
-    loads.work.addOwn(1, 1000, 0);
+    // 1600 tokens wait at the holder, none at endpoint 0: the 512 tokens it
+    // saves count twice (102 ms), less than its 160 ms backlog: endpoint 0.
+    loads.work.addOwn(1, 1600, 0);
     expect<i32>(s.pick(match, 8, loads, 7, 0, 512)).toBe(0);
-    // Endpoint 0 busy too (as much as the mean request): the 512 tokens the
-    // holder saves now count 16 times, 819 ms, more than its 1000-token backlog.
-    loads.work.addOwn(0, 1000, 0);
+    // A smaller backlog (900 tokens, 90 ms) is worth keeping the prefix for.
+    loads.work.prefillDone(1, 700);
+    expect<i32>(s.pick(match, 8, loads, 7, 0, 512)).toBe(1);
+    // 4000 tokens at the holder, and endpoint 0 busy too (1700 tokens, 0.8 of
+    // the mean request): counted twice, the saving would not cover the 2300
+    // extra tokens (230 ms); counted 1 + 15 × 0.8 = 13 times (666 ms), it does.
+    loads.work.addOwn(1, 3100, 0);
+    loads.work.addOwn(0, 1700, 0);
     expect<i32>(s.pick(match, 8, loads, 7, 0, 512)).toBe(1);
   });
 });
