@@ -282,8 +282,8 @@ function parseWith(rd: Reader, ptr: usize, len: usize): ConfigResult {
     else if (key == "parkTimeoutMs") c.parkTimeoutMs = rd.integer(key, 10, 60000);
     else if (key == "metrics") c.metrics = readMetrics(rd);
     else if (key == "fallbackHosts") c.fallbackHosts = rd.integer(key, 0, 3);
-    else if (key == "scoring") readScoring(rd, c);
-    else if (key == "prefillSpeed") readPrefillSpeed(rd, c);
+    else if (key == "scoring") c.workScoring = readEither(rd, key, "work", "weights", c.workScoring ? 0 : 1) == 0;
+    else if (key == "prefillSpeed") c.measuredSpeed = readEither(rd, key, "equal", "measured", c.measuredSpeed ? 1 : 0) == 1;
     else if (key == "prefillTokensPerSecond") c.prefillTokensPerSecond = rd.number(key, 100, 1e8);
     else if (key == "affinity") c.affinity = rd.number(key, 1, 100);
     else if (key == "decodeWeight") c.decodeWeight = rd.number(key, 0, 1);
@@ -303,20 +303,14 @@ function parseWith(rd: Reader, ptr: usize, len: usize): ConfigResult {
   return new ConfigResult(c, "");
 }
 
-function readPrefillSpeed(rd: Reader, c: Config): void {
-  const v = rd.string("prefillSpeed");
-  if (v === null) return;
-  if (v == "measured") c.measuredSpeed = true;
-  else if (v == "equal") c.measuredSpeed = false;
-  else rd.fail("prefillSpeed", "\"" + v + "\" is not equal or measured");
-}
-
-function readScoring(rd: Reader, c: Config): void {
-  const v = rd.string("scoring");
-  if (v === null) return;
-  if (v == "work") c.workScoring = true;
-  else if (v == "weights") c.workScoring = false;
-  else rd.fail("scoring", "\"" + v + "\" is not work or weights");
+/** A field that names one of two words: 0 for `a`, 1 for `b`; `current` when it names neither (rd has failed). */
+function readEither(rd: Reader, field: string, a: string, b: string, current: i32): i32 {
+  const v = rd.string(field);
+  if (v === null) return current;
+  if (v == a) return 0;
+  if (v == b) return 1;
+  rd.fail(field, "\"" + v + "\" is not " + a + " or " + b);
+  return current;
 }
 
 /**

@@ -215,10 +215,13 @@ export class Scorer {
     // work there delays no one and cached tokens count twice: once for this
     // request's wait, once for the copy, which also keeps a prefix home when
     // scraped queues lag by a request.
+    // First pass: each eligible endpoint's backlog, kept in `estimates` for the second.
     let leastBacklog = f64.MAX_VALUE;
     for (let e = 0; e < n; e++) {
       if (!unchecked(this.eligible[e])) continue;
-      leastBacklog = min(leastBacklog, loads.work.backlogTokens(e, this.queueOf(e, loads), now));
+      const backlog = loads.work.backlogTokens(e, this.queueOf(e, loads), now);
+      unchecked(estimates[e] = backlog);
+      leastBacklog = min(leastBacklog, backlog);
     }
     const mean = loads.work.meanUncached;
     const pressure = mean > 0 ? min(leastBacklog / mean, 1.0) : 0.0;
@@ -227,7 +230,7 @@ export class Scorer {
     for (let e = 0; e < n; e++) {
       if (!unchecked(this.eligible[e])) continue;
       const uncached = max(promptTokens - <f64>unchecked(match[e]) * this.tokensPerEntry, 0.0);
-      const estimate = loads.work.estimateMs(e, uncached, this.queueOf(e, loads), c.decodeWeight, now) -
+      const estimate = loads.work.estimateBehindMs(e, unchecked(estimates[e]), uncached, c.decodeWeight) -
         extraWeight * (promptTokens - uncached) / loads.work.rate(e);
       unchecked(estimates[e] = estimate);
       best = min(best, estimate);

@@ -154,7 +154,13 @@ export class WorkLedger {
    * tokens on e, behind `queued` requests the server reports (NaN: unknown).
    */
   estimateMs(e: i32, uncached: f64, queued: f64, decodeWeight: f64, now: i64): f64 {
-    return (this.backlogTokens(e, queued, now) + uncached + decodeWeight * unchecked(this.context[e])) / this.rate(e);
+    return this.estimateBehindMs(e, this.backlogTokens(e, queued, now), uncached, decodeWeight);
+  }
+
+  /** The same, given the backlog at e (backlogTokens), for a caller that already has it. */
+  // @ts-ignore: decorator
+  @inline estimateBehindMs(e: i32, backlog: f64, uncached: f64, decodeWeight: f64): f64 {
+    return (backlog + uncached + decodeWeight * unchecked(this.context[e])) / this.rate(e);
   }
 
   /** Prefill tokens waiting at e before a new request: what this proxy knows of, or the reported queue if longer. */

@@ -1,7 +1,7 @@
 // Decision-speed and memory benchmark for the built filter (npm run bench).
 //
 // Decision cost: the real build/prefix_router.wasm in the host emulator, one
-// worker VM, a warm index. Each measured request opens a stream, sends its
+// worker VM (and, in a second table, four), a warm index. Each measured request opens a stream, sends its
 // headers (not timed), then times the last proxy_on_request_body call: Envoy's
 // copy of the body into Wasm memory, JSON extraction, block hashing, journal
 // catch-up, prefix match, scoring, setting the header and appending the
@@ -89,16 +89,18 @@ async function gateway(endpoints: number, vms = 1) {
 
 const HEADERS = { ":method": "POST", ":path": "/v1/chat/completions", ":authority": "gateway", "content-type": "application/json" };
 
-async function decisionCost(size: number, endpoints: number) {
-  const { clock, plugin } = await gateway(endpoints);
+/** With several VMs, requests take turns across them, so each decision also applies the others' journal events. */
+async function decisionCost(size: number, endpoints: number, vms = 1) {
+  const { clock, plugin } = await gateway(endpoints, vms);
   const bodies = Array.from({ length: 64 }, (_, i) => Buffer.from(chatBody(size, i)));
   const times: number[] = [];
   const guest: number[] = [];
-  const vm = plugin.vms[0];
-  vm.profileTime = true;
+  for (const v of plugin.vms) v.profileTime = true;
   for (let i = 0; i < WARMUP + MEASURED; i++) {
     const body = i < WARMUP ? bodies[i % bodies.length] : Buffer.from(chatBody(size, i));
-    const s = plugin.newStream();
+    const worker = i % vms;
+    const vm = plugin.vms[worker];
+    const s = plugin.newStream(worker);
     s.sendRequestHeaders(HEADERS, false);
     vm.guestCallMs = 0;
     vm.hostCallMs = 0;
@@ -146,7 +148,7 @@ async function main() {
   };
   say(`# prefix-router decision benchmark`);
   say("");
-  say(`Node ${process.version} (V8 ${process.versions.v8}), ${quick ? "quick run" : `${WARMUP} warm-up + ${MEASURED} measured requests per cell`}, one worker VM, default configuration.`);
+  say(`Node ${process.version} (V8 ${process.versions.v8}), ${quick ? "quick run" : `${WARMUP} warm-up + ${MEASURED} measured requests per cell`}, one worker VM unless said, default configuration.`);
   say("Decision = the proxy_on_request_body call that routes: body copy into Wasm, extraction, hashing, index, scoring, header, journal, including the emulator's handling of the host calls it makes. In-module = the same call minus the time spent inside host functions: the filter's own work, which is what runs in V8 under Envoy too (Envoy's host side is C++). Hash = one xxHash64 pass over the same body bytes in the same module.");
   say("");
   say("| body | endpoints | decision p50 µs | decision p99 µs | in-module p50 µs | in-module p99 µs | hash pass p50 µs | in-module / hash (p50) |");
@@ -159,6 +161,17 @@ async function main() {
       const r = await decisionCost(size, endpoints);
       say(`| ${(r.bytes / 1024).toFixed(0)} KB | ${endpoints} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.guestP50.toFixed(1)} | ${r.guestP99.toFixed(1)} | ${hashP50.toFixed(2)} | ${(r.guestP50 / hashP50).toFixed(2)}× |`);
     }
+  }
+  say("");
+  say(`Several worker VMs sharing one index through the journal (requests take turns across the VMs, so each decision also applies the events the others appended since its last one):`);
+  say("");
+  say("| body | endpoints | worker VMs | decision p50 µs | decision p99 µs | in-module p50 µs | in-module p99 µs | in-module / hash (p50) |");
+  say("|---|---|---|---|---|---|---|---|");
+  const sample16 = Buffer.from(chatBody(16 * 1024, 0));
+  const hash16 = percentile(hash(sample16, quick ? 500 : 5000).sort((a, b) => a - b), 50);
+  for (const [endpoints, vms] of [[64, 1], [64, 4], [256, 4]] as const) {
+    const r = await decisionCost(16 * 1024, endpoints, vms);
+    say(`| ${(r.bytes / 1024).toFixed(0)} KB | ${endpoints} | ${vms} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.guestP50.toFixed(1)} | ${r.guestP99.toFixed(1)} | ${(r.guestP50 / hash16).toFixed(2)}× |`);
   }
   say("");
   const m = await memoryAfterDistinctPrompts();
