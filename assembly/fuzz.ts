@@ -130,6 +130,7 @@ export function fuzz_metrics_value(signal: i32): f64 {
     case Signal.NumBlocks: return <f64>server.numGpuBlocks;
     case Signal.PrefixQueries: return server.prefixQueries;
     case Signal.PrefixHits: return server.prefixHits;
+    case Signal.StartTime: return server.startTimeSeconds;
     default: return NaN;
   }
 }

@@ -36,9 +36,17 @@ export enum Signal {
   PrefixHits = 6,
   /** LoRA state: running and waiting adapters, max_lora. */
   Lora = 7,
+  /**
+   * When the server process started, in seconds since the epoch
+   * (prometheus_client's process collector: process_start_time_seconds).
+   * Read to tell a restart, which empties the prefix cache (router.ts).
+   */
+  StartTime = 8,
 }
 
-export const SIGNAL_COUNT: i32 = 8;
+export const SIGNAL_COUNT: i32 = 9;
+/** Signals that say something about load: a page with none of them is not the dialect's page. */
+export const LOAD_SIGNALS: u32 = (1 << 8) - 1;
 
 /** How a rule folds the series it matches into one number. */
 export enum Fold {
@@ -198,6 +206,7 @@ export class ServerLoad {
   numGpuBlocks: i64 = 0;
   prefixQueries: f64 = 0;
   prefixHits: f64 = 0;
+  startTimeSeconds: f64 = 0;
   /** vLLM's max_lora label, or -1. */
   maxLora: i32 = -1;
   readonly runningAdapters: AdapterList = new AdapterList();
@@ -220,6 +229,7 @@ export class ServerLoad {
     this.numGpuBlocks = 0;
     this.prefixQueries = 0;
     this.prefixHits = 0;
+    this.startTimeSeconds = 0;
     this.maxLora = -1;
     this.runningAdapters.clear();
     this.waitingAdapters.clear();
@@ -541,6 +551,11 @@ export class Dialect extends SampleSink {
       case Signal.PrefixQueries: out.prefixQueries = value; break;
       case Signal.PrefixHits: out.prefixHits = value; break;
       case Signal.Lora: break; // the lists were filled while parsing
+      case Signal.StartTime: {
+        if (!(value > 0)) return;
+        out.startTimeSeconds = value;
+        break;
+      }
       default: return;
     }
     out.present |= <u32>1 << <u32>signal;
@@ -709,6 +724,14 @@ function parseMetricSpec(spec: string, signal: Signal, fold: Fold, priority: i32
 }
 
 /**
+ * prometheus_client's process collector, on the default registry of a
+ * single-process server (vLLM and trtllm-serve pages carry it; SGLang's
+ * multiprocess registry does not, and there a restart shows as its counters
+ * going back).
+ */
+const PROCESS_START_TIME = "process_start_time_seconds";
+
+/**
  * vLLM (the default). Names from vllm/v1/metrics/loggers.py,
  * PrometheusStatLogger. Every per-engine family is labelled
  * {model_name, engine} (make_per_engine), one series per data-parallel
@@ -753,6 +776,7 @@ export function vllmDialect(): Dialect {
   b.add(Signal.PrefixHits, "vllm:prefix_cache_hits_total", Fold.Sum, 0);
   b.add(Signal.PrefixHits, "vllm:gpu_prefix_cache_hits_total", Fold.Sum, 1);
   b.add(Signal.Lora, "vllm:lora_requests_info", Fold.Newest);
+  b.add(Signal.StartTime, PROCESS_START_TIME, Fold.Max);
   return changetype<Dialect>(b.build("vllm"));
 }
 
@@ -789,6 +813,7 @@ export function sglangDialect(): Dialect {
   b.addLabel(Signal.NumBlocks, "sglang:cache_config_info", "num_pages", Fold.Sum, 1);
   b.add(Signal.PrefixQueries, "sglang:prompt_tokens_total", Fold.Sum);
   b.add(Signal.PrefixHits, "sglang:cached_tokens_total", Fold.Sum);
+  b.add(Signal.StartTime, PROCESS_START_TIME, Fold.Max);
   return changetype<Dialect>(b.build("sglang"));
 }
 
@@ -811,6 +836,7 @@ export function trtllmDialect(): Dialect {
   b.add(Signal.PrefixQueries, "trtllm_kv_cache_reused_blocks_total", Fold.Sum);
   b.add(Signal.PrefixQueries, "trtllm_kv_cache_missed_blocks_total", Fold.Sum);
   b.add(Signal.PrefixHits, "trtllm_kv_cache_reused_blocks_total", Fold.Sum);
+  b.add(Signal.StartTime, PROCESS_START_TIME, Fold.Max);
   return changetype<Dialect>(b.build("trtllm"));
 }
 

@@ -25,6 +25,23 @@ export class MetricsConfig {
   staleAfterIntervals: i32 = 5;
 }
 
+/**
+ * Following the routed cluster's membership from Envoy's admin API instead of
+ * a static list (discovery.ts; README "Endpoint discovery").
+ */
+export class DiscoveryConfig {
+  /** The Envoy cluster the filter routes over: override_host's cluster. */
+  cluster: string = "";
+  /** The cluster the filter's GET /clusters callouts go to (the generated admin guard). */
+  adminCluster: string = "";
+  intervalMs: i32 = 1000;
+  timeoutMs: i32 = 1000;
+  /** Endpoint slots: members beyond this many are not routed to (counted, logged). */
+  maxEndpoints: i32 = 256;
+  /** The port of each member's metrics page; 0: the port it serves on. */
+  metricsPort: i32 = 0;
+}
+
 export class EndpointConfig {
   constructor(public address: string, public metricsAddress: string) {}
 }
@@ -75,6 +92,7 @@ export class Config {
   tickMs: i32 = 100;
   parkTimeoutMs: i32 = 500;
   metrics: MetricsConfig | null = null;
+  discovery: DiscoveryConfig | null = null;
   /** Endpoints listed after the chosen one in the destination header, best
    * first: override_host moves to the next on each retry (README "Deploying"). */
   fallbackHosts: i32 = 2;
@@ -101,6 +119,12 @@ export class Config {
   /** Prompt bytes hashed at most. */
   promptCap(): usize { return <usize>this.hashBlockSize * <usize>this.maxPrefixBlocks; }
 
+  /** Endpoint slots: one per listed endpoint, or discovery's maxEndpoints. */
+  slotCount(): i32 {
+    const d = this.discovery;
+    return d !== null ? d.maxEndpoints : this.endpoints.length;
+  }
+
   /** Index entries a request can produce. */
   indexEntriesPerRequest(): i32 { return this.maxPrefixBlocks / this.indexStride; }
 
@@ -111,18 +135,23 @@ export class Config {
    * to maxIndexBlocks / endpoints (router.ts), so maxIndexBlocks itself.
    */
   maxIndexEntries(): u64 {
-    const n = <u64>this.endpoints.length;
+    const n = <u64>this.slotCount();
     const bound = <u64>this.maxIndexBlocks;
     const blocks = this.lruCapacityExplicit ? min<u64>(<u64>this.lruCapacityPerServer * n, bound) : bound;
     return blocks / <u64>this.indexStride;
   }
 
-  /** Per-endpoint index capacity in blocks, after the global bound. */
-  effectiveCapacity(): u32 {
-    const n = <u64>this.endpoints.length;
+  /** Per-endpoint index capacity in blocks, after the global bound, with `members` endpoints. */
+  capacityFor(members: i32): u32 {
+    const n = <u64>max(members, 1);
     const wanted = <u64>this.lruCapacityPerServer;
     const total = <u64>this.maxIndexBlocks;
     return <u32>(wanted * n > total ? total / n : wanted);
+  }
+
+  /** Per-endpoint index capacity in blocks with the static list. */
+  effectiveCapacity(): u32 {
+    return this.capacityFor(this.endpoints.length);
   }
 }
 
@@ -281,6 +310,7 @@ function parseWith(rd: Reader, ptr: usize, len: usize): ConfigResult {
     else if (key == "tickMs") c.tickMs = rd.integer(key, 10, 60000);
     else if (key == "parkTimeoutMs") c.parkTimeoutMs = rd.integer(key, 10, 60000);
     else if (key == "metrics") c.metrics = readMetrics(rd);
+    else if (key == "discovery") c.discovery = readDiscovery(rd);
     else if (key == "fallbackHosts") c.fallbackHosts = rd.integer(key, 0, 3);
     else if (key == "scoring") c.workScoring = readEither(rd, key, "work", "weights", c.workScoring ? 0 : 1) == 0;
     else if (key == "prefillSpeed") c.measuredSpeed = readEither(rd, key, "equal", "measured", c.measuredSpeed ? 1 : 0) == 1;
@@ -291,7 +321,12 @@ function parseWith(rd: Reader, ptr: usize, len: usize): ConfigResult {
     else rd.fail(key, "unknown field");
   }
   if (rd.error.length == 0 && (rd.r.failed || !rd.r.atEnd())) rd.fail("configuration", "not valid JSON");
-  if (rd.error.length == 0 && c.endpoints.length == 0) rd.fail("endpoints", "at least one endpoint is required");
+  if (rd.error.length == 0 && c.discovery !== null && c.endpoints.length > 0) {
+    rd.fail("discovery", "give either endpoints or discovery, not both");
+  }
+  if (rd.error.length == 0 && c.discovery === null && c.endpoints.length == 0) {
+    rd.fail("endpoints", "at least one endpoint is required (or discovery, to follow a cluster)");
+  }
   if (rd.error.length == 0 && c.paths.length == 0) rd.fail("paths", "at least one path is required");
   if (rd.error.length == 0 && c.indexStride > c.maxPrefixBlocks) rd.fail("indexStride", "must not exceed maxPrefixBlocks");
   if (rd.error.length == 0 && c.maxIndexEntries() > MAX_INDEX_ENTRIES) {
@@ -444,6 +479,47 @@ function readGuard(rd: Reader, c: Config): void {
     else if (key == "slack") c.guardSlack = rd.number(field, 0, 1e6);
     else rd.fail(field, "unknown field");
   }
+}
+
+/** An Envoy cluster name: non-empty, printable ASCII without spaces (it goes into a callout and a regex). */
+function readClusterName(rd: Reader, field: string): string {
+  const v = rd.string(field);
+  if (v === null) return "";
+  if (v.length == 0 || v.length > 255) {
+    rd.fail(field, "must be 1 to 255 characters");
+    return "";
+  }
+  for (let i = 0; i < v.length; i++) {
+    const ch = v.charCodeAt(i);
+    if (ch <= 0x20 || ch >= 0x7F) {
+      rd.fail(field, "must be printable ASCII without spaces");
+      return "";
+    }
+  }
+  return v;
+}
+
+function readDiscovery(rd: Reader): DiscoveryConfig | null {
+  const d = new DiscoveryConfig();
+  if (!rd.beginObject("discovery")) return null;
+  let first = true;
+  while (rd.ok() && rd.r.more(CLOSE_OBJECT, first)) {
+    first = false;
+    if (!rd.r.readKey()) return null;
+    const key = rd.key();
+    const field = "discovery." + key;
+    if (key == "cluster") d.cluster = readClusterName(rd, field);
+    else if (key == "adminCluster") d.adminCluster = readClusterName(rd, field);
+    else if (key == "intervalMs") d.intervalMs = rd.integer(field, 100, 3600000);
+    else if (key == "timeoutMs") d.timeoutMs = rd.integer(field, 1, 600000);
+    else if (key == "maxEndpoints") d.maxEndpoints = rd.integer(field, 1, 4096);
+    else if (key == "metricsPort") d.metricsPort = rd.integer(field, 0, 65535);
+    else rd.fail(field, "unknown field");
+  }
+  if (!rd.ok()) return null;
+  if (d.cluster.length == 0) rd.fail("discovery.cluster", "required");
+  else if (d.adminCluster.length == 0) rd.fail("discovery.adminCluster", "required");
+  return rd.ok() ? d : null;
 }
 
 function readMetrics(rd: Reader): MetricsConfig | null {

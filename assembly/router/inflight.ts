@@ -82,6 +82,14 @@ export class InFlightLedger {
     }
   }
 
+  /** Endpoint e left: no request of any VM counts there any more. */
+  drop(e: i32): void {
+    unchecked(this.own[e] = 0);
+    unchecked(this.total[e] = 0);
+    const list = this.remotes;
+    for (let i = 0; i < list.length; i++) unchecked(unchecked(list[i]).counts[e] = 0);
+  }
+
   /** Forgets VMs silent for longer than `timeoutMs`; returns how many. */
   expire(nowMs: i64, timeoutMs: i64): i32 {
     const list = this.remotes;

@@ -56,6 +56,19 @@ export class LoadView {
     }
   }
 
+  /** Endpoint slot e starts over (its endpoint left, or a new one arrived): nothing reported, nothing sent. */
+  reset(e: i32): void {
+    unchecked(this.queueDepth[e] = NaN);
+    unchecked(this.sentSinceReport[e] = 0);
+    unchecked(this.doneSinceReport[e] = 0);
+    unchecked(this.reportedAtMs[e] = 0);
+    unchecked(this.kvUsage[e] = NaN);
+    unchecked(this.healthy[e] = true);
+    unchecked(this.adapterCount[e] = 0);
+    unchecked(this.maxLora[e] = -1);
+    this.work.reset(e);
+  }
+
   // @ts-ignore: decorator
   @inline inFlight(e: i32): f64 { return <f64>this.inFlightLedger.load(e); }
 

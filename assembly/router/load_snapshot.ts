@@ -9,7 +9,7 @@
 //     +0 endpoint key u64 | +8 last good scrape ms i64 | +16 waiting f64 |
 //     +24 running f64 | +32 KV utilization f64 | +40 block size tokens i64 |
 //     +48 GPU blocks i64 | +56 consecutive failures u32 | +60 max_lora i32 |
-//     +64 running adapter count u32 | +68 pad | +72 prefill tokens per ms f64 |
+//     +64 running adapter count u32 | +68 restarts seen u32 | +72 prefill tokens per ms f64 |
 //     +80 MAX_ADAPTERS × adapter hash u64
 //
 // Unknown numbers are NaN (or 0 for the geometry). Entries are keyed by the
@@ -18,6 +18,7 @@ import { MAX_ADAPTERS } from "./load";
 
 export const SNAPSHOT_HEADER_BYTES: usize = 16;
 export const ENTRY_BYTES: usize = 80 + (<usize>MAX_ADAPTERS << 3);
+export const EPOCH_OFFSET: usize = 68;
 export const RATE_OFFSET: usize = 72;
 export const ADAPTERS_OFFSET: usize = 80;
 
@@ -35,11 +36,15 @@ export class EndpointScrape {
   adapters: StaticArray<u64> = new StaticArray<u64>(MAX_ADAPTERS);
   /** Prefill tokens per ms measured while the server had a queue (scraper.ts), NaN before. */
   prefillRate: f64 = NaN;
+  /** Restarts (or prefix-cache resets) seen since the endpoint arrived: each empties its cache. */
+  epoch: u32 = 0;
   // Holder-only bookkeeping (not published).
   token: u32 = 0;
   dispatchedAtMs: i64 = 0;
   lastQueries: f64 = -1;
   lastHits: f64 = -1;
+  /** process_start_time_seconds at the last scrape, NaN when unknown. */
+  lastStartTime: f64 = NaN;
   /** Busy intervals pooled toward the next prefill-rate sample (scraper.ts measureRate). */
   rateTokens: f64 = 0;
   rateMs: f64 = 0;
@@ -55,6 +60,7 @@ export class EndpointScrape {
     store<u32>(p, this.failures, 56);
     store<i32>(p, this.maxLora, 60);
     store<u32>(p, <u32>this.adapterCount, 64);
+    store<u32>(p, this.epoch, EPOCH_OFFSET);
     store<f64>(p, this.prefillRate, RATE_OFFSET);
     for (let i = 0; i < MAX_ADAPTERS; i++) store<u64>(p + ADAPTERS_OFFSET + (<usize>i << 3), unchecked(this.adapters[i]));
   }

@@ -186,6 +186,33 @@ export class PrefixTable {
   }
 
   /**
+   * Forgets every hash endpoint e holds (it left the cluster, or its server
+   * restarted with an empty cache) and returns its nodes to the free list and
+   * its ring to the heap, so an endpoint that comes and goes leaves nothing
+   * behind. Its capacity is kept; the caller sets the next occupant's.
+   */
+  dropEndpoint(e: i32): void {
+    const ring = unchecked(this.ring[e]);
+    const slots = unchecked(this.ringSlots[e]);
+    const head = unchecked(this.ringHead[e]);
+    // Every node of e is in its ring exactly once (queued on insert, requeued only after a pop).
+    for (let i: u32 = 0; i < unchecked(this.ringLength[e]); i++) {
+      const node = load<u32>(ring + (<usize>((head + i) % slots) << 2));
+      this.unlinkBucket(node);
+      store<u16>(this.at(node), <u16>FREE_ENDPOINT, 20);
+      this.setChain(node, this.freeHead);
+      this.freeHead = node;
+    }
+    if (ring != 0) heap.free(ring);
+    unchecked(this.ring[e] = 0);
+    unchecked(this.ringSlots[e] = 0);
+    unchecked(this.ringHead[e] = 0);
+    unchecked(this.ringLength[e] = 0);
+    unchecked(this.count[e] = 0);
+    unchecked(this.clock[e] = 0);
+  }
+
+  /**
    * Returns the table's raw memory (nodes, buckets, rings) to the heap when
    * its owner goes away; the table must not be used afterwards.
    */

@@ -49,9 +49,11 @@ export class RouterRoot extends RootContext {
     buf.release();
     this.router = new Router(config, rootId);
     host.setTickPeriodMs(<u32>config.tickMs);
-    host.log(LogLevel.Info, "prefix-router: configured " + config.endpoints.length.toString() +
-      " endpoints, " + config.hashBlockSize.toString() + "-byte blocks, index capacity " +
-      config.effectiveCapacity().toString() + " blocks per endpoint");
+    const discovery = config.discovery;
+    const endpoints = discovery !== null
+      ? "endpoints of cluster \"" + discovery.cluster + "\" (up to " + discovery.maxEndpoints.toString() + ", from Envoy's admin API through \"" + discovery.adminCluster + "\")"
+      : config.endpoints.length.toString() + " endpoints, index capacity " + config.effectiveCapacity().toString() + " blocks per endpoint";
+    host.log(LogLevel.Info, "prefix-router: configured " + endpoints + ", " + config.hashBlockSize.toString() + "-byte blocks");
     return true;
   }
 

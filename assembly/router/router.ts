@@ -8,10 +8,19 @@
 // match per endpoint (prefix_table.ts); pick (scorer.ts). Committing a pick
 // counts it in flight, records its blocks in the local table and appends it to
 // the journal for the other VMs.
+//
+// Endpoints live in slots (endpoints.ts): fixed by a static list, or following
+// the cluster's membership through discovery.ts, in which case the tick
+// applies each new membership record and lifecycle.ts clears what a leaving
+// endpoint leaves behind.
 import * as host from "../abi/host";
 import { LogLevel } from "../abi/enums";
 import { Config } from "./config";
 import { EndpointKeys } from "./endpoint_keys";
+import { Endpoints } from "./endpoints";
+import { EndpointLifecycle, EPOCH_UNKNOWN } from "./lifecycle";
+import { Discovery } from "./discovery";
+import { MAX_ADDRESS_BYTES } from "./membership";
 import { xxh64, mix64 } from "./hash";
 import { InFlightLedger } from "./inflight";
 import { Journal, EventSink, EVENT_HEADER_BYTES, MAX_RELEASES, JournalStats } from "./journal";
@@ -23,7 +32,7 @@ import { Scorer, MAX_RANKED } from "./scorer";
 import { RouterStats, Pass } from "./stats";
 import { VmTags } from "./vm_tag";
 import { Scraper } from "./scraper";
-import { snapshotEntries, SNAPSHOT_HEADER_BYTES, ENTRY_BYTES, ADAPTERS_OFFSET, RATE_OFFSET } from "./load_snapshot";
+import { snapshotEntries, SNAPSHOT_HEADER_BYTES, ENTRY_BYTES, ADAPTERS_OFFSET, RATE_OFFSET, EPOCH_OFFSET } from "./load_snapshot";
 
 /** Characters per token when converting a server's KV geometry to our blocks. */
 
@@ -42,8 +51,8 @@ function passReasonFor(outcome: i32): i32 {
 
 @final
 export class Router extends EventSink {
+  readonly endpoints: Endpoints;
   readonly keys: EndpointKeys;
-  readonly addresses: ArrayBuffer[];
   readonly destinationHeader: ArrayBuffer;
   readonly paths: ArrayBuffer[];
   readonly chatPaths: bool[];
@@ -56,6 +65,8 @@ export class Router extends EventSink {
   readonly stats: RouterStats;
   readonly vmTag: u32;
   readonly scraper: Scraper | null;
+  readonly discovery: Discovery | null;
+  private lifecycle: EndpointLifecycle;
   private match: StaticArray<i32>;
   private pendingReleases: StaticArray<u64> = new StaticArray<u64>(MAX_RELEASES);
   private pendingCount: i32 = 0;
@@ -81,14 +92,6 @@ export class Router extends EventSink {
 
   constructor(readonly config: Config, rootId: string) {
     super();
-    const names: string[] = [];
-    const metricsAddresses: string[] = [];
-    const addresses: ArrayBuffer[] = [];
-    for (let i = 0; i < config.endpoints.length; i++) {
-      names.push(config.endpoints[i].address);
-      metricsAddresses.push(config.endpoints[i].metricsAddress);
-      addresses.push(String.UTF8.encode(config.endpoints[i].address));
-    }
     const paths: ArrayBuffer[] = [];
     const chatPaths: bool[] = [];
     for (let i = 0; i < config.paths.length; i++) {
@@ -98,30 +101,44 @@ export class Router extends EventSink {
     // Index entries depend on block size and stride: indexes that differ in either must not mix.
     const namespace = "prefix-router/" + rootId + "/b" + config.hashBlockSize.toString() +
       "x" + config.indexStride.toString() + "/";
-    const keys = new EndpointKeys(names);
-    const inFlight = new InFlightLedger(names.length);
-    this.addresses = addresses;
+    const slots = config.slotCount();
+    const endpoints = new Endpoints(slots);
+    const inFlight = new InFlightLedger(slots);
+    this.endpoints = endpoints;
+    this.keys = endpoints.keys;
     this.paths = paths;
     this.chatPaths = chatPaths;
     this.destinationHeader = String.UTF8.encode(config.destinationHeader);
-    this.keys = keys;
     this.extractor = new PromptExtractor(config.promptCap());
     // A salt for the table's buckets that clients cannot predict (see prefix_table.ts).
-    this.table = new PrefixTable(names.length, config.effectiveCapacity() / <u32>config.indexStride,
-      mix64(host.nowNanos() ^ 0x9E3779B97F4A7C15));
+    // Slots start with no index share; each member gets one as it arrives (lifecycle.ts).
+    const table = new PrefixTable(slots, 0, mix64(host.nowNanos() ^ 0x9E3779B97F4A7C15));
+    this.table = table;
     this.inFlight = inFlight;
-    this.loads = new LoadView(inFlight, config.prefillTokensPerSecond / 1000);
-    this.scorer = new Scorer(config, keys.keys);
-    this.stats = new RouterStats(names, <u64>(config.effectiveCapacity() / <u32>config.indexStride) * <u64>config.indexStride);
-    this.match = new StaticArray<i32>(names.length);
-    this.vmTag = VmTags.claim(namespace);
+    const loads = new LoadView(inFlight, config.prefillTokensPerSecond / 1000);
+    this.loads = loads;
+    this.scorer = new Scorer(config, endpoints);
+    const stats = new RouterStats(slots);
+    this.stats = stats;
+    this.match = new StaticArray<i32>(slots);
+    const vmTag = VmTags.claim(namespace);
+    this.vmTag = vmTag;
     this.journal = new Journal(namespace, config.journalSlots, config.indexEntriesPerRequest());
     const metrics = config.metrics;
-    this.scraper = metrics !== null ? new Scraper(metrics, namespace, keys.keys, metricsAddresses, this.vmTag) : null;
+    const scraper = metrics !== null ? new Scraper(metrics, namespace, endpoints.keys, vmTag) : null;
+    this.scraper = scraper;
+    const discovery = config.discovery;
+    this.discovery = discovery !== null ? new Discovery(discovery, namespace, vmTag) : null;
+    this.lifecycle = new EndpointLifecycle(config, endpoints, table, inFlight, loads, scraper, stats);
+    const names: string[] = [];
+    for (let i = 0; i < config.endpoints.length; i++) names.push(config.endpoints[i].address);
+    endpoints.fill(names, this.lifecycle);
+    this.lifecycle.sizeIndexes();
     this.journal.open(this, this.vmTag);
     this.lastAppendMs = nowMs();
     let longest = 0;
-    for (let i = 0; i < addresses.length; i++) longest = max(longest, addresses[i].byteLength);
+    for (let i = 0; i < names.length; i++) longest = max(longest, String.UTF8.byteLength(names[i]));
+    if (discovery !== null) longest = <i32>MAX_ADDRESS_BYTES;
     this.destination = heap.alloc(<usize>(longest + 1) * <usize>MAX_RANKED);
   }
 
@@ -136,6 +153,10 @@ export class Router extends EventSink {
     const outcome = ex.extract(body, length, chat);
     if (outcome != Extract.Ok) {
       this.stats.pass(passReasonFor(outcome));
+      return -1;
+    }
+    if (this.endpoints.pickable == 0) {
+      this.stats.pass(Pass.NoEndpoint);
       return -1;
     }
     const prompt = ex.prompt;
@@ -191,7 +212,7 @@ export class Router extends EventSink {
         store<u8>(at, 0x2C /* , */);
         at++;
       }
-      const a = unchecked(this.addresses[unchecked(ranked[i])]);
+      const a = unchecked(this.endpoints.headerBytes[unchecked(ranked[i])]);
       memory.copy(at, changetype<usize>(a), <usize>a.byteLength);
       at += <usize>a.byteLength;
     }
@@ -211,12 +232,13 @@ export class Router extends EventSink {
     // than a stride is never predicted, so it counts as a miss.
     const matchedBlocks = <u64>this.matched * <u64>this.config.indexStride;
     const blocks = <u64>this.blocks;
+    const es = s.of(e);
     s.count(s.routed);
-    s.count(unchecked(s.endpointPicks[e]));
+    s.count(es.picks);
     s.add(s.blocksMatched, matchedBlocks);
     s.add(s.blocksTotal, blocks);
-    s.add(unchecked(s.endpointBlocksMatched[e]), matchedBlocks);
-    s.add(unchecked(s.endpointBlocksTotal[e]), blocks);
+    s.add(es.blocksMatched, matchedBlocks);
+    s.add(es.blocksTotal, blocks);
     if (this.scorer.lastWasRendezvous) s.count(s.rendezvous);
     if (this.scorer.lastDiverted) s.count(s.guardDiversions);
     this.appendEvent(unchecked(this.keys.keys[e]), entries);
@@ -228,12 +250,23 @@ export class Router extends EventSink {
     return max(promptTokens - <f64>matchedEntries * perEntry, 0.0);
   }
 
+  /** Slot e's generation: a stream keeps it to tell whether its endpoint is still the slot's (release). */
+  // @ts-ignore: decorator
+  @inline generationOf(e: i32): u32 { return unchecked(this.endpoints.generation[e]); }
+
+  /** A routed stream's response began: its prefill is no longer ahead of anyone at e. */
+  prefillDone(e: i32, generation: u32, uncachedTokens: f64): void {
+    if (generation == this.generationOf(e)) this.loads.work.prefillDone(e, uncachedTokens);
+  }
+
   /**
    * A routed stream ended (completed, reset or aborted); it held
    * `contextTokens` at e, and `uncachedTokens` of prefill if its response had
-   * not started.
+   * not started. Nothing is released when its endpoint has left since (the
+   * slot's counts were dropped then, and may be another endpoint's now).
    */
-  release(e: i32, contextTokens: f64 = 0, uncachedTokens: f64 = 0): void {
+  release(e: i32, generation: u32, contextTokens: f64 = 0, uncachedTokens: f64 = 0): void {
+    if (generation != this.generationOf(e)) return;
     this.inFlight.releaseOwn(e);
     this.loads.noteDone(e);
     this.loads.work.release(e, contextTokens);
@@ -305,9 +338,14 @@ export class Router extends EventSink {
     this.reported.gaps = js.gaps;
     this.reported.casConflicts = js.casConflicts;
     this.reported.appendFailures = js.appendFailures;
-    for (let e = 0; e < this.keys.keys.length; e++) {
-      s.set(unchecked(s.endpointInFlight[e]), <u64>max(this.inFlight.load(e), 0));
-      s.set(unchecked(s.endpointIndexBlocks[e]), <u64>this.table.size(e) * <u64>this.config.indexStride);
+    const discovery = this.discovery;
+    if (discovery !== null) this.followMembership(discovery, now);
+    const endpoints = this.endpoints;
+    for (let e = 0; e < endpoints.span; e++) {
+      if (!endpoints.isMember(e)) continue;
+      const es = s.of(e);
+      s.set(es.inFlight, <u64>max(this.inFlight.load(e), 0));
+      s.set(es.indexBlocks, <u64>this.table.size(e) * <u64>this.config.indexStride);
     }
     s.set(s.indexMemoryBytes, <u64>this.table.memoryBytes());
     const scraper = this.scraper;
@@ -318,19 +356,59 @@ export class Router extends EventSink {
     s.flush();
   }
 
-  /** A callout answer: ours if it is a metrics scrape. */
+  /**
+   * Applies a new membership record, if discovery read one: endpoints
+   * arrive and leave (lifecycle.ts), index shares are re-sized, and the
+   * counters say what changed.
+   */
+  private followMembership(discovery: Discovery, now: i64): void {
+    const s = this.stats;
+    const fresh = discovery.tick(now);
+    s.add(s.discoveryPolls, <u64>discovery.polls);
+    s.add(s.discoveryPollFailures, <u64>discovery.failures);
+    discovery.polls = 0;
+    discovery.failures = 0;
+    if (!fresh) return;
+    const endpoints = this.endpoints;
+    const record = discovery.record;
+    const ch = endpoints.apply(record.ptr, record.size, this.lifecycle);
+    if (!ch.changed) return;
+    if (ch.added > 0 || ch.removed > 0) this.lifecycle.sizeIndexes();
+    s.add(s.endpointsAdded, <u64>ch.added);
+    s.add(s.endpointsRemoved, <u64>ch.removed);
+    if (ch.overLimit > 0) {
+      s.add(s.endpointsOverLimit, <u64>ch.overLimit);
+      logError(ch.overLimit.toString() + " members of cluster \"" + discovery.config.cluster +
+        "\" are not routed to: discovery.maxEndpoints is " + discovery.config.maxEndpoints.toString());
+    }
+    s.set(s.members, <u64>endpoints.members);
+    s.set(s.pickable, <u64>endpoints.pickable);
+    host.log(LogLevel.Info, "prefix-router: cluster \"" + discovery.config.cluster + "\": " +
+      endpoints.members.toString() + " members, " + endpoints.pickable.toString() + " pickable (+" +
+      ch.added.toString() + " -" + ch.removed.toString() + ")");
+  }
+
+  /** A callout answer: a membership poll's or a metrics scrape's. */
   onHttpCallResponse(token: u32, headerCount: u32, bodySize: u32): void {
+    const discovery = this.discovery;
+    if (discovery !== null && discovery.onResponse(token, headerCount, bodySize)) return;
     const scraper = this.scraper;
     if (scraper === null || !scraper.onResponse(token, headerCount, bodySize, nowMs())) return;
     const r = scraper.result;
     const s = this.stats;
-    const e = r.endpoint;
-    s.count(r.ok ? unchecked(s.scrapeSuccesses[e]) : unchecked(s.scrapeFailures[e]));
+    const es = s.of(r.endpoint);
+    s.count(r.ok ? es.scrapeSuccesses : es.scrapeFailures);
+    if (r.restarted) {
+      s.count(es.restarts);
+      s.count(s.serverRestarts);
+      host.log(LogLevel.Info, "prefix-router: " + this.endpoints.names[r.endpoint] +
+        " restarted (its process start time or prefix-cache counters say so): its index entries are dropped");
+    }
     if (r.queriesDelta > 0) {
       const q = <u64>r.queriesDelta;
       const h = <u64>r.hitsDelta;
-      s.add(unchecked(s.endpointServerQueries[e]), q);
-      s.add(unchecked(s.endpointServerHits[e]), h);
+      s.add(es.serverQueries, q);
+      s.add(es.serverHits, h);
       s.add(s.serverQueries, q);
       s.add(s.serverHits, h);
     }
@@ -347,6 +425,7 @@ export class Router extends EventSink {
     const m = scraper.config;
     const staleMs = <i64>m.staleAfterIntervals * <i64>m.intervalMs;
     const loads = this.loads;
+    const lifecycle = this.lifecycle;
     const s = this.stats;
     const c = this.config;
     for (let i = 0; i < count; i++) {
@@ -363,20 +442,27 @@ export class Router extends EventSink {
       // A measured rate stays good when the page goes stale: the hardware did not change.
       unchecked(loads.work.measuredRate[e] = load<f64>(p, RATE_OFFSET));
       loads.setAdapters(e, p + ADAPTERS_OFFSET, fresh ? <i32>load<u32>(p, 64) : 0, fresh ? load<i32>(p, 60) : -1);
+      // A restart seen by the scraping VM: the server's cache is empty, so is its share of the index.
+      const epoch = load<u32>(p, EPOCH_OFFSET);
+      const seenEpoch = unchecked(lifecycle.epoch[e]);
+      if (seenEpoch != EPOCH_UNKNOWN && epoch != seenEpoch) lifecycle.forgetCache(e);
+      unchecked(lifecycle.epoch[e] = epoch);
       const blockSize = load<i64>(p, 40);
       const gpuBlocks = load<i64>(p, 48);
-      if (!c.lruCapacityExplicit && blockSize > 0 && gpuBlocks > 0) {
-        const fromServer = gpuBlocks * blockSize * <i64>CHARS_PER_TOKEN / <i64>c.hashBlockSize;
-        const bound = <i64>c.maxIndexBlocks / <i64>this.keys.keys.length;
-        const capacity = <u32>max<i64>(1, min<i64>(fromServer, bound) / <i64>c.indexStride);
-        if (capacity != this.table.capacityOf(e)) this.table.setCapacity(e, capacity);
+      if (blockSize > 0 && gpuBlocks > 0) {
+        const fromServer = gpuBlocks * blockSize * <i64>CHARS_PER_TOKEN / <i64>c.hashBlockSize / <i64>c.indexStride;
+        const entries = <u32>min<i64>(max<i64>(fromServer, 1), <i64>u32.MAX_VALUE);
+        if (entries != unchecked(lifecycle.serverCapacity[e])) {
+          unchecked(lifecycle.serverCapacity[e] = entries);
+          lifecycle.sizeIndex(e);
+        }
       }
       if (changed) {
-        s.set(unchecked(s.endpointHealthy[e]), healthy ? 1 : 0);
-        s.set(unchecked(s.endpointQueue[e]), isNaN(waiting) ? 0 : <u64>max(waiting, 0.0));
-        s.set(unchecked(s.endpointRunning[e]), isNaN(load<f64>(p, 24)) ? 0 : <u64>max(load<f64>(p, 24), 0.0));
-        s.set(unchecked(s.endpointKvPermille[e]), isNaN(kv) ? 0 : <u64>Math.round(min(max(kv, 0.0), 1.0) * 1000));
-        s.set(unchecked(s.endpointIndexCapacity[e]), <u64>this.table.capacityOf(e) * <u64>c.indexStride);
+        const es = s.of(e);
+        s.set(es.healthy, healthy ? 1 : 0);
+        s.set(es.queue, isNaN(waiting) ? 0 : <u64>max(waiting, 0.0));
+        s.set(es.running, isNaN(load<f64>(p, 24)) ? 0 : <u64>max(load<f64>(p, 24), 0.0));
+        s.set(es.kvPermille, isNaN(kv) ? 0 : <u64>Math.round(min(max(kv, 0.0), 1.0) * 1000));
       }
     }
     if (c.measuredSpeed) loads.work.updateSpeeds();
@@ -397,6 +483,8 @@ export class Router extends EventSink {
     this.journal.free();
     const scraper = this.scraper;
     if (scraper !== null) scraper.free();
+    const discovery = this.discovery;
+    if (discovery !== null) discovery.free();
   }
 }
 

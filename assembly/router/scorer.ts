@@ -1,6 +1,8 @@
 // Picks one endpoint for a request from its prefix matches and the endpoints'
 // loads. Pure: no host calls, no allocation per pick.
 //
+//   0. Only members of the cluster in the pickable state count (endpoints.ts):
+//      healthy by Envoy's account, or degraded when none is healthy.
 //   1. Guard: an endpoint is eligible only if taking this request keeps its load
 //      within max(loadFactor × mean, mean + slack), mean counted with this
 //      request (bounded-load consistent hashing's rule, with an absolute slack
@@ -35,6 +37,7 @@
 //      3: by score), for the destination header's fallback list. Kept in a
 //      fixed array of at most MAX_RANKED while the loop above runs.
 import { Config } from "./config";
+import { Endpoints } from "./endpoints";
 import { mix64 } from "./hash";
 import { LoadView } from "./load";
 import { CHARS_PER_TOKEN } from "./work";
@@ -65,9 +68,13 @@ export class Scorer {
   private assumedQueue: f64 = NaN;
   private assumedKv: f64 = NaN;
 
-  constructor(private config: Config, private keys: StaticArray<u64>) {
-    this.eligible = new StaticArray<bool>(keys.length);
-    this.loadScores = new StaticArray<f64>(keys.length);
+  /** Endpoint keys by slot, for rendezvous weights. */
+  private keys: StaticArray<u64>;
+
+  constructor(private config: Config, private endpoints: Endpoints) {
+    this.keys = endpoints.keys.keys;
+    this.eligible = new StaticArray<bool>(endpoints.capacity);
+    this.loadScores = new StaticArray<f64>(endpoints.capacity);
     this.rankLimit = min(MAX_RANKED, config.fallbackHosts + 1);
     this.minMatchEntries = (config.minMatchBlocks + config.indexStride - 1) / config.indexStride;
     this.tokensPerEntry = <f64>config.indexStride * <f64>config.hashBlockSize / CHARS_PER_TOKEN;
@@ -108,29 +115,37 @@ export class Scorer {
    * scoring. Returns the pick (ranked[0]), or -1.
    */
   pick(match: StaticArray<i32>, entries: i32, loads: LoadView, placementKey: u64, model: u64 = 0, promptTokens: f64 = 0): i32 {
-    const n = this.keys.length;
+    const n = this.endpoints.span;
+    const endpoints = this.endpoints;
     const c = this.config;
-    // 1. The guard.
+    // 1. The guard, over the members that may be picked, and among those the
+    //    ones whose metrics say healthy (all of them if none does).
+    let members = 0;
+    let memberLoad: f64 = 0;
     let healthyCount = 0;
     let totalLoad: f64 = 0;
     for (let e = 0; e < n; e++) {
+      if (!endpoints.isCandidate(e)) continue;
+      members++;
+      memberLoad += loads.load(e);
       if (loads.isHealthy(e)) {
         healthyCount++;
         totalLoad += loads.load(e);
       }
     }
-    const considerAll = healthyCount == 0;
-    const candidates = considerAll ? n : healthyCount;
-    if (considerAll) {
-      totalLoad = 0;
-      for (let e = 0; e < n; e++) totalLoad += loads.load(e);
+    if (members == 0) {
+      this.rankedCount = 0;
+      return -1;
     }
+    const considerAll = healthyCount == 0;
+    const candidates = considerAll ? members : healthyCount;
+    if (considerAll) totalLoad = memberLoad;
     const mean = (totalLoad + 1) / <f64>candidates;
     const cap = max(c.guardLoadFactor * mean, mean + c.guardSlack);
     let eligibleCount = 0;
     let minLoad = f64.MAX_VALUE;
     for (let e = 0; e < n; e++) {
-      const candidate = considerAll || loads.isHealthy(e);
+      const candidate = endpoints.isCandidate(e) && (considerAll || loads.isHealthy(e));
       const ok = candidate && loads.load(e) + 1 <= cap;
       unchecked(this.eligible[e] = ok);
       if (ok) eligibleCount++;
@@ -139,7 +154,7 @@ export class Scorer {
     if (eligibleCount == 0) {
       // Only possible with slack 0: fall back to the least loaded candidates.
       for (let e = 0; e < n; e++) {
-        unchecked(this.eligible[e] = (considerAll || loads.isHealthy(e)) && loads.load(e) == minLoad);
+        unchecked(this.eligible[e] = endpoints.isCandidate(e) && (considerAll || loads.isHealthy(e)) && loads.load(e) == minLoad);
       }
     }
     this.excludeSaturated(loads);
@@ -202,7 +217,7 @@ export class Scorer {
    * a burst sees it.
    */
   private pickByWork(match: StaticArray<i32>, useful: bool, loads: LoadView, placementKey: u64, promptTokens: f64): i32 {
-    const n = this.keys.length;
+    const n = this.endpoints.span;
     const c = this.config;
     const keys = this.keys;
     const estimates = this.loadScores;
@@ -260,7 +275,7 @@ export class Scorer {
    * in and out as their queues cross it and scatters prefixes for nothing.
    */
   private excludeSaturated(loads: LoadView): void {
-    const n = this.keys.length;
+    const n = this.endpoints.span;
     let shortest = f64.MAX_VALUE;
     for (let e = 0; e < n; e++) {
       const q = loads.queue(e);
@@ -294,7 +309,7 @@ export class Scorer {
     let kvSum: f64 = 0;
     let queueCount = 0;
     let kvCount = 0;
-    for (let e = 0; e < this.keys.length; e++) {
+    for (let e = 0; e < this.endpoints.span; e++) {
       if (!unchecked(this.eligible[e])) continue;
       const q = loads.queue(e);
       if (!isNaN(q)) {
@@ -331,7 +346,7 @@ export class Scorer {
 
   /** Narrows the eligible set to endpoints running `model`, else to those with room for it. */
   private preferAdapterHosts(loads: LoadView, model: u64): void {
-    const n = this.keys.length;
+    const n = this.endpoints.span;
     let running = 0;
     let room = 0;
     for (let e = 0; e < n; e++) {

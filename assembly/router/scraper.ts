@@ -2,23 +2,29 @@
 // from inside Envoy, and shares it with every VM of the vm_id.
 //
 // Exactly one VM scrapes per interval, however many worker threads Envoy runs:
-// it holds a lease in shared data (<ns>metrics_lease: holder tag u32, pad,
-// expiry ms i64), taken by CAS when free or expired and renewed every interval;
-// if its holder stops (trap, shutdown), the lease expires after three intervals
+// it holds the lease <ns>metrics_lease (lease.ts), renewed every interval; if
+// its holder stops (trap, shutdown), the lease expires after three intervals
 // and another VM's tick takes it. The holder sends one GET per endpoint to the
 // metrics cluster with `:authority` and `x-envoy-original-dst-host` set to the
 // endpoint's metrics address (so a single ORIGINAL_DST cluster reaches them
 // all), parses each answer into its EndpointScrape, and publishes all entries
 // once per tick (load_snapshot.ts). Every VM, the holder included, reads the
 // published snapshot back and applies it to its load view.
+//
+// The holder also tells when a server restarted, which empties its prefix
+// cache: its process start time changed, or its prefix-cache counters went
+// back. It then bumps the endpoint's epoch in the snapshot, and every VM that
+// sees the epoch move drops the endpoint's index entries (router.ts).
 import * as host from "../abi/host";
 import { WasmResult, MapType, BufferType, LogLevel } from "../abi/enums";
 import { HostBuffer } from "../abi/memory";
 import { encodePairs } from "../abi/pairs";
 import { MetricsConfig } from "./config";
-import { Dialect, ServerLoad, Signal, parseLoad } from "../metrics/dialect";
+import { Dialect, ServerLoad, Signal, parseLoad, LOAD_SIGNALS } from "../metrics/dialect";
 import { xxh64 } from "./hash";
-import { EndpointScrape, snapshotBytes, snapshotEntries, SNAPSHOT_HEADER_BYTES, ENTRY_BYTES, RATE_OFFSET } from "./load_snapshot";
+import { EndpointKeys } from "./endpoint_keys";
+import { Lease } from "./lease";
+import { EndpointScrape, snapshotBytes, snapshotEntries, SNAPSHOT_HEADER_BYTES, ENTRY_BYTES, RATE_OFFSET, EPOCH_OFFSET } from "./load_snapshot";
 import { MAX_ADAPTERS } from "./load";
 
 /** Pages larger than this are a failed scrape; only this much is ever copied in. */
@@ -37,20 +43,22 @@ export class ScrapeResult {
   ok: bool = false;
   queriesDelta: f64 = 0;
   hitsDelta: f64 = 0;
+  /** The server restarted since its last scrape. */
+  restarted: bool = false;
 }
 
 @final
 export class Scraper {
-  readonly entries: EndpointScrape[] = [];
-  private requestHeaders: ArrayBuffer[] = [];
+  /** Per endpoint slot; a free slot's entry is never dispatched or published. */
+  readonly entries: StaticArray<EndpointScrape>;
+  private requestHeaders: StaticArray<ArrayBuffer | null>;
   private cluster: ArrayBuffer;
-  private leaseKey: ArrayBuffer;
+  private lease: Lease;
   private versionKey: ArrayBuffer;
   private loadKey: ArrayBuffer;
   private dialect: Dialect;
   private page: ServerLoad = new ServerLoad();
   private buf: HostBuffer = new HostBuffer();
-  private scratch: usize = memory.data(16);
   private nextScrapeMs: i64 = 0;
   private holding: bool = false;
   private dirty: bool = false;
@@ -62,21 +70,32 @@ export class Scraper {
   private snapshotVersion: u64 = u64.MAX_VALUE;
   readonly result: ScrapeResult = new ScrapeResult();
 
-  constructor(readonly config: MetricsConfig, namespace: string, readonly keys: StaticArray<u64>,
-              metricsAddresses: string[], readonly vmTag: u32) {
+  constructor(readonly config: MetricsConfig, namespace: string, readonly keys: EndpointKeys, readonly vmTag: u32) {
+    const slots = keys.keys.length;
     this.cluster = String.UTF8.encode(config.cluster);
-    this.leaseKey = String.UTF8.encode(namespace + "metrics_lease");
+    this.lease = new Lease(namespace + "metrics_lease", vmTag);
     this.versionKey = String.UTF8.encode(namespace + "load_version");
     this.loadKey = String.UTF8.encode(namespace + "load");
     this.dialect = config.dialect!;
-    for (let e = 0; e < metricsAddresses.length; e++) {
-      this.entries.push(new EndpointScrape());
-      const a = metricsAddresses[e];
-      this.requestHeaders.push(encodePairs(
-        [":method", ":path", ":authority", "x-envoy-original-dst-host", "accept"],
-        ["GET", config.path, a, a, "text/plain"]));
-    }
-    this.publishBuffer = heap.alloc(snapshotBytes(metricsAddresses.length));
+    this.entries = new StaticArray<EndpointScrape>(slots);
+    this.requestHeaders = new StaticArray<ArrayBuffer | null>(slots);
+    for (let e = 0; e < slots; e++) unchecked(this.entries[e] = new EndpointScrape());
+    this.publishBuffer = heap.alloc(snapshotBytes(slots));
+  }
+
+  /** Slot e's endpoint arrived: scrape `metricsAddress` from the next interval, from a clean slate. */
+  assign(e: i32, metricsAddress: string): void {
+    unchecked(this.entries[e] = new EndpointScrape());
+    unchecked(this.requestHeaders[e] = encodePairs(
+      [":method", ":path", ":authority", "x-envoy-original-dst-host", "accept"],
+      ["GET", this.config.path, metricsAddress, metricsAddress, "text/plain"]));
+  }
+
+  /** Slot e's endpoint left: stop scraping it; an answer still on its way is ignored. */
+  clear(e: i32): void {
+    unchecked(this.entries[e] = new EndpointScrape());
+    unchecked(this.requestHeaders[e] = null);
+    this.dirty = true;
   }
 
   isHolder(): bool { return this.holding; }
@@ -85,6 +104,7 @@ export class Scraper {
   free(): void {
     heap.free(this.publishBuffer);
     this.publishBuffer = 0;
+    this.lease.free();
     this.snapshot.release();
     this.buf.release();
   }
@@ -101,7 +121,7 @@ export class Scraper {
       const next = this.nextScrapeMs + interval;
       this.nextScrapeMs = next > now ? next : now + interval;
       const held = this.holding;
-      this.holding = this.acquireLease(now);
+      this.holding = this.lease.acquire(now, now + LEASE_INTERVALS * <i64>this.config.intervalMs);
       if (this.holding && !held) this.forgetCounterBaselines();
       if (this.holding) this.dispatchAll(now);
     }
@@ -125,6 +145,7 @@ export class Scraper {
       const entry = unchecked(this.entries[e]);
       entry.lastQueries = -1;
       entry.lastHits = -1;
+      entry.lastStartTime = NaN;
       entry.rateTokens = 0;
       entry.rateMs = 0;
     }
@@ -133,42 +154,24 @@ export class Scraper {
     for (let i = 0; i < count; i++) {
       const p = snap.ptr + SNAPSHOT_HEADER_BYTES + <usize>i * ENTRY_BYTES;
       const e = this.keys.indexOf(load<u64>(p));
-      if (e >= 0) unchecked(this.entries[e]).prefillRate = load<f64>(p, RATE_OFFSET);
+      if (e < 0) continue;
+      const entry = unchecked(this.entries[e]);
+      entry.prefillRate = load<f64>(p, RATE_OFFSET);
+      entry.epoch = load<u32>(p, EPOCH_OFFSET);
     }
-  }
-
-  private acquireLease(now: i64): bool {
-    const key = changetype<usize>(this.leaseKey);
-    const keyLen = <usize>this.leaseKey.byteLength;
-    let cas: u32 = 0;
-    if (host.getSharedData(key, keyLen, this.buf) == WasmResult.Ok && this.buf.size == 16) {
-      const holder = load<u32>(this.buf.ptr);
-      const expires = load<i64>(this.buf.ptr, 8);
-      cas = host.lastSharedDataCas();
-      this.buf.release();
-      if (holder != this.vmTag && now < expires) return false;
-    }
-    this.buf.release();
-    store<u32>(this.scratch, this.vmTag);
-    store<u32>(this.scratch, 0, 4);
-    store<i64>(this.scratch, now + LEASE_INTERVALS * <i64>this.config.intervalMs, 8);
-    if (host.setSharedData(key, keyLen, this.scratch, 16, cas) != WasmResult.Ok) return false;
-    // Confirm: a missing lease key accepts any writer, so two first-takers could both succeed.
-    const mine = host.getSharedData(key, keyLen, this.buf) == WasmResult.Ok && this.buf.size == 16 &&
-      load<u32>(this.buf.ptr) == this.vmTag;
-    this.buf.release();
-    return mine;
   }
 
   private dispatchAll(now: i64): void {
     const timeout = <i64>this.config.timeoutMs;
     for (let e = 0; e < this.entries.length; e++) {
+      const headers = unchecked(this.requestHeaders[e]);
+      if (headers === null) continue;
       const entry = unchecked(this.entries[e]);
       // One scrape in flight per endpoint; Envoy always answers (a timeout is a
       // 504), but do not wait forever on a lost one.
       if (entry.token != 0 && now - entry.dispatchedAtMs < timeout + <i64>this.config.intervalMs) continue;
       if (entry.token != 0) entry.failures++;
-      const token = host.httpCall(this.cluster, unchecked(this.requestHeaders[e]), <u32>this.config.timeoutMs);
+      const token = host.httpCall(this.cluster, headers, <u32>this.config.timeoutMs);
       entry.token = token;
       entry.dispatchedAtMs = now;
       if (token == 0) {
@@ -204,6 +207,7 @@ export class Scraper {
     r.ok = headerCount > 0 && this.statusIs200() && bodySize <= MAX_PAGE_BYTES && this.parse(bodySize);
     r.queriesDelta = 0;
     r.hitsDelta = 0;
+    r.restarted = false;
     if (r.ok) {
       this.take(entry, now, r);
     } else {
@@ -228,7 +232,7 @@ export class Scraper {
     const outcome = parseLoad(this.buf.ptr, this.buf.size, this.dialect, this.page);
     this.buf.release();
     // A cut page could under-report; a page with none of our metrics is the wrong dialect.
-    return !outcome.truncated && this.page.present != 0;
+    return !outcome.truncated && (this.page.present & LOAD_SIGNALS) != 0;
   }
 
   private take(entry: EndpointScrape, now: i64, r: ScrapeResult): void {
@@ -254,8 +258,14 @@ export class Scraper {
       entry.adapterCount = 0;
       entry.maxLora = -1;
     }
+    if (p.has(Signal.StartTime)) {
+      const started = p.startTimeSeconds;
+      if (!isNaN(entry.lastStartTime) && started != entry.lastStartTime) r.restarted = true;
+      entry.lastStartTime = started;
+    }
     if (p.has(Signal.PrefixQueries) && p.has(Signal.PrefixHits)) {
       // Counters restart from zero when a server restarts: then the new value is the delta.
+      if (entry.lastQueries >= 0 && (p.prefixQueries < entry.lastQueries || p.prefixHits < entry.lastHits)) r.restarted = true;
       if (entry.lastQueries >= 0) {
         r.queriesDelta = p.prefixQueries >= entry.lastQueries ? p.prefixQueries - entry.lastQueries : p.prefixQueries;
         r.hitsDelta = p.prefixHits >= entry.lastHits ? p.prefixHits - entry.lastHits : p.prefixHits;
@@ -267,6 +277,7 @@ export class Scraper {
       entry.lastQueries = p.prefixQueries;
       entry.lastHits = p.prefixHits;
     }
+    if (r.restarted) entry.epoch++;
   }
 
   /**
@@ -303,15 +314,18 @@ export class Scraper {
   }
 
   private publish(): void {
-    const n = this.entries.length;
     const out = this.publishBuffer;
     this.version++;
     store<u64>(out, (<u64>this.vmTag << 32) | (this.version & 0xFFFFFFFF));
+    let n = 0;
+    for (let e = 0; e < this.entries.length; e++) {
+      if (unchecked(this.requestHeaders[e]) === null) continue;
+      const key = unchecked(this.keys.keys[e]);
+      unchecked(this.entries[e]).writeTo(out + SNAPSHOT_HEADER_BYTES + <usize>n * ENTRY_BYTES, key);
+      n++;
+    }
     store<u32>(out, <u32>n, 8);
     store<u32>(out, 0, 12);
-    for (let e = 0; e < n; e++) {
-      unchecked(this.entries[e]).writeTo(out + SNAPSHOT_HEADER_BYTES + <usize>e * ENTRY_BYTES, unchecked(this.keys[e]));
-    }
     host.setSharedData(changetype<usize>(this.loadKey), this.loadKey.byteLength, out, snapshotBytes(n), 0);
     host.setSharedData(changetype<usize>(this.versionKey), this.versionKey.byteLength, out, 8, 0);
   }

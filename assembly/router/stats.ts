@@ -25,14 +25,17 @@ export namespace Pass {
   export const HeadersNotHeld: i32 = 8;    // Envoy forwarded the headers before the body came
   export const Trailers: i32 = 9;          // request trailers: the body is unreadable then
   export const BodyTimeout: i32 = 10;      // Envoy held the headers, but the client sent no body within parkTimeoutMs
-  export const Count: i32 = 11;
+  export const NoEndpoint: i32 = 11;       // no member of the cluster may be picked (none known yet, or none healthy)
+  export const Count: i32 = 12;
 }
 
 const PASS_NAMES: string[] = [
   "not_inference", "no_body", "body_too_large", "not_json", "no_model",
   "no_prompt", "token_prompt", "aborted", "headers_not_held", "request_trailers",
-  "body_timeout",
+  "body_timeout", "no_endpoint",
 ];
+
+const DISCARDED: u32 = u32.MAX_VALUE;
 
 /** Counters by slot: a slot is an index into `ids` and `pending`. */
 @final
@@ -46,6 +49,13 @@ class CounterSet {
     return this.ids.length - 1;
   }
 
+  /** A slot that counts into nothing: what a free endpoint slot's stats point at. */
+  discard(): i32 {
+    this.ids.push(DISCARDED);
+    this.pending.push(0);
+    return this.ids.length - 1;
+  }
+
   // @ts-ignore: decorator
   @inline add(slot: i32, n: u64): void {
     unchecked(this.pending[slot] += n);
@@ -55,10 +65,34 @@ class CounterSet {
     for (let i = 0; i < this.ids.length; i++) {
       const n = unchecked(this.pending[i]);
       if (n == 0) continue;
+      if (unchecked(this.ids[i]) == DISCARDED) {
+        unchecked(this.pending[i] = 0);
+        continue;
+      }
       host.incrementMetric(unchecked(this.ids[i]), <i64>n);
       unchecked(this.pending[i] = 0);
     }
   }
+}
+
+/** One endpoint address's stats: counter slots and gauge ids. */
+@final
+export class EndpointStats {
+  picks: i32 = 0;
+  blocksMatched: i32 = 0;
+  blocksTotal: i32 = 0;
+  scrapeSuccesses: i32 = 0;
+  scrapeFailures: i32 = 0;
+  serverQueries: i32 = 0;
+  serverHits: i32 = 0;
+  restarts: i32 = 0;
+  inFlight: u32 = 0;
+  indexBlocks: u32 = 0;
+  indexCapacity: u32 = 0;
+  healthy: u32 = 0;
+  queue: u32 = 0;
+  running: u32 = 0;
+  kvPermille: u32 = 0;
 }
 
 @final
@@ -77,44 +111,32 @@ export class RouterStats {
   staleVmsDropped: i32;
   serverQueries: i32;
   serverHits: i32;
+  serverRestarts: i32;
+  discoveryPolls: i32;
+  discoveryPollFailures: i32;
+  endpointsAdded: i32;
+  endpointsRemoved: i32;
+  endpointsOverLimit: i32;
   passthrough: StaticArray<i32> = new StaticArray<i32>(Pass.Count);
-  endpointPicks: StaticArray<i32>;
-  endpointBlocksMatched: StaticArray<i32>;
-  endpointBlocksTotal: StaticArray<i32>;
-  scrapeSuccesses: StaticArray<i32>;
-  scrapeFailures: StaticArray<i32>;
-  endpointServerQueries: StaticArray<i32>;
-  endpointServerHits: StaticArray<i32>;
   // Gauge ids (set directly, from the tick).
   indexMemoryBytes: u32;
-  endpointInFlight: StaticArray<u32>;
-  endpointIndexBlocks: StaticArray<u32>;
-  endpointIndexCapacity: StaticArray<u32>;
-  endpointHealthy: StaticArray<u32>;
-  endpointQueue: StaticArray<u32>;
-  endpointRunning: StaticArray<u32>;
-  endpointKvPermille: StaticArray<u32>;
-
+  members: u32;
+  pickable: u32;
+  /** Per endpoint slot: the stats of the address it holds. */
+  private slots: StaticArray<EndpointStats>;
   /**
-   * `capacityBlocks` is each endpoint's index capacity before any server
-   * reports its cache geometry.
+   * Stats by address, kept when an endpoint leaves: Envoy keeps a defined
+   * stat for the plugin's life (there is no call to undefine one), so a
+   * returning address (a pod rescheduled on the same IP, a host flapping
+   * health) reuses its ids instead of defining them again.
    */
-  constructor(addresses: string[], capacityBlocks: u64) {
-    const n = addresses.length;
-    this.endpointPicks = new StaticArray<i32>(n);
-    this.endpointBlocksMatched = new StaticArray<i32>(n);
-    this.endpointBlocksTotal = new StaticArray<i32>(n);
-    this.scrapeSuccesses = new StaticArray<i32>(n);
-    this.scrapeFailures = new StaticArray<i32>(n);
-    this.endpointServerQueries = new StaticArray<i32>(n);
-    this.endpointServerHits = new StaticArray<i32>(n);
-    this.endpointInFlight = new StaticArray<u32>(n);
-    this.endpointIndexBlocks = new StaticArray<u32>(n);
-    this.endpointIndexCapacity = new StaticArray<u32>(n);
-    this.endpointHealthy = new StaticArray<u32>(n);
-    this.endpointQueue = new StaticArray<u32>(n);
-    this.endpointRunning = new StaticArray<u32>(n);
-    this.endpointKvPermille = new StaticArray<u32>(n);
+  private byAddress: Map<string, EndpointStats> = new Map<string, EndpointStats>();
+  /** Slot stats of free slots point here; it is never flushed to any name. */
+  private readonly unused: EndpointStats = new EndpointStats();
+
+  constructor(capacity: i32) {
+    this.slots = new StaticArray<EndpointStats>(capacity);
+    for (let e = 0; e < capacity; e++) unchecked(this.slots[e] = this.unused);
     const c = this.counters;
     const p = "prefix_router.";
     this.requests = c.define(p + "requests");
@@ -129,33 +151,78 @@ export class RouterStats {
     this.staleVmsDropped = c.define(p + "index.stale_vms_dropped");
     this.serverQueries = c.define(p + "server_prefix_cache_queries");
     this.serverHits = c.define(p + "server_prefix_cache_hits");
+    this.serverRestarts = c.define(p + "server_restarts");
+    this.discoveryPolls = c.define(p + "discovery.polls");
+    this.discoveryPollFailures = c.define(p + "discovery.poll_failures");
+    this.endpointsAdded = c.define(p + "discovery.endpoints_added");
+    this.endpointsRemoved = c.define(p + "discovery.endpoints_removed");
+    this.endpointsOverLimit = c.define(p + "discovery.endpoints_over_limit");
     for (let r = 0; r < Pass.Count; r++) unchecked(this.passthrough[r] = c.define(p + "passthrough." + PASS_NAMES[r]));
     this.indexMemoryBytes = host.defineMetric(MetricType.Gauge, p + "index.memory_bytes");
-    for (let e = 0; e < n; e++) {
-      const ep = p + "endpoint." + addresses[e] + ".";
-      unchecked(this.endpointPicks[e] = c.define(ep + "picks"));
-      unchecked(this.endpointBlocksMatched[e] = c.define(ep + "prefix_blocks_matched"));
-      unchecked(this.endpointBlocksTotal[e] = c.define(ep + "prefix_blocks_total"));
-      unchecked(this.scrapeSuccesses[e] = c.define(ep + "scrape_successes"));
-      unchecked(this.scrapeFailures[e] = c.define(ep + "scrape_failures"));
-      unchecked(this.endpointServerQueries[e] = c.define(ep + "server_prefix_cache_queries"));
-      unchecked(this.endpointServerHits[e] = c.define(ep + "server_prefix_cache_hits"));
-      unchecked(this.endpointInFlight[e] = host.defineMetric(MetricType.Gauge, ep + "in_flight"));
-      unchecked(this.endpointIndexBlocks[e] = host.defineMetric(MetricType.Gauge, ep + "index_blocks"));
-      unchecked(this.endpointIndexCapacity[e] = host.defineMetric(MetricType.Gauge, ep + "index_capacity_blocks"));
-      unchecked(this.endpointHealthy[e] = host.defineMetric(MetricType.Gauge, ep + "healthy"));
-      unchecked(this.endpointQueue[e] = host.defineMetric(MetricType.Gauge, ep + "queue"));
-      unchecked(this.endpointRunning[e] = host.defineMetric(MetricType.Gauge, ep + "running"));
-      unchecked(this.endpointKvPermille[e] = host.defineMetric(MetricType.Gauge, ep + "kv_cache_usage_permille"));
-      // Only a scrape updates these two, so without metrics (or before the
-      // first scrape) Envoy's gauges stayed 0: every endpoint read unhealthy,
-      // with no capacity. Start them at the filter's own view: healthy, at the
-      // configured capacity. Gauges are shared by all VMs, so a VM that starts
-      // later (reload, new configuration) writes these once more; the next
-      // snapshot it reads, within a tick, sets them back to the scraped values.
-      host.recordMetric(unchecked(this.endpointHealthy[e]), 1);
-      host.recordMetric(unchecked(this.endpointIndexCapacity[e]), capacityBlocks);
+    this.members = host.defineMetric(MetricType.Gauge, p + "endpoints.members");
+    this.pickable = host.defineMetric(MetricType.Gauge, p + "endpoints.pickable");
+    // Per-endpoint stats are defined when an endpoint arrives (assign); until
+    // then a slot's counters count into nothing and its gauges are never set.
+    const nowhere = c.discard();
+    const u = this.unused;
+    u.picks = u.blocksMatched = u.blocksTotal = u.scrapeSuccesses = u.scrapeFailures = nowhere;
+    u.serverQueries = u.serverHits = u.restarts = nowhere;
+  }
+
+  /** The stats of the endpoint in slot e. */
+  // @ts-ignore: decorator
+  @inline of(e: i32): EndpointStats { return unchecked(this.slots[e]); }
+
+  /**
+   * Slot e now holds `address`: its stats (defined on the address's first
+   * arrival) start at the filter's own view, healthy with `capacityBlocks` of
+   * index. Only a scrape updates those two, so without metrics (or before the
+   * first scrape) Envoy's gauges stayed 0: every endpoint read unhealthy, with
+   * no capacity. Gauges are shared by all VMs, so a VM that starts later
+   * (reload, new configuration) writes these once more; the next snapshot it
+   * reads, within a tick, sets them back to the scraped values.
+   */
+  assign(e: i32, address: string, capacityBlocks: u64): void {
+    let es: EndpointStats;
+    if (this.byAddress.has(address)) {
+      es = this.byAddress.get(address);
+    } else {
+      es = new EndpointStats();
+      const c = this.counters;
+      const ep = "prefix_router.endpoint." + address + ".";
+      es.picks = c.define(ep + "picks");
+      es.blocksMatched = c.define(ep + "prefix_blocks_matched");
+      es.blocksTotal = c.define(ep + "prefix_blocks_total");
+      es.scrapeSuccesses = c.define(ep + "scrape_successes");
+      es.scrapeFailures = c.define(ep + "scrape_failures");
+      es.serverQueries = c.define(ep + "server_prefix_cache_queries");
+      es.serverHits = c.define(ep + "server_prefix_cache_hits");
+      es.restarts = c.define(ep + "server_restarts");
+      es.inFlight = host.defineMetric(MetricType.Gauge, ep + "in_flight");
+      es.indexBlocks = host.defineMetric(MetricType.Gauge, ep + "index_blocks");
+      es.indexCapacity = host.defineMetric(MetricType.Gauge, ep + "index_capacity_blocks");
+      es.healthy = host.defineMetric(MetricType.Gauge, ep + "healthy");
+      es.queue = host.defineMetric(MetricType.Gauge, ep + "queue");
+      es.running = host.defineMetric(MetricType.Gauge, ep + "running");
+      es.kvPermille = host.defineMetric(MetricType.Gauge, ep + "kv_cache_usage_permille");
+      this.byAddress.set(address, es);
     }
+    unchecked(this.slots[e] = es);
+    host.recordMetric(es.healthy, 1);
+    host.recordMetric(es.indexCapacity, capacityBlocks);
+  }
+
+  /** Slot e's endpoint left the cluster: its gauges read empty and unhealthy until it returns. */
+  vacate(e: i32): void {
+    const es = unchecked(this.slots[e]);
+    if (es === this.unused) return;
+    host.recordMetric(es.inFlight, 0);
+    host.recordMetric(es.indexBlocks, 0);
+    host.recordMetric(es.healthy, 0);
+    host.recordMetric(es.queue, 0);
+    host.recordMetric(es.running, 0);
+    host.recordMetric(es.kvPermille, 0);
+    unchecked(this.slots[e] = this.unused);
   }
 
   // @ts-ignore: decorator

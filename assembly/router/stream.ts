@@ -38,6 +38,8 @@ export class RouterStream extends StreamContext {
   state: i32 = StreamState.Passed;
   chat: bool = false;
   endpoint: i32 = -1;
+  /** The endpoint slot's generation at the pick: the slot may change hands before the stream ends. */
+  generation: u32 = 0;
   /** The routed request's prompt tokens, held at the endpoint until the stream ends (work.ts). */
   contextTokens: f64 = 0;
   /** Its uncached prompt tokens, prefill work until the response starts. */
@@ -116,7 +118,7 @@ export class RouterStream extends StreamContext {
   onResponseHeaders(headerCount: u32, endOfStream: bool): u32 {
     const router = this.router;
     if (router !== null && this.state == StreamState.Routed && this.uncachedTokens > 0) {
-      router.loads.work.prefillDone(this.endpoint, this.uncachedTokens);
+      router.prefillDone(this.endpoint, this.generation, this.uncachedTokens);
       this.uncachedTokens = 0;
     }
     return HeadersAction.Continue;
@@ -126,7 +128,7 @@ export class RouterStream extends StreamContext {
     const router = this.router;
     if (router === null) return;
     if (this.state == StreamState.Routed) {
-      router.release(this.endpoint, this.contextTokens, this.uncachedTokens);
+      router.release(this.endpoint, this.generation, this.contextTokens, this.uncachedTokens);
     } else if (this.state == StreamState.Parked || this.state == StreamState.Buffering) {
       changetype<RouterRoot>(this.root).unpark(this, false);
       router.stats.pass(Pass.Aborted);
@@ -171,6 +173,7 @@ export class RouterStream extends StreamContext {
     }
     router.commit(e);
     this.endpoint = e;
+    this.generation = router.generationOf(e);
     this.contextTokens = router.promptTokens;
     this.uncachedTokens = router.chosenUncachedTokens;
     this.state = StreamState.Routed;

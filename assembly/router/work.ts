@@ -69,6 +69,18 @@ export class WorkLedger {
     }
   }
 
+  /** Endpoint slot e starts over: no work known, rate unmeasured. */
+  reset(e: i32): void {
+    unchecked(this.pending[e] = 0);
+    unchecked(this.backlog[e] = 0);
+    unchecked(this.backlogAtMs[e] = 0);
+    unchecked(this.remoteUncached[e] = 0);
+    unchecked(this.remoteRequests[e] = 0);
+    unchecked(this.context[e] = 0);
+    unchecked(this.measuredRate[e] = NaN);
+    unchecked(this.speed[e] = 1);
+  }
+
   /** Prefill tokens per ms endpoint e works at. */
   // @ts-ignore: decorator
   @inline rate(e: i32): f64 {

@@ -86,8 +86,8 @@ describe("configuration", () => {
   it("names the field and the reason for each invalid configuration", () => {
     expect<string>(errorOf("not json")).toBe("configuration: expected an object");
     expect<string>(errorOf('{"endpoints":[{"address":"10.0.0.5:8000"}]')).toBe("configuration: not valid JSON");
-    expect<string>(errorOf("{}")).toBe("endpoints: at least one endpoint is required");
-    expect<string>(errorOf('{"endpoints":[]}')).toBe("endpoints: at least one endpoint is required");
+    expect<string>(errorOf("{}")).toBe("endpoints: at least one endpoint is required (or discovery, to follow a cluster)");
+    expect<string>(errorOf('{"endpoints":[]}')).toBe("endpoints: at least one endpoint is required (or discovery, to follow a cluster)");
     expect<string>(errorOf('{"endpoints":[{"address":"10.0.0.5:8000"}],"hashBlocksize":64}')).toBe("hashBlocksize: unknown field");
     expect<string>(errorOf('{"endpoints":[{"address":"10.0.0.5:8000"}],"hashBlockSize":"64"}')).toBe("hashBlockSize: expected a number");
     expect<string>(errorOf('{"endpoints":[{"address":"10.0.0.5:8000"}],"hashBlockSize":0}')).toBe("hashBlockSize: must be between 8.0 and 4096.0");

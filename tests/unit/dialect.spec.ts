@@ -85,15 +85,16 @@ describe("vLLM V1, two data-parallel engines", () => {
     expect<f64>(load.prefixQueries).toBe(1843712 + 1697280);
     expect<f64>(load.prefixHits).toBe(1203904 + 1102848);
     expect<bool>(load.has(Signal.Lora)).toBe(false); // LoRA is not supported with DP in vLLM
-    expect<u32>(load.present).toBe((1 << 7) - 1);
+    expect<f64>(load.startTimeSeconds).toBe(1.7392180307914e+09); // the API server process's, which restarts with the engines
+    expect<u32>(load.present).toBe(((1 << 7) - 1) | (1 << Signal.StartTime));
     expect<i32>(load.ignoredSamples).toBe(0);
   });
 
   it("selects only the lines it needs", () => {
     const load = new ServerLoad();
     const outcome = parsePage(VLLM_V1_DP2_PAGE, vllm, load);
-    // 2 engines × (running, waiting, kv, queries, hits, cache_config_info)
-    expect<i32>(outcome.samples).toBe(12);
+    // 2 engines × (running, waiting, kv, queries, hits, cache_config_info), and the process start time
+    expect<i32>(outcome.samples).toBe(13);
     expect<i32>(outcome.sampleLines).toBeGreaterThan(700);
   });
 });

@@ -3,12 +3,7 @@ import { InFlightLedger } from "../../assembly/router/inflight";
 import { LoadView } from "../../assembly/router/load";
 import { Scorer } from "../../assembly/router/scorer";
 import { mix64 } from "../../assembly/router/hash";
-
-function keys(n: i32): StaticArray<u64> {
-  const k = new StaticArray<u64>(n);
-  for (let i = 0; i < n; i++) k[i] = mix64(<u64>(i + 1));
-  return k;
-}
+import { keys } from "./fixtures/endpoints";
 
 /** These tests are about the weighted scoring ("scoring": "weights"); work scoring has its own (work.spec.ts). */
 function weightsConfig(): Config {
@@ -90,8 +85,9 @@ describe("Scorer", () => {
     const c = weightsConfig();
     c.coldBand = 1; // every eligible endpoint in the band: pure rendezvous order
     const n = 6;
-    const k = keys(n);
-    const s = new Scorer(c, k);
+    const endpoints = keys(n);
+    const k = endpoints.keys.keys;
+    const s = new Scorer(c, endpoints);
     const loads = new LoadView(new InFlightLedger(n));
     for (let key: u64 = 1; key <= 100; key++) {
       const placement = mix64(key);

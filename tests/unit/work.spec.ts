@@ -4,12 +4,7 @@ import { LoadView } from "../../assembly/router/load";
 import { Scorer } from "../../assembly/router/scorer";
 import { WorkLedger } from "../../assembly/router/work";
 import { mix64 } from "../../assembly/router/hash";
-
-function keys(n: i32): StaticArray<u64> {
-  const k = new StaticArray<u64>(n);
-  for (let i = 0; i < n; i++) k[i] = mix64(<u64>(i + 1));
-  return k;
-}
+import { keys } from "./fixtures/endpoints";
 
 function zeros(n: i32): StaticArray<i32> {
   return new StaticArray<i32>(n);
