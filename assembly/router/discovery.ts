@@ -65,6 +65,9 @@ export class Discovery {
     this.published = new ByteSink(writer.sink.cap);
   }
 
+  /** This VM polls (holds the lease). */
+  isHolder(): bool { return this.holding; }
+
   free(): void {
     this.lease.free();
     this.writer.free();

@@ -374,6 +374,10 @@ export class Router extends EventSink {
     const ch = endpoints.apply(record.ptr, record.size, this.lifecycle);
     if (!ch.changed) return;
     if (ch.added > 0 || ch.removed > 0) this.lifecycle.sizeIndexes();
+    s.set(s.members, <u64>endpoints.members);
+    s.set(s.pickable, <u64>endpoints.pickable);
+    // Every VM applies the change; the polling VM alone counts and logs it, once for the proxy.
+    if (!discovery.isHolder()) return;
     s.add(s.endpointsAdded, <u64>ch.added);
     s.add(s.endpointsRemoved, <u64>ch.removed);
     if (ch.overLimit > 0) {
@@ -381,8 +385,6 @@ export class Router extends EventSink {
       logError(ch.overLimit.toString() + " members of cluster \"" + discovery.config.cluster +
         "\" are not routed to: discovery.maxEndpoints is " + discovery.config.maxEndpoints.toString());
     }
-    s.set(s.members, <u64>endpoints.members);
-    s.set(s.pickable, <u64>endpoints.pickable);
     host.log(LogLevel.Info, "prefix-router: cluster \"" + discovery.config.cluster + "\": " +
       endpoints.members.toString() + " members, " + endpoints.pickable.toString() + " pickable (+" +
       ch.added.toString() + " -" + ch.removed.toString() + ")");

@@ -75,6 +75,8 @@ export interface VllmLoad {
   queries?: number;
   hits?: number;
   lora?: { running: string[]; max: number };
+  /** process_start_time_seconds, as prometheus_client's process collector writes it. */
+  startTime?: number;
 }
 
 /** A vLLM V1 metrics page (one engine) with the given numbers, in vLLM's own format. */
@@ -96,6 +98,9 @@ export function vllmPage(l: VllmLoad): string {
   if (l.blockSize !== undefined && l.gpuBlocks !== undefined) {
     lines.push("# TYPE vllm:cache_config_info gauge",
       `vllm:cache_config_info{block_size="${l.blockSize}",engine="0",num_gpu_blocks="${l.gpuBlocks}"} 1.0`);
+  }
+  if (l.startTime !== undefined) {
+    lines.push("# TYPE process_start_time_seconds gauge", `process_start_time_seconds ${l.startTime}`);
   }
   if (l.lora) {
     lines.push("# TYPE vllm:lora_requests_info gauge",

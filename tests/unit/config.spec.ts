@@ -64,6 +64,25 @@ describe("configuration", () => {
     expect<string>(errorOf('{"endpoints":[{"address":"10.0.0.5:8000"}],"affinity":0.5}')).toBe("affinity: must be between 1.0 and 100.0");
   });
 
+  it("follows a cluster instead of a list with discovery, with documented defaults", () => {
+    const c = parse('{"discovery":{"cluster":"outbound|8000||vllm.models.svc.cluster.local","adminCluster":"admin_guard"}}').config!;
+    const d = c.discovery!;
+    expect<string>(d.cluster).toBe("outbound|8000||vllm.models.svc.cluster.local");
+    expect<i32>(d.intervalMs).toBe(1000);
+    expect<i32>(d.timeoutMs).toBe(1000);
+    expect<i32>(d.maxEndpoints).toBe(256);
+    expect<i32>(d.metricsPort).toBe(0);
+    expect<i32>(c.slotCount()).toBe(256);
+    const withBoth = '{"endpoints":[{"address":"10.0.0.5:8000"}],"discovery":{"cluster":"m","adminCluster":"a"}}';
+    expect<string>(errorOf(withBoth)).toBe("discovery: give either endpoints or discovery, not both");
+    expect<string>(errorOf('{"discovery":{"cluster":"m"}}')).toBe("discovery.adminCluster: required");
+    expect<string>(errorOf('{"discovery":{"adminCluster":"a"}}')).toBe("discovery.cluster: required");
+    expect<string>(errorOf('{"discovery":{"cluster":"a b","adminCluster":"a"}}')).toBe("discovery.cluster: must be printable ASCII without spaces");
+    expect<string>(errorOf('{"discovery":{"cluster":"m","adminCluster":"a","maxEndpoints":0}}')).toBe("discovery.maxEndpoints: must be between 1.0 and 4096.0");
+    expect<string>(errorOf('{"discovery":{"cluster":"m","adminCluster":"a","intervalMs":10}}')).toBe("discovery.intervalMs: must be between 100.0 and 3600000.0");
+    expect<string>(errorOf('{"discovery":{"cluster":"m","adminCluster":"a","port":1}}')).toBe("discovery.port: unknown field");
+  });
+
   it("writes endpoint addresses as Envoy names its hosts, and finds duplicates in that form", () => {
     const c = parse('{"endpoints":[{"address":"[0:0:0:0:0:0:0:1]:8000","metricsAddress":"[FD00::0:7]:9090"},{"address":"10.0.0.6:8000"}]}').config!;
     expect<string>(c.endpoints[0].address).toBe("[::1]:8000");
