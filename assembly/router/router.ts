@@ -134,6 +134,8 @@ export class Router extends EventSink {
     for (let i = 0; i < config.endpoints.length; i++) names.push(config.endpoints[i].address);
     endpoints.fill(names, this.lifecycle);
     this.lifecycle.sizeIndexes();
+    stats.set(stats.members, <u64>endpoints.members);
+    stats.set(stats.pickable, <u64>endpoints.pickable);
     this.journal.open(this, this.vmTag);
     this.lastAppendMs = nowMs();
     let longest = 0;

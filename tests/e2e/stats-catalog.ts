@@ -24,7 +24,7 @@ export interface StatSpec {
 export const PASSTHROUGH_REASONS: readonly string[] = Object.freeze([
   "not_inference", "no_body", "body_too_large", "not_json", "no_model",
   "no_prompt", "token_prompt", "aborted", "headers_not_held", "request_trailers",
-  "body_timeout",
+  "body_timeout", "no_endpoint",
 ]);
 
 /** `prefix_router.<name>`: one series each, no label. */
@@ -42,6 +42,14 @@ export const GLOBAL_STATS: readonly StatSpec[] = Object.freeze([
   { name: "index.memory_bytes", type: "gauge" },
   { name: "server_prefix_cache_queries", type: "counter" },
   { name: "server_prefix_cache_hits", type: "counter" },
+  { name: "server_restarts", type: "counter" },
+  { name: "endpoints.members", type: "gauge" },
+  { name: "endpoints.pickable", type: "gauge" },
+  { name: "discovery.polls", type: "counter" },
+  { name: "discovery.poll_failures", type: "counter" },
+  { name: "discovery.endpoints_added", type: "counter" },
+  { name: "discovery.endpoints_removed", type: "counter" },
+  { name: "discovery.endpoints_over_limit", type: "counter" },
 ] as StatSpec[]);
 
 /** `prefix_router.passthrough.<reason>`: one counter, labelled `reason`. */
@@ -57,6 +65,7 @@ export const ENDPOINT_STATS: readonly StatSpec[] = Object.freeze([
   { name: "prefix_blocks_total", type: "counter" },
   { name: "server_prefix_cache_queries", type: "counter" },
   { name: "server_prefix_cache_hits", type: "counter" },
+  { name: "server_restarts", type: "counter" },
   { name: "scrape_successes", type: "counter" },
   { name: "scrape_failures", type: "counter" },
   { name: "healthy", type: "gauge" },
