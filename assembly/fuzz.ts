@@ -1,4 +1,4 @@
-// Fuzz entry (build/fuzz.wasm, `asc assembly/fuzz.ts --target fuzz`): the three
+// Fuzz entry (build/fuzz.wasm, `asc assembly/fuzz.ts --target fuzz`): the four
 // parsers that read outside input, each behind one thin export that runs it on
 // [ptr, ptr+len) and returns its outcome, plus the probes the Node driver
 // (scripts/hardening/fuzz.ts) checks results and leaks with. Never shipped and
@@ -18,6 +18,8 @@ import { parseConfig, Config } from "./router/config";
 import { Dialect, ServerLoad, Signal, SIGNAL_COUNT, MetricNames, dialectNamed, explicitDialect } from "./metrics/dialect";
 import { ParseOutcome } from "./metrics/prometheus";
 import { xxh64 } from "./router/hash";
+import { readClusterHosts } from "./router/admin_clusters";
+import { MemberRecordWriter } from "./router/membership";
 
 // ---------------------------------------------------------------------------
 // Request bodies (router/request.ts)
@@ -67,6 +69,8 @@ export function fuzz_string_len(): i32 { return scratch.byteLength; }
 
 export function fuzz_config_error(): usize { return handOut(lastError); }
 export function fuzz_config_endpoints(): i32 { return lastConfig !== null ? lastConfig!.endpoints.length : -1; }
+/** 1 when the accepted configuration follows a cluster (discovery) instead of listing endpoints. */
+export function fuzz_config_discovery(): i32 { return lastConfig !== null && lastConfig!.discovery !== null ? 1 : 0; }
 export function fuzz_config_address(i: i32): usize { return handOut(lastConfig!.endpoints[i].address); }
 export function fuzz_config_metrics_address(i: i32): usize { return handOut(lastConfig!.endpoints[i].metricsAddress); }
 export function fuzz_config_header(): usize { return handOut(lastConfig!.destinationHeader); }
@@ -219,3 +223,19 @@ export function fuzz_grind(ptr: usize, len: usize, seed: u64, at: usize, mask: u
   }
   return 0;
 }
+
+// ---------------------------------------------------------------------------
+// Envoy's admin /clusters text (router/admin_clusters.ts)
+
+/** The cluster every admin input is read for; the driver's generator and oracle use the same name. */
+const ADMIN_CLUSTER = String.UTF8.encode("outbound|8000||vllm.models.svc.cluster.local");
+export const FUZZ_ADMIN_MAX_HOSTS: i32 = 64;
+const members = new MemberRecordWriter(FUZZ_ADMIN_MAX_HOSTS);
+
+/** ClustersAnswer of reading [ptr, ptr+len); the record is at fuzz_admin_record_ptr for fuzz_admin_record_len bytes. */
+export function fuzz_admin(ptr: usize, len: usize): i32 {
+  return readClusterHosts(ptr, len, ADMIN_CLUSTER, members);
+}
+export function fuzz_admin_record_ptr(): usize { return members.sink.ptr; }
+export function fuzz_admin_record_len(): usize { return members.sink.len; }
+export function fuzz_admin_overflow(): i32 { return members.overflow; }

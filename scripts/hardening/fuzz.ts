@@ -1,9 +1,11 @@
-// Fuzzing of the three parsers that read outside input (request bodies, the
-// plugin configuration, Prometheus pages) in build/fuzz.wasm: seeded campaigns
+// Fuzzing of the four parsers that read outside input (request bodies, the
+// plugin configuration, Prometheus pages, Envoy's admin /clusters text) in
+// build/fuzz.wasm: seeded campaigns
 // of generated, mutated and truncated inputs plus hand-picked extremes, each
 // input placed so that a read past its end traps (fuzz-module.ts). Every input
 // is checked for traps and for the parser's invariants; request bodies are
-// also compared with a JavaScript reference (body-oracle.ts), cut Prometheus
+// also compared with a JavaScript reference (body-oracle.ts), admin answers
+// with admin-pages.ts's reading of them, cut Prometheus
 // pages with their uncut parse, and a sample of inputs is run twice with
 // different bytes just before the input to catch reads before it. The heap in
 // use is measured after a warm-up and at the end: it must come back.
@@ -22,9 +24,10 @@ import { generateBody, BODY_TOKENS } from "./bodies.ts";
 import { expectedBody, OUTCOME_NAMES, Extract } from "./body-oracle.ts";
 import { generateConfig, CONFIG_TOKENS, strictAddress, strictHeaderName, strictPath } from "./configs.ts";
 import { generatePage, PAGE_TOKENS, DIALECTS } from "./pages.ts";
+import { generateAdminText, expectedHosts, decodeRecord, ADMIN_TOKENS, ADMIN_MAX_HOSTS } from "./admin-pages.ts";
 
-export type ParserName = "body" | "config" | "metrics";
-export const PARSERS: readonly ParserName[] = ["body", "config", "metrics"];
+export type ParserName = "body" | "config" | "metrics" | "admin";
+export const PARSERS: readonly ParserName[] = ["body", "config", "metrics", "admin"];
 export const REGRESSIONS_DIR = new URL("../../tests/fuzz/regressions/", import.meta.url).pathname;
 
 type Origin = "generated" | "mutated" | "truncated" | "special";
@@ -190,7 +193,7 @@ function configHarness(): Harness {
       if (accepted === 1) {
         const n = e.fuzz_config_endpoints();
         const parts: string[] = [];
-        if (n < 1) violation = "accepted without endpoints";
+        if (n < 1 && e.fuzz_config_discovery() !== 1) violation = "accepted without endpoints or discovery";
         for (let i = 0; i < n && violation === null; i++) {
           const address = m.handedOut(e.fuzz_config_address(i));
           const metrics = m.handedOut(e.fuzz_config_metrics_address(i));
@@ -288,7 +291,7 @@ function metricsHarness(): Harness {
       const view = readMetrics(m, present);
       const lines = e.fuzz_metrics_lines(), sampleLines = e.fuzz_metrics_sample_lines(), samples = e.fuzz_metrics_samples();
       let violation: string | null = null;
-      if ((present & ~0xff) !== 0) violation = `present bits ${present.toString(2)}`;
+      if ((present & ~0x1ff) !== 0) violation = `present bits ${present.toString(2)}`;
       else if (!(samples <= sampleLines && sampleLines <= lines)) violation = `counts: ${samples} samples, ${sampleLines} sample lines, ${lines} lines`;
       for (let s = 0; s < 7 && violation === null; s++) {
         if (!((present >>> s) & 1)) continue;
@@ -327,6 +330,50 @@ function metricsHarness(): Harness {
   };
 }
 
+// ---------------------------------------------------------------------------
+// Envoy's admin /clusters text
+
+function adminHarness(): Harness {
+  return {
+    name: "admin",
+    modes: [0],
+    tokens: ADMIN_TOKENS,
+    maxBytes: 8 << 20,
+    generate(rng) {
+      return { bytes: encoder.encode(generateAdminText(rng)), mode: 0, clean: true };
+    },
+    special(rng) {
+      const s = (t: string) => ({ bytes: encoder.encode(t), mode: 0 });
+      const host = (i: number) => `outbound|8000||vllm.models.svc.cluster.local::10.0.${(i >> 8) & 255}.${i & 255}:8000::health_flags::healthy\n`;
+      switch (rng.int(7)) {
+        case 0: return s(Array.from({ length: rng.range(100, 5000) }, (_, i) => host(i)).join(""));
+        case 1: return s(`outbound|8000||vllm.models.svc.cluster.local::${"a".repeat(rng.range(250, 70000))}::health_flags::healthy\n`);
+        case 2: return s(`outbound|8000||vllm.models.svc.cluster.local::${"::".repeat(rng.range(1, 50000))}health_flags::healthy`);
+        case 3: return s(`outbound|8000||vllm.models.svc.cluster.local::1.2.3.4:5::health_flags::${"/degraded".repeat(rng.range(1, 100000))}`);
+        case 4: return s("\n".repeat(rng.range(0, 1 << 20)));
+        case 5: return s("outbound|8000||vllm.models.svc.cluster.local::");
+        default: return { bytes: noise(rng, ADMIN_TOKENS, 1 << 16), mode: 0 };
+      }
+    },
+    run(m, ptr, c) {
+      const e = m.exports;
+      const answer = e.fuzz_admin(ptr, c.bytes.length);
+      const record = decodeRecord(m.read(e.fuzz_admin_record_ptr(), e.fuzz_admin_record_len()));
+      const expected = expectedHosts(c.bytes);
+      let violation: string | null = null;
+      if (typeof record === "string") violation = `malformed record: ${record}`;
+      else if (answer !== (expected.known ? 0 : 1)) violation = `answer ${answer}, expected ${expected.known ? "Ok" : "UnknownCluster"}`;
+      else if (record.length > ADMIN_MAX_HOSTS) violation = `${record.length} hosts over the limit`;
+      else if (e.fuzz_admin_overflow() !== expected.overflow) violation = `overflow ${e.fuzz_admin_overflow()}, expected ${expected.overflow}`;
+      else if (JSON.stringify(record) !== JSON.stringify(expected.hosts)) {
+        violation = `hosts differ from the reference: ${JSON.stringify(record).slice(0, 200)} / ${JSON.stringify(expected.hosts).slice(0, 200)}`;
+      }
+      const hosts = typeof record === "string" ? -1 : record.length;
+      return { bucket: answer !== 0 ? "unknown cluster" : hosts === 0 ? "no hosts" : "hosts", signature: `${answer}/${JSON.stringify(record)}`, violation, compared: true };
+    },
+  };
+}
+
 function popcount(x: number): number {
   let n = 0;
   for (; x; x &= x - 1) n++;
@@ -334,7 +381,7 @@ function popcount(x: number): number {
 }
 
 export function harness(name: ParserName): Harness {
-  return name === "body" ? bodyHarness() : name === "config" ? configHarness() : metricsHarness();
+  return name === "body" ? bodyHarness() : name === "config" ? configHarness() : name === "metrics" ? metricsHarness() : adminHarness();
 }
 
 // ---------------------------------------------------------------------------
