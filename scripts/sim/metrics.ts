@@ -60,7 +60,12 @@ function cacheConfigLabels(p: SimParams): Record<string, string> {
   };
 }
 
-export function renderMetrics(snap: EngineSnapshot, p: SimParams, nowMs: number): string {
+/**
+ * `startedAtS`: the server process's start, as prometheus_client's process
+ * collector reports it on vLLM's single-process registry
+ * (process_start_time_seconds); a restarted server shows a new one.
+ */
+export function renderMetrics(snap: EngineSnapshot, p: SimParams, nowMs: number, startedAtS?: number): string {
   const base = { engine: "0", model_name: p.model };
   const created = pyFloat(EPOCH_S);
   const out: string[] = [];
@@ -91,6 +96,10 @@ export function renderMetrics(snap: EngineSnapshot, p: SimParams, nowMs: number)
       running_lora_adapters: snap.runningLoraAdapters.join(","),
       waiting_lora_adapters: snap.waitingLoraAdapters.join(","),
     });
+  }
+  if (startedAtS !== undefined) {
+    out.push("# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.",
+      "# TYPE process_start_time_seconds gauge", `process_start_time_seconds ${pyFloat(startedAtS)}`);
   }
   return out.join("\n") + "\n";
 }

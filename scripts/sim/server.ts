@@ -50,6 +50,8 @@ export class SimServer {
   private readonly port: number;
   private readonly http: http.Server;
   private readonly t0 = performance.now();
+  /** Wall-clock start, for process_start_time_seconds: a server started again on the same port shows a new one. */
+  private readonly startedAtS = Math.round(Date.now()) / 1000;
   private timer: NodeJS.Timeout | null = null;
   private armedFor = Infinity;
   private nextId = 1;
@@ -105,7 +107,7 @@ export class SimServer {
     if (req.method === "GET" && url === "/metrics") {
       this.catchUp();
       res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
-      res.end(renderMetrics(this.engine.snapshot(), this.params, this.now()));
+      res.end(renderMetrics(this.engine.snapshot(), this.params, this.now(), this.startedAtS));
       return;
     }
     if (req.method === "GET" && (url === "/health" || url === "/ping")) {
