@@ -11,10 +11,11 @@ import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { GatewayConfigError, type GatewayConfig } from "./envoy-config.ts";
+import { GatewayConfigError, NAMES, type GatewayConfig } from "./envoy-config.ts";
+import { writeEdsFile } from "./eds-file.ts";
 import { publishDiscoveryResponse } from "./ecds.ts";
 import { checkFilterConfiguration } from "./filter-check.ts";
-import { EXAMPLES, USAGE, parseGenerateArgs, render, renderExample } from "./generate.ts";
+import { EXAMPLES, EXAMPLE_EDS, USAGE, parseGenerateArgs, render, renderExample } from "./generate.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const BUILT_WASM = resolve(ROOT, "build/prefix_router.wasm");
@@ -35,6 +36,21 @@ async function write(file: string, text: string): Promise<void> {
   await writeFile(path, text);
 }
 
+/**
+ * Envoy refuses to start while the EDS file is missing ("paths must refer to
+ * an existing path in the system"), so a missing one is created with no hosts.
+ * An existing one is left alone: it may be serving a running Envoy.
+ */
+async function ensureEdsFile(file: string): Promise<void> {
+  const path = resolve(process.cwd(), file);
+  if (existsSync(path)) return;
+  await writeEdsFile(path, NAMES.modelCluster, [], "0");
+  process.stderr.write(
+    `wrote ${file} with no hosts (Envoy does not start without it). Put the model servers in it with\n` +
+    `  node --import tsx scripts/gateway/eds-file.ts --out ${file} --hosts ip:port,ip:port,...\n`,
+  );
+}
+
 async function main(argv: string[]): Promise<void> {
   const req = parseGenerateArgs(argv);
   if (req.help) {
@@ -49,6 +65,8 @@ async function main(argv: string[]): Promise<void> {
       await write(ex.file, text);
       process.stderr.write(`wrote ${ex.file}\n`);
     }
+    await writeEdsFile(EXAMPLE_EDS.file, NAMES.modelCluster, EXAMPLE_EDS.hosts, EXAMPLE_EDS.version);
+    process.stderr.write(`wrote ${EXAMPLE_EDS.file}\n`);
     return;
   }
   const { text, config, ecds } = render(req, argv.filter((a, i) => a !== "--out" && argv[i - 1] !== "--out"));
@@ -60,6 +78,7 @@ async function main(argv: string[]): Promise<void> {
     await publishDiscoveryResponse(path, ecds.text);
     process.stderr.write(`wrote ${ecds.file} (the filter's configuration, served through ECDS)\n`);
   }
+  if (config.discovery !== null) await ensureEdsFile(config.discovery.edsFile);
   if (req.out === null) process.stdout.write(text);
   else {
     await write(req.out, text);

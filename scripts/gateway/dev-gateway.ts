@@ -22,7 +22,7 @@ import { randomUUID } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { Envoy, RealClock, type HttpStream, type LogEntry, type Plugin, type LogLevelName } from "../host/index.ts";
-import { NAMES, filterConfigurationText, type GatewayConfig } from "./envoy-config.ts";
+import { GatewayConfigError, NAMES, filterConfigurationText, type GatewayConfig } from "./envoy-config.ts";
 import { STATS_TAGS } from "./stats-tags.ts";
 import { formatAddress } from "./address.ts";
 import { OverrideHostSelection, RoundRobin } from "./override-host.ts";
@@ -100,6 +100,8 @@ export class DevGateway {
 
   static async start(options: DevGatewayOptions): Promise<DevGateway> {
     const c = options.config;
+    // It has no EDS subscription and no admin API to poll: the filter would wait for members forever.
+    if (c.discovery !== null) throw new GatewayConfigError("eds", "the dev gateway does not serve EDS or Envoy's admin /clusters; run real Envoy (npm run envoy:install)");
     const envoy = new Envoy({
       clock: new RealClock(),
       logLevel: options.logLevel ?? "info",

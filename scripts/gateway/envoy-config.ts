@@ -13,15 +13,21 @@
 //   fallbackHosts      → the filter's list length after the pick and the
 //                        route's num_retries (override_host tries the next
 //                        entry on each retry); 0 for ORIGINAL_DST
+//   eds                → instead of endpoints: the model cluster becomes EDS
+//                        reading that file, and the filter's `discovery` follows
+//                        the cluster through the admin guard (admin-guard.ts),
+//                        whose path rule names the same cluster
 // The dev gateway (dev-gateway.ts) takes the same resolved config, so it runs
 // the filter with the very JSON text the YAML carries.
 //
 // Owns: validation of the inputs, the filter configuration, the bootstrap
 // object and its YAML rendering (with comments citing why). Must not: do I/O
 // or start anything (config.ts is the CLI, start.ts the launcher).
+import { dirname } from "node:path";
 import YAML from "yaml";
 import { isLoopback, parseBindAddress, parseEndpointAddress, addressError, canonicalAddress, formatAddress, type SocketAddress } from "./address.ts";
 import { envoyStatsTags } from "./stats-tags.ts";
+import { ADMIN_GUARD_NAMES, adminClustersPath, adminGuardClusters, adminGuardListener, socketPathError } from "./admin-guard.ts";
 import {
   ENVOY_VERSION, FAILURE_POLICY_SINCE, ORIGINAL_DST_HEADER_NAME_SINCE, OVERRIDE_HOST_SINCE, STOP_ITERATION_SINCE,
   atLeast, isVersion,
@@ -42,6 +48,12 @@ export const NAMES = Object.freeze({
   chosenCluster: "prefix_router_models_chosen",
   /** Where the filter's metrics scrapes go (proxy_http_call), one ORIGINAL_DST cluster for every endpoint. */
   metricsCluster: "prefix_router_metrics",
+  /** Discovery: the filter's adminCluster, a listener on a Unix socket that lets only its GET through. */
+  adminGuard: ADMIN_GUARD_NAMES.guard,
+  /** Discovery: the admin address, reached only through the guard's route. */
+  adminCluster: ADMIN_GUARD_NAMES.admin,
+  /** bootstrap.node: a file subscription (EDS) needs the node's id and cluster. */
+  node: "prefix_router",
 });
 
 export const DEFAULT_DESTINATION_HEADER = "x-gateway-destination-endpoint";
@@ -49,9 +61,11 @@ export const DEFAULT_MAX_BODY_BYTES = 1 << 20;
 export const DEFAULT_WASM_FILE = "build/prefix_router.wasm";
 export const DEFAULT_LISTEN = "127.0.0.1:10000";
 export const DEFAULT_ADMIN = "127.0.0.1:9901";
+/** Where the admin guard listens with --eds: mode 0600, so only Envoy's user can connect. */
+export const DEFAULT_ADMIN_GUARD_SOCKET = "/tmp/prefix_router_admin_guard.sock";
 
 /** Filter fields with a dedicated option here, so that Envoy's side is derived from the same value. */
-const OWNED_FILTER_FIELDS = ["endpoints", "destinationHeader", "maxBodyBytes", "metrics", "fallbackHosts"] as const;
+const OWNED_FILTER_FIELDS = ["endpoints", "discovery", "destinationHeader", "maxBodyBytes", "metrics", "fallbackHosts"] as const;
 
 /** The filter's default (assembly/router/config.ts) and range of fallbackHosts. */
 export const DEFAULT_FALLBACK_HOSTS = 2;
@@ -96,8 +110,28 @@ export interface MetricsInput {
   dialect?: string | Record<string, string>;
 }
 
+/** The filter's discovery fields the generator does not derive (README "Endpoint discovery"). */
+export interface DiscoveryInput {
+  intervalMs?: number;
+  timeoutMs?: number;
+  maxEndpoints?: number;
+  /** The port of each host's metrics page; absent or 0: the port it serves on. */
+  metricsPort?: number;
+}
+
 export interface GatewayConfigInput {
-  endpoints: Array<string | EndpointInput>;
+  /** A static list of model servers; or `eds` instead. */
+  endpoints?: Array<string | EndpointInput>;
+  /**
+   * Instead of `endpoints`: the model cluster reads its hosts from this EDS
+   * file (a DiscoveryResponse, eds-file.ts writes one), and the filter follows
+   * the cluster through the admin API. Needs a fixed admin port.
+   */
+  eds?: string;
+  /** With `eds`: the admin guard's Unix socket. Default DEFAULT_ADMIN_GUARD_SOCKET. */
+  adminGuardSocket?: string;
+  /** With `eds`: the filter's other discovery fields. */
+  discovery?: DiscoveryInput;
   /** override_host (Envoy ≥ 1.35, the default) or original_dst (for Envoy without override_host). */
   variant?: Variant;
   /** The Envoy release the config is for (x.y.z); fields newer than it are left out. Default ENVOY_VERSION. */
@@ -137,8 +171,21 @@ export interface ResolvedMetrics {
   dialect: string | Record<string, string>;
 }
 
+export interface ResolvedDiscovery {
+  /** The EDS file, as Envoy opens it. */
+  edsFile: string;
+  adminGuardSocket: string;
+  intervalMs: number | null;
+  timeoutMs: number | null;
+  maxEndpoints: number | null;
+  metricsPort: number | null;
+}
+
 export interface GatewayConfig {
+  /** The static list; empty when `discovery` is set. */
   endpoints: ResolvedEndpoint[];
+  /** Set with --eds: the model cluster is EDS and the filter follows it. */
+  discovery: ResolvedDiscovery | null;
   variant: Variant;
   envoyVersion: string;
   wasmFile: string;
@@ -206,14 +253,50 @@ function metricsOf(m: false | MetricsInput | undefined): ResolvedMetrics | null 
   return { path, intervalMs, timeoutMs, dialect };
 }
 
+function optionalInteger(field: string, v: unknown, min: number, max: number): number | null {
+  return v === undefined ? null : integer(field, v, min, max);
+}
+
+/** --eds: the file and the filter's discovery fields (ranges: assembly/router/config.ts readDiscovery). */
+function discoveryOf(input: GatewayConfigInput): ResolvedDiscovery {
+  const edsFile = input.eds!;
+  if (typeof edsFile !== "string" || !edsFile.endsWith(".json")) {
+    throw new GatewayConfigError("eds", `"${String(edsFile)}": the file name must end in .json (Envoy picks the parser by extension; eds-file.ts writes JSON)`);
+  }
+  if (input.endpoints !== undefined && input.endpoints.length > 0) {
+    throw new GatewayConfigError("eds", "give either endpoints or eds, not both: with eds the cluster's hosts come from the file (write them with scripts/gateway/eds-file.ts)");
+  }
+  if (input.variant === "original_dst") {
+    throw new GatewayConfigError("eds", "needs the override_host variant: the original_dst variant's routes list every endpoint, so they cannot follow a changing cluster");
+  }
+  const adminGuardSocket = input.adminGuardSocket ?? DEFAULT_ADMIN_GUARD_SOCKET;
+  const socketError = socketPathError(adminGuardSocket);
+  if (socketError !== null) throw new GatewayConfigError("adminGuardSocket", `"${adminGuardSocket}": ${socketError}`);
+  const d = input.discovery ?? {};
+  if (typeof d !== "object" || d === null) throw new GatewayConfigError("discovery", "must be an object");
+  const metricsPort = optionalInteger("discovery.metricsPort", d.metricsPort, 0, 65535);
+  return {
+    edsFile,
+    adminGuardSocket,
+    intervalMs: optionalInteger("discovery.intervalMs", d.intervalMs, 100, 3_600_000),
+    timeoutMs: optionalInteger("discovery.timeoutMs", d.timeoutMs, 1, 600_000),
+    maxEndpoints: optionalInteger("discovery.maxEndpoints", d.maxEndpoints, 1, 4096),
+    metricsPort: metricsPort === 0 ? null : metricsPort,
+  };
+}
+
 /** Validates the inputs and fills in defaults. Throws GatewayConfigError naming the field. */
 export function resolveConfig(input: GatewayConfigInput): GatewayConfig {
-  if (!Array.isArray(input.endpoints) || input.endpoints.length === 0) {
-    throw new GatewayConfigError("endpoints", "at least one endpoint is required");
+  const discovery = input.eds === undefined ? null : discoveryOf(input);
+  if (discovery === null && input.adminGuardSocket !== undefined) throw new GatewayConfigError("adminGuardSocket", "only with eds");
+  if (discovery === null && input.discovery !== undefined) throw new GatewayConfigError("discovery", "only with eds");
+  if (discovery === null && (!Array.isArray(input.endpoints) || input.endpoints.length === 0)) {
+    throw new GatewayConfigError("endpoints", "at least one endpoint is required (or eds, to follow the cluster's hosts from a file)");
   }
+  const endpointList = input.endpoints ?? [];
   // The filter's own bound (assembly/router/prefix_table.ts MAX_ENDPOINTS).
-  if (input.endpoints.length > 65534) throw new GatewayConfigError("endpoints", "at most 65534 endpoints");
-  const endpoints = input.endpoints.map(endpointOf);
+  if (endpointList.length > 65534) throw new GatewayConfigError("endpoints", "at most 65534 endpoints");
+  const endpoints = endpointList.map(endpointOf);
   const seen = new Map<string, number>();
   endpoints.forEach((e, i) => {
     const j = seen.get(e.address);
@@ -253,6 +336,9 @@ export function resolveConfig(input: GatewayConfigInput): GatewayConfig {
   if (!isLoopback(admin)) {
     throw new GatewayConfigError("admin", `"${formatAddress(admin)}" is not a loopback address; Envoy's admin API must not be reachable from other machines`);
   }
+  if (discovery !== null && admin.port === 0) {
+    throw new GatewayConfigError("admin", "port 0 with eds: the admin guard's cluster must name the admin port, so it cannot be picked at start; give a fixed port");
+  }
 
   const filterExtra = input.filter ?? {};
   if (typeof filterExtra !== "object" || filterExtra === null || Array.isArray(filterExtra)) {
@@ -275,6 +361,7 @@ export function resolveConfig(input: GatewayConfigInput): GatewayConfig {
 
   return {
     endpoints,
+    discovery,
     variant,
     envoyVersion,
     wasmFile,
@@ -293,14 +380,26 @@ export function resolveConfig(input: GatewayConfigInput): GatewayConfig {
 
 // ---- the filter's configuration ------------------------------------------------------------
 
+/** The filter's `discovery`: the model cluster, read through the admin guard; defaults left to the filter. */
+function discoveryConfiguration(d: ResolvedDiscovery): Record<string, unknown> {
+  const out: Record<string, unknown> = { cluster: NAMES.modelCluster, adminCluster: NAMES.adminGuard };
+  if (d.intervalMs !== null) out.intervalMs = d.intervalMs;
+  if (d.timeoutMs !== null) out.timeoutMs = d.timeoutMs;
+  if (d.maxEndpoints !== null) out.maxEndpoints = d.maxEndpoints;
+  if (d.metricsPort !== null) out.metricsPort = d.metricsPort;
+  return out;
+}
+
 /** The filter's configuration object (README "Configuration reference"). */
 export function filterConfiguration(c: GatewayConfig): Record<string, unknown> {
-  const out: Record<string, unknown> = {
-    endpoints: c.endpoints.map((e) => (e.metricsAddress === null ? { address: e.address } : { address: e.address, metricsAddress: e.metricsAddress })),
+  const out: Record<string, unknown> = c.discovery === null
+    ? { endpoints: c.endpoints.map((e) => (e.metricsAddress === null ? { address: e.address } : { address: e.address, metricsAddress: e.metricsAddress })) }
+    : { discovery: discoveryConfiguration(c.discovery) };
+  Object.assign(out, {
     destinationHeader: c.destinationHeader,
     maxBodyBytes: c.maxBodyBytes,
     fallbackHosts: c.fallbackHosts,
-  };
+  });
   if (c.metrics !== null) {
     const m: Record<string, unknown> = { cluster: NAMES.metricsCluster, path: c.metrics.path };
     if (c.metrics.intervalMs !== null) m.intervalMs = c.metrics.intervalMs;
@@ -441,6 +540,22 @@ function roundRobinPolicy(): Record<string, unknown> {
   };
 }
 
+/**
+ * The model cluster's hosts from a file. Envoy reacts only to a rename into
+ * the watched directory (a file replaced in place is not seen:
+ * source/extensions/config_subscription/filesystem/filesystem_subscription_impl.cc
+ * watches the directory for IN_MOVED_TO when watched_directory is set), so
+ * the file is always replaced by a rename (eds-file.ts writeEdsFile).
+ */
+function edsClusterConfig(d: ResolvedDiscovery): Record<string, unknown> {
+  return {
+    eds_config: {
+      resource_api_version: "V3",
+      path_config_source: { path: d.edsFile, watched_directory: { path: dirname(d.edsFile) } },
+    },
+  };
+}
+
 function modelClusters(c: GatewayConfig): unknown[] {
   const hosts = {
     cluster_name: NAMES.modelCluster,
@@ -448,10 +563,10 @@ function modelClusters(c: GatewayConfig): unknown[] {
   };
   const base = {
     name: NAMES.modelCluster,
-    type: "STATIC",
+    type: c.discovery === null ? "STATIC" : "EDS",
     connect_timeout: "2s",
     per_connection_buffer_limit_bytes: c.bufferLimitBytes,
-    load_assignment: hosts,
+    ...(c.discovery === null ? { load_assignment: hosts } : { eds_cluster_config: edsClusterConfig(c.discovery) }),
   };
   if (c.variant === "override_host") {
     return [
@@ -533,7 +648,9 @@ export function envoyBootstrap(c: GatewayConfig): Record<string, unknown> {
     ],
   };
   if (c.accessLog) hcm.access_log = accessLog(c);
+  const guard = c.discovery === null ? null : { cluster: NAMES.modelCluster, socketPath: c.discovery.adminGuardSocket, admin: c.admin };
   return {
+    ...(c.discovery === null ? {} : { node: { id: NAMES.node, cluster: NAMES.node } }),
     admin: { address: socketAddress(c.admin) },
     stats_config: { stats_tags: envoyStatsTags() },
     static_resources: {
@@ -553,8 +670,10 @@ export function envoyBootstrap(c: GatewayConfig): Record<string, unknown> {
             },
           ],
         },
+        // After the model listener: the launcher reads the first listener's address.
+        ...(guard === null ? [] : [adminGuardListener(guard)]),
       ],
-      clusters: [...modelClusters(c), ...metricsCluster(c)],
+      clusters: [...modelClusters(c), ...metricsCluster(c), ...(guard === null ? [] : adminGuardClusters(guard))],
     },
   };
 }
@@ -655,6 +774,7 @@ export function renderEnvoyYaml(c: GatewayConfig, options: RenderOptions = {}): 
       " the filter strips client copies, and the routes above only send configured endpoints here.");
   }
   comment(doc, [...cluster0, "per_connection_buffer_limit_bytes"], " Same limit upstream: the buffered body is sent on in one piece.");
+  if (c.discovery !== null) commentDiscovery(doc, c, c.discovery);
   if (c.metrics !== null) {
     const index = c.variant === "override_host" ? 1 : 2;
     comment(doc, ["static_resources", "clusters", index],
@@ -675,10 +795,37 @@ export function renderEnvoyYaml(c: GatewayConfig, options: RenderOptions = {}): 
   return doc.toString({ lineWidth: 0 });
 }
 
+/** Why the discovery parts are as they are (admin-guard.ts, eds-file.ts). */
+function commentDiscovery(doc: YAML.Document, c: GatewayConfig, d: ResolvedDiscovery): void {
+  const clusters = ["static_resources", "clusters"];
+  const index = (name: string) => (doc.getIn(clusters, true) as YAML.YAMLSeq).items.findIndex((item) => YAML.isMap(item) && item.get("name") === name);
+  comment(doc, ["node"], " EDS from a file is an xDS subscription: Envoy requires the node's id and cluster for it.");
+  comment(doc, [...clusters, index(NAMES.modelCluster), "eds_cluster_config"],
+    ` The hosts come from ${d.edsFile}.\n` +
+    " Envoy applies a new version when a file is renamed into its directory (scripts/gateway/eds-file.ts\n" +
+    " writes it so); a file it cannot parse is rejected and the hosts stay. Envoy does not start while\n" +
+    " the file is missing. health_status (DRAINING, UNHEALTHY, ...) shows in the admin API's health_flags,\n" +
+    " which the filter reads.");
+  comment(doc, [...clusters, index(NAMES.adminGuard)],
+    " The filter's discovery.adminCluster: its GET /clusters callouts connect to the guard's socket.");
+  comment(doc, [...clusters, index(NAMES.adminCluster)],
+    ` The admin API (${formatAddress(c.admin)}), which only the guard's route reaches. A cluster names the\n` +
+    " admin port, so it is fixed: port 0 would be picked at start.");
+  comment(doc, ["static_resources", "listeners", 1],
+    ` The admin guard: the filter polls GET ${adminClustersPath(NAMES.modelCluster)} through it; any\n` +
+    " other method, path or query is answered 403 here, so a callout cannot reach the admin API's\n" +
+    " state-changing endpoints (POST /quitquitquit, /healthcheck/fail, ...). The :path match is raw and\n" +
+    " whole (no path normalization is configured). Mode 0600 (384): only Envoy's user may connect.\n" +
+    " It confines mistakes, not a malicious module, which could name the admin cluster itself.");
+}
+
 function header(c: GatewayConfig, options: RenderOptions): string {
   const n = c.endpoints.length;
+  const what = c.discovery === null
+    ? `${n} endpoint${n === 1 ? "" : "s"}`
+    : `the hosts in ${c.discovery.edsFile} (EDS, followed by the filter through the admin API)`;
   const lines = [
-    ` prefix-router: Envoy bootstrap for ${n} endpoint${n === 1 ? "" : "s"} (${c.variant}). Generated; do not edit.`,
+    ` prefix-router: Envoy bootstrap for ${what} (${c.variant}). Generated; do not edit.`,
     options.generatedBy ? ` Regenerate: ${options.generatedBy}` : ` Generated by scripts/gateway/envoy-config.ts.`,
     ` Written for Envoy ${c.envoyVersion}.`,
   ];

@@ -4,7 +4,7 @@
 // the example list. Must not: write files or exit (config.ts does).
 import { parseArgs } from "node:util";
 import {
-  filterConfigurationText, parseEndpointList, renderEnvoyYaml, resolveConfig,
+  DEFAULT_ADMIN_GUARD_SOCKET, filterConfigurationText, parseEndpointList, renderEnvoyYaml, resolveConfig,
   type GatewayConfig, type GatewayConfigInput, type Variant,
 } from "./envoy-config.ts";
 import { discoveryResponseText, renderEcdsYaml } from "./ecds.ts";
@@ -25,8 +25,17 @@ export interface GenerateRequest {
   ecdsEndpoints: string | null;
 }
 
-export const USAGE = `usage: node --import tsx scripts/gateway/config.ts --endpoints ip:port[=metricsIp:port],... [options]
+export const USAGE = `usage: node --import tsx scripts/gateway/config.ts (--endpoints ip:port[=metricsIp:port],... | --eds FILE) [options]
   --endpoints LIST        the model servers, "ip:port" or "[ipv6]:port"; "=ip:port" names a separate metrics address
+  --eds FILE              instead of --endpoints: the model cluster reads its hosts from FILE (EDS, a .json
+                          DiscoveryResponse; relative to Envoy's working directory) and the filter follows the
+                          cluster through the admin API (README "Endpoint discovery"). Envoy does not start
+                          without FILE, so an empty one is written if missing; replace it with
+                          node --import tsx scripts/gateway/eds-file.ts --out FILE --hosts ip:port[=DRAINING],...
+                          Needs a fixed --admin port (not 0) and the override_host variant
+  --admin-guard-socket P  with --eds: the Unix socket of the admin guard, the only way the filter reaches the
+                          admin API (default ${DEFAULT_ADMIN_GUARD_SOCKET}; mode 0600)
+  --metrics-port N        with --eds: the port of each host's metrics page (default: the port it serves on)
   --variant V             override_host (Envoy >= 1.35, default) | original_dst (Envoy without override_host)
   --envoy-version X.Y.Z   the Envoy the config is for (default: the pinned version); newer fields are left out
   --wasm PATH             the .wasm as Envoy opens it (default build/prefix_router.wasm)
@@ -61,6 +70,9 @@ export function parseGenerateArgs(argv: string[]): GenerateRequest {
     strict: true,
     options: {
       endpoints: { type: "string" },
+      eds: { type: "string" },
+      "admin-guard-socket": { type: "string" },
+      "metrics-port": { type: "string" },
       variant: { type: "string" },
       "envoy-version": { type: "string" },
       wasm: { type: "string" },
@@ -104,8 +116,19 @@ export function parseGenerateArgs(argv: string[]): GenerateRequest {
     fallbackHosts = Number(values["fallback-hosts"]);
     if (!Number.isInteger(fallbackHosts)) throw new Error(`--fallback-hosts: "${values["fallback-hosts"]}" is not a whole number`);
   }
+  let metricsPort: number | undefined;
+  if (values["metrics-port"] !== undefined) {
+    metricsPort = Number(values["metrics-port"]);
+    if (!Number.isInteger(metricsPort)) throw new Error(`--metrics-port: "${values["metrics-port"]}" is not a whole number`);
+    if (values.eds === undefined) throw new Error("--metrics-port: only with --eds (with --endpoints, give each endpoint's metrics address as ip:port=metricsIp:port)");
+  }
+  if (values["admin-guard-socket"] !== undefined && values.eds === undefined) throw new Error("--admin-guard-socket: only with --eds");
+  if (values.eds !== undefined && values["ecds-endpoints"] !== undefined) throw new Error("--ecds-endpoints: not with --eds (the filter follows the cluster's hosts)");
   const input: GatewayConfigInput = {
-    endpoints: parseEndpointList(values.endpoints ?? ""),
+    endpoints: values.endpoints === undefined ? undefined : parseEndpointList(values.endpoints),
+    eds: values.eds,
+    adminGuardSocket: values["admin-guard-socket"],
+    discovery: metricsPort === undefined ? undefined : { metricsPort },
     variant: values.variant as Variant | undefined,
     envoyVersion: values["envoy-version"],
     wasmFile: values.wasm,
@@ -183,7 +206,22 @@ export const EXAMPLES: readonly Example[] = Object.freeze([
   // The last Envoy release without override_host, to show what older Envoy gets.
   { file: "envoy/generated/envoy-original-dst.yaml", args: ["--endpoints", EXAMPLE_ENDPOINTS, "--variant", "original_dst", "--envoy-version", "1.34.0"] },
   { file: "envoy/generated/filter-config.json", args: ["--endpoints", EXAMPLE_ENDPOINTS, "--format", "filter"] },
+  // Endpoint discovery: the cluster's hosts from a file (EXAMPLE_EDS), followed by the filter.
+  { file: "envoy/generated/envoy-eds.yaml", args: ["--eds", "envoy/generated/eds/models.json"] },
 ]);
+
+/**
+ * The EDS file the --eds example reads, with the same four hosts, one of them
+ * draining (relative to the repository root, where the example runs).
+ */
+export const EXAMPLE_EDS = Object.freeze({
+  file: "envoy/generated/eds/models.json",
+  hosts: [
+    { address: "127.0.0.1:8001" }, { address: "127.0.0.1:8002" }, { address: "127.0.0.1:8003" },
+    { address: "127.0.0.1:8004", health: "DRAINING" as const },
+  ],
+  version: "1",
+});
 
 export function renderExample(ex: Example): { text: string; config: GatewayConfig } {
   const req = parseGenerateArgs([...ex.args, "--out", ex.file]);

@@ -18,7 +18,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before } from "node:test";
 import YAML from "yaml";
-import { envoyBootstrap, resolveConfig } from "../../scripts/gateway/envoy-config.ts";
+import { NAMES, envoyBootstrap, resolveConfig } from "../../scripts/gateway/envoy-config.ts";
+import { writeEdsFile } from "../../scripts/gateway/eds-file.ts";
 import { ROOT, WASM, envoyTest, requireEnvoy } from "./real-envoy.ts";
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -88,6 +89,17 @@ envoyTest("envoy --mode validate accepts every committed bootstrap in envoy/gene
   const files = (await readdir(join(ROOT, "envoy/generated"))).filter((f) => f.endsWith(".yaml")).sort();
   assert.ok(files.length >= 2, `expected the override_host and ORIGINAL_DST examples, found ${files.join(", ")}`);
   for (const f of files) assertValid(await validate(join(ROOT, "envoy/generated", f)), `envoy/generated/${f}`);
+});
+
+envoyTest("--eds: Envoy validates the bootstrap (EDS cluster, admin guard on a Unix socket, the filter's discovery) with an empty host file, and refuses it while the file is missing", { timeout: 60_000 }, async () => {
+  const eds = join(dir, "eds", "models.json");
+  await writeEdsFile(eds, NAMES.modelCluster, [], "0");
+  const config = resolveConfig({ eds, adminGuardSocket: join(dir, "guard.sock"), wasmFile: WASM, listen: "127.0.0.1:0", admin: "127.0.0.1:9901" });
+  assertValid(await validateObject("eds", envoyBootstrap(config) as Obj), "the --eds bootstrap");
+  const missing = resolveConfig({ eds: join(dir, "nowhere", "models.json"), adminGuardSocket: join(dir, "guard.sock"), wasmFile: WASM, listen: "127.0.0.1:0", admin: "127.0.0.1:9901" });
+  const v = await validateObject("eds-missing", envoyBootstrap(missing) as Obj);
+  assert.equal(v.ok, false, "Envoy accepted an EDS file that does not exist");
+  assert.match(v.output, /paths must refer to an existing path in the system/);
 });
 
 envoyTest("validation runs the filter: a configuration the filter refuses fails with the filter's own log line", { timeout: 60_000 }, async () => {
