@@ -9,10 +9,12 @@
 // pinned one, since README's claims are about that release.
 import assert from "node:assert/strict";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
-import { renderEnvoyYaml, resolveConfig, type GatewayConfig, type GatewayConfigInput } from "../../scripts/gateway/envoy-config.ts";
+import { NAMES, renderEnvoyYaml, resolveConfig, type GatewayConfig, type GatewayConfigInput } from "../../scripts/gateway/envoy-config.ts";
+import { writeEdsFile, type EdsHost } from "../../scripts/gateway/eds-file.ts";
 import { INSTALL_VENV, envoyVersionOf, findEnvoy, startEnvoy, type EnvoyRunner, type RunningEnvoy, type StartOptions } from "../../scripts/gateway/envoy-runner.ts";
 import { ENVOY_VERSION } from "../../scripts/gateway/envoy-version.ts";
 
@@ -57,7 +59,37 @@ export interface EnvoyGateway {
   dir: string;
   /** Every line Envoy printed so far. */
   output: string[];
+  /** EDS mode: the file the model cluster reads (in `dir`); null with a static endpoint list. */
+  edsFile: string | null;
+  /** EDS mode: the admin guard's socket (in `dir`), the filter's way into the admin API. */
+  adminGuardSocket: string | null;
+  /** EDS mode: replaces the model cluster's hosts (atomically, with a new version). */
+  writeEds(hosts: readonly EdsHost[]): Promise<void>;
   stop(): Promise<void>;
+}
+
+/**
+ * What startEnvoyGateway takes: the generator's input, where `eds` may also be
+ * `true` (start with no hosts) or the initial hosts; the file, the guard
+ * socket and a fixed admin port are then chosen for the test. A string `eds`
+ * is the generator's own (the caller owns the file and the admin port).
+ */
+export type EnvoyGatewayInput = Omit<Partial<GatewayConfigInput>, "eds"> & { eds?: string | true | readonly EdsHost[] };
+
+/**
+ * A port that was free a moment ago: EDS mode needs a fixed admin port (the
+ * guard's cluster names it), so it is picked here rather than by Envoy. Another
+ * process could take it in between; the admin bind would then fail loudly.
+ */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 /**
@@ -65,14 +97,41 @@ export interface EnvoyGateway {
  * .wasm) and runs it in real Envoy. `edit` may change the bootstrap object
  * before it is written (for configurations the generator does not write, such
  * as ECDS). Stopping removes the temporary directory.
+ *
+ * With `eds` (true, or the initial hosts) the model cluster reads its hosts
+ * from `edsFile` and the filter follows it through the admin guard: the admin
+ * port is a free fixed one, the file and the guard socket are in `dir`, and
+ * `writeEds` replaces the hosts.
  */
 export async function startEnvoyGateway(
-  input: Partial<GatewayConfigInput> & Pick<GatewayConfigInput, "endpoints">,
+  input: EnvoyGatewayInput,
   options: Partial<Omit<StartOptions, "configPath" | "adminAddressPath">> & { edit?: (yaml: string, dir: string) => string | Promise<string> } = {},
 ): Promise<EnvoyGateway> {
   const { runner, version: v } = await requireEnvoy();
-  const config = resolveConfig({ listen: "127.0.0.1:0", admin: "127.0.0.1:0", wasmFile: WASM, envoyVersion: v, ...input });
   const dir = await mkdtemp(join(tmpdir(), "prefix-router-envoy-"));
+  const { eds, ...rest } = input;
+  let edsFile: string | null = null;
+  let adminGuardSocket: string | null = null;
+  let edsVersion = 0;
+  const writeEds = async (hosts: readonly EdsHost[]) => {
+    assert.ok(edsFile !== null, "writeEds: this gateway was not started with eds");
+    await writeEdsFile(edsFile, NAMES.modelCluster, hosts, String(++edsVersion));
+  };
+  let config: GatewayConfig;
+  try {
+    const base: GatewayConfigInput = { listen: "127.0.0.1:0", admin: "127.0.0.1:0", wasmFile: WASM, envoyVersion: v };
+    if (typeof eds === "string") base.eds = eds;
+    else if (eds !== undefined) {
+      edsFile = join(dir, "eds", "models.json");
+      adminGuardSocket = join(dir, "admin-guard.sock");
+      Object.assign(base, { eds: edsFile, adminGuardSocket, admin: `127.0.0.1:${await freePort()}` });
+      await writeEds(eds === true ? [] : eds);
+    }
+    config = resolveConfig({ ...base, ...rest });
+  } catch (e) {
+    await rm(dir, { recursive: true, force: true });
+    throw e;
+  }
   let yaml = renderEnvoyYaml(config);
   if (options.edit) yaml = await options.edit(yaml, dir);
   const configPath = join(dir, "envoy.yaml");
@@ -102,6 +161,9 @@ export async function startEnvoyGateway(
     adminUrl: envoy.adminUrl,
     dir,
     output,
+    edsFile,
+    adminGuardSocket,
+    writeEds,
     stop: async () => {
       await envoy.stop();
       await rm(dir, { recursive: true, force: true });
