@@ -17,6 +17,7 @@ import {
 } from "../../scripts/gateway/envoy-config.ts";
 import { EXAMPLES, renderExample } from "../../scripts/gateway/generate.ts";
 import { addressError } from "../../scripts/gateway/address.ts";
+import { adminClustersPath, adminGuardClusters, adminGuardListener } from "../../scripts/gateway/admin-guard.ts";
 import { checkFilterConfiguration } from "../../scripts/gateway/filter-check.ts";
 import { STATS_TAGS } from "../../scripts/gateway/stats-tags.ts";
 import { ENVOY_VERSION, compareVersions, parseEnvoyVersionOutput } from "../../scripts/gateway/envoy-version.ts";
@@ -240,16 +241,33 @@ function manifests(file: string): Obj[] {
 const kind = (docs: Obj[], k: string) => docs.find((d) => d.kind === k)!;
 const bytes = (q: string) => Number(/^(\d+)Mi$/.exec(q)![1]) * (1 << 20);
 
-/** The generator's view of a manifest's filter configuration: it must render back to the same object. */
+/**
+ * The generator's view of a manifest's filter configuration: it must render
+ * back to the same object. With discovery the generator names its own model
+ * cluster; the manifest's is the platform's (checked against its naming rule
+ * by each test), everything else must match.
+ */
 function regenerated(filter: Obj): Obj {
   const config = resolveConfig({
-    endpoints: filter.endpoints,
+    ...(filter.discovery === undefined ? { endpoints: filter.endpoints } : { eds: "/eds/models.json", discovery: { metricsPort: filter.discovery.metricsPort } }),
     destinationHeader: filter.destinationHeader,
     maxBodyBytes: filter.maxBodyBytes,
     metrics: filter.metrics && { path: filter.metrics.path, timeoutMs: filter.metrics.timeoutMs, dialect: filter.metrics.dialect },
     fallbackHosts: filter.fallbackHosts,
   });
-  return filterConfiguration(config);
+  const out = filterConfiguration(config);
+  if (filter.discovery !== undefined) (out.discovery as Obj).cluster = filter.discovery.cluster;
+  return out;
+}
+
+/** The admin guard a manifest carries must be the generator's for that cluster, socket and admin address. */
+function assertAdminGuard(listener: Obj, clusters: Obj[], cluster: string, admin: { ip: string; port: number }): string {
+  const socketPath: string = listener.address.pipe.path;
+  const allowed: string = listener.filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0].match.headers[1].string_match.exact;
+  assert.equal(allowed, adminClustersPath(cluster));
+  assert.deepEqual(listener, adminGuardListener({ cluster, socketPath, admin }));
+  assert.deepEqual(clusters, adminGuardClusters({ cluster, socketPath, admin }));
+  return socketPath;
 }
 
 test("Envoy Gateway manifests: filter config, endpointOverride header, buffer limits, stats_tags, metrics cluster, patched filter name agree", async () => {
@@ -259,8 +277,13 @@ test("Envoy Gateway manifests: filter config, endpointOverride header, buffer li
   const filter = wasm.config;
   assert.deepEqual(filter, regenerated(filter));
   assert.equal(filter.metrics.cluster, NAMES.metricsCluster);
-  const accepted = await checkFilterConfiguration(WASM, resolveConfig({ endpoints: filter.endpoints }));
+  const accepted = await checkFilterConfiguration(WASM, resolveConfig({ eds: "/eds/models.json" }));
   assert.equal(accepted, null);
+  // The route's cluster as Envoy Gateway names it (internal/gatewayapi/helpers.go irRouteDestinationName).
+  const route = kind(docs, "HTTPRoute");
+  assert.equal(route.spec.rules.length, 1);
+  assert.equal(filter.discovery.cluster, `httproute/${route.metadata.namespace}/${route.metadata.name}/rule/0`);
+  assert.equal(filter.discovery.adminCluster, NAMES.adminGuard);
   assert.equal(wasm.failOpen, true);
   const btp = kind(docs, "BackendTrafficPolicy");
   assert.deepEqual(btp.spec.loadBalancer.endpointOverride.extractFrom, [{ header: filter.destinationHeader }]);
@@ -276,7 +299,15 @@ test("Envoy Gateway manifests: filter config, endpointOverride header, buffer li
   assert.deepEqual(boot.stats_config.stats_tags, STATS_TAGS.map((t) => ({ tag_name: t.tagName, regex: t.regex })));
   // The same metrics cluster as the generator's.
   const generated = envoyBootstrap(resolveConfig({ endpoints: FOUR })) as Obj;
-  assert.deepEqual(boot.static_resources.clusters, generated.static_resources.clusters.filter((c: Obj) => c.name === NAMES.metricsCluster));
+  const merged = boot.static_resources.clusters as Obj[];
+  assert.deepEqual(merged.filter((c) => c.name === NAMES.metricsCluster), generated.static_resources.clusters.filter((c: Obj) => c.name === NAMES.metricsCluster));
+  // The admin guard: the generator's, for the route's cluster and Envoy Gateway's admin (bootstrap.go EnvoyAdminPort).
+  const guardClusters = merged.filter((c) => c.name === NAMES.adminGuard || c.name === NAMES.adminCluster);
+  const socket = assertAdminGuard(boot.static_resources.listeners[0], guardClusters, filter.discovery.cluster, { ip: "127.0.0.1", port: 19000 });
+  const deployment = proxy.spec.provider.kubernetes.envoyDeployment;
+  const mount = deployment.container.volumeMounts.find((m: Obj) => socket.startsWith(`${m.mountPath}/`));
+  assert.ok(mount, `no volume mounted where the guard socket ${socket} is`);
+  assert.ok(deployment.pod.volumes.some((v: Obj) => v.name === mount.name && v.emptyDir !== undefined), "the guard socket's directory is an emptyDir");
   // Envoy Gateway names the filter after the policy (internal/gatewayapi/envoyextensionpolicy.go irConfigNameForWasm).
   const patch = kind(docs, "EnvoyPatchPolicy").spec.jsonPatches[0].operation;
   assert.ok(patch.jsonPath.includes(`'envoy.filters.http.wasm/envoyextensionpolicy/${eep.metadata.namespace}/${eep.metadata.name}/wasm/0'`), patch.jsonPath);
@@ -313,6 +344,13 @@ test("Istio manifests: WasmPlugin and EnvoyFilter carry the same filter config; 
   assert.equal(models.per_connection_buffer_limit_bytes, 2 * filter.maxBodyBytes);
   const metrics = clusters.find((p) => p.applyTo === "CLUSTER" && p.patch.operation === "ADD")!.patch.value;
   assert.equal(metrics.name, filter.metrics.cluster);
+  // Discovery: the Service's cluster as Istio names it, through the generator's admin guard on Istio's admin port.
+  const serviceMatch = clusters.find((p) => p.applyTo === "CLUSTER" && p.patch.operation === "MERGE")!.match.cluster;
+  assert.equal(filter.discovery.cluster, `outbound|${serviceMatch.portNumber}||${serviceMatch.service}`);
+  const guardListener = clusters.find((p) => p.applyTo === "LISTENER" && p.patch.operation === "ADD")!.patch.value;
+  const guardClusters = clusters.filter((p) => p.applyTo === "CLUSTER" && p.patch.operation === "ADD" && p.patch.value.name !== NAMES.metricsCluster).map((p) => p.patch.value);
+  const socket = assertAdminGuard(guardListener, guardClusters, filter.discovery.cluster, { ip: "127.0.0.1", port: 15000 });
+  assert.ok(socket.startsWith("/etc/istio/proxy/"), "the guard socket is in the istio-agent's emptyDir");
   assert.equal(clusters.find((p) => p.applyTo === "LISTENER")!.patch.value.per_connection_buffer_limit_bytes, 2 * filter.maxBodyBytes);
   const stats = kind(manifests("istio/gateway-stats.yaml"), "ConfigMap");
   assert.deepEqual(JSON.parse(stats.data["custom_bootstrap.json"]).stats_config.stats_tags, STATS_TAGS.map((t) => ({ tag_name: t.tagName, regex: t.regex })));

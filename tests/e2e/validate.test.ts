@@ -115,11 +115,12 @@ envoyTest("Envoy Gateway manifests: the filter's config and the EnvoyProxy boots
   assert.ok(policy && proxy);
   // Envoy Gateway hands wasm[].config to the filter as JSON text (internal/xds/translator/wasm.go).
   const b = withFilterJson(bootstrap(), JSON.stringify(policy.spec.wasm[0].config));
-  // The EnvoyProxy bootstrap is merged into Envoy Gateway's own: its stats tags and clusters are appended.
+  // The EnvoyProxy bootstrap is merged into Envoy Gateway's own: its stats tags, listeners and clusters are appended.
   const merge = YAML.parse(proxy.spec.bootstrap.value) as Obj;
   b.stats_config = merge.stats_config;
   const clusters: Obj[] = merge.static_resources.clusters;
   b.static_resources.clusters = [...b.static_resources.clusters.filter((c: Obj) => !clusters.some((m) => m.name === c.name)), ...clusters];
+  b.static_resources.listeners.push(...merge.static_resources.listeners);
   assertValid(await validateObject("envoy-gateway", b), "Envoy Gateway's filter config and bootstrap merge");
 });
 
@@ -144,7 +145,11 @@ envoyTest("Istio manifests: the ECDS extension config, the cluster patches and t
       b.static_resources.clusters = [...b.static_resources.clusters.filter((c: Obj) => c.name !== p.patch.value.name), structuredClone(p.patch.value)];
     }
   }
-  for (const p of clusterPatches.filter((x) => x.applyTo === "LISTENER")) Object.assign(b.static_resources.listeners[0], p.patch.value);
+  for (const p of clusterPatches.filter((x) => x.applyTo === "LISTENER")) {
+    // MERGE onto the gateway's HTTP listener (the generated one stands in for it); ADD: the admin guard.
+    if (p.patch.operation === "ADD") b.static_resources.listeners.push(structuredClone(p.patch.value));
+    else Object.assign(b.static_resources.listeners[0], p.patch.value);
+  }
   assertValid(await validateObject("istio-envoyfilter", b), "Istio's EnvoyFilter patches");
 
   const plugin = documents(await readFile(join(ROOT, "envoy/k8s/istio/wasmplugin.yaml"), "utf8")).find((d) => d.kind === "WasmPlugin");
