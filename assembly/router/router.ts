@@ -382,9 +382,11 @@ export class Router extends EventSink {
     if (!discovery.isHolder()) return;
     s.add(s.endpointsAdded, <u64>ch.added);
     s.add(s.endpointsRemoved, <u64>ch.removed);
-    if (ch.overLimit > 0) {
-      s.add(s.endpointsOverLimit, <u64>ch.overLimit);
-      logError(ch.overLimit.toString() + " members of cluster \"" + discovery.config.cluster +
+    // The poller's record holds at most maxEndpoints hosts; what it left out, and what found no slot here.
+    const overLimit = ch.overLimit + discovery.overLimit;
+    if (overLimit > 0) {
+      s.add(s.endpointsOverLimit, <u64>overLimit);
+      logError(overLimit.toString() + " members of cluster \"" + discovery.config.cluster +
         "\" are not routed to: discovery.maxEndpoints is " + discovery.config.maxEndpoints.toString());
     }
     host.log(LogLevel.Info, "prefix-router: cluster \"" + discovery.config.cluster + "\": " +

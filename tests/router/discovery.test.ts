@@ -275,3 +275,13 @@ test("a server that restarts has its index entries dropped, and a counter says s
   assert.equal(Number(gw.envoy.stats.get(`wasmcustom.prefix_router.endpoint.${server.address}.server_restarts`)), 2);
   assert.equal(indexed(), 0);
 });
+
+test("a cluster larger than maxEndpoints: the first members are routed to, the rest counted", async () => {
+  const gw = await discoveryGateway({ discovery: { maxEndpoints: 2 } });
+  gw.admin.hosts = hosts("10.8.0.1:8000", "10.8.0.2:8000", "10.8.0.3:8000");
+  await run(gw, 300);
+  assert.deepEqual([...new Set(spread(gw, 30))].sort(), ["10.8.0.1:8000", "10.8.0.2:8000"]);
+  await run(gw, 100);
+  assert.equal(counter(gw, "discovery.endpoints_over_limit"), 1);
+  assert.equal(gw.envoy.logsMatching("are not routed to: discovery.maxEndpoints is 2").length, 1);
+});
