@@ -313,6 +313,11 @@ test("Envoy Gateway manifests: filter config, endpointOverride header, buffer li
   assert.ok(patch.jsonPath.includes(`'envoy.filters.http.wasm/envoyextensionpolicy/${eep.metadata.namespace}/${eep.metadata.name}/wasm/0'`), patch.jsonPath);
   assert.equal(patch.path, "/allow_on_headers_stop_iteration");
   assert.equal(patch.value, true);
+  // The listener's stats named as the generated configs name them (envoy/observability/ reads them).
+  const statPrefix = kind(docs, "EnvoyPatchPolicy").spec.jsonPatches[1];
+  assert.equal(statPrefix.name, kind(docs, "EnvoyPatchPolicy").spec.jsonPatches[0].name, "both patches are on the gateway's listener");
+  assert.deepEqual({ ...statPrefix.operation, jsonPath: undefined }, { op: "replace", jsonPath: undefined, path: "/stat_prefix", value: NAMES.statPrefix });
+  assert.ok(statPrefix.operation.jsonPath.includes("'envoy.filters.network.http_connection_manager'"), statPrefix.operation.jsonPath);
 });
 
 test("Istio manifests: WasmPlugin and EnvoyFilter carry the same filter config; clusters, limits and stats_tags agree", () => {
@@ -352,8 +357,23 @@ test("Istio manifests: WasmPlugin and EnvoyFilter carry the same filter config; 
   const socket = assertAdminGuard(guardListener, guardClusters, filter.discovery.cluster, { ip: "127.0.0.1", port: 15000 });
   assert.ok(socket.startsWith("/etc/istio/proxy/"), "the guard socket is in the istio-agent's emptyDir");
   assert.equal(clusters.find((p) => p.applyTo === "LISTENER")!.patch.value.per_connection_buffer_limit_bytes, 2 * filter.maxBodyBytes);
+  // The gateway listener's stats named as the generated configs name them, on the same port.
+  const hcm = clusters.find((p) => p.applyTo === "NETWORK_FILTER")!;
+  assert.equal(hcm.match.listener.portNumber, clusters.find((p) => p.applyTo === "LISTENER" && p.patch.operation === "MERGE")!.match.listener.portNumber);
+  assert.equal(hcm.match.listener.filterChain.filter.name, "envoy.filters.network.http_connection_manager");
+  assert.equal(hcm.patch.operation, "MERGE");
+  assert.equal(hcm.patch.value.typed_config.stat_prefix, NAMES.statPrefix);
+  // The filter's tags, then the listener's label that Istio's use_all_default_tags: false drops.
   const stats = kind(manifests("istio/gateway-stats.yaml"), "ConfigMap");
-  assert.deepEqual(JSON.parse(stats.data["custom_bootstrap.json"]).stats_config.stats_tags, STATS_TAGS.map((t) => ({ tag_name: t.tagName, regex: t.regex })));
+  assert.deepEqual(JSON.parse(stats.data["custom_bootstrap.json"]).stats_config.stats_tags, [
+    ...STATS_TAGS.map((t) => ({ tag_name: t.tagName, regex: t.regex })),
+    { tag_name: "envoy_http_conn_manager_prefix", regex: String.raw`^http\.((${NAMES.statPrefix})\.)` },
+  ]);
+  // What Istio's stats matcher must keep (the pod annotation the file's comment gives).
+  const statsText = readFileSync(`${ROOT}envoy/k8s/istio/gateway-stats.yaml`, "utf8");
+  for (const prefix of ["wasmcustom.prefix_router", `http.${NAMES.statPrefix}.`, `extension_config_discovery.http_filter.${ext.name}.`]) {
+    assert.ok(statsText.includes(`#              - ${prefix}\n`), `gateway-stats.yaml does not include ${prefix}`);
+  }
 });
 
 test("a client's destination header is dropped by Envoy itself before the Wasm filter", () => {

@@ -1,13 +1,19 @@
 // The operator's view, checked for real: promtool accepts the rules, and
 // Debian's Prometheus scrapes a real Envoy 1.40 running the filter (simulated
 // model servers behind it, endpoints from EDS so the discovery stats exist)
-// every second, with envoy/observability/prefix-router-rules.yaml loaded. Then:
+// every second, with envoy/observability/prefix-router-rules.yaml loaded. A
+// second Envoy carries Istio's stats configuration instead (Envoy's default
+// tags off, Istio's tags, the stats matcher keeping only Istio's required
+// prefixes and the ones envoy/k8s/istio/gateway-stats.yaml adds, and that
+// file's stats_tags), so the same checks show the dashboard and the rules work
+// unchanged behind an Istio gateway. Then, for each Envoy:
 //   - while only requests the filter passes through arrive (GETs, bodies that
 //     are not JSON) and Envoy's request counter rises, PrefixRouterNotRouting
 //     fires; once chat requests are routed it stops;
 //   - under routed traffic, every query of every dashboard panel returns data
-//     with at least one number in it (template variables substituted), and
-//     every rule's expression evaluates; Prometheus reports every rule healthy.
+//     with at least one number in it (template variables substituted, $instance
+//     with that Envoy), and every rule's expression evaluates; Prometheus
+//     reports every rule healthy.
 // The rules are tested as committed: the copy Prometheus loads differs only in
 // `for:`, shortened so an alert fires within a test. Everything listens on
 // 127.0.0.1; Prometheus, Envoy and the servers stop in `finally`.
@@ -27,6 +33,7 @@ import { waitFor } from "./live-traffic.ts";
 const MODEL = DEFAULT_SIM_PARAMS.model;
 const RULES = join(ROOT, "envoy/observability/prefix-router-rules.yaml");
 const DASHBOARD = join(ROOT, "envoy/observability/prefix-router-dashboard.json");
+const ISTIO_STATS = join(ROOT, "envoy/k8s/istio/gateway-stats.yaml");
 /** What the dashboard's $__rate_interval becomes: Grafana's floor is 4 scrape intervals, and the test scrapes every second. */
 const RATE_INTERVAL = "10s";
 
@@ -50,12 +57,12 @@ function withShortFor(committed: string): string {
   return copy;
 }
 
-/** Every panel query with the template variables as Grafana would fill them for "All" Envoys. */
-function panelQueries(dashboard: { panels: Panel[] }): Array<{ panel: string; legend: string; expr: string }> {
+/** Every panel query with the template variables as Grafana fills them when one Envoy is chosen. */
+function panelQueries(dashboard: { panels: Panel[] }, instance: string): Array<{ panel: string; legend: string; expr: string }> {
   const out: Array<{ panel: string; legend: string; expr: string }> = [];
   const visit = (p: Panel) => {
     for (const t of p.targets ?? []) {
-      const expr = t.expr.replaceAll("$__rate_interval", RATE_INTERVAL).replaceAll("$instance", ".*");
+      const expr = t.expr.replaceAll("$__rate_interval", RATE_INTERVAL).replaceAll("$instance", instance.replaceAll(".", String.raw`\\.`));
       assert.ok(!expr.includes("$"), `${p.title}: an unsubstituted variable in ${expr}`);
       out.push({ panel: p.title, legend: t.legendFormat ?? "", expr });
     }
@@ -65,22 +72,58 @@ function panelQueries(dashboard: { panels: Panel[] }): Array<{ panel: string; le
   return out;
 }
 
+/**
+ * An Istio gateway's stats configuration on a generated bootstrap: Istio's
+ * bootstrap turns Envoy's default tags off and brings its own (these four are
+ * the ones that touch the stats read here; istio/istio
+ * tools/packaging/common/envoy_bootstrap.json), keeps only the stats its
+ * matcher includes (pkg/bootstrap/config.go requiredEnvoyStatsMatcherInclusionPrefixes,
+ * plus the pod annotation's inclusionPrefixes), and appends the stats_tags of
+ * the custom bootstrap in gateway-stats.yaml.
+ */
+async function istioStats(yaml: string): Promise<string> {
+  const manifest = await readFile(ISTIO_STATS, "utf8");
+  const configMap = YAML.parseAllDocuments(manifest).map((d) => d.toJS()).find((d) => d?.kind === "ConfigMap");
+  const ours = (JSON.parse(configMap.data["custom_bootstrap.json"]) as { stats_config: { stats_tags: unknown[] } }).stats_config.stats_tags;
+  const annotated = [...manifest.matchAll(/^#\s+- ((?:wasmcustom|http|extension_config_discovery)\.\S+)$/gm)].map((m) => m[1]);
+  assert.ok(annotated.length >= 3, `inclusionPrefixes not found in ${ISTIO_STATS}`);
+  const doc = YAML.parse(yaml) as Record<string, unknown>;
+  doc.stats_config = {
+    use_all_default_tags: false,
+    stats_tags: [
+      { tag_name: "cluster_name", regex: String.raw`^cluster\.((.+?(\..+?\.svc\.cluster\.local)?)\.)` },
+      { tag_name: "response_code", regex: String.raw`_rq(_(\d{3}))$` },
+      { tag_name: "response_code_class", regex: String.raw`_rq(_(\dxx))$` },
+      { tag_name: "http_conn_manager_prefix", regex: String.raw`^http\.(((?:[_.[:digit:]]*|[_\[\]aAbBcCdDeEfF[:digit:]]*))\.)` },
+      ...ours,
+    ],
+    stats_matcher: {
+      inclusion_list: {
+        patterns: ["cluster_manager", "listener_manager", "server", "cluster.xds-grpc", "wasm", ...annotated].map((prefix) => ({ prefix })),
+      },
+    },
+  };
+  return YAML.stringify(doc);
+}
+
 interface Alert { labels: Record<string, string>; state: "pending" | "firing" }
 
-async function alertState(prom: RunningPrometheus, name: string): Promise<string> {
+async function alertState(prom: RunningPrometheus, name: string, instance: string): Promise<string> {
   const { alerts } = await prom.api<{ alerts: Alert[] }>("alerts");
-  return alerts.find((a) => a.labels.alertname === name)?.state ?? "inactive";
+  return alerts.find((a) => a.labels.alertname === name && a.labels.instance === instance)?.state ?? "inactive";
 }
 
 /** Requests the filter leaves to Envoy: GETs (not_inference) and chat posts whose body is not JSON (not_json). */
-function passThroughLoop(gw: EnvoyGateway): { stop: () => Promise<number> } {
+function passThroughLoop(gateways: EnvoyGateway[]): { stop: () => Promise<number> } {
   let stopped = false;
   let sent = 0;
   const loop = (async () => {
     while (!stopped) {
-      await http(`${gw.url}/v1/models`).catch(() => null);
-      await http(`${gw.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "text/plain" }, body: "not json" }).catch(() => null);
-      sent += 2;
+      for (const gw of gateways) {
+        await http(`${gw.url}/v1/models`).catch(() => null);
+        await http(`${gw.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "text/plain" }, body: "not json" }).catch(() => null);
+        sent += 2;
+      }
       await sleep(20);
     }
   })();
@@ -88,65 +131,76 @@ function passThroughLoop(gw: EnvoyGateway): { stop: () => Promise<number> } {
 }
 
 /** Chat requests over a few shared system prompts, so prefixes repeat: predicted and reported hits both move. */
-function routedLoop(gw: EnvoyGateway): { stop: () => Promise<number[]> } {
+function routedLoop(gateways: EnvoyGateway[]): { stop: () => Promise<number[]> } {
   let stopped = false;
   const statuses: number[] = [];
   const systems = Array.from({ length: 6 }, (_, i) => `Operator view ${i}. ${text(7000 + i, 1200)}`);
   const loop = (async () => {
     for (let i = 0; !stopped; i++) {
-      const body = JSON.stringify({ model: MODEL, messages: [{ role: "system", content: systems[i % systems.length] }, { role: "user", content: `question ${i}` }], max_tokens: 2 });
+      const gw = gateways[i % gateways.length];
+      const body = JSON.stringify({ model: MODEL, messages: [{ role: "system", content: systems[(i >> 1) % systems.length] }, { role: "user", content: `question ${i}` }], max_tokens: 2 });
       const r = await http(`${gw.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body }).catch(() => null);
       statuses.push(r?.status ?? 0);
-      await sleep(15);
+      await sleep(10);
     }
   })();
   return { stop: async () => { stopped = true; await loop; return statuses; } };
 }
 
-prometheusTest("a real Prometheus scraping real Envoy: the dashboard's queries return data, the rules evaluate, and PrefixRouterNotRouting fires while everything passes through", { timeout: 110_000 }, async (t, binary) => {
+prometheusTest("a real Prometheus scraping real Envoy (generated and Istio stats): the dashboard's queries return data, the rules evaluate, and PrefixRouterNotRouting fires while everything passes through", { timeout: 110_000 }, async (t, binary) => {
   // promtool ships beside prometheus (Debian's package puts both in /usr/bin); .ci/run runs the same check.
   const checked = await promisify(execFile)(join(dirname(binary), "promtool"), ["check", "rules", RULES]);
   assert.match(checked.stdout, /SUCCESS: \d+ rules found/);
   const committedRules = await readFile(RULES, "utf8");
   const rules = rulesOf(committedRules);
-  const queries = panelQueries(JSON.parse(await readFile(DASHBOARD, "utf8")) as { panels: Panel[] });
+  const dashboard = JSON.parse(await readFile(DASHBOARD, "utf8")) as { panels: Panel[] };
   const started = Date.now();
 
   let servers: SimServer[] = [];
-  let gw: EnvoyGateway | null = null;
+  const gateways: EnvoyGateway[] = [];
   let prom: RunningPrometheus | null = null;
   let passing: { stop: () => Promise<number> } | null = null;
   let routing: { stop: () => Promise<number[]> } | null = null;
   try {
     servers = await startServers({ count: 3, portBase: 0, host: "127.0.0.1", speedup: 50 });
-    gw = await startEnvoyGateway({ eds: servers.map((s) => ({ address: s.address })) }, { concurrency: 2 });
-    const admin = new URL(gw.adminUrl).host;
-    prom = await startPrometheus(binary, { envoyAdmins: [admin], ruleFiles: [withShortFor(committedRules)] });
+    const eds = servers.map((s) => ({ address: s.address }));
+    gateways.push(await startEnvoyGateway({ eds }, { concurrency: 2 }));
+    gateways.push(await startEnvoyGateway({ eds }, { concurrency: 2, edit: istioStats }));
+    const [generated, istio] = gateways.map((gw) => new URL(gw.adminUrl).host);
+    prom = await startPrometheus(binary, { envoyAdmins: [generated, istio], ruleFiles: [withShortFor(committedRules)] });
     const p = prom;
 
     // Phase 1: everything passes through while Envoy counts requests.
-    passing = passThroughLoop(gw);
-    await waitFor("PrefixRouterNotRouting firing", 30_000, async () => (await alertState(p, "PrefixRouterNotRouting")) === "firing");
+    passing = passThroughLoop(gateways);
+    for (const instance of [generated, istio]) {
+      await waitFor(`PrefixRouterNotRouting firing for ${instance}`, 30_000, async () => (await alertState(p, "PrefixRouterNotRouting", instance)) === "firing");
+    }
     const firedAfter = Date.now() - started;
     const passed = await passing.stop();
     passing = null;
     const routedSoFar = await p.query("prefix_router_routed");
-    assert.equal(routedSoFar.length, 1, "Prometheus has the routed counter");
-    assert.equal(Number(routedSoFar[0].value[1]), 0, "nothing was routed in the pass-through phase");
+    assert.equal(routedSoFar.length, 2, "Prometheus has each Envoy's routed counter");
+    assert.ok(routedSoFar.every((r) => Number(r.value[1]) === 0), "nothing was routed in the pass-through phase");
 
     // Phase 2: routed traffic (and a little pass-through, so the reasons panel has both).
-    routing = routedLoop(gw);
-    const extra = passThroughLoop(gw);
-    await waitFor("PrefixRouterNotRouting resolved once requests are routed", 30_000, async () => (await alertState(p, "PrefixRouterNotRouting")) === "inactive");
+    routing = routedLoop(gateways);
+    const extra = passThroughLoop(gateways);
+    for (const instance of [generated, istio]) {
+      await waitFor(`PrefixRouterNotRouting resolved for ${instance} once requests are routed`, 30_000, async () => (await alertState(p, "PrefixRouterNotRouting", instance)) === "inactive");
+    }
     // A full rate window of routed traffic before the panels are read.
     await sleep(11_000);
 
     const empty: string[] = [];
     const nanOnly: string[] = [];
-    for (const q of queries) {
-      const result = await p.query(q.expr);
-      if (result.length === 0) empty.push(`${q.panel} [${q.legend}]: ${q.expr}`);
-      else if (!result.some((r) => Number.isFinite(Number(r.value[1])))) nanOnly.push(`${q.panel} [${q.legend}]: ${q.expr}`);
+    let queries = 0;
+    for (const [name, instance] of [["generated", generated], ["Istio stats", istio]]) {
+      for (const q of panelQueries(dashboard, instance)) {
+        queries++;
+        const result = await p.query(q.expr);
+        if (result.length === 0) empty.push(`${name}: ${q.panel} [${q.legend}]: ${q.expr}`);
+        else if (!result.some((r) => Number.isFinite(Number(r.value[1])))) nanOnly.push(`${name}: ${q.panel} [${q.legend}]: ${q.expr}`);
+      }
     }
     await extra.stop();
     const statuses = await routing.stop();
@@ -162,17 +216,23 @@ prometheusTest("a real Prometheus scraping real Envoy: the dashboard's queries r
     const loaded = groups.flatMap((g) => g.rules);
     assert.deepEqual(loaded.map((r) => r.name).sort(), rules.map((r) => r.alert).sort());
     for (const r of loaded) assert.equal(r.health, "ok", `${r.name}: ${r.health} ${r.lastError ?? ""}`);
+    // The 5xx share, threshold removed: both Envoys' counters are read (each under its own name).
+    // (The Istio-stats Envoy really has Istio's names: otherwise the second branch would go untested.)
+    assert.deepEqual((await p.query(`envoy_http_downstream_rq_xx{instance="${istio}"}`)).length, 0);
+    assert.equal((await p.query(`envoy_http_downstream_rq{instance="${istio}", response_code_class="5xx", envoy_http_conn_manager_prefix="prefix_router"}`)).length, 1);
+    const fiveXx = await p.query(rules.find((r) => r.alert === "PrefixRouterGateway5xx")!.expr.replace(/\s*>\s*0\.05\s*$/, ""));
+    assert.deepEqual(fiveXx.map((r) => r.metric.instance).sort(), [generated, istio].sort(), "the 5xx expression has a value for each Envoy");
 
     const skipping = await p.query(rules.find((r) => r.alert === "PrefixRouterRequestsSkipFilter")!.expr.replace(/\)\s*>\s*0\.01\s*$/, ")"));
     const { alerts } = await p.api<{ alerts: Alert[] }>("alerts");
-    t.diagnostic(`${queries.length} panel queries and ${rules.length} rules checked; NotRouting fired ${(firedAfter / 1000).toFixed(1)} s after start (${passed} pass-through requests); `
-      + `routed ${statuses.length}; share skipping the filter at the end: ${skipping.map((r) => r.value[1]).join(",") || "none"}; `
+    t.diagnostic(`${queries} panel queries (2 Envoys) and ${rules.length} rules checked; NotRouting fired for both ${(firedAfter / 1000).toFixed(1)} s after start (${passed} pass-through requests); `
+      + `routed ${statuses.length}; share skipping the filter at the end: ${skipping.map((r) => Number(r.value[1]).toFixed(4)).join(", ") || "none"}; `
       + `alerts now: ${alerts.map((a) => `${a.labels.alertname}=${a.state}`).join(", ") || "none"}; whole test ${((Date.now() - started) / 1000).toFixed(1)} s`);
   } finally {
     await passing?.stop();
     await routing?.stop();
     await prom?.stop();
-    await gw?.stop();
+    await Promise.all(gateways.map((gw) => gw.stop()));
     await Promise.all(servers.map((s) => s.stop()));
   }
 });
