@@ -32,10 +32,11 @@ export function fuzz_body_setup(promptCap: u32): void {
   extractor = new PromptExtractor(<usize>promptCap);
 }
 
-/** Extract.* outcome of one body; `chat` != 0 reads `messages`, else `prompt`. */
-export function fuzz_body(ptr: usize, len: usize, chat: u32): i32 {
-  return extractor.extract(ptr, len, chat != 0);
+/** Extract.* outcome of one body of `api` (request.ts Api: 0 completions, 1 chat, 2 responses, 3 messages). */
+export function fuzz_body(ptr: usize, len: usize, api: i32): i32 {
+  return extractor.extract(ptr, len, api & 3);
 }
+export function fuzz_body_salt_len(): usize { return extractor.salt.len; }
 
 export function fuzz_body_model_ptr(): usize { return extractor.model.ptr; }
 export function fuzz_body_model_len(): usize { return extractor.model.len; }

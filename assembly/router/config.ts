@@ -56,7 +56,7 @@ export class Weights {
 export class Config {
   endpoints: EndpointConfig[] = [];
   destinationHeader: string = "x-gateway-destination-endpoint";
-  paths: string[] = ["/v1/completions", "/v1/chat/completions"];
+  paths: string[] = ["/v1/completions", "/v1/chat/completions", "/v1/responses", "/v1/messages"];
   hashBlockSize: i32 = 64;
   maxPrefixBlocks: i32 = 1024;
   /** The index records every indexStride-th chained block hash (a match on one

@@ -1,21 +1,55 @@
-// Extracts the model and a canonical prompt from an OpenAI-style request body.
+// Extracts the model and a canonical prompt from an inference request body:
+// OpenAI completions, chat completions and Responses, and Anthropic Messages.
 //
-// The canonical prompt is what the prefix index hashes. It depends only on the
-// JSON value, not its spelling: key order, whitespace and escapes (\u00e9 vs é)
-// do not change it. Layout:
+// The canonical prompt is what the prefix index hashes. It follows the order
+// in which the engine's chat template renders the request, so that two
+// requests share a canonical prefix exactly when they share a rendered one:
+// system text first, then tools, then the conversation. It depends only on the
+// JSON value, not its spelling, for text (key order, whitespace and escapes
+// such as \u00e9 vs é do not change it). Layout (each message is
+// role 0x1F content 0x1E):
 //
 //   completions:  prompt                         (a string)
 //                 p1 0x00 p2 0x00 … pn           (an array of strings)
-//   chat:         role 0x1F content 0x1E  (per message, in order)
-//                 content = the string, or its parts in order: a text part
-//                 contributes its text, any other part 0x1D + its type
+//                 0x1B t1 t2 …                   (token ids: u32 little-endian each)
+//   chat:         the leading system/developer messages, then tools, then the
+//                 other messages, in order
+//   responses:    "system" 0x1F instructions 0x1E, tools, then input: a string
+//                 as one user message; a list item with a role as a message;
+//                 any other item 0x1D type 0x1C digest 0x1E
+//   messages:     "system" 0x1F system 0x1E (a string or text blocks), tools,
+//                 then the messages
+//   tools:        0x1C + the tools value as compact JSON (whitespace dropped,
+//                 strings decoded) + 0x1E
+//   content:      the string, or its parts in order: a text part (text,
+//                 input_text, output_text) contributes its text, any other
+//                 part (an image, a file, a tool call or result) 0x1D + its
+//                 type + 0x1C + the xxHash64 of its JSON text, so that equal
+//                 text with different images does not match
 //
-// Only the first `prompt.cap` bytes are produced (maxPrefixBlocks × block size);
-// past that the body is still validated but no longer decoded. The body is
-// never modified. Nothing here allocates per request: the reader and both sinks
-// belong to the extractor, which lives as long as the VM.
+// Chat templates checked for where tools go (README "What the filter hashes"):
+// Llama 3.1/3.2 and Qwen 2.5/3 render the tool list inside or right after the
+// system message, before the conversation; Mistral's puts it before the last
+// user message, which this layout does not follow.
+//
+// `cache_salt` (vLLM: a per-tenant salt mixed into its block hashes) is read
+// into `salt`; the router folds it into the chain's seed, so requests with
+// different salts never match. Only the first `prompt.cap` bytes are produced
+// (maxPrefixBlocks × block size); past that the body is still validated but no
+// longer decoded. The body is never modified. Nothing here allocates per
+// request: the reader and the sinks belong to the extractor, which lives as
+// long as the VM.
 import { ByteSink } from "./bytes";
 import { JsonReader, JsonKind } from "./json";
+import { xxh64 } from "./hash";
+
+/** Which API a body is for, from the path it was sent to (Router.apiOfPath). */
+export namespace Api {
+  export const Completions: i32 = 0;
+  export const Chat: i32 = 1;
+  export const Responses: i32 = 2;
+  export const Messages: i32 = 3;
+}
 
 /** Why a body was not routed; the values index the pass-through counters. */
 export namespace Extract {
@@ -27,6 +61,8 @@ export namespace Extract {
 }
 
 export const MAX_MODEL_BYTES: usize = 512;
+/** Longer salts are cut (a salt's first 256 bytes still tell tenants apart). */
+export const MAX_SALT_BYTES: usize = 256;
 
 // @ts-ignore: decorator
 @inline const ROLE_END: u32 = 0x1F;
@@ -37,6 +73,10 @@ export const MAX_MODEL_BYTES: usize = 512;
 // @ts-ignore: decorator
 @inline const PROMPT_SEPARATOR: u32 = 0x00;
 // @ts-ignore: decorator
+@inline const DIGEST_MARK: u32 = 0x1C;
+// @ts-ignore: decorator
+@inline const TOKEN_IDS: u32 = 0x1B;
+// @ts-ignore: decorator
 @inline const CLOSE_OBJECT: u32 = 0x7D;
 // @ts-ignore: decorator
 @inline const CLOSE_ARRAY: u32 = 0x5D;
@@ -45,7 +85,10 @@ export const MAX_MODEL_BYTES: usize = 512;
 export class PromptExtractor {
   readonly reader: JsonReader = new JsonReader();
   readonly model: ByteSink = new ByteSink(MAX_MODEL_BYTES);
+  readonly salt: ByteSink = new ByteSink(MAX_SALT_BYTES);
   readonly prompt: ByteSink;
+  /** Position of the request's tools value while the prompt is written; 0 when none is pending. */
+  private toolsAt: usize = 0;
 
   constructor(promptCap: usize) {
     this.prompt = new ByteSink(promptCap);
@@ -54,17 +97,24 @@ export class PromptExtractor {
   /** Frees both sinks (raw heap memory); the extractor must not be used afterwards. */
   free(): void {
     this.model.free();
+    this.salt.free();
     this.prompt.free();
   }
 
-  /** Parses [ptr, ptr+len); on Ok, `model` and `prompt` hold the canonical bytes. */
-  extract(ptr: usize, len: usize, chat: bool): i32 {
+  /** Parses [ptr, ptr+len) as a body of `api`; on Ok, `model`, `prompt` and `salt` hold the canonical bytes. */
+  extract(ptr: usize, len: usize, api: i32): i32 {
     const r = this.reader;
     r.reset(ptr, len);
     this.model.reset();
+    this.salt.reset();
     this.prompt.reset();
     let hasModel = false;
-    let promptAt: usize = 0; // position of the last "prompt"/"messages" value; 0 = absent
+    // Positions of the values that make the prompt (last occurrence wins); 0 = absent.
+    let promptAt: usize = 0;
+    let toolsAt: usize = 0;
+    let systemAt: usize = 0;
+    const promptKey = api == Api.Chat || api == Api.Messages ? "messages" : api == Api.Responses ? "input" : "prompt";
+    const systemKey = api == Api.Responses ? "instructions" : "system";
     if (!r.beginObject()) return Extract.NotJson;
     let first = true;
     while (r.more(CLOSE_OBJECT, first)) {
@@ -81,9 +131,23 @@ export class PromptExtractor {
         } else if (!r.skipValue()) {
           break;
         }
-      } else if (r.stringEquals(chat ? "messages" : "prompt")) {
+      } else if (r.stringEquals(promptKey)) {
         promptAt = r.peek() != 0 ? r.pos : 0;
         if (!r.skipValue()) break;
+      } else if (api != Api.Completions && r.stringEquals("tools")) {
+        toolsAt = r.peekKind() == JsonKind.Array ? r.pos : 0;
+        if (!r.skipValue()) break;
+      } else if ((api == Api.Responses || api == Api.Messages) && r.stringEquals(systemKey)) {
+        systemAt = r.peek() != 0 ? r.pos : 0;
+        if (!r.skipValue()) break;
+      } else if (r.stringEquals("cache_salt")) {
+        this.salt.reset();
+        if (r.peekKind() == JsonKind.String) {
+          if (!r.readString()) break;
+          r.decodeStringInto(this.salt);
+        } else if (!r.skipValue()) {
+          break;
+        }
       } else if (!r.skipValue()) {
         break;
       }
@@ -91,9 +155,101 @@ export class PromptExtractor {
     if (r.failed || !r.atEnd()) return Extract.NotJson;
     if (!hasModel) return Extract.NoModel;
     if (promptAt == 0) return Extract.NoPrompt;
-    // Second walk over the (already validated) prompt value only.
+    // Second walks over the (already validated) values only.
+    if (api == Api.Completions) {
+      r.pos = promptAt;
+      return this.canonicalCompletion();
+    }
+    this.toolsAt = toolsAt;
+    if (api == Api.Responses) return this.canonicalResponses(systemAt, promptAt);
+    if (api == Api.Messages && systemAt != 0) {
+      r.pos = systemAt;
+      this.writeSystem();
+    }
     r.pos = promptAt;
-    return chat ? this.canonicalChat() : this.canonicalCompletion();
+    const outcome = this.canonicalChat();
+    return outcome;
+  }
+
+  /** "system" 0x1F content 0x1E from a string or a list of text blocks. */
+  private writeSystem(): void {
+    const kind = this.reader.peekKind();
+    if (kind != JsonKind.String && kind != JsonKind.Array) return;
+    this.writeAscii("system");
+    this.prompt.writeByte(ROLE_END);
+    this.canonicalContent();
+    this.prompt.writeByte(MESSAGE_END);
+  }
+
+  private writeAscii(s: string): void {
+    for (let i = 0; i < s.length; i++) this.prompt.writeByte(<u32>s.charCodeAt(i));
+  }
+
+  /** The tools, if any are pending: 0x1C + compact JSON + 0x1E, once. */
+  private flushTools(): void {
+    const at = this.toolsAt;
+    if (at == 0) return;
+    this.toolsAt = 0;
+    const r = this.reader;
+    const resume = r.pos;
+    r.pos = at;
+    r.skipValue();
+    this.prompt.writeByte(DIGEST_MARK);
+    this.writeCompact(at, r.pos);
+    this.prompt.writeByte(MESSAGE_END);
+    r.pos = resume;
+  }
+
+  /**
+   * The validated JSON text [start, end) without insignificant whitespace and
+   * with strings decoded (quoted, escapes resolved), so that spelling does not
+   * change it.
+   */
+  private writeCompact(start: usize, end: usize): void {
+    const r = this.reader;
+    const out = this.prompt;
+    let p = start;
+    while (p < end && !out.full()) {
+      const c = <u32>load<u8>(p);
+      if (c == 0x22) {
+        r.pos = p;
+        r.readString();
+        out.writeByte(0x22);
+        r.decodeStringInto(out);
+        out.writeByte(0x22);
+        p = r.pos;
+      } else {
+        if (c != 0x20 && c != 0x0A && c != 0x0D && c != 0x09) out.writeByte(c);
+        p++;
+      }
+    }
+  }
+
+  private canonicalResponses(instructionsAt: usize, inputAt: usize): i32 {
+    const r = this.reader;
+    if (instructionsAt != 0) {
+      r.pos = instructionsAt;
+      if (r.peekKind() == JsonKind.String) this.writeSystem();
+    }
+    this.flushTools();
+    r.pos = inputAt;
+    const kind = r.peekKind();
+    if (kind == JsonKind.String) {
+      this.writeAscii("user");
+      this.prompt.writeByte(ROLE_END);
+      this.canonicalContent();
+      this.prompt.writeByte(MESSAGE_END);
+      return Extract.Ok;
+    }
+    if (kind != JsonKind.Array) return Extract.NoPrompt;
+    r.beginArray();
+    let count = 0;
+    while (!this.prompt.full() && r.more(CLOSE_ARRAY, count == 0)) {
+      if (r.peekKind() != JsonKind.Object) return Extract.NoPrompt;
+      this.canonicalItem();
+      count++;
+    }
+    return count > 0 ? Extract.Ok : Extract.NoPrompt;
   }
 
   private canonicalCompletion(): i32 {
@@ -106,10 +262,11 @@ export class PromptExtractor {
     }
     if (kind != JsonKind.Array) return Extract.NoPrompt;
     r.beginArray();
+    if (r.peekKind() == JsonKind.Number) return this.canonicalTokenIds();
     let count = 0;
     while (r.more(CLOSE_ARRAY, count == 0)) {
       const k = r.peekKind();
-      // Token-id prompts ([1,2,3] or [[1,2],[3]]) carry no text to hash.
+      // A batch of token-id prompts ([[1,2],[3]]) is several requests in one: not routed.
       if (k == JsonKind.Number || k == JsonKind.Array) return Extract.TokenPrompt;
       if (k != JsonKind.String) return Extract.NoPrompt;
       if (count > 0) this.prompt.writeByte(PROMPT_SEPARATOR);
@@ -117,6 +274,36 @@ export class PromptExtractor {
       r.decodeStringInto(this.prompt);
       count++;
       if (this.prompt.full()) break;
+    }
+    return count > 0 ? Extract.Ok : Extract.NoPrompt;
+  }
+
+  /**
+   * A prompt of token ids ([1, 2, 3], the reader inside the array): 0x1B and
+   * each id as a u32, little-endian. Such prompts match each other, never a
+   * text prompt (the filter does not tokenize). Anything but whole numbers in
+   * [0, 2^32) is not routed.
+   */
+  private canonicalTokenIds(): i32 {
+    const r = this.reader;
+    this.prompt.writeByte(TOKEN_IDS);
+    let count = 0;
+    while (r.more(CLOSE_ARRAY, count == 0)) {
+      if (r.peekKind() != JsonKind.Number || !r.readNumber()) return Extract.TokenPrompt;
+      let id: u64 = 0;
+      for (let p = r.strStart; p < r.strEnd; p++) {
+        const d = <u32>load<u8>(p) - 0x30;
+        if (d >= 10 || id > 0xFFFFFFFF) return Extract.TokenPrompt;
+        id = id * 10 + <u64>d;
+      }
+      if (id > 0xFFFFFFFF) return Extract.TokenPrompt;
+      const t = <u32>id;
+      this.prompt.writeByte(t & 0xFF);
+      this.prompt.writeByte((t >> 8) & 0xFF);
+      this.prompt.writeByte((t >> 16) & 0xFF);
+      this.prompt.writeByte(t >> 24);
+      count++;
+      if (this.prompt.full()) return Extract.Ok;
     }
     return count > 0 ? Extract.Ok : Extract.NoPrompt;
   }
@@ -131,7 +318,38 @@ export class PromptExtractor {
       this.canonicalMessage();
       count++;
     }
+    // Only system messages: the tools come after them.
+    this.flushTools();
     return count > 0 ? Extract.Ok : Extract.NoPrompt;
+  }
+
+  /**
+   * A Responses input item: a message (it has a role) like a chat message;
+   * any other item (function_call, function_call_output, reasoning, …)
+   * 0x1D type 0x1C digest 0x1E.
+   */
+  private canonicalItem(): void {
+    const r = this.reader;
+    const start = r.pos;
+    let hasRole = false;
+    r.beginObject();
+    let first = true;
+    while (r.more(CLOSE_OBJECT, first)) {
+      first = false;
+      r.readKey();
+      if (r.stringEquals("role")) hasRole = true;
+      r.skipValue();
+    }
+    const after = r.pos;
+    r.pos = start;
+    if (hasRole) {
+      this.canonicalMessage();
+    } else {
+      this.flushTools();
+      this.canonicalPart();
+      this.prompt.writeByte(MESSAGE_END);
+    }
+    r.pos = after;
   }
 
   /** role 0x1F content 0x1E, whatever order the keys come in. */
@@ -169,6 +387,13 @@ export class PromptExtractor {
     r.strStart = roleStart;
     r.strEnd = roleEnd;
     r.strEscaped = roleEscaped;
+    // The tools go after the leading system (or developer) messages, where chat templates render them.
+    if (this.toolsAt != 0 && !r.stringEquals("system") && !r.stringEquals("developer")) {
+      this.flushTools();
+      r.strStart = roleStart;
+      r.strEnd = roleEnd;
+      r.strEscaped = roleEscaped;
+    }
     r.decodeStringInto(this.prompt);
     this.prompt.writeByte(ROLE_END);
     if (contentAt != 0) {
@@ -200,9 +425,10 @@ export class PromptExtractor {
     }
   }
 
-  /** A text part contributes its text; any other part 0x1D + its type. */
+  /** A text part contributes its text; any other part 0x1D + its type + 0x1C + the digest of its JSON text. */
   private canonicalPart(): void {
     const r = this.reader;
+    const start = r.pos;
     let typeStart: usize = 0, typeEnd: usize = 0;
     let typeEscaped = false;
     let textStart: usize = 0, textEnd: usize = 0;
@@ -235,12 +461,18 @@ export class PromptExtractor {
     }
     const after = r.pos;
     r.strStart = typeStart; r.strEnd = typeEnd; r.strEscaped = typeEscaped;
-    if (hasText && r.stringEquals("text")) {
+    if (hasText && (r.stringEquals("text") || r.stringEquals("input_text") || r.stringEquals("output_text"))) {
       r.strStart = textStart; r.strEnd = textEnd; r.strEscaped = textEscaped;
       r.decodeStringInto(this.prompt);
     } else {
+      // Its JSON text as sent: an image's URL or data, a tool call's arguments.
+      // Spelled differently (key order, escapes), the same part gets another
+      // digest and matches less, never wrongly.
       this.prompt.writeByte(OTHER_PART);
       r.decodeStringInto(this.prompt);
+      this.prompt.writeByte(DIGEST_MARK);
+      const digest = xxh64(start, after - start, 0);
+      for (let i: u64 = 0; i < 64; i += 8) this.prompt.writeByte(<u32>((digest >> i) & 0xFF));
     }
     r.pos = after;
   }

@@ -27,7 +27,7 @@ import { Journal, EventSink, EVENT_HEADER_BYTES, MAX_RELEASES, JournalStats } fr
 import { LoadView } from "./load";
 import { CHARS_PER_TOKEN } from "./work";
 import { PrefixTable } from "./prefix_table";
-import { PromptExtractor, Extract } from "./request";
+import { PromptExtractor, Extract, Api } from "./request";
 import { Scorer, MAX_RANKED } from "./scorer";
 import { RouterStats, Pass } from "./stats";
 import { VmTags } from "./vm_tag";
@@ -35,6 +35,17 @@ import { Scraper } from "./scraper";
 import { snapshotEntries, SNAPSHOT_HEADER_BYTES, ENTRY_BYTES, ADAPTERS_OFFSET, RATE_OFFSET, EPOCH_OFFSET } from "./load_snapshot";
 
 /** Characters per token when converting a server's KV geometry to our blocks. */
+
+/** Mixed into the seed of salted chains, so a salt never reproduces another model's seed. */
+const SALT_SEED: u64 = 0x5A175A175A175A17;
+
+/** The API a configured path serves, by its last segments (OpenAI and Anthropic spell them so). */
+export function apiOfPath(path: string): i32 {
+  if (path.endsWith("/chat/completions")) return Api.Chat;
+  if (path.endsWith("/responses")) return Api.Responses;
+  if (path.endsWith("/messages")) return Api.Messages;
+  return Api.Completions;
+}
 
 /** A VM with streams in flight writes at least one event this often. */
 const HEARTBEAT_MS: i64 = 1000;
@@ -55,7 +66,8 @@ export class Router extends EventSink {
   readonly keys: EndpointKeys;
   readonly destinationHeader: ArrayBuffer;
   readonly paths: ArrayBuffer[];
-  readonly chatPaths: bool[];
+  /** Per configured path: the API its bodies are (request.ts Api). */
+  readonly pathApis: i32[];
   readonly extractor: PromptExtractor;
   readonly table: PrefixTable;
   readonly journal: Journal;
@@ -93,10 +105,10 @@ export class Router extends EventSink {
   constructor(readonly config: Config, rootId: string) {
     super();
     const paths: ArrayBuffer[] = [];
-    const chatPaths: bool[] = [];
+    const pathApis: i32[] = [];
     for (let i = 0; i < config.paths.length; i++) {
       paths.push(String.UTF8.encode(config.paths[i]));
-      chatPaths.push(config.paths[i].endsWith("/chat/completions"));
+      pathApis.push(apiOfPath(config.paths[i]));
     }
     // Index entries depend on block size and stride: indexes that differ in either must not mix.
     const namespace = "prefix-router/" + rootId + "/b" + config.hashBlockSize.toString() +
@@ -107,7 +119,7 @@ export class Router extends EventSink {
     this.endpoints = endpoints;
     this.keys = endpoints.keys;
     this.paths = paths;
-    this.chatPaths = chatPaths;
+    this.pathApis = pathApis;
     this.destinationHeader = String.UTF8.encode(config.destinationHeader);
     this.extractor = new PromptExtractor(config.promptCap());
     // A salt for the table's buckets that clients cannot predict (see prefix_table.ts).
@@ -150,9 +162,9 @@ export class Router extends EventSink {
    * Parses the body and picks an endpoint. Returns its index, or -1 after
    * counting why the request passes through to Envoy's own load balancing.
    */
-  decide(body: usize, length: usize, chat: bool): i32 {
+  decide(body: usize, length: usize, api: i32): i32 {
     const ex = this.extractor;
-    const outcome = ex.extract(body, length, chat);
+    const outcome = ex.extract(body, length, api);
     if (outcome != Extract.Ok) {
       this.stats.pass(passReasonFor(outcome));
       return -1;
@@ -164,7 +176,11 @@ export class Router extends EventSink {
     const prompt = ex.prompt;
     const blockSize = <usize>this.config.hashBlockSize;
     const stride = this.config.indexStride;
-    const modelHash = xxh64(ex.model.ptr, ex.model.len, 0);
+    // The chain's seed: the model, and the request's cache_salt if it has one,
+    // so that a salted request never matches an unsalted or differently salted one
+    // (vLLM mixes cache_salt into its own block hashes the same way).
+    let modelHash = xxh64(ex.model.ptr, ex.model.len, 0);
+    if (ex.salt.len > 0) modelHash = xxh64(ex.salt.ptr, ex.salt.len, modelHash ^ SALT_SEED);
     const blocks = min(<i32>(prompt.len / blockSize), this.config.maxPrefixBlocks);
     // Chain every block; keep every stride-th hash as an index entry, written
     // straight into the outgoing journal event.
@@ -474,7 +490,7 @@ export class Router extends EventSink {
     if (c.measuredSpeed) loads.work.updateSpeeds();
   }
 
-  isChatPath(i: i32): bool { return this.chatPaths[i]; }
+  apiOf(pathIndex: i32): i32 { return this.pathApis[pathIndex]; }
 
   /**
    * Frees what lives outside the garbage collector (the index, the prompt

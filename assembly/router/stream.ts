@@ -36,7 +36,8 @@ const scratch = new HostBuffer();
 @final
 export class RouterStream extends StreamContext {
   state: i32 = StreamState.Passed;
-  chat: bool = false;
+  /** The API of the path the request was sent to (request.ts Api). */
+  api: i32 = 0;
   endpoint: i32 = -1;
   /** The endpoint slot's generation at the pick: the slot may change hands before the stream ends. */
   generation: u32 = 0;
@@ -74,7 +75,7 @@ export class RouterStream extends StreamContext {
       s.pass(Pass.HeadersNotHeld);
       return HeadersAction.Continue;
     }
-    this.chat = router.isChatPath(pathIndex);
+    this.api = router.apiOf(pathIndex);
     this.state = StreamState.Parked;
     this.parkedAtMs = nowMs();
     root.park(this);
@@ -161,7 +162,7 @@ export class RouterStream extends StreamContext {
   private route(router: Router, bodySize: u32): void {
     this.state = StreamState.Passed;
     host.getBufferBytes(BufferType.HttpRequestBody, 0, bodySize, scratch);
-    const e = router.decide(scratch.ptr, scratch.size, this.chat);
+    const e = router.decide(scratch.ptr, scratch.size, this.api);
     scratch.release();
     if (e < 0) return;
     // The pick, then its fallbacks for override_host's retries (router.ts).

@@ -58,7 +58,7 @@ export async function destinationHeaders(): Promise<HeaderReport> {
     { name: "no body", body: "", o: { noBody: true } },
     { name: "not JSON", body: "{{{", o: {} },
     { name: "no model", body: JSON.stringify({ messages: [{ role: "user", content: "x" }] }), o: {} },
-    { name: "token prompt", body: JSON.stringify({ model: "m", prompt: [1, 2, 3] }), o: { path: "/v1/completions" } },
+    { name: "token prompt batch", body: JSON.stringify({ model: "m", prompt: [[1, 2], [3]] }), o: { path: "/v1/completions" } },
     { name: "too large (declared)", body: chatBody([["user", filler(2, 8000)]]), o: { headers: [["content-length", String(chatBody([["user", filler(2, 8000)]]).length)]] } },
     { name: "too large (streamed)", body: chatBody([["user", filler(3, 8000)]]), o: { chunks: 4 } },
     { name: "trailers", body: chatBody([["user", "x"]]), o: { trailers: true } },

@@ -60,7 +60,7 @@ envoyTest("differential: every pass-through reason reachable over HTTP/1.1, and 
     { kind: "wire", label: "chunked, empty", bytes: "POST /v1/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n" },
     { kind: "raw", label: "no model", method: "POST", path: "/v1/completions", headers: json, chunks: [JSON.stringify({ prompt: text(2, 300) })] },
     { kind: "raw", label: "no prompt", method: "POST", path: "/v1/completions", headers: json, chunks: [JSON.stringify({ model: MODEL })] },
-    { kind: "raw", label: "token prompt", method: "POST", path: "/v1/completions", headers: json, chunks: [JSON.stringify({ model: MODEL, prompt: [1, 2, 3] })] },
+    { kind: "raw", label: "token prompt", method: "POST", path: "/v1/completions", headers: json, chunks: [JSON.stringify({ model: MODEL, prompt: [[1, 2], [3]] })] },
     { kind: "raw", label: "chat without messages", method: "POST", path: "/v1/chat/completions", headers: json, chunks: [JSON.stringify({ model: MODEL, messages: [] })] },
     { kind: "wire", label: "trailers (dropped by the codec)", bytes: `POST /v1/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${completion(3).length.toString(16)}\r\n${completion(3)}\r\n0\r\nx-trailer: 1\r\n\r\n` },
     { kind: "abortMidBody", label: "client gone mid-body", prompt: text(4, 3000) },

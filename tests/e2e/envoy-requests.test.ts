@@ -235,7 +235,7 @@ function kinds(seed: number): Kind[] {
     { name: "cut JSON", outcome: "not_json", path: "/v1/chat/completions", body: chat.subarray(0, chat.length >> 1) },
     { name: "no model", outcome: "no_model", path: "/v1/chat/completions", body: Buffer.from(`{"messages":[{"role":"user","content":"hi"}]}`) },
     { name: "no prompt", outcome: "no_prompt", path: "/v1/chat/completions", body: Buffer.from(`{"model":"${MODEL}","max_tokens":2}`) },
-    { name: "token-id prompt", outcome: "token_prompt", path: "/v1/completions", body: Buffer.from(`{"model":"${MODEL}","prompt":[1,2,3,4]}`) },
+    { name: "a batch of token-id prompts", outcome: "token_prompt", path: "/v1/completions", body: Buffer.from(`{"model":"${MODEL}","prompt":[[1,2],[3,4]]}`) },
     { name: "over maxBodyBytes by content-length", outcome: "body_too_large", path: "/v1/chat/completions", body: big },
     { name: "over maxBodyBytes, chunked without content-length", outcome: "body_too_large", path: "/v1/chat/completions", body: big, chunked: true },
     { name: "HTTP/1.1 chunked with trailers", outcome: "routed", path: "/v1/chat/completions", body: chat, chunked: true, trailers: { "x-checksum": "abc" } },

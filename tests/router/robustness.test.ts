@@ -18,7 +18,7 @@ const malformed: Array<[string, string, string]> = [
   ["no_prompt", "/v1/chat/completions", '{"model":"m"}'],
   ["no_prompt", "/v1/chat/completions", '{"model":"m","messages":"hello"}'],
   ["no_prompt", "/v1/completions", '{"model":"m","prompt":{}}'],
-  ["token_prompt", "/v1/completions", '{"model":"m","prompt":[101,2023,2003]}'],
+  ["token_prompt", "/v1/completions", '{"model":"m","prompt":[101,2023,-1]}'],
   ["token_prompt", "/v1/completions", '{"model":"m","prompt":[[101],[2023]]}'],
 ];
 

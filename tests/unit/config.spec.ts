@@ -23,7 +23,7 @@ describe("configuration", () => {
     expect<i32>(c.lruCapacityPerServer).toBe(31250);
     expect<bool>(c.lruCapacityExplicit).toBe(false);
     expect<f64>(c.weights.prefix).toBe(3);
-    expect<string>(c.paths.join(",")).toBe("/v1/completions,/v1/chat/completions");
+    expect<string>(c.paths.join(",")).toBe("/v1/completions,/v1/chat/completions,/v1/responses,/v1/messages");
   });
 
   it("accepts IPv6 endpoints and every optional field", () => {

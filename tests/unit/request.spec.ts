@@ -1,15 +1,54 @@
-import { PromptExtractor, Extract } from "../../assembly/router/request";
+import { PromptExtractor, Extract, Api } from "../../assembly/router/request";
+import { xxh64String } from "../../assembly/router/hash";
 
 const extractor = new PromptExtractor(4096);
 
-function run(body: string, chat: bool): i32 {
+function runApi(body: string, api: i32): i32 {
   const bytes = String.UTF8.encode(body);
-  return extractor.extract(changetype<usize>(bytes), bytes.byteLength, chat);
+  return extractor.extract(changetype<usize>(bytes), bytes.byteLength, api);
+}
+
+function run(body: string, chat: bool): i32 {
+  return runApi(body, chat ? Api.Chat : Api.Completions);
 }
 
 function promptOf(body: string, chat: bool): string {
   expect<i32>(run(body, chat)).toBe(Extract.Ok);
   return extractor.prompt.toString();
+}
+
+function promptOfApi(body: string, api: i32): string {
+  expect<i32>(runApi(body, api)).toBe(Extract.Ok);
+  return extractor.prompt.toString();
+}
+
+/** The canonical prompt's bytes as hex, for layouts with binary parts. */
+function hexOf(): string {
+  let s = "";
+  for (let i: usize = 0; i < extractor.prompt.len; i++) {
+    const b = load<u8>(extractor.prompt.ptr + i);
+    s += (b < 16 ? "0" : "") + b.toString(16);
+  }
+  return s;
+}
+
+/** Hex of a string's UTF-8 bytes. */
+function hex(text: string): string {
+  const bytes = Uint8Array.wrap(String.UTF8.encode(text));
+  let s = "";
+  for (let i = 0; i < bytes.length; i++) s += (bytes[i] < 16 ? "0" : "") + bytes[i].toString(16);
+  return s;
+}
+
+/** Hex of the 0x1D type 0x1C digest marker of a non-text part whose JSON text is `json`. */
+function otherPart(type: string, json: string): string {
+  const digest = xxh64String(json);
+  let s = hex("\x1D" + type + "\x1C");
+  for (let i: u64 = 0; i < 64; i += 8) {
+    const b = <u32>((digest >> i) & 0xFF);
+    s += (b < 16 ? "0" : "") + b.toString(16);
+  }
+  return s;
 }
 
 describe("completions bodies", () => {
@@ -23,9 +62,14 @@ describe("completions bodies", () => {
     expect<string>(promptOf('{"prompt":["a","b"],"model":"m"}', false)).toBe("a\0b");
   });
 
-  it("sends token-id prompts to pass-through", () => {
-    expect<i32>(run('{"model":"m","prompt":[1,2,3]}', false)).toBe(Extract.TokenPrompt);
+  it("hashes token-id prompts as their own kind; batches and bad ids pass through", () => {
+    expect<i32>(run('{"model":"m","prompt":[1,2,4294967295]}', false)).toBe(Extract.Ok);
+    expect<string>(hexOf()).toBe("1b" + "01000000" + "02000000" + "ffffffff");
     expect<i32>(run('{"model":"m","prompt":[[1,2],[3]]}', false)).toBe(Extract.TokenPrompt);
+    expect<i32>(run('{"model":"m","prompt":[1,-2]}', false)).toBe(Extract.TokenPrompt);
+    expect<i32>(run('{"model":"m","prompt":[1,2.5]}', false)).toBe(Extract.TokenPrompt);
+    expect<i32>(run('{"model":"m","prompt":[1,4294967296]}', false)).toBe(Extract.TokenPrompt);
+    expect<i32>(run('{"model":"m","prompt":[1,"a"]}', false)).toBe(Extract.TokenPrompt);
   });
 
   it("rejects missing model, missing prompt and non-JSON", () => {
@@ -71,9 +115,29 @@ describe("chat bodies", () => {
     expect<string>(p).toBe("system\x1FS\x1Euser\x1FU\x1E");
   });
 
-  it("concatenates text parts and marks other parts", () => {
-    const p = promptOf('{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"image_url","image_url":{"url":"x"}},{"text":"b","type":"text"}]}]}', true);
-    expect<string>(p).toBe("user\x1Fa\x1Dimage_urlb\x1E");
+  it("concatenates text parts and marks other parts with the digest of their JSON text", () => {
+    const image = '{"type":"image_url","image_url":{"url":"x"}}';
+    const p = promptOf('{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"a"},' + image + ',{"text":"b","type":"text"}]}]}', true);
+    expect<string>(hexOf()).toBe(hex("user\x1Fa") + otherPart("image_url", image) + hex("b\x1E"));
+    // Equal text, another image: another prompt.
+    const q = promptOf('{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"image_url","image_url":{"url":"y"}},{"text":"b","type":"text"}]}]}', true);
+    expect<bool>(p == q).toBe(false);
+  });
+
+  it("puts tools after the leading system messages, as compact JSON", () => {
+    const tools = '[ {"type": "function", "function": {"name": "get_w\\u0065ather", "parameters": {}}} ]';
+    const p = promptOf('{"model":"m","tools":' + tools + ',"messages":[{"role":"system","content":"s"},{"role":"user","content":"u"}]}', true);
+    expect<string>(p).toBe('system\x1Fs\x1E\x1C[{"type":"function","function":{"name":"get_weather","parameters":{}}}]\x1Euser\x1Fu\x1E');
+    // Without a system message the tools come first; other tools, another prompt.
+    expect<string>(promptOf('{"model":"m","messages":[{"role":"user","content":"u"}],"tools":[{"a":1}]}', true)).toBe('\x1C[{"a":1}]\x1Euser\x1Fu\x1E');
+    expect<string>(promptOf('{"model":"m","messages":[{"role":"system","content":"s"}],"tools":[]}', true)).toBe("system\x1Fs\x1E\x1C[]\x1E");
+  });
+
+  it("reads cache_salt apart from the prompt", () => {
+    expect<string>(promptOf('{"model":"m","cache_salt":"tenant-a","messages":[{"role":"user","content":"u"}]}', true)).toBe("user\x1Fu\x1E");
+    expect<string>(extractor.salt.toString()).toBe("tenant-a");
+    run('{"model":"m","messages":[{"role":"user","content":"u"}]}', true);
+    expect<usize>(extractor.salt.len).toBe(0);
   });
 
   it("gives the same bytes for equal JSON values spelled differently", () => {
@@ -101,5 +165,40 @@ describe("chat bodies", () => {
     for (let i = 0; i < 100; i++) ok += "[";
     for (let i = 0; i < 100; i++) ok += "]";
     expect<i32>(run('{"model":"m","x":' + ok + ',"messages":[{"role":"u","content":"c"}]}', true)).toBe(Extract.Ok);
+  });
+});
+
+describe("Responses bodies", () => {
+  it("writes instructions as the system message, then tools, then the input", () => {
+    expect<string>(promptOfApi('{"model":"m","input":"hi","instructions":"be brief","tools":[{"type":"web_search"}]}', Api.Responses))
+      .toBe('system\x1Fbe brief\x1E\x1C[{"type":"web_search"}]\x1Euser\x1Fhi\x1E');
+  });
+
+  it("reads message items with string or input_text content, and folds other items in by digest", () => {
+    const call = '{"type":"function_call","call_id":"c1","name":"f","arguments":"{}"}';
+    promptOfApi('{"model":"m","input":[{"role":"user","content":"q"},' + call +
+      ',{"type":"message","role":"assistant","content":[{"type":"output_text","text":"a"}]},{"role":"user","content":[{"type":"input_text","text":"b"}]}]}', Api.Responses);
+    expect<string>(hexOf()).toBe(hex("user\x1Fq\x1E") + otherPart("function_call", call) + hex("\x1Eassistant\x1Fa\x1Euser\x1Fb\x1E"));
+  });
+
+  it("needs an input", () => {
+    expect<i32>(runApi('{"model":"m","instructions":"x"}', Api.Responses)).toBe(Extract.NoPrompt);
+    expect<i32>(runApi('{"model":"m","input":7}', Api.Responses)).toBe(Extract.NoPrompt);
+  });
+});
+
+describe("Anthropic Messages bodies", () => {
+  it("writes the system string or text blocks first, then tools, then the messages", () => {
+    expect<string>(promptOfApi('{"model":"m","max_tokens":8,"system":"s","messages":[{"role":"user","content":"u"}]}', Api.Messages))
+      .toBe("system\x1Fs\x1Euser\x1Fu\x1E");
+    expect<string>(promptOfApi('{"model":"m","tools":[{"name":"t"}],"system":[{"type":"text","text":"s1"},{"type":"text","text":"s2"}],' +
+      '"messages":[{"role":"user","content":[{"type":"text","text":"u"}]}]}', Api.Messages))
+      .toBe('system\x1Fs1s2\x1E\x1C[{"name":"t"}]\x1Euser\x1Fu\x1E');
+  });
+
+  it("folds image and tool blocks in by digest", () => {
+    const image = '{"type":"image","source":{"type":"base64","media_type":"image/png","data":"iVBOR"}}';
+    promptOfApi('{"model":"m","messages":[{"role":"user","content":[' + image + ',{"type":"text","text":"what is it"}]}]}', Api.Messages);
+    expect<string>(hexOf()).toBe(hex("user\x1F") + otherPart("image", image) + hex("what is it\x1E"));
   });
 });
