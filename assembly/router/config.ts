@@ -93,6 +93,10 @@ export class Config {
   parkTimeoutMs: i32 = 500;
   metrics: MetricsConfig | null = null;
   discovery: DiscoveryConfig | null = null;
+  /** Requests with the same value of this header go to the same endpoint while it is eligible ("": no sessions). */
+  sessionHeader: string = "";
+  /** Sticky mappings (Responses ids, sessions) kept, shared by all VMs; the oldest fall out first (affinity.ts). */
+  affinityEntries: i32 = 16384;
   /** Endpoints listed after the chosen one in the destination header, best
    * first: override_host moves to the next on each retry (README "Deploying"). */
   fallbackHosts: i32 = 2;
@@ -290,7 +294,15 @@ function parseWith(rd: Reader, ptr: usize, len: usize): ConfigResult {
         if (!isToken(lower)) rd.fail(key, "must be a header name");
         else c.destinationHeader = lower;
       }
-    } else if (key == "paths") readPaths(rd, c);
+    } else if (key == "sessionHeader") {
+      const v = rd.string(key);
+      if (v !== null) {
+        const lower = v.toLowerCase();
+        if (!isToken(lower) || lower.startsWith(":")) rd.fail(key, "must be a header name");
+        else c.sessionHeader = lower;
+      }
+    } else if (key == "affinityEntries") c.affinityEntries = rd.integer(key, 16, 1 << 20);
+    else if (key == "paths") readPaths(rd, c);
     else if (key == "hashBlockSize") c.hashBlockSize = rd.integer(key, 8, 4096);
     else if (key == "maxPrefixBlocks") c.maxPrefixBlocks = rd.integer(key, 1, 4096);
     else if (key == "indexStride") c.indexStride = rd.integer(key, 1, 64);
@@ -328,6 +340,9 @@ function parseWith(rd: Reader, ptr: usize, len: usize): ConfigResult {
     rd.fail("endpoints", "at least one endpoint is required (or discovery, to follow a cluster)");
   }
   if (rd.error.length == 0 && c.paths.length == 0) rd.fail("paths", "at least one path is required");
+  if (rd.error.length == 0 && c.sessionHeader.length > 0 && c.sessionHeader == c.destinationHeader) {
+    rd.fail("sessionHeader", "must not be the destination header");
+  }
   if (rd.error.length == 0 && c.indexStride > c.maxPrefixBlocks) rd.fail("indexStride", "must not exceed maxPrefixBlocks");
   if (rd.error.length == 0 && c.maxIndexEntries() > MAX_INDEX_ENTRIES) {
     rd.fail("maxIndexBlocks", "at most " + (MAX_INDEX_ENTRIES * <u64>c.indexStride).toString() + " with indexStride " +

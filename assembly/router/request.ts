@@ -81,12 +81,25 @@ export const MAX_SALT_BYTES: usize = 256;
 // @ts-ignore: decorator
 @inline const CLOSE_ARRAY: u32 = 0x5D;
 
+/** Seeds the hash of a response id, so that it never equals a session's (stream.ts). */
+const RESPONSE_ID_SEED: u64 = 0x7265737030494421;
+
+/** The hash a response id is remembered and looked up by: the id's bytes as they appear in JSON. */
+export function responseIdHash(p: usize, n: usize): u64 {
+  return n == 0 ? 0 : xxh64(p, n, RESPONSE_ID_SEED) | 1;
+}
+
 @final
 export class PromptExtractor {
   readonly reader: JsonReader = new JsonReader();
   readonly model: ByteSink = new ByteSink(MAX_MODEL_BYTES);
   readonly salt: ByteSink = new ByteSink(MAX_SALT_BYTES);
   readonly prompt: ByteSink;
+  /**
+   * Responses: the hash of `previous_response_id` (its JSON text between the
+   * quotes, as a response's id is read from the response), 0 when absent.
+   */
+  previousResponse: u64 = 0;
   /** Position of the request's tools value while the prompt is written; 0 when none is pending. */
   private toolsAt: usize = 0;
 
@@ -108,6 +121,7 @@ export class PromptExtractor {
     this.model.reset();
     this.salt.reset();
     this.prompt.reset();
+    this.previousResponse = 0;
     let hasModel = false;
     // Positions of the values that make the prompt (last occurrence wins); 0 = absent.
     let promptAt: usize = 0;
@@ -140,6 +154,14 @@ export class PromptExtractor {
       } else if ((api == Api.Responses || api == Api.Messages) && r.stringEquals(systemKey)) {
         systemAt = r.peek() != 0 ? r.pos : 0;
         if (!r.skipValue()) break;
+      } else if (api == Api.Responses && r.stringEquals("previous_response_id")) {
+        this.previousResponse = 0;
+        if (r.peekKind() == JsonKind.String) {
+          if (!r.readString()) break;
+          this.previousResponse = responseIdHash(r.strStart, r.strEnd - r.strStart);
+        } else if (!r.skipValue()) {
+          break;
+        }
       } else if (r.stringEquals("cache_salt")) {
         this.salt.reset();
         if (r.peekKind() == JsonKind.String) {

@@ -20,6 +20,7 @@ import { EndpointKeys } from "./endpoint_keys";
 import { Endpoints } from "./endpoints";
 import { EndpointLifecycle, EPOCH_UNKNOWN } from "./lifecycle";
 import { Discovery } from "./discovery";
+import { AffinityMap } from "./affinity";
 import { MAX_ADDRESS_BYTES } from "./membership";
 import { xxh64, mix64 } from "./hash";
 import { InFlightLedger } from "./inflight";
@@ -29,7 +30,7 @@ import { CHARS_PER_TOKEN } from "./work";
 import { PrefixTable } from "./prefix_table";
 import { PromptExtractor, Extract, Api } from "./request";
 import { Scorer, MAX_RANKED } from "./scorer";
-import { RouterStats, Pass } from "./stats";
+import { RouterStats, Pass, Sticky } from "./stats";
 import { VmTags } from "./vm_tag";
 import { Scraper } from "./scraper";
 import { snapshotEntries, SNAPSHOT_HEADER_BYTES, ENTRY_BYTES, ADAPTERS_OFFSET, RATE_OFFSET, EPOCH_OFFSET } from "./load_snapshot";
@@ -78,6 +79,9 @@ export class Router extends EventSink {
   readonly vmTag: u32;
   readonly scraper: Scraper | null;
   readonly discovery: Discovery | null;
+  readonly affinity: AffinityMap;
+  /** The configured session header, lower-case; empty without sessions. */
+  readonly sessionHeader: ArrayBuffer;
   private lifecycle: EndpointLifecycle;
   private match: StaticArray<i32>;
   private pendingReleases: StaticArray<u64> = new StaticArray<u64>(MAX_RELEASES);
@@ -95,6 +99,9 @@ export class Router extends EventSink {
   promptTokens: f64 = 0;
   /** The prompt tokens the chosen endpoint does not hold (valid after commit()). */
   chosenUncachedTokens: f64 = 0;
+  /** The current decision's session hash (0: none), and the endpoint key it was mapped to before. */
+  private session: u64 = 0;
+  private sessionKnown: u64 = 0;
   /**
    * The destination header's value for the current decision (writeDestination):
    * raw memory sized once for the longest possible list, so routing allocates
@@ -142,6 +149,8 @@ export class Router extends EventSink {
     const discovery = config.discovery;
     this.discovery = discovery !== null ? new Discovery(discovery, namespace, vmTag) : null;
     this.lifecycle = new EndpointLifecycle(config, endpoints, table, inFlight, loads, scraper, stats);
+    this.affinity = new AffinityMap(namespace, config.affinityEntries, vmTag);
+    this.sessionHeader = String.UTF8.encode(config.sessionHeader);
     const names: string[] = [];
     for (let i = 0; i < config.endpoints.length; i++) names.push(config.endpoints[i].address);
     endpoints.fill(names, this.lifecycle);
@@ -161,8 +170,9 @@ export class Router extends EventSink {
   /**
    * Parses the body and picks an endpoint. Returns its index, or -1 after
    * counting why the request passes through to Envoy's own load balancing.
+   * `session`: the hash of the request's session header value, 0 for none.
    */
-  decide(body: usize, length: usize, api: i32): i32 {
+  decide(body: usize, length: usize, api: i32, session: u64 = 0): i32 {
     const ex = this.extractor;
     const outcome = ex.extract(body, length, api);
     if (outcome != Extract.Ok) {
@@ -205,9 +215,41 @@ export class Router extends EventSink {
     this.journal.sync(this, this.vmTag);
     this.table.matchPrefix(entries, indexed, this.match);
     this.loads.nowMs = nowMs();
-    const e = this.scorer.pick(this.match, indexed, this.loads, placementKey, modelHash, this.promptTokens);
-    this.matched = unchecked(this.match[e]);
+    let e = this.scorer.pick(this.match, indexed, this.loads, placementKey, modelHash, this.promptTokens);
+    // A follow-up of a known response, or a known session, goes where it went before if it may.
+    this.session = session;
+    this.sessionKnown = 0;
+    if (e >= 0 && ex.previousResponse != 0) e = this.stick(Sticky.Response, ex.previousResponse, e);
+    else if (e >= 0 && session != 0) e = this.stick(Sticky.Session, session, e);
+    this.matched = e >= 0 ? unchecked(this.match[e]) : 0;
     return e;
+  }
+
+  /** The endpoint a sticky route names if it is eligible now, else the score's pick `e`; counted by kind. */
+  private stick(kind: i32, hash: u64, e: i32): i32 {
+    const s = this.stats;
+    this.affinity.sync();
+    const key = this.affinity.lookup(hash);
+    if (kind == Sticky.Session) this.sessionKnown = key;
+    const sticky = this.keys.indexOf(key);
+    if (sticky < 0) {
+      s.count(unchecked(s.stickyMisses[kind]));
+      return e;
+    }
+    if (!this.scorer.isEligible(sticky)) {
+      s.count(unchecked(s.stickyDiverted[kind]));
+      return e;
+    }
+    s.count(unchecked(s.stickyHits[kind]));
+    if (sticky != e) this.scorer.promote(sticky);
+    return sticky;
+  }
+
+  /** A routed Responses request's answer named its id: follow-ups naming it come back to e. */
+  learnResponse(e: i32, generation: u32, idHash: u64): void {
+    if (generation != this.generationOf(e)) return;
+    this.affinity.remember(idHash, unchecked(this.keys.keys[e]));
+    this.stats.count(this.stats.responsesLearned);
   }
 
   /**
@@ -259,7 +301,10 @@ export class Router extends EventSink {
     s.add(es.blocksTotal, blocks);
     if (this.scorer.lastWasRendezvous) s.count(s.rendezvous);
     if (this.scorer.lastDiverted) s.count(s.guardDiversions);
-    this.appendEvent(unchecked(this.keys.keys[e]), entries);
+    const key = unchecked(this.keys.keys[e]);
+    // A session follows its requests: remembered when it is new or had to move.
+    if (this.session != 0 && this.sessionKnown != key) this.affinity.remember(this.session, key);
+    this.appendEvent(key, entries);
   }
 
   /** Prompt tokens an endpoint holding `matchedEntries` index entries still has to prefill. */
@@ -344,6 +389,7 @@ export class Router extends EventSink {
   onTick(): void {
     const now = nowMs();
     this.journal.sync(this, this.vmTag);
+    this.affinity.sync();
     if (this.pendingCount > 0 || (this.inFlight.ownTotal() > 0 && now - this.lastAppendMs >= HEARTBEAT_MS)) {
       this.appendEvent(0, 0);
     }
@@ -507,6 +553,7 @@ export class Router extends EventSink {
     if (scraper !== null) scraper.free();
     const discovery = this.discovery;
     if (discovery !== null) discovery.free();
+    this.affinity.free();
   }
 }
 

@@ -260,6 +260,30 @@ export class Scorer {
     return this.rankedCount > 0 ? unchecked(this.ranked[0]) : -1;
   }
 
+  /** Whether the last pick let e take the request (health, the guard, saturation, LoRA). */
+  // @ts-ignore: decorator
+  @inline isEligible(e: i32): bool { return unchecked(this.eligible[e]); }
+
+  /**
+   * Puts e first in the last ranking (a sticky route the score did not
+   * choose), the others keeping their order after it; e must be eligible.
+   */
+  promote(e: i32): void {
+    let at = this.rankedCount;
+    for (let i = 0; i < this.rankedCount; i++) {
+      if (unchecked(this.ranked[i]) == e) {
+        at = i;
+        break;
+      }
+    }
+    if (at == this.rankedCount) {
+      if (this.rankedCount < this.rankLimit) this.rankedCount++;
+      at = this.rankedCount - 1;
+    }
+    for (let i = at; i > 0; i--) unchecked(this.ranked[i] = this.ranked[i - 1]);
+    unchecked(this.ranked[0] = e);
+  }
+
   /** The queue e reported, or the one assumed for endpoints without fresh metrics. */
   // @ts-ignore: decorator
   @inline private queueOf(e: i32, loads: LoadView): f64 {

@@ -29,6 +29,12 @@ export namespace Pass {
   export const Count: i32 = 12;
 }
 
+/** Kinds of sticky route (affinity.ts). */
+export namespace Sticky {
+  export const Response: i32 = 0;
+  export const Session: i32 = 1;
+}
+
 const PASS_NAMES: string[] = [
   "not_inference", "no_body", "body_too_large", "not_json", "no_model",
   "no_prompt", "token_prompt", "aborted", "headers_not_held", "request_trailers",
@@ -118,6 +124,11 @@ export class RouterStats {
   endpointsRemoved: i32;
   endpointsOverLimit: i32;
   passthrough: StaticArray<i32> = new StaticArray<i32>(Pass.Count);
+  /** Sticky routes by kind (Sticky.Response, Sticky.Session): followed, unknown, known but not eligible. */
+  stickyHits: StaticArray<i32> = new StaticArray<i32>(2);
+  stickyMisses: StaticArray<i32> = new StaticArray<i32>(2);
+  stickyDiverted: StaticArray<i32> = new StaticArray<i32>(2);
+  responsesLearned: i32;
   // Gauge ids (set directly, from the tick).
   indexMemoryBytes: u32;
   members: u32;
@@ -158,6 +169,13 @@ export class RouterStats {
     this.endpointsRemoved = c.define(p + "discovery.endpoints_removed");
     this.endpointsOverLimit = c.define(p + "discovery.endpoints_over_limit");
     for (let r = 0; r < Pass.Count; r++) unchecked(this.passthrough[r] = c.define(p + "passthrough." + PASS_NAMES[r]));
+    for (let k = 0; k < 2; k++) {
+      const a = p + "affinity." + (k == Sticky.Response ? "response" : "session");
+      unchecked(this.stickyHits[k] = c.define(a + "_hits"));
+      unchecked(this.stickyMisses[k] = c.define(a + "_misses"));
+      unchecked(this.stickyDiverted[k] = c.define(a + "_diverted"));
+    }
+    this.responsesLearned = c.define(p + "affinity.responses_learned");
     this.indexMemoryBytes = host.defineMetric(MetricType.Gauge, p + "index.memory_bytes");
     this.members = host.defineMetric(MetricType.Gauge, p + "endpoints.members");
     this.pickable = host.defineMetric(MetricType.Gauge, p + "endpoints.pickable");

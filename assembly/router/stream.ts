@@ -16,6 +16,8 @@ import { HeadersAction, DataAction, MapType, BufferType, WasmResult } from "../a
 import { HostBuffer } from "../abi/memory";
 import * as host from "../abi/host";
 import { Router, nowMs } from "./router";
+import { Api, responseIdHash } from "./request";
+import { xxh64 } from "./hash";
 import { RouterRoot } from "./root";
 import { Pass } from "./stats";
 
@@ -29,6 +31,11 @@ export namespace StreamState {
 const METHOD = String.UTF8.encode(":method");
 const PATH = String.UTF8.encode(":path");
 const CONTENT_LENGTH = String.UTF8.encode("content-length");
+const STATUS = String.UTF8.encode(":status");
+/** How far into a Responses answer its id is looked for (it is the first "id" of the JSON or of the response.created event). */
+const RESPONSE_ID_WINDOW: u32 = 4096;
+/** Seeds the hash of a session header value, so that it never equals a response id's. */
+const SESSION_SEED: u64 = 0x53455353494F4E31;
 
 /** Shared per-VM scratch for header reads: the stream callbacks never nest. */
 const scratch = new HostBuffer();
@@ -46,6 +53,11 @@ export class RouterStream extends StreamContext {
   /** Its uncached prompt tokens, prefill work until the response starts. */
   uncachedTokens: f64 = 0;
   parkedAtMs: i64 = 0;
+  /** The hash of the session header's value, 0 without one. */
+  session: u64 = 0;
+  /** A routed Responses request whose answer's id is still to be read. */
+  private awaitingResponseId: bool = false;
+  private responseBytesSeen: u32 = 0;
 
   private get router(): Router | null {
     return changetype<RouterRoot>(this.root).router;
@@ -76,6 +88,7 @@ export class RouterStream extends StreamContext {
       return HeadersAction.Continue;
     }
     this.api = router.apiOf(pathIndex);
+    this.session = this.sessionOf(router);
     this.state = StreamState.Parked;
     this.parkedAtMs = nowMs();
     root.park(this);
@@ -122,7 +135,57 @@ export class RouterStream extends StreamContext {
       router.prefillDone(this.endpoint, this.generation, this.uncachedTokens);
       this.uncachedTokens = 0;
     }
+    // A Responses answer's id, for follow-ups that name it (affinity.ts); only a 200 carries one.
+    this.awaitingResponseId = router !== null && this.state == StreamState.Routed && this.api == Api.Responses &&
+      !endOfStream && this.statusIs200();
     return HeadersAction.Continue;
+  }
+
+  /**
+   * Looks for the response's id in the first RESPONSE_ID_WINDOW bytes of a
+   * Responses answer, chunk by chunk, without holding or changing anything:
+   * the first `"id":"…"` is the response's, in a JSON body (`{"id":"resp_…"`)
+   * as in a stream (the response.created event's response object). An id
+   * split across two chunks is missed.
+   */
+  onResponseBody(bodySize: u32, endOfStream: bool): u32 {
+    if (!this.awaitingResponseId) return DataAction.Continue;
+    const router = this.router;
+    const take = min(bodySize, RESPONSE_ID_WINDOW - this.responseBytesSeen);
+    if (router === null || take == 0) {
+      this.awaitingResponseId = false;
+      return DataAction.Continue;
+    }
+    this.responseBytesSeen += take;
+    if (host.getBufferBytes(BufferType.HttpResponseBody, 0, take, scratch) == WasmResult.Ok) {
+      const id = findId(scratch.ptr, scratch.size);
+      if (id != 0) {
+        router.learnResponse(this.endpoint, this.generation, id);
+        this.awaitingResponseId = false;
+      }
+    }
+    scratch.release();
+    if (endOfStream || this.responseBytesSeen >= RESPONSE_ID_WINDOW) this.awaitingResponseId = false;
+    return DataAction.Continue;
+  }
+
+  private statusIs200(): bool {
+    const ok = host.getHeader(MapType.ResponseHeaders, STATUS, scratch) == WasmResult.Ok &&
+      scratch.size == 3 && load<u8>(scratch.ptr) == 0x32 && load<u16>(scratch.ptr, 1) == 0x3030;
+    scratch.release();
+    return ok;
+  }
+
+  /** The hash of the session header's value, or 0 (no sessions configured, or no such header). */
+  private sessionOf(router: Router): u64 {
+    if (router.sessionHeader.byteLength == 0) return 0;
+    if (host.getHeader(MapType.RequestHeaders, router.sessionHeader, scratch) != WasmResult.Ok || scratch.size == 0) {
+      scratch.release();
+      return 0;
+    }
+    const h = xxh64(scratch.ptr, scratch.size, SESSION_SEED) | 1;
+    scratch.release();
+    return h;
   }
 
   onDone(): void {
@@ -162,7 +225,7 @@ export class RouterStream extends StreamContext {
   private route(router: Router, bodySize: u32): void {
     this.state = StreamState.Passed;
     host.getBufferBytes(BufferType.HttpRequestBody, 0, bodySize, scratch);
-    const e = router.decide(scratch.ptr, scratch.size, this.api);
+    const e = router.decide(scratch.ptr, scratch.size, this.api, this.session);
     scratch.release();
     if (e < 0) return;
     // The pick, then its fallbacks for override_host's retries (router.ts).
@@ -228,4 +291,31 @@ export class RouterStream extends StreamContext {
     scratch.release();
     return value;
   }
+}
+
+const ID_KEY = String.UTF8.encode("\"id\"");
+
+/**
+ * The hash of the first `"id"` string value in [p, p+n) (whitespace allowed
+ * around the colon), or 0. The value's bytes up to its closing quote are
+ * hashed as the request's previous_response_id is (request.ts responseIdHash).
+ */
+function findId(p: usize, n: usize): u64 {
+  const key = changetype<usize>(ID_KEY);
+  const end = p + n;
+  for (let at = p; at + 4 <= end; at++) {
+    if (load<u32>(at) != load<u32>(key)) continue;
+    let q = at + 4;
+    while (q < end && (load<u8>(q) == 0x20 || load<u8>(q) == 0x0A || load<u8>(q) == 0x0D || load<u8>(q) == 0x09)) q++;
+    if (q >= end || load<u8>(q) != 0x3A) continue;
+    q++;
+    while (q < end && (load<u8>(q) == 0x20 || load<u8>(q) == 0x0A || load<u8>(q) == 0x0D || load<u8>(q) == 0x09)) q++;
+    if (q >= end || load<u8>(q) != 0x22) continue;
+    const start = q + 1;
+    let close = start;
+    while (close < end && load<u8>(close) != 0x22 && load<u8>(close) != 0x5C) close++;
+    if (close >= end || load<u8>(close) != 0x22) return 0;
+    return responseIdHash(start, close - start);
+  }
+  return 0;
 }

@@ -50,6 +50,13 @@ export const GLOBAL_STATS: readonly StatSpec[] = Object.freeze([
   { name: "discovery.endpoints_added", type: "counter" },
   { name: "discovery.endpoints_removed", type: "counter" },
   { name: "discovery.endpoints_over_limit", type: "counter" },
+  { name: "affinity.response_hits", type: "counter" },
+  { name: "affinity.response_misses", type: "counter" },
+  { name: "affinity.response_diverted", type: "counter" },
+  { name: "affinity.responses_learned", type: "counter" },
+  { name: "affinity.session_hits", type: "counter" },
+  { name: "affinity.session_misses", type: "counter" },
+  { name: "affinity.session_diverted", type: "counter" },
 ] as StatSpec[]);
 
 /** `prefix_router.passthrough.<reason>`: one counter, labelled `reason`. */

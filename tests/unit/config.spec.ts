@@ -83,6 +83,18 @@ describe("configuration", () => {
     expect<string>(errorOf('{"discovery":{"cluster":"m","adminCluster":"a","port":1}}')).toBe("discovery.port: unknown field");
   });
 
+  it("reads sessions and the affinity bound", () => {
+    const c = parse('{"endpoints":[{"address":"10.0.0.5:8000"}],"sessionHeader":"X-Session-Id","affinityEntries":64}').config!;
+    expect<string>(c.sessionHeader).toBe("x-session-id");
+    expect<i32>(c.affinityEntries).toBe(64);
+    const d = parse('{"endpoints":[{"address":"10.0.0.5:8000"}]}').config!;
+    expect<string>(d.sessionHeader).toBe("");
+    expect<i32>(d.affinityEntries).toBe(16384);
+    expect<string>(errorOf('{"endpoints":[{"address":"10.0.0.5:8000"}],"sessionHeader":"a b"}')).toBe("sessionHeader: must be a header name");
+    expect<string>(errorOf('{"endpoints":[{"address":"10.0.0.5:8000"}],"sessionHeader":"x-gateway-destination-endpoint"}')).toBe("sessionHeader: must not be the destination header");
+    expect<string>(errorOf('{"endpoints":[{"address":"10.0.0.5:8000"}],"affinityEntries":8}')).toBe("affinityEntries: must be between 16.0 and 1048576.0");
+  });
+
   it("writes endpoint addresses as Envoy names its hosts, and finds duplicates in that form", () => {
     const c = parse('{"endpoints":[{"address":"[0:0:0:0:0:0:0:1]:8000","metricsAddress":"[FD00::0:7]:9090"},{"address":"10.0.0.6:8000"}]}').config!;
     expect<string>(c.endpoints[0].address).toBe("[::1]:8000");
