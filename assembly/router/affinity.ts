@@ -11,7 +11,8 @@
 // holds the last `affinityEntries` mappings; older ones fall out first, and
 // each VM forgets them too (an entry older than the ring is treated as gone).
 // Shared data: 2 + affinityEntries keys of 32 bytes; per VM a table of
-// 2 × affinityEntries slots of 24 bytes.
+// 2 × affinityEntries slots of 24 bytes, allocated with the first mapping (a
+// deployment without Responses follow-ups or sessions never pays for it).
 import { EventSink, Journal, EVENT_HEADER_BYTES } from "./journal";
 
 @final
@@ -26,12 +27,10 @@ export class AffinityMap extends EventSink {
 
   constructor(namespace: string, private entries: i32, private vmTag: u32) {
     super();
-    let size = 16;
-    while (size < entries * 2) size <<= 1;
-    this.hashes = new StaticArray<u64>(size);
-    this.endpointKeys = new StaticArray<u64>(size);
-    this.stamps = new StaticArray<u64>(size);
-    this.mask = size - 1;
+    this.hashes = new StaticArray<u64>(0);
+    this.endpointKeys = new StaticArray<u64>(0);
+    this.stamps = new StaticArray<u64>(0);
+    this.mask = -1;
     this.journal = new Journal(namespace + "affinity/", entries, 1);
     this.journal.open(this, vmTag);
   }
@@ -43,7 +42,7 @@ export class AffinityMap extends EventSink {
 
   /** The endpoint key `hash` maps to, or 0. Call sync() first for the freshest view. */
   lookup(hash: u64): u64 {
-    if (hash == 0) return 0;
+    if (hash == 0 || this.mask < 0) return 0;
     let s = <i32>(<u32>hash) & this.mask;
     for (let probes = 0; probes <= this.mask; probes++) {
       const h = unchecked(this.hashes[s]);
@@ -78,6 +77,7 @@ export class AffinityMap extends EventSink {
   }
 
   private insert(hash: u64, endpointKey: u64): void {
+    if (this.mask < 0) this.allocate();
     this.clock++;
     let s = <i32>(<u32>hash) & this.mask;
     // The table holds twice the live entries, so a free, stale or matching slot is always near.
@@ -89,6 +89,15 @@ export class AffinityMap extends EventSink {
     unchecked(this.hashes[s] = hash);
     unchecked(this.endpointKeys[s] = endpointKey);
     unchecked(this.stamps[s] = this.clock);
+  }
+
+  private allocate(): void {
+    let size = 16;
+    while (size < this.entries * 2) size <<= 1;
+    this.hashes = new StaticArray<u64>(size);
+    this.endpointKeys = new StaticArray<u64>(size);
+    this.stamps = new StaticArray<u64>(size);
+    this.mask = size - 1;
   }
 
   free(): void {
