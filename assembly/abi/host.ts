@@ -29,6 +29,19 @@ export function log(level: i32, message: string): void {
 
 // ---- time and timers -----------------------------------------------------
 
+/**
+ * Monotonic time in nanoseconds, from an arbitrary origin: what every timer,
+ * lease, timeout and staleness check uses, so that the wall clock stepping
+ * (NTP, a VM migration, an operator) neither stops nor rushes them. 0 if the
+ * host refuses the clock (no known host does).
+ */
+export function monotonicNanos(): u64 {
+  store<u64>(returnValueSlot(), 0);
+  if (raw.wasi_clock_time_get(1, 1, returnValueSlot()) != 0) return 0;
+  return load<u64>(returnValueSlot());
+}
+
+/** Wall-clock time in nanoseconds since the epoch; only where a wall time is wanted (a salt, a fallback tag). */
 export function nowNanos(): u64 {
   store<u64>(returnValueSlot(), 0);
   raw.proxy_get_current_time_nanoseconds(returnValueSlot());

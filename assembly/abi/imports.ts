@@ -34,3 +34,13 @@ export {
   proxy_get_metric,
   proxy_set_effective_context,
 } from "@gcoredev/proxy-wasm-sdk-as/assembly/imports";
+
+/**
+ * WASI's clock, which the SDK does not declare. proxy-wasm-cpp-host serves it
+ * (src/exports.cc wasi_unstable_clock_time_get) for the realtime clock (0)
+ * and the monotonic one (1), the latter from the host's monotonic time
+ * (Envoy: the dispatcher's steady clock, shared by all threads of the process).
+ */
+// @ts-ignore: decorator
+@external("wasi_snapshot_preview1", "clock_time_get")
+export declare function wasi_clock_time_get(clockId: u32, precision: u64, timePtr: usize): u16;

@@ -344,6 +344,7 @@ function parseWith(rd: Reader, ptr: usize, len: usize): ConfigResult {
     rd.fail("sessionHeader", "must not be the destination header");
   }
   if (rd.error.length == 0 && c.indexStride > c.maxPrefixBlocks) rd.fail("indexStride", "must not exceed maxPrefixBlocks");
+  if (rd.error.length == 0) checkTimings(rd, c);
   if (rd.error.length == 0 && c.maxIndexEntries() > MAX_INDEX_ENTRIES) {
     rd.fail("maxIndexBlocks", "at most " + (MAX_INDEX_ENTRIES * <u64>c.indexStride).toString() + " with indexStride " +
       c.indexStride.toString() + " (" + MAX_INDEX_ENTRIES.toString() + " index entries): a configuration update runs two " +
@@ -352,6 +353,34 @@ function parseWith(rd: Reader, ptr: usize, len: usize): ConfigResult {
   if (rd.error.length > 0) return new ConfigResult(null, rd.error);
   return new ConfigResult(c, "");
 }
+
+/**
+ * Every timer runs on the root's tick, so the periods that depend on it are
+ * checked together: a VM writes a heartbeat at least every HEARTBEAT_MS (from
+ * the tick) and is presumed gone after 5 × that, so the tick must come at
+ * least once per heartbeat; a scrape or a discovery poll is sent from the
+ * tick, so an interval shorter than it would silently become the tick.
+ */
+function checkTimings(rd: Reader, c: Config): void {
+  const tick = c.tickMs;
+  if (tick > HEARTBEAT_MS) {
+    rd.fail("tickMs", "at most " + HEARTBEAT_MS.toString() + ": each VM tells the others it is alive from its tick, and one silent for " +
+      (5 * HEARTBEAT_MS).toString() + " ms is presumed gone");
+    return;
+  }
+  const m = c.metrics;
+  if (m !== null && m.intervalMs < tick) {
+    rd.fail("metrics.intervalMs", "at least tickMs (" + tick.toString() + "): scrapes are sent from the tick");
+    return;
+  }
+  const d = c.discovery;
+  if (d !== null && d.intervalMs < tick) {
+    rd.fail("discovery.intervalMs", "at least tickMs (" + tick.toString() + "): polls are sent from the tick");
+  }
+}
+
+/** A VM with streams in flight tells the others it is alive at least this often (router.ts). */
+export const HEARTBEAT_MS: i32 = 1000;
 
 /** A field that names one of two words: 0 for `a`, 1 for `b`; `current` when it names neither (rd has failed). */
 function readEither(rd: Reader, field: string, a: string, b: string, current: i32): i32 {

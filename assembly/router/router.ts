@@ -15,7 +15,7 @@
 // endpoint leaves behind.
 import * as host from "../abi/host";
 import { LogLevel } from "../abi/enums";
-import { Config } from "./config";
+import { Config, HEARTBEAT_MS } from "./config";
 import { EndpointKeys } from "./endpoint_keys";
 import { Endpoints } from "./endpoints";
 import { EndpointLifecycle, EPOCH_UNKNOWN } from "./lifecycle";
@@ -48,10 +48,8 @@ export function apiOfPath(path: string): i32 {
   return Api.Completions;
 }
 
-/** A VM with streams in flight writes at least one event this often. */
-const HEARTBEAT_MS: i64 = 1000;
 /** Another VM silent this long is presumed gone; its in-flight counts are dropped. */
-const VM_TIMEOUT_MS: i64 = 5000;
+const VM_TIMEOUT_MS: i64 = 5 * <i64>HEARTBEAT_MS;
 
 /** Maps an extraction outcome to its pass-through reason. */
 function passReasonFor(outcome: i32): i32 {
@@ -118,7 +116,7 @@ export class Router extends EventSink {
       pathApis.push(apiOfPath(config.paths[i]));
     }
     // Index entries depend on block size and stride: indexes that differ in either must not mix.
-    const namespace = "prefix-router/" + rootId + "/b" + config.hashBlockSize.toString() +
+    const namespace = "prefix-router/" + rootId + "/t1/b" + config.hashBlockSize.toString() +
       "x" + config.indexStride.toString() + "/";
     const slots = config.slotCount();
     const endpoints = new Endpoints(slots);
@@ -390,7 +388,7 @@ export class Router extends EventSink {
     const now = nowMs();
     this.journal.sync(this, this.vmTag);
     this.affinity.sync();
-    if (this.pendingCount > 0 || (this.inFlight.ownTotal() > 0 && now - this.lastAppendMs >= HEARTBEAT_MS)) {
+    if (this.pendingCount > 0 || (this.inFlight.ownTotal() > 0 && now - this.lastAppendMs >= <i64>HEARTBEAT_MS)) {
       this.appendEvent(0, 0);
     }
     const s = this.stats;
@@ -557,9 +555,19 @@ export class Router extends EventSink {
   }
 }
 
+/**
+ * Now, in ms on the monotonic clock (host.monotonicNanos), shifted by
+ * MONOTONIC_BASE_MS so that a time is never 0 or near it: 0 stands for
+ * "never" in several places, and a host's monotonic origin may be its start.
+ * Shared data carries these times between VMs of one process, which share the
+ * clock; the namespace's "t1" keeps them from meeting wall-clock times that an
+ * older build wrote under the same vm_id.
+ */
 export function nowMs(): i64 {
-  return <i64>(host.nowNanos() / 1000000);
+  return <i64>(host.monotonicNanos() / 1000000) + MONOTONIC_BASE_MS;
 }
+
+const MONOTONIC_BASE_MS: i64 = 1 << 40;
 
 export function logError(message: string): void {
   host.log(LogLevel.Error, "prefix-router: " + message);

@@ -42,12 +42,24 @@ export class VirtualClock implements Clock {
     this.origin = startMs;
   }
 
+  /** What the wall clock has been stepped by (stepWall): NTP, a VM migration, an operator. */
+  private wallStepMs = 0;
+
   now(): number {
-    return this.current;
+    return this.current + this.wallStepMs;
   }
 
   monotonicNs(): bigint {
     return BigInt(Math.round((this.current - this.origin) * 1e6));
+  }
+
+  /**
+   * Steps the wall clock by `ms` (either way) without time passing: the
+   * monotonic clock and the timers do not move, as on a host whose clock is
+   * set.
+   */
+  stepWall(ms: number): void {
+    this.wallStepMs += ms;
   }
 
   setTimer(delayMs: number, fire: () => void): TimerHandle {

@@ -83,6 +83,14 @@ describe("configuration", () => {
     expect<string>(errorOf('{"discovery":{"cluster":"m","adminCluster":"a","port":1}}')).toBe("discovery.port: unknown field");
   });
 
+  it("checks the periods that run on the tick against it", () => {
+    const one = '{"endpoints":[{"address":"10.0.0.5:8000"}]';
+    expect<string>(errorOf(one + ',"tickMs":2000}')).toBe("tickMs: at most 1000: each VM tells the others it is alive from its tick, and one silent for 5000 ms is presumed gone");
+    expect<string>(errorOf(one + ',"tickMs":200,"metrics":{"cluster":"m","intervalMs":100}}')).toBe("metrics.intervalMs: at least tickMs (200): scrapes are sent from the tick");
+    expect<string>(errorOf('{"discovery":{"cluster":"c","adminCluster":"a","intervalMs":150},"tickMs":300}')).toBe("discovery.intervalMs: at least tickMs (300): polls are sent from the tick");
+    expect<bool>(parse(one + ',"tickMs":1000,"metrics":{"cluster":"m","intervalMs":1000}}').config !== null).toBe(true);
+  });
+
   it("reads sessions and the affinity bound", () => {
     const c = parse('{"endpoints":[{"address":"10.0.0.5:8000"}],"sessionHeader":"X-Session-Id","affinityEntries":64}').config!;
     expect<string>(c.sessionHeader).toBe("x-session-id");
