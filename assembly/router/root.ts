@@ -13,6 +13,7 @@
 // between, the root stops parking, logs what to configure, and tries one
 // stream again every 30 s.
 import { RootContext, StreamContext, RootContextFactory } from "../abi/contexts";
+import { StreamHost } from "./stream_host";
 import { BufferType, LogLevel } from "../abi/enums";
 import { HostBuffer } from "../abi/memory";
 import * as host from "../abi/host";
@@ -24,8 +25,7 @@ import { Pass } from "./stats";
 const STREAK_TO_GIVE_UP: i32 = 3;
 const REPROBE_MS: i64 = 30000;
 
-export class RouterRoot extends RootContext {
-  router: Router | null = null;
+export class RouterRoot extends StreamHost {
   private parked: RouterStream[] = [];
   private noBodyStreak: i32 = 0;
   /** When a parked stream last got a body callback: proof, until then, that Envoy holds headers. */
@@ -85,13 +85,13 @@ export class RouterRoot extends RootContext {
     return true;
   }
 
-  park(s: RouterStream): void {
-    this.parked.push(s);
+  park(s: StreamContext): void {
+    this.parked.push(changetype<RouterStream>(s));
   }
 
   /** `bodySeen`: the stream got a body callback while parked, so headers are held. */
-  unpark(s: RouterStream, bodySeen: bool): void {
-    const i = this.parked.indexOf(s);
+  unpark(s: StreamContext, bodySeen: bool): void {
+    const i = this.parked.indexOf(changetype<RouterStream>(s));
     if (i >= 0) this.parked.splice(i, 1);
     if (bodySeen) {
       this.noBodyStreak = 0;

@@ -18,7 +18,7 @@ import * as host from "../abi/host";
 import { Router, nowMs } from "./router";
 import { Api, responseIdHash } from "./request";
 import { xxh64 } from "./hash";
-import { RouterRoot } from "./root";
+import { StreamHost } from "./stream_host";
 import { Pass } from "./stats";
 
 export namespace StreamState {
@@ -60,7 +60,7 @@ export class RouterStream extends StreamContext {
   private responseBytesSeen: u32 = 0;
 
   private get router(): Router | null {
-    return changetype<RouterRoot>(this.root).router;
+    return changetype<StreamHost>(this.root).router;
   }
 
   onRequestHeaders(headerCount: u32, endOfStream: bool): u32 {
@@ -82,7 +82,7 @@ export class RouterStream extends StreamContext {
       s.pass(Pass.BodyTooLarge);
       return HeadersAction.Continue;
     }
-    const root = changetype<RouterRoot>(this.root);
+    const root = changetype<StreamHost>(this.root);
     if (!root.mayHoldHeaders()) {
       s.pass(Pass.HeadersNotHeld);
       return HeadersAction.Continue;
@@ -100,7 +100,7 @@ export class RouterStream extends StreamContext {
     if (router === null) return DataAction.Continue;
     if (this.state == StreamState.Parked) {
       // A body callback while our headers stop is in force: Envoy holds headers.
-      changetype<RouterRoot>(this.root).unpark(this, true);
+      changetype<StreamHost>(this.root).unpark(this, true);
       this.state = StreamState.Buffering;
     }
     if (this.state != StreamState.Buffering) return DataAction.Continue;
@@ -117,7 +117,7 @@ export class RouterStream extends StreamContext {
   onRequestTrailers(trailerCount: u32): u32 {
     const router = this.router;
     if (router !== null && (this.state == StreamState.Buffering || this.state == StreamState.Parked)) {
-      changetype<RouterRoot>(this.root).unpark(this, false);
+      changetype<StreamHost>(this.root).unpark(this, false);
       router.stats.pass(Pass.Trailers);
       this.state = StreamState.Passed;
     }
@@ -194,7 +194,7 @@ export class RouterStream extends StreamContext {
     if (this.state == StreamState.Routed) {
       router.release(this.endpoint, this.generation, this.contextTokens, this.uncachedTokens);
     } else if (this.state == StreamState.Parked || this.state == StreamState.Buffering) {
-      changetype<RouterRoot>(this.root).unpark(this, false);
+      changetype<StreamHost>(this.root).unpark(this, false);
       router.stats.pass(Pass.Aborted);
     }
     this.state = StreamState.Passed;
