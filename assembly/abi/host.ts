@@ -176,3 +176,13 @@ export function getProperty(path: string, out: HostBuffer): u32 {
   out.takeFromReturnSlots();
   return status;
 }
+
+const STATUS_NAME = String.UTF8.encode(":status");
+
+/** Whether the `:status` of header map `map` (a response's, or a callout answer's) is exactly "200". */
+export function statusIs200(map: i32, scratch: HostBuffer): bool {
+  const ok = getHeader(map, STATUS_NAME, scratch) == WasmResult.Ok &&
+    scratch.size == 3 && load<u8>(scratch.ptr) == 0x32 && load<u16>(scratch.ptr, 1) == 0x3030;
+  scratch.release();
+  return ok;
+}

@@ -16,13 +16,13 @@ import { encodePairs } from "../abi/pairs";
 import { ByteSink } from "./bytes";
 import { DiscoveryConfig } from "./config";
 import { Lease } from "./lease";
+import { PublishedValue } from "./published";
 import { MemberRecordWriter } from "./membership";
 import { readClusterHosts, adminClustersPath, ClustersAnswer } from "./admin_clusters";
 
 /** Larger answers are a failed poll (about 1 KB per host: 4096 hosts fit). */
 const MAX_ANSWER_BYTES: u32 = 8 << 20;
 const LEASE_INTERVALS: i64 = 3;
-const STATUS = String.UTF8.encode(":status");
 
 @final
 export class Discovery {
@@ -30,19 +30,18 @@ export class Discovery {
   private adminCluster: ArrayBuffer;
   private clusterName: ArrayBuffer;
   private requestHeaders: ArrayBuffer;
-  private versionKey: ArrayBuffer;
-  private recordKey: ArrayBuffer;
+  /** The membership record in shared data: <ns>members, versioned by <ns>members_version. */
+  private shared: PublishedValue;
   private buf: HostBuffer = new HostBuffer();
   private writer: MemberRecordWriter;
   /** The record this VM last published, to publish only changes. */
   private published: ByteSink;
-  private version: u64 = 0;
+  private publishedOnce: bool = false;
   private token: u32 = 0;
   private dispatchedAtMs: i64 = 0;
   private nextPollMs: i64 = 0;
   private holding: bool = false;
   private failing: bool = false;
-  private snapshotVersion: u64 = u64.MAX_VALUE;
   /** The last record read from shared data (owned). */
   readonly record: HostBuffer = new HostBuffer();
   /** Polls answered and failed since the router last took them (for its counters). */
@@ -58,8 +57,7 @@ export class Discovery {
     this.requestHeaders = encodePairs(
       [":method", ":path", ":authority", "accept"],
       ["GET", adminClustersPath(config.cluster), "envoy-admin", "text/plain"]);
-    this.versionKey = String.UTF8.encode(namespace + "members_version");
-    this.recordKey = String.UTF8.encode(namespace + "members");
+    this.shared = new PublishedValue(namespace + "members", namespace + "members_version", vmTag);
     const writer = new MemberRecordWriter(config.maxEndpoints);
     this.writer = writer;
     this.published = new ByteSink(writer.sink.cap);
@@ -70,6 +68,7 @@ export class Discovery {
 
   free(): void {
     this.lease.free();
+    this.shared.free();
     this.writer.free();
     this.published.free();
     this.record.release();
@@ -84,7 +83,7 @@ export class Discovery {
       this.holding = this.lease.acquire(now, now + LEASE_INTERVALS * interval);
       if (this.holding) this.poll(now);
     }
-    return this.readRecord();
+    return this.shared.readIfChanged(this.record);
   }
 
   private poll(now: i64): void {
@@ -104,7 +103,7 @@ export class Discovery {
   onResponse(token: u32, headerCount: u32, bodySize: u32): bool {
     if (token == 0 || token != this.token) return false;
     this.token = 0;
-    if (headerCount == 0 || !this.statusIs200()) {
+    if (headerCount == 0 || !host.statusIs200(MapType.HttpCallResponseHeaders, this.buf)) {
       this.fail("cluster \"" + this.config.adminCluster + "\" answered GET " +
         adminClustersPath(this.config.cluster) + " with an error");
       return true;
@@ -141,40 +140,14 @@ export class Discovery {
     host.log(LogLevel.Error, "prefix-router: endpoint discovery failed, keeping the last membership: " + reason);
   }
 
-  private statusIs200(): bool {
-    const ok = host.getHeader(MapType.HttpCallResponseHeaders, STATUS, this.buf) == WasmResult.Ok &&
-      this.buf.size == 3 && load<u8>(this.buf.ptr) == 0x32 && load<u16>(this.buf.ptr, 1) == 0x3030;
-    this.buf.release();
-    return ok;
-  }
+
 
   private publish(): void {
     const w = this.writer.sink;
-    if (this.version > 0 && w.equals(this.published)) return;
+    if (this.publishedOnce && w.equals(this.published)) return;
+    this.publishedOnce = true;
     this.published.reset();
     this.published.writeBytes(w.ptr, w.len);
-    this.version++;
-    const version = memory.data(8);
-    store<u64>(version, (<u64>this.lease.vmTag << 32) | (this.version & 0xFFFFFFFF));
-    host.setSharedData(changetype<usize>(this.recordKey), this.recordKey.byteLength, w.ptr, w.len, 0);
-    host.setSharedData(changetype<usize>(this.versionKey), this.versionKey.byteLength, version, 8, 0);
-  }
-
-  private readRecord(): bool {
-    if (host.getSharedData(changetype<usize>(this.versionKey), this.versionKey.byteLength, this.buf) != WasmResult.Ok ||
-        this.buf.size != 8) {
-      this.buf.release();
-      return false;
-    }
-    const version = load<u64>(this.buf.ptr);
-    this.buf.release();
-    if (version == this.snapshotVersion) return false;
-    this.record.release();
-    if (host.getSharedData(changetype<usize>(this.recordKey), this.recordKey.byteLength, this.record) != WasmResult.Ok) {
-      this.record.release();
-      return false;
-    }
-    this.snapshotVersion = version;
-    return true;
+    this.shared.publish(w.ptr, w.len);
   }
 }

@@ -24,6 +24,7 @@ import { Dialect, ServerLoad, Signal, parseLoad, LOAD_SIGNALS } from "../metrics
 import { xxh64 } from "./hash";
 import { EndpointKeys } from "./endpoint_keys";
 import { Lease } from "./lease";
+import { PublishedValue } from "./published";
 import { EndpointScrape, snapshotBytes, snapshotEntries, SNAPSHOT_HEADER_BYTES, ENTRY_BYTES, RATE_OFFSET, EPOCH_OFFSET } from "./load_snapshot";
 import { MAX_ADAPTERS } from "./load";
 
@@ -35,7 +36,6 @@ const RATE_WINDOW_MS: f64 = 5000;
 const RATE_ALPHA: f64 = 0.3;
 const RATE_STEP: f64 = 2;
 const LEASE_INTERVALS: i64 = 3;
-const STATUS = String.UTF8.encode(":status");
 
 /** What a finished scrape did, for the router's stats. */
 export class ScrapeResult {
@@ -54,28 +54,25 @@ export class Scraper {
   private requestHeaders: StaticArray<ArrayBuffer | null>;
   private cluster: ArrayBuffer;
   private lease: Lease;
-  private versionKey: ArrayBuffer;
-  private loadKey: ArrayBuffer;
+  /** The load snapshot in shared data: <ns>load, versioned by <ns>load_version. */
+  private shared: PublishedValue;
   private dialect: Dialect;
   private page: ServerLoad = new ServerLoad();
   private buf: HostBuffer = new HostBuffer();
   private nextScrapeMs: i64 = 0;
   private holding: bool = false;
   private dirty: bool = false;
-  private version: u64 = 0;
   private publishBuffer: usize;
   private reportedBrokenCluster: bool = false;
   /** The last snapshot read from shared data (owned; re-applied each tick as it ages). */
   readonly snapshot: HostBuffer = new HostBuffer();
-  private snapshotVersion: u64 = u64.MAX_VALUE;
   readonly result: ScrapeResult = new ScrapeResult();
 
   constructor(readonly config: MetricsConfig, namespace: string, readonly keys: EndpointKeys, readonly vmTag: u32) {
     const slots = keys.keys.length;
     this.cluster = String.UTF8.encode(config.cluster);
     this.lease = new Lease(namespace + "metrics_lease", vmTag);
-    this.versionKey = String.UTF8.encode(namespace + "load_version");
-    this.loadKey = String.UTF8.encode(namespace + "load");
+    this.shared = new PublishedValue(namespace + "load", namespace + "load_version", vmTag);
     this.dialect = config.dialect!;
     this.entries = new StaticArray<EndpointScrape>(slots);
     this.requestHeaders = new StaticArray<ArrayBuffer | null>(slots);
@@ -104,6 +101,7 @@ export class Scraper {
   free(): void {
     heap.free(this.publishBuffer);
     this.publishBuffer = 0;
+    this.shared.free();
     this.lease.free();
     this.snapshot.release();
     this.buf.release();
@@ -127,7 +125,7 @@ export class Scraper {
     }
     if (this.dirty && this.holding) this.publish();
     this.dirty = false;
-    return this.readSnapshot();
+    return this.shared.readIfChanged(this.snapshot);
   }
 
   /**
@@ -204,7 +202,7 @@ export class Scraper {
     entry.token = 0;
     const r = this.result;
     r.endpoint = e;
-    r.ok = headerCount > 0 && this.statusIs200() && bodySize <= MAX_PAGE_BYTES && this.parse(bodySize);
+    r.ok = headerCount > 0 && host.statusIs200(MapType.HttpCallResponseHeaders, this.buf) && bodySize <= MAX_PAGE_BYTES && this.parse(bodySize);
     r.queriesDelta = 0;
     r.hitsDelta = 0;
     r.restarted = false;
@@ -217,12 +215,7 @@ export class Scraper {
     return true;
   }
 
-  private statusIs200(): bool {
-    const ok = host.getHeader(MapType.HttpCallResponseHeaders, STATUS, this.buf) == WasmResult.Ok &&
-      this.buf.size == 3 && load<u8>(this.buf.ptr) == 0x32 && load<u16>(this.buf.ptr, 1) == 0x3030;
-    this.buf.release();
-    return ok;
-  }
+
 
   private parse(bodySize: u32): bool {
     if (host.getBufferBytes(BufferType.HttpCallResponseBody, 0, bodySize, this.buf) != WasmResult.Ok) {
@@ -315,8 +308,7 @@ export class Scraper {
 
   private publish(): void {
     const out = this.publishBuffer;
-    this.version++;
-    store<u64>(out, (<u64>this.vmTag << 32) | (this.version & 0xFFFFFFFF));
+    store<u64>(out, (<u64>this.vmTag << 32) | (this.shared.nextVersion & 0xFFFFFFFF));
     let n = 0;
     for (let e = 0; e < this.entries.length; e++) {
       if (unchecked(this.requestHeaders[e]) === null) continue;
@@ -326,25 +318,7 @@ export class Scraper {
     }
     store<u32>(out, <u32>n, 8);
     store<u32>(out, 0, 12);
-    host.setSharedData(changetype<usize>(this.loadKey), this.loadKey.byteLength, out, snapshotBytes(n), 0);
-    host.setSharedData(changetype<usize>(this.versionKey), this.versionKey.byteLength, out, 8, 0);
+    this.shared.publish(out, snapshotBytes(n));
   }
 
-  /** Reads the published snapshot when its version changed; true if it did. */
-  private readSnapshot(): bool {
-    if (host.getSharedData(changetype<usize>(this.versionKey), this.versionKey.byteLength, this.buf) != WasmResult.Ok ||
-        this.buf.size != 8) {
-      this.buf.release();
-      return false;
-    }
-    const version = load<u64>(this.buf.ptr);
-    this.buf.release();
-    if (version == this.snapshotVersion) return false;
-    if (host.getSharedData(changetype<usize>(this.loadKey), this.loadKey.byteLength, this.snapshot) != WasmResult.Ok) {
-      this.snapshot.release();
-      return false;
-    }
-    this.snapshotVersion = version;
-    return true;
-  }
 }

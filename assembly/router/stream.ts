@@ -31,7 +31,6 @@ export namespace StreamState {
 const METHOD = String.UTF8.encode(":method");
 const PATH = String.UTF8.encode(":path");
 const CONTENT_LENGTH = String.UTF8.encode("content-length");
-const STATUS = String.UTF8.encode(":status");
 /** How far into a Responses answer its id is looked for (it is the first "id" of the JSON or of the response.created event). */
 const RESPONSE_ID_WINDOW: u32 = 4096;
 /** Seeds the hash of a session header value, so that it never equals a response id's. */
@@ -137,7 +136,7 @@ export class RouterStream extends StreamContext {
     }
     // A Responses answer's id, for follow-ups that name it (affinity.ts); only a 200 carries one.
     this.awaitingResponseId = router !== null && this.state == StreamState.Routed && this.api == Api.Responses &&
-      !endOfStream && this.statusIs200();
+      !endOfStream && host.statusIs200(MapType.ResponseHeaders, scratch);
     return HeadersAction.Continue;
   }
 
@@ -169,12 +168,7 @@ export class RouterStream extends StreamContext {
     return DataAction.Continue;
   }
 
-  private statusIs200(): bool {
-    const ok = host.getHeader(MapType.ResponseHeaders, STATUS, scratch) == WasmResult.Ok &&
-      scratch.size == 3 && load<u8>(scratch.ptr) == 0x32 && load<u16>(scratch.ptr, 1) == 0x3030;
-    scratch.release();
-    return ok;
-  }
+
 
   /** The hash of the session header's value, or 0 (no sessions configured, or no such header). */
   private sessionOf(router: Router): u64 {

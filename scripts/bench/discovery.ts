@@ -15,13 +15,13 @@
 import { execFileSync } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { Agent, request } from "node:http";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import YAML from "yaml";
 import { adminClustersPath } from "../gateway/admin-guard.ts";
 import { writeEdsFile } from "../gateway/eds-file.ts";
+import { freePort } from "../gateway/files.ts";
 import { NAMES, envoyBootstrap, resolveConfig } from "../gateway/envoy-config.ts";
 import { envoyVersionOf, findEnvoy, startEnvoy, INSTALL_VENV } from "../gateway/envoy-runner.ts";
 
@@ -42,16 +42,6 @@ if (!Number.isInteger(CALLS) || CALLS < 1) throw new Error(`--calls: "${values.c
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Clusters that are not the filter's: unrouted STATIC ones, never connected to. */
 function otherClusters(count: number): Obj[] {

@@ -22,9 +22,8 @@
 // destination header (override_host, header_mutation), maxBodyBytes (buffer
 // limits) and the metrics cluster live in the bootstrap, so a version that
 // changes them needs the matching bootstrap, i.e. a restart.
-import { randomBytes, createHash } from "node:crypto";
-import { rename, writeFile, rm } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { createHash } from "node:crypto";
+import { replaceFileAtomically } from "./files.ts";
 import YAML from "yaml";
 import { envoyBootstrap, renderEnvoyYaml, type GatewayConfig, type RenderOptions } from "./envoy-config.ts";
 
@@ -139,12 +138,5 @@ export function renderEcdsYaml(c: GatewayConfig, discoveryPath: string, options:
  */
 export async function publishDiscoveryResponse(path: string, text: string): Promise<void> {
   checkPath(path);
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
-  try {
-    await writeFile(tmp, text);
-    await rename(tmp, path);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
+  await replaceFileAtomically(path, text);
 }

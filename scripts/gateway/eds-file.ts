@@ -14,9 +14,9 @@
 //
 // Owns: the DiscoveryResponse and its atomic replacement. Must not: know the
 // bootstrap (envoy-config.ts names the cluster and the file).
-import { randomBytes } from "node:crypto";
-import { mkdir, rename, rm, writeFile } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { mkdir } from "node:fs/promises";
+import { dirname } from "node:path";
+import { replaceFileAtomically } from "./files.ts";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { addressError, parseEndpointAddress } from "./address.ts";
@@ -65,14 +65,7 @@ export async function writeEdsFile(path: string, clusterName: string, hosts: rea
   if (!path.endsWith(".json")) throw new Error(`EDS file "${path}": the name must end in .json (Envoy picks the parser by extension)`);
   const text = edsFileText(clusterName, hosts, version);
   await mkdir(dirname(path), { recursive: true });
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
-  try {
-    await writeFile(tmp, text);
-    await rename(tmp, path);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
+  await replaceFileAtomically(path, text);
 }
 
 /** "ip:port[=HEALTH],…" as the CLI takes it. */

@@ -9,12 +9,12 @@
 // pinned one, since README's claims are about that release.
 import assert from "node:assert/strict";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
 import { NAMES, renderEnvoyYaml, resolveConfig, type GatewayConfig, type GatewayConfigInput } from "../../scripts/gateway/envoy-config.ts";
 import { writeEdsFile, type EdsHost } from "../../scripts/gateway/eds-file.ts";
+import { freePort } from "../../scripts/gateway/files.ts";
 import { INSTALL_VENV, envoyVersionOf, findEnvoy, startEnvoy, type EnvoyRunner, type RunningEnvoy, type StartOptions } from "../../scripts/gateway/envoy-runner.ts";
 import { ENVOY_VERSION } from "../../scripts/gateway/envoy-version.ts";
 
@@ -76,21 +76,7 @@ export interface EnvoyGateway {
  */
 export type EnvoyGatewayInput = Omit<Partial<GatewayConfigInput>, "eds"> & { eds?: string | true | readonly EdsHost[] };
 
-/**
- * A port that was free a moment ago: EDS mode needs a fixed admin port (the
- * guard's cluster names it), so it is picked here rather than by Envoy. Another
- * process could take it in between; the admin bind would then fail loudly.
- */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 /**
  * Generates a bootstrap from `input` (listener and admin on port 0, the built
