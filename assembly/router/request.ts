@@ -122,6 +122,7 @@ export class PromptExtractor {
     this.salt.reset();
     this.prompt.reset();
     this.previousResponse = 0;
+    this.toolsAt = 0;
     let hasModel = false;
     // Positions of the values that make the prompt (last occurrence wins); 0 = absent.
     let promptAt: usize = 0;
@@ -189,8 +190,7 @@ export class PromptExtractor {
       this.writeSystem();
     }
     r.pos = promptAt;
-    const outcome = this.canonicalChat();
-    return outcome;
+    return this.canonicalChat();
   }
 
   /** "system" 0x1F content 0x1E from a string or a list of text blocks. */
