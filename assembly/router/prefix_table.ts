@@ -43,6 +43,8 @@ import { mix64 } from "./hash";
 export const MAX_ENDPOINTS: i32 = 0xFFFE;
 const INITIAL_NODES: u32 = 1024;
 const INITIAL_RING: u32 = 256;
+/** Nodes matchPrefix keeps per entry for the commit (endpoints holding that hash); more are looked up again. */
+const FOUND_PER_ENTRY: i32 = 4;
 
 @final
 export class PrefixTable {
@@ -63,8 +65,17 @@ export class PrefixTable {
   private ringSlots: StaticArray<u32>;
   private ringHead: StaticArray<u32>;
   private ringLength: StaticArray<u32>;
+  // What the last matchPrefix found, per entry of the request it walked: up to
+  // FOUND_PER_ENTRY nodes of that hash (one per endpoint holding it), so that
+  // touchAll for the chosen endpoint refreshes them without walking the
+  // bucket chains a second time.
+  private foundNodes: StaticArray<u32>;
+  private foundCount: StaticArray<u8>;
+  private foundEntries: i32 = 0;
 
-  constructor(endpointCount: i32, capacityEach: u32, salt: u64 = 0) {
+  constructor(endpointCount: i32, capacityEach: u32, salt: u64 = 0, maxEntriesPerRequest: i32 = 0) {
+    this.foundNodes = new StaticArray<u32>(maxEntriesPerRequest * FOUND_PER_ENTRY);
+    this.foundCount = new StaticArray<u8>(maxEntriesPerRequest);
     this.salt = salt;
     this.endpointCount = endpointCount;
     this.count = new StaticArray<u32>(endpointCount);
@@ -75,6 +86,7 @@ export class PrefixTable {
     this.ringHead = new StaticArray<u32>(endpointCount);
     this.ringLength = new StaticArray<u32>(endpointCount);
     for (let e = 0; e < endpointCount; e++) unchecked(this.capacity[e] = capacityEach);
+
     this.maxNodes = <u32>min<u64>(<u64>capacityEach * <u64>endpointCount, 0x7FFFFFFF);
     this.growNodes(min<u32>(INITIAL_NODES, this.maxNodes + 1));
   }
@@ -119,14 +131,17 @@ export class PrefixTable {
   matchPrefix(hashes: usize, n: i32, match: StaticArray<i32>): i32 {
     const endpoints = this.endpointCount;
     for (let e = 0; e < endpoints; e++) unchecked(match[e] = 0);
+    const keep = min(n, this.foundCount.length);
     let i = 0;
     for (; i < n; i++) {
       const h = load<u64>(hashes + (<usize>i << 3));
       let found = false;
+      let kept = 0;
       let node = load<u32>(this.bucketAt(h));
       while (node != NIL) {
         if (this.hashOf(node) == h) {
           const e = <i32>this.endpointOf(node);
+          if (i < keep && kept < FOUND_PER_ENTRY) unchecked(this.foundNodes[i * FOUND_PER_ENTRY + kept++] = node);
           // Only an endpoint that matched every earlier hash extends its run.
           if (unchecked(match[e]) == i) {
             unchecked(match[e] = i + 1);
@@ -135,8 +150,11 @@ export class PrefixTable {
         }
         node = this.chainOf(node);
       }
+      if (i < keep) unchecked(this.foundCount[i] = <u8>kept);
       if (!found) break;
     }
+    // Entries past the walk were not looked up; the one that stopped it was (its nodes are kept).
+    this.foundEntries = min(i + 1, keep);
     return i;
   }
 
@@ -151,6 +169,38 @@ export class PrefixTable {
    */
   touchAll(e: i32, hashes: usize, n: i32): void {
     for (let i = n - 1; i >= 0; i--) this.touch(e, load<u64>(hashes + (<usize>i << 3)));
+  }
+
+  /**
+   * touchAll for the request the last matchPrefix walked: an entry it found
+   * e's node for is refreshed in place, the rest are looked up as usual. A
+   * kept node is used only if it still holds that hash for e (touching the
+   * tail may have evicted it, and a freed node may hold another hash now).
+   */
+  touchMatched(e: i32, hashes: usize, n: i32): void {
+    if (unchecked(this.capacity[e]) == 0) return;
+    for (let i = n - 1; i >= 0; i--) {
+      const h = load<u64>(hashes + (<usize>i << 3));
+      let node = NIL;
+      if (i < this.foundEntries) {
+        const base = i * FOUND_PER_ENTRY;
+        const count = <i32>unchecked(this.foundCount[i]);
+        for (let k = 0; k < count; k++) {
+          const candidate = unchecked(this.foundNodes[base + k]);
+          if (this.endpointOf(candidate) == <u32>e && this.hashOf(candidate) == h) {
+            node = candidate;
+            break;
+          }
+        }
+      }
+      if (node == NIL) {
+        this.touch(e, h);
+        continue;
+      }
+      const stamp = unchecked(this.clock[e]) + 1;
+      unchecked(this.clock[e] = stamp);
+      store<u32>(this.at(node), stamp, 12);
+    }
   }
 
   touch(e: i32, h: u64): void {

@@ -136,7 +136,7 @@ export class Router extends EventSink {
     this.extractor = new PromptExtractor(config.promptCap());
     // A salt for the table's buckets that clients cannot predict (see prefix_table.ts).
     // Slots start with no index share; each member gets one as it arrives (lifecycle.ts).
-    const table = new PrefixTable(slots, 0, mix64(host.nowNanos() ^ 0x9E3779B97F4A7C15));
+    const table = new PrefixTable(slots, 0, mix64(host.nowNanos() ^ 0x9E3779B97F4A7C15), config.indexEntriesPerRequest());
     this.table = table;
     this.inFlight = inFlight;
     const loads = new LoadView(inFlight, config.prefillTokensPerSecond / 1000);
@@ -294,7 +294,8 @@ export class Router extends EventSink {
     this.loads.noteSent(e);
     this.chosenUncachedTokens = this.uncachedTokens(this.promptTokens, this.matched);
     this.loads.work.addOwn(e, this.chosenUncachedTokens, this.promptTokens);
-    this.table.touchAll(e, this.journal.event + EVENT_HEADER_BYTES, entries);
+    // The match just walked these entries: refresh what it found instead of looking them up again.
+    this.table.touchMatched(e, this.journal.event + EVENT_HEADER_BYTES, entries);
     const s = this.stats;
     // Predicted hit: matched entries cover stride blocks each; a tail shorter
     // than a stride is never predicted, so it counts as a miss.

@@ -85,4 +85,29 @@ describe("PrefixTable", () => {
     t.touch(0, 5);
     expect<bool>(t.holds(0, 5)).toBe(false);
   });
+
+  it("refreshes what the match found exactly as looking the entries up again would, evictions included", () => {
+    // Two tables fed the same requests; one commits with touchMatched, the other with touchAll.
+    const fast = new PrefixTable(4, 24, 7, 64);
+    const slow = new PrefixTable(4, 24, 7, 64);
+    const match = new StaticArray<i32>(4);
+    const other = new StaticArray<i32>(4);
+    let x: u64 = 12345;
+    for (let r = 0; r < 400; r++) {
+      x = x * 6364136223846793005 + 1442695040888963407;
+      // Requests share prefixes (base from a small set) and end in fresh blocks.
+      const base = <u64>((x >> 33) % 6) * 1000;
+      const n = 4 + <i32>((x >> 20) % 20);
+      const req = heap.alloc(<usize>n << 3);
+      for (let i = 0; i < n; i++) store<u64>(req + (<usize>i << 3), i < n / 2 ? base + <u64>i : (x ^ <u64>i) | 1);
+      const e = <i32>((x >> 40) % 4);
+      fast.matchPrefix(req, n, match);
+      slow.matchPrefix(req, n, other);
+      for (let k = 0; k < 4; k++) expect<i32>(match[k]).toBe(other[k]);
+      fast.touchMatched(e, req, n);
+      slow.touchAll(e, req, n);
+      for (let k = 0; k < 4; k++) expect<u32>(fast.size(k)).toBe(slow.size(k));
+      heap.free(req);
+    }
+  });
 });
