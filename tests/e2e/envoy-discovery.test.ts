@@ -65,7 +65,11 @@ async function followed(gw: EnvoyGateway, members: number, pickable: number, tim
   const started = Date.now();
   await waitFor(`${members} members, ${pickable} pickable`, timeoutMs, async () =>
     (await filterStat(gw, "endpoints.members")) === members && (await filterStat(gw, "endpoints.pickable")) === pickable);
-  return Date.now() - started;
+  const tookMs = Date.now() - started;
+  // The gauges are shared, last writer wins: one VM has applied the record. Every
+  // other VM reads the same record on its next tick (100 ms); wait for those too.
+  await sleep(250);
+  return tookMs;
 }
 
 /** Rewrites the EDS file and waits for two polls after it (one may have started before the write): the filter has seen it. */
