@@ -48,13 +48,6 @@ export function apiOfPath(path: string): i32 {
   return Api.Completions;
 }
 
-/**
- * Journal events a decision applies before matching, at most: with up to five
- * workers taking requests in turn that is all the others made since, so a
- * prefix one worker just placed is matched on the next; more wait for the tick.
- */
-const REQUEST_CATCH_UP: i32 = 4;
-
 /** Another VM silent this long is presumed gone; its in-flight counts are dropped. */
 const VM_TIMEOUT_MS: i64 = 5 * <i64>HEARTBEAT_MS;
 
@@ -217,10 +210,12 @@ export class Router extends EventSink {
     this.blocks = blocks;
     this.entries = indexed;
     this.promptTokens = <f64>min(prompt.len, this.config.promptCap()) / CHARS_PER_TOKEN;
-    // Other VMs' latest decisions, at most REQUEST_CATCH_UP of them: with many
-    // workers a request would otherwise pay for all their events since its
-    // VM's last one (README "Decision speed"); the tick applies the rest.
-    this.journal.sync(this, this.vmTag, REQUEST_CATCH_UP);
+    // Every decision the other VMs made since this VM's last one. Bounding this
+    // (the tick applying the rest) broke stickiness across workers in real
+    // Envoy, whose connections do not alternate between workers: a worker
+    // idle for a while matched without the others' placements (README
+    // "Decision speed").
+    this.journal.sync(this, this.vmTag);
     this.table.matchPrefix(entries, indexed, this.match);
     this.loads.nowMs = nowMs();
     let e = this.scorer.pick(this.match, indexed, this.loads, placementKey, modelHash, this.promptTokens);
