@@ -100,11 +100,8 @@ export class Journal {
     return ok;
   }
 
-  /**
-   * Applies the events this VM has not seen yet (except its own), in order,
-   * at most `limit` of them; the rest wait for the next call.
-   */
-  sync(sink: EventSink, selfTag: u32, limit: i32 = i32.MAX_VALUE): void {
+  /** Applies every event this VM has not seen yet (except its own). */
+  sync(sink: EventSink, selfTag: u32): void {
     if (!this.readHead()) return;
     const head = this.headSeen;
     if (head < this.nextSeq) {
@@ -117,9 +114,7 @@ export class Journal {
       this.stats.gaps += head - this.slots - this.nextSeq;
       this.nextSeq = head - this.slots;
     }
-    let taken = 0;
-    while (this.nextSeq < head && taken < limit) {
-      taken++;
+    while (this.nextSeq < head) {
       const seq = this.nextSeq;
       const keyLen = this.slotKey(seq);
       const status = host.getSharedData(this.key, keyLen, this.buf);

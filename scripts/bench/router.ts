@@ -172,7 +172,7 @@ async function main() {
     }
   }
   say("");
-  say(`Several worker VMs sharing one index through the journal (requests take turns across the VMs; a decision applies at most 4 of the events the others appended since its last one, the tick the rest: the last column is the ticks' in-module time, all VMs', divided by the requests, the cost moved off the request path):`);
+  say(`Several worker VMs sharing one index through the journal (requests take turns across the VMs, so each decision also applies the events the others appended since its last one; the last column is the ticks' in-module time, all VMs', divided by the requests):`);
   say("");
   say("| body | endpoints | worker VMs | decision p50 µs | decision p99 µs | in-module p50 µs | in-module p99 µs | in-module / hash (p50) | ticks' in-module µs per request |");
   say("|---|---|---|---|---|---|---|---|---|");
