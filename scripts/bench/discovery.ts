@@ -12,8 +12,7 @@
 // calls are the only /clusters traffic. Linux only (/proc).
 //
 // Usage: node --import tsx scripts/bench/discovery.ts [--calls N] [--out FILE]
-import { execFileSync } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { Agent, request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -24,6 +23,7 @@ import { writeEdsFile } from "../gateway/eds-file.ts";
 import { freePort } from "../gateway/files.ts";
 import { NAMES, envoyBootstrap, resolveConfig } from "../gateway/envoy-config.ts";
 import { envoyVersionOf, findEnvoy, startEnvoy, INSTALL_VENV } from "../gateway/envoy-runner.ts";
+import { clockTicksPerSecond, cpuSeconds } from "./proc.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 const WASM = new URL("../../build/prefix_router.wasm", import.meta.url).pathname;
@@ -58,14 +58,6 @@ function otherClusters(count: number): Obj[] {
       }],
     },
   }));
-}
-
-/** Envoy's CPU time so far, in seconds: utime + stime, fields 14 and 15 of /proc/<pid>/stat (proc(5)). */
-async function cpuSeconds(pid: number, ticksPerSecond: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
-  // The command name (field 2) is in parentheses and may hold spaces: count from after it.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
 }
 
 function call(agent: Agent, socketPath: string, path: string): Promise<{ status: number; bytes: number }> {
@@ -157,7 +149,7 @@ async function measure(others: number, ticksPerSecond: number): Promise<Row> {
 }
 
 async function main(): Promise<void> {
-  const ticksPerSecond = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
+  const ticksPerSecond = clockTicksPerSecond();
   const runner = findEnvoy();
   const version = runner === null ? "none" : await envoyVersionOf(runner);
   const rows: Row[] = [];

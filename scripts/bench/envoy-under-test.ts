@@ -1,0 +1,105 @@
+// Real Envoy for the load test and the soak: the generator's bootstrap
+// (scripts/gateway/envoy-config.ts) in front of the given endpoints, with or
+// without the Wasm filter, started by the project's runner
+// (scripts/gateway/envoy-runner.ts) in a temporary directory. Without the
+// filter the bootstrap is the same object with only the Wasm entry taken out of
+// the HTTP filter chain, so the two differ by the filter alone: the same
+// listener, buffer limits, header_mutation filter, override_host cluster (its
+// fallback round robin picks when no header is set) and retry policy.
+// Both run without access logs and without metrics scrapes: the upstream has no
+// metrics page, and a log line per request would be a cost of its own.
+// Owns: that Envoy and its directory. Must not: generate load.
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import YAML from "yaml";
+import { envoyBootstrap, resolveConfig } from "../gateway/envoy-config.ts";
+import { INSTALL_VENV, envoyVersionOf, findEnvoy, startEnvoy, type RunningEnvoy } from "../gateway/envoy-runner.ts";
+
+export const ROOT = new URL("../..", import.meta.url).pathname;
+export const WASM = new URL("../../build/prefix_router.wasm", import.meta.url).pathname;
+const WASM_FILTER = "envoy.filters.http.wasm";
+
+export interface EnvoyUnderTestOptions {
+  endpoints: string[];
+  workers: number;
+  /** false: the same bootstrap with the Wasm filter removed. */
+  filter: boolean;
+}
+
+export interface EnvoyUnderTest {
+  envoy: RunningEnvoy;
+  url: string;
+  pid: number;
+  /** Envoy's counters and gauges whose names match `regex` (the admin API's /stats?filter=, RE2). */
+  stats(regex: string): Promise<Map<string, number>>;
+  stop(): Promise<void>;
+}
+
+type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** The Envoy release the runner runs, for the generator's version-dependent fields. */
+export async function envoyUnderTestVersion(): Promise<string> {
+  const runner = findEnvoy();
+  if (runner === null) throw new Error(`real Envoy not found: ${INSTALL_VENV} (or set ENVOY_BIN)`);
+  const version = await envoyVersionOf(runner);
+  if (version === null) throw new Error(`cannot read the version of ${runner.describe}`);
+  return version;
+}
+
+export async function startEnvoyUnderTest(options: EnvoyUnderTestOptions): Promise<EnvoyUnderTest> {
+  const runner = findEnvoy();
+  if (runner === null) throw new Error(`real Envoy not found: ${INSTALL_VENV} (or set ENVOY_BIN)`);
+  const config = resolveConfig({
+    endpoints: options.endpoints,
+    listen: "127.0.0.1:0",
+    admin: "127.0.0.1:0",
+    wasmFile: WASM,
+    envoyVersion: await envoyUnderTestVersion(),
+    metrics: false,
+    accessLog: false,
+  });
+  const bootstrap = envoyBootstrap(config) as Obj;
+  if (!options.filter) {
+    const hcm = bootstrap.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+    const before = hcm.http_filters.length;
+    hcm.http_filters = hcm.http_filters.filter((f: Obj) => f.name !== WASM_FILTER);
+    if (hcm.http_filters.length !== before - 1) throw new Error(`the generated bootstrap has no single ${WASM_FILTER} to remove`);
+  }
+  const dir = await mkdtemp(join(tmpdir(), "prefix-router-bench-envoy-"));
+  let envoy: RunningEnvoy;
+  try {
+    const configPath = join(dir, "envoy.yaml");
+    await writeFile(configPath, YAML.stringify(bootstrap));
+    envoy = await startEnvoy(runner, {
+      configPath,
+      adminAddressPath: join(dir, "admin-address"),
+      concurrency: options.workers,
+      cwd: ROOT,
+    });
+  } catch (e) {
+    await rm(dir, { recursive: true, force: true });
+    throw e;
+  }
+  return {
+    envoy,
+    url: `http://${envoy.listenerAddress}`,
+    pid: envoy.child.pid!,
+    stats: async (regex) => {
+      const response = await fetch(`${envoy.adminUrl}/stats?filter=${encodeURIComponent(regex)}`);
+      if (!response.ok) throw new Error(`/stats: ${response.status}`);
+      const out = new Map<string, number>();
+      // One "name: value" line per stat; histograms ("P0(...) ...") are not numbers and are skipped.
+      for (const line of (await response.text()).split("\n")) {
+        const colon = line.lastIndexOf(": ");
+        const value = Number(line.slice(colon + 2));
+        if (colon > 0 && Number.isFinite(value)) out.set(line.slice(0, colon), value);
+      }
+      return out;
+    },
+    stop: async () => {
+      await envoy.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
