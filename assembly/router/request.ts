@@ -196,8 +196,12 @@ export class PromptExtractor {
   /** "system" 0x1F content 0x1E from a string or a list of text blocks. */
   private writeSystem(): void {
     const kind = this.reader.peekKind();
-    if (kind != JsonKind.String && kind != JsonKind.Array) return;
-    this.writeAscii("system");
+    if (kind == JsonKind.String || kind == JsonKind.Array) this.writeMessage("system");
+  }
+
+  /** role 0x1F content 0x1E, the content being the value at the reader. */
+  private writeMessage(role: string): void {
+    this.writeAscii(role);
     this.prompt.writeByte(ROLE_END);
     this.canonicalContent();
     this.prompt.writeByte(MESSAGE_END);
@@ -257,10 +261,7 @@ export class PromptExtractor {
     r.pos = inputAt;
     const kind = r.peekKind();
     if (kind == JsonKind.String) {
-      this.writeAscii("user");
-      this.prompt.writeByte(ROLE_END);
-      this.canonicalContent();
-      this.prompt.writeByte(MESSAGE_END);
+      this.writeMessage("user");
       return Extract.Ok;
     }
     if (kind != JsonKind.Array) return Extract.NoPrompt;
@@ -268,7 +269,7 @@ export class PromptExtractor {
     let count = 0;
     while (!this.prompt.full() && r.more(CLOSE_ARRAY, count == 0)) {
       if (r.peekKind() != JsonKind.Object) return Extract.NoPrompt;
-      this.canonicalItem();
+      this.canonicalMessage(true);
       count++;
     }
     return count > 0 ? Extract.Ok : Extract.NoPrompt;
@@ -346,39 +347,17 @@ export class PromptExtractor {
   }
 
   /**
-   * A Responses input item: a message (it has a role) like a chat message;
-   * any other item (function_call, function_call_output, reasoning, …)
-   * 0x1D type 0x1C digest 0x1E.
+   * role 0x1F content 0x1E, whatever order the keys come in. `item`: a
+   * Responses input item, which is a message only if it has a role; any
+   * other item (function_call, function_call_output, reasoning, …) is
+   * written as 0x1D type 0x1C digest 0x1E. The keys are read once either way.
    */
-  private canonicalItem(): void {
+  private canonicalMessage(item: bool = false): void {
     const r = this.reader;
     const start = r.pos;
-    let hasRole = false;
-    r.beginObject();
-    let first = true;
-    while (r.more(CLOSE_OBJECT, first)) {
-      first = false;
-      r.readKey();
-      if (r.stringEquals("role")) hasRole = true;
-      r.skipValue();
-    }
-    const after = r.pos;
-    r.pos = start;
-    if (hasRole) {
-      this.canonicalMessage();
-    } else {
-      this.flushTools();
-      this.canonicalPart();
-      this.prompt.writeByte(MESSAGE_END);
-    }
-    r.pos = after;
-  }
-
-  /** role 0x1F content 0x1E, whatever order the keys come in. */
-  private canonicalMessage(): void {
-    const r = this.reader;
     let roleStart: usize = 0, roleEnd: usize = 0;
     let roleEscaped = false;
+    let hasRole = false;
     let contentAt: usize = 0;
     r.beginObject();
     let first = true;
@@ -386,6 +365,7 @@ export class PromptExtractor {
       first = false;
       r.readKey();
       if (r.stringEquals("role")) {
+        hasRole = true;
         // The last "role" wins, as for "model"; one that is not a string leaves no role.
         if (r.peekKind() == JsonKind.String) {
           r.readString();
@@ -406,6 +386,14 @@ export class PromptExtractor {
       }
     }
     const after = r.pos;
+    if (item && !hasRole) {
+      this.flushTools();
+      r.pos = start;
+      this.canonicalPart();
+      this.prompt.writeByte(MESSAGE_END);
+      r.pos = after;
+      return;
+    }
     r.strStart = roleStart;
     r.strEnd = roleEnd;
     r.strEscaped = roleEscaped;
