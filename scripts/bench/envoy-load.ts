@@ -30,9 +30,9 @@ import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { clockTicksPerSecond, cpuSeconds, machineCpuSeconds, machineFacts } from "./proc.ts";
 import { startLoopbackUpstream, type LoopbackUpstream } from "./loopback-upstream.ts";
-import { ROOT, WASM, envoyUnderTestVersion, startEnvoyUnderTest, type EnvoyUnderTest } from "./envoy-under-test.ts";
+import { ROOT, WASM, envoyUnderTestVersion, startEnvoyPair, type EnvoySide } from "./envoy-under-test.ts";
 import { StopOnExit } from "./stop-on-exit.ts";
-import { INSTALL_WRK, findWrk, runWrk, wrkVersion, type WrkResult, type WrkScript } from "./wrk.ts";
+import { INSTALL_WRK, findWrk, runWrkWithoutErrors, wrkVersion, type WrkResult, type WrkScript } from "./wrk.ts";
 import { chatBodyShape, chatLoadScript } from "./wrk-scripts.ts";
 
 const { values } = parseArgs({
@@ -88,10 +88,6 @@ const stops = new StopOnExit();
 const ticks = clockTicksPerSecond();
 let requestNumber = 0;
 
-function errorsOf(r: WrkResult): number {
-  return r.errors.connect + r.errors.read + r.errors.write + r.errors.status + r.errors.timeout;
-}
-
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -109,22 +105,18 @@ const saturationRps = (m: Measured) => m.saturationRequests / m.saturationSecond
  */
 async function measurePair(wrk: string, upstream: LoopbackUpstream, bodyBytes: number, workers: number): Promise<{ plain: Measured; filter: Measured; connectionsAtRate: number }> {
   process.stderr.write(`${bodyBytes} B, ${workers} workers ...\n`);
-  const sides = [] as Array<{ name: string; envoy: EnvoyUnderTest; stop: () => Promise<void>; m: Measured }>;
+  const sides = [] as Array<EnvoySide & { m: Measured }>;
   try {
-    for (const filter of [false, true]) {
-      const envoy = await startEnvoyUnderTest({ endpoints: upstream.addresses, workers, filter });
-      const stop = stops.add(envoy.stop);
+    for (const side of await startEnvoyPair(stops, { endpoints: upstream.addresses, workers })) {
       sides.push({
-        name: filter ? "filter" : "plain", envoy, stop,
+        ...side,
         m: { saturationRequests: 0, saturationSeconds: 0, cpuUsPerRequest: 0, machineBusyShare: 0, upstreamCpuUsPerRequest: 0, atRate: [], atRateCpuUsPerRequest: 0, filterRequests: null, routed: null },
       });
     }
     const saturate = chatLoadScript({ bodyBytes });
     const run = async (side: (typeof sides)[number], script: WrkScript, connections: number, seconds: number) => {
       requestNumber += 10_000_000;
-      const r = await runWrk(wrk, { url: side.envoy.url, connections, durationSeconds: seconds, script, args: [String(requestNumber)] });
-      if (errorsOf(r) > 0) throw new Error(`${side.name} ${bodyBytes} B, ${workers} workers: wrk counted errors ${JSON.stringify(r.errors)}`);
-      return r;
+      return runWrkWithoutErrors(wrk, { url: side.envoy.url, connections, durationSeconds: seconds, script, args: [String(requestNumber)] }, `${side.name} ${bodyBytes} B, ${workers} workers`);
     };
     // Warm-up: V8 compiles the module with its baseline tier first and optimizes hot functions later; connections open.
     for (const side of sides) await run(side, saturate, CONNECTIONS, WARMUP);

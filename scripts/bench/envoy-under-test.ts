@@ -15,6 +15,7 @@ import { join } from "node:path";
 import YAML from "yaml";
 import { envoyBootstrap, resolveConfig } from "../gateway/envoy-config.ts";
 import { INSTALL_VENV, envoyVersionOf, findEnvoy, startEnvoy, type RunningEnvoy } from "../gateway/envoy-runner.ts";
+import type { StopOnExit } from "./stop-on-exit.ts";
 
 export const ROOT = new URL("../..", import.meta.url).pathname;
 export const WASM = new URL("../../build/prefix_router.wasm", import.meta.url).pathname;
@@ -45,6 +46,28 @@ export async function envoyUnderTestVersion(): Promise<string> {
   const version = await envoyVersionOf(runner);
   if (version === null) throw new Error(`cannot read the version of ${runner.describe}`);
   return version;
+}
+
+/** One of the two Envoys a comparison runs side by side. */
+export interface EnvoySide {
+  name: "plain" | "filter";
+  envoy: EnvoyUnderTest;
+  /** Stops it now (and takes it off `stops`). */
+  stop: () => Promise<void>;
+}
+
+/**
+ * Plain Envoy, then the one with the filter, for the same endpoints and
+ * workers; each is registered with `stops` as soon as it runs, so a failure
+ * part way leaves neither behind once `stops` is stopped.
+ */
+export async function startEnvoyPair(stops: StopOnExit, options: Omit<EnvoyUnderTestOptions, "filter">): Promise<EnvoySide[]> {
+  const sides: EnvoySide[] = [];
+  for (const filter of [false, true]) {
+    const envoy = await startEnvoyUnderTest({ ...options, filter });
+    sides.push({ name: filter ? "filter" : "plain", envoy, stop: stops.add(envoy.stop) });
+  }
+  return sides;
 }
 
 export async function startEnvoyUnderTest(options: EnvoyUnderTestOptions): Promise<EnvoyUnderTest> {

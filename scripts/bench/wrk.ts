@@ -22,7 +22,7 @@ import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { accessSync, constants } from "node:fs";
 
-export const INSTALL_WRK = "apt-get install wrk (Debian's package; as root)";
+export const INSTALL_WRK = "bash scripts/bench/install-wrk.sh (Debian's wrk package through apt-get; as root)";
 
 /** wrk on PATH, or null. */
 export function findWrk(env: NodeJS.ProcessEnv = process.env): string | null {
@@ -66,6 +66,8 @@ export interface WrkRun {
   /** Passed to the script's init(args). */
   args?: string[];
   timeoutSeconds?: number;
+  /** Aborting it kills wrk (SIGTERM) and rejects (a test's t.signal: a timed-out test leaves no wrk behind). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -84,6 +86,18 @@ export interface WrkResult {
   latencyUs: { p50: number; p90: number; p99: number; mean: number; max: number };
   errors: { connect: number; read: number; write: number; status: number; timeout: number };
   counters: Record<string, number>;
+}
+
+/** Every error wrk counted: connect, read, write, timeout, and answers of status 400 and up. */
+export function errorsOf(r: WrkResult): number {
+  return r.errors.connect + r.errors.read + r.errors.write + r.errors.status + r.errors.timeout;
+}
+
+/** runWrk, throwing if wrk counted any error (errorsOf); `label` names the run in the message. */
+export async function runWrkWithoutErrors(wrk: string, run: WrkRun, label: string): Promise<WrkResult> {
+  const r = await runWrk(wrk, run);
+  if (errorsOf(r) > 0) throw new Error(`${label}: wrk counted errors ${JSON.stringify(r.errors)}`);
+  return r;
 }
 
 const RESULT_MARK = "WRK_RESULT ";
@@ -126,7 +140,7 @@ export async function runWrk(wrk: string, run: WrkRun): Promise<WrkResult> {
       ...(run.args && run.args.length > 0 ? ["--", ...run.args] : []),
     ];
     const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn(wrk, args, { stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn(wrk, args, { stdio: ["ignore", "pipe", "pipe"], signal: run.signal });
       let out = "";
       let err = "";
       let interrupted = false;

@@ -6,7 +6,8 @@
 // missing it skips with the install line on a developer's machine, and FAILS
 // under CI=true: CI installs Envoy (.ci/run), so a missing one is a broken
 // install, never a reason to run less. Under CI the version must also be the
-// pinned one, since README's claims are about that release.
+// pinned one, since README's claims are about that release. `envoyTestWith`
+// does the same for a test that also needs another program (Prometheus, wrk).
 import assert from "node:assert/strict";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -46,6 +47,25 @@ export function envoyTest(name: string, options: TestOptions, fn: (t: TestContex
   test(name, options, async (t) => {
     await requireEnvoy();
     await fn(t);
+  });
+}
+
+/** A program a real-Envoy test also needs (Prometheus, wrk): where it was found, or null, and how to install it. */
+export interface RequiredProgram {
+  name: string;
+  path: string | null;
+  install: string;
+}
+
+/** envoyTest for a test that also needs `program`: skipped without it, except in CI, where it fails (CI installs it). */
+export function envoyTestWith(program: RequiredProgram, name: string, options: TestOptions, fn: (t: TestContext, path: string) => Promise<void>): void {
+  if (program.path === null && !IN_CI) {
+    test(name, { skip: `${program.name} not found (${program.install})` }, () => {});
+    return;
+  }
+  envoyTest(name, options, async (t) => {
+    assert.ok(program.path !== null, `${program.name} not found: ${program.install}`);
+    await fn(t, program.path);
   });
 }
 

@@ -4,7 +4,7 @@
 // scripts/prometheus/install.sh), starting it on loopback with a temporary
 // TSDB, asking its HTTP API, and stopping it.
 //
-// `prometheusTest` mirrors envoyTest (real-envoy.ts): without Prometheus a
+// `prometheusTest` is envoyTestWith (real-envoy.ts): without Prometheus a
 // developer's run skips with the install line, and CI=true FAILS, since .ci/run
 // installs it. Owns: Prometheus child processes and their directories. Must
 // not: start Envoy or send traffic.
@@ -14,8 +14,8 @@ import { accessSync, constants } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
-import { test, type TestContext } from "node:test";
-import { IN_CI, envoyTest, freePort } from "./real-envoy.ts";
+import type { TestContext } from "node:test";
+import { envoyTestWith, freePort } from "./real-envoy.ts";
 import { http } from "./scenarios.ts";
 
 export const INSTALL_PROMETHEUS = "sudo bash scripts/prometheus/install.sh (Debian's prometheus package), or set PROMETHEUS_BIN";
@@ -38,14 +38,7 @@ const found = findPrometheus();
 
 /** envoyTest for a test that also needs Prometheus: skipped without it, except in CI, where it fails. */
 export function prometheusTest(name: string, options: { timeout?: number }, fn: (t: TestContext, prometheus: string) => Promise<void>): void {
-  if (found === null && !IN_CI) {
-    test(name, { skip: `Prometheus not found (${INSTALL_PROMETHEUS})` }, () => {});
-    return;
-  }
-  envoyTest(name, options, async (t) => {
-    assert.ok(found !== null, `Prometheus not found: ${INSTALL_PROMETHEUS}`);
-    await fn(t, found);
-  });
+  envoyTestWith({ name: "Prometheus", path: found, install: INSTALL_PROMETHEUS }, name, options, fn);
 }
 
 export interface PrometheusOptions {
