@@ -10,7 +10,7 @@
 // <ns>affinity/, whose events carry one hash and the endpoint key. The ring
 // holds the last `affinityEntries` mappings; older ones fall out first, and
 // each VM forgets them too (an entry older than the ring is treated as gone).
-// Shared data: 2 + affinityEntries keys of 32 bytes; per VM a table of
+// Shared data: 2 + affinityEntries keys of 40 bytes; per VM a table of
 // 2 × affinityEntries slots of 24 bytes, allocated with the first mapping (a
 // deployment without Responses follow-ups or sessions never pays for it).
 import { EventSink, Journal, EVENT_HEADER_BYTES } from "./journal";
@@ -57,16 +57,11 @@ export class AffinityMap extends EventSink {
   remember(hash: u64, endpointKey: u64): void {
     if (hash == 0 || endpointKey == 0) return;
     this.insert(hash, endpointKey);
-    const ev = this.journal.event;
-    store<u32>(ev, this.vmTag, 8);
-    store<u16>(ev, 0, 12);
-    store<u16>(ev, 1, 14);
-    store<u64>(ev, endpointKey, 16);
-    store<u64>(ev, hash, EVENT_HEADER_BYTES);
-    this.journal.append(EVENT_HEADER_BYTES + 8);
+    store<u64>(this.journal.event, hash, EVENT_HEADER_BYTES);
+    this.journal.append(this.journal.writeHeader(this.vmTag, 0, 1, endpointKey, 0));
   }
 
-  apply(tag: u32, routedKey: u64, releases: usize, releaseCount: i32, hashes: usize, blockCount: i32): void {
+  apply(tag: u32, routedKey: u64, releases: usize, releaseCount: i32, hashes: usize, blockCount: i32, matched: i32): void {
     if (blockCount == 1 && routedKey != 0) this.insert(load<u64>(hashes), routedKey);
   }
 

@@ -11,8 +11,12 @@
 //
 //   event:  +0 seq u64 | +8 vm tag u32 | +12 releases u16 | +14 blocks u16 |
 //           +16 routed endpoint key u64 (0 = none) |
-//           +24 blocks × block hash u64 | releases × endpoint key u64
+//           +24 matched u16: leading blocks the routed endpoint held already,
+//               as the deciding VM saw it | +26 reserved (zero) |
+//           +32 blocks × block hash u64 | releases × endpoint key u64
 //   (hashes first, so the router can hash a prompt straight into the event)
+//   The EVENT_* offsets below name these fields; writeHeader and sync are the
+//   format's only writer and reader.
 //
 // Appending claims seq H by CAS-ing head from H to H+1, then writes slot H mod S.
 // Readers apply events in seq order and skip their own (already applied when
@@ -21,12 +25,18 @@
 // behind the head (its writer died between claim and write), then skips it.
 // A reader that fell more than S behind jumps ahead (the ring was overwritten).
 // So shared data holds at most 2 + journalSlots keys of at most
-// 24 + 8 × (MAX_RELEASES + maxPrefixBlocks) bytes each, whatever the traffic.
+// 32 + 8 × (MAX_RELEASES + maxPrefixBlocks) bytes each, whatever the traffic.
 import * as host from "../abi/host";
 import { WasmResult } from "../abi/enums";
 import { HostBuffer } from "../abi/memory";
 
-export const EVENT_HEADER_BYTES: usize = 24;
+const EVENT_SEQ: usize = 0;
+const EVENT_TAG: usize = 8;
+const EVENT_RELEASES: usize = 12;
+const EVENT_BLOCKS: usize = 14;
+const EVENT_ROUTED: usize = 16;
+const EVENT_MATCHED: usize = 24;
+export const EVENT_HEADER_BYTES: usize = 32;
 export const MAX_RELEASES: i32 = 64;
 /** How far behind the head an unwritten slot may be before it is skipped. */
 const PENDING_WINDOW: u64 = 64;
@@ -34,7 +44,7 @@ const CLAIM_ATTEMPTS: i32 = 16;
 
 /** Receives replicated events during sync. */
 export abstract class EventSink {
-  abstract apply(tag: u32, routedKey: u64, releases: usize, releaseCount: i32, hashes: usize, blockCount: i32): void;
+  abstract apply(tag: u32, routedKey: u64, releases: usize, releaseCount: i32, hashes: usize, blockCount: i32, matched: i32): void;
 }
 
 /** Counters the router exports as stats. */
@@ -69,6 +79,22 @@ export class Journal {
     this.slots = <u64>slots;
     this.eventCapacity = maxBlocks;
     this.event = heap.alloc(EVENT_HEADER_BYTES + (<usize>(MAX_RELEASES + maxBlocks) << 3));
+    memory.fill(this.event, 0, EVENT_HEADER_BYTES);
+  }
+
+  /**
+   * Fills the outgoing event's header (append writes seq): `blocks` hashes are
+   * already at event + EVENT_HEADER_BYTES, followed by `releases` endpoint
+   * keys. Returns the event's size in bytes.
+   */
+  writeHeader(tag: u32, releases: i32, blocks: i32, routedKey: u64, matched: i32): usize {
+    const ev = this.event;
+    store<u32>(ev + EVENT_TAG, tag);
+    store<u16>(ev + EVENT_RELEASES, <u16>releases);
+    store<u16>(ev + EVENT_BLOCKS, <u16>blocks);
+    store<u64>(ev + EVENT_ROUTED, routedKey);
+    store<u16>(ev + EVENT_MATCHED, <u16>matched);
+    return EVENT_HEADER_BYTES + (<usize>(blocks + releases) << 3);
   }
 
   /** Creates the head key if this is the first VM, and starts reading at the
@@ -123,15 +149,16 @@ export class Journal {
       let written: u64 = 0;
       let valid = status == WasmResult.Ok && size >= EVENT_HEADER_BYTES;
       if (valid) {
-        written = load<u64>(p);
-        const releases = <i32>load<u16>(p, 12);
-        const blocks = <i32>load<u16>(p, 14);
-        valid = size == EVENT_HEADER_BYTES + (<usize>(releases + blocks) << 3);
+        written = load<u64>(p + EVENT_SEQ);
+        const releases = <i32>load<u16>(p + EVENT_RELEASES);
+        const blocks = <i32>load<u16>(p + EVENT_BLOCKS);
+        const matched = <i32>load<u16>(p + EVENT_MATCHED);
+        valid = size == EVENT_HEADER_BYTES + (<usize>(releases + blocks) << 3) && matched <= blocks;
         if (valid && written == seq) {
-          const tag = load<u32>(p, 8);
+          const tag = load<u32>(p + EVENT_TAG);
           if (tag != selfTag) {
             const hashPtr = p + EVENT_HEADER_BYTES;
-            sink.apply(tag, load<u64>(p, 16), hashPtr + (<usize>blocks << 3), releases, hashPtr, blocks);
+            sink.apply(tag, load<u64>(p + EVENT_ROUTED), hashPtr + (<usize>blocks << 3), releases, hashPtr, blocks, matched);
           }
           this.stats.applied++;
           this.buf.release();
@@ -178,7 +205,7 @@ export class Journal {
       this.stats.appendFailures++;
       return seq;
     }
-    store<u64>(this.event, seq);
+    store<u64>(this.event + EVENT_SEQ, seq);
     const keyLen = this.slotKey(seq);
     host.setSharedData(this.key, keyLen, this.event, eventBytes, 0);
     if (seq == this.nextSeq) this.nextSeq = seq + 1;

@@ -4,7 +4,9 @@
 //
 // A decision, in order: extract model and canonical prompt (request.ts); hash
 // the prompt's full blocks, chained from H(model), straight into the outgoing
-// journal event; catch up with other VMs' events (journal.ts); longest-prefix
+// journal event; catch up with other VMs' events (journal.ts: their loads at
+// once, their index entries noted in pending_placements.ts and written by the
+// tick, or at once where they extend this prompt's match); longest-prefix
 // match per endpoint (prefix_table.ts); pick (scorer.ts). Committing a pick
 // counts it in flight, records its blocks in the local table and appends it to
 // the journal for the other VMs.
@@ -28,6 +30,7 @@ import { Journal, EventSink, EVENT_HEADER_BYTES, MAX_RELEASES, JournalStats } fr
 import { LoadView } from "./load";
 import { CHARS_PER_TOKEN } from "./work";
 import { PrefixTable } from "./prefix_table";
+import { PendingPlacements } from "./pending_placements";
 import { PromptExtractor, Extract, Api } from "./request";
 import { Scorer, MAX_RANKED } from "./scorer";
 import { RouterStats, Pass, Sticky } from "./stats";
@@ -36,6 +39,15 @@ import { Scraper } from "./scraper";
 import { snapshotEntries, SNAPSHOT_HEADER_BYTES, ENTRY_BYTES, ADAPTERS_OFFSET, RATE_OFFSET, EPOCH_OFFSET } from "./load_snapshot";
 
 /** Characters per token when converting a server's KV geometry to our blocks. */
+
+/**
+ * The layout of everything this build keeps in shared data, in its namespace:
+ * changed whenever a format or the time base changes, so that during an
+ * upgrade the old build's VMs and the new one's never read each other's
+ * records. "t1": times on the monotonic clock; "f2": journal events carry
+ * `matched` (journal.ts).
+ */
+const SHARED_FORMAT = "f2";
 
 /** Mixed into the seed of salted chains, so a salt never reproduces another model's seed. */
 const SALT_SEED: u64 = 0x5A175A175A175A17;
@@ -47,6 +59,12 @@ export function apiOfPath(path: string): i32 {
   if (path.endsWith("/messages")) return Api.Messages;
   return Api.Completions;
 }
+
+/** Other VMs' placements noted between ticks, and the bytes of index entries they may hold, before
+ * a decision writes them all at once (pending_placements.ts): at most a tick's worth at 10^4 decisions
+ * a second per proxy, in 0.3 MiB per VM. */
+const PENDING_PLACEMENTS: i32 = 1024;
+const PENDING_ARENA_BYTES: usize = 256 << 10;
 
 /** Another VM silent this long is presumed gone; its in-flight counts are dropped. */
 const VM_TIMEOUT_MS: i64 = 5 * <i64>HEARTBEAT_MS;
@@ -69,6 +87,8 @@ export class Router extends EventSink {
   readonly pathApis: i32[];
   readonly extractor: PromptExtractor;
   readonly table: PrefixTable;
+  /** Other VMs' placements not yet in `table`. */
+  readonly placements: PendingPlacements;
   readonly journal: Journal;
   readonly inFlight: InFlightLedger;
   readonly loads: LoadView;
@@ -115,8 +135,9 @@ export class Router extends EventSink {
       paths.push(String.UTF8.encode(config.paths[i]));
       pathApis.push(apiOfPath(config.paths[i]));
     }
-    // Index entries depend on block size and stride: indexes that differ in either must not mix.
-    const namespace = "prefix-router/" + rootId + "/t1/b" + config.hashBlockSize.toString() +
+    // Index entries depend on block size and stride: indexes that differ in either must not mix,
+    // nor may builds that lay shared data out differently (SHARED_FORMAT).
+    const namespace = "prefix-router/" + rootId + "/" + SHARED_FORMAT + "/b" + config.hashBlockSize.toString() +
       "x" + config.indexStride.toString() + "/";
     const slots = config.slotCount();
     const endpoints = new Endpoints(slots);
@@ -131,6 +152,8 @@ export class Router extends EventSink {
     // Slots start with no index share; each member gets one as it arrives (lifecycle.ts).
     const table = new PrefixTable(slots, 0, mix64(host.nowNanos() ^ 0x9E3779B97F4A7C15), config.indexEntriesPerRequest());
     this.table = table;
+    this.placements = new PendingPlacements(table, endpoints.generation, PENDING_PLACEMENTS,
+      max<usize>(PENDING_ARENA_BYTES, <usize>config.indexEntriesPerRequest() << 3));
     this.inFlight = inFlight;
     const loads = new LoadView(inFlight, config.prefillTokensPerSecond / 1000);
     this.loads = loads;
@@ -156,6 +179,7 @@ export class Router extends EventSink {
     stats.set(stats.members, <u64>endpoints.members);
     stats.set(stats.pickable, <u64>endpoints.pickable);
     this.journal.open(this, this.vmTag);
+    this.placements.flush();
     this.lastAppendMs = nowMs();
     let longest = 0;
     for (let i = 0; i < names.length; i++) longest = max(longest, String.UTF8.byteLength(names[i]));
@@ -210,12 +234,13 @@ export class Router extends EventSink {
     this.blocks = blocks;
     this.entries = indexed;
     this.promptTokens = <f64>min(prompt.len, this.config.promptCap()) / CHARS_PER_TOKEN;
-    // Every decision the other VMs made since this VM's last one. Bounding this
-    // (the tick applying the rest) broke stickiness across workers in real
-    // Envoy, whose connections do not alternate between workers: a worker
-    // idle for a while matched without the others' placements (README
-    // "Decision speed").
+    // Every decision the other VMs made since this VM's last one: their loads
+    // at once, their index entries where they extend this prompt's match (the
+    // tick writes the rest). Deferring them all to the tick broke stickiness
+    // across workers in real Envoy, whose connections do not alternate between
+    // workers (README "Decision speed").
     this.journal.sync(this, this.vmTag);
+    this.placements.applyRelevant(entries, indexed);
     this.table.matchPrefix(entries, indexed, this.match);
     this.loads.nowMs = nowMs();
     let e = this.scorer.pick(this.match, indexed, this.loads, placementKey, modelHash, this.promptTokens);
@@ -308,7 +333,7 @@ export class Router extends EventSink {
     const key = unchecked(this.keys.keys[e]);
     // A session follows its requests: remembered when it is new or had to move.
     if (this.session != 0 && this.sessionKnown != key) this.affinity.remember(this.session, key);
-    this.appendEvent(key, entries);
+    this.appendEvent(key, entries, this.matched);
   }
 
   /** Prompt tokens an endpoint holding `matchedEntries` index entries still has to prefill. */
@@ -339,27 +364,21 @@ export class Router extends EventSink {
     this.loads.work.release(e, contextTokens);
     this.loads.work.prefillDone(e, uncachedTokens);
     unchecked(this.pendingReleases[this.pendingCount++] = unchecked(this.keys.keys[e]));
-    if (this.pendingCount == MAX_RELEASES) this.appendEvent(0, 0);
+    if (this.pendingCount == MAX_RELEASES) this.appendEvent(0, 0, 0);
   }
 
-  /** Writes the outgoing event: the route (if any) and every pending release. */
-  private appendEvent(routedKey: u64, blocks: i32): void {
-    const ev = this.journal.event;
-    store<u32>(ev, this.vmTag, 8);
-    store<u16>(ev, <u16>this.pendingCount, 12);
-    store<u16>(ev, <u16>blocks, 14);
-    store<u64>(ev, routedKey, 16);
-    const releases = ev + EVENT_HEADER_BYTES + (<usize>blocks << 3);
+  /** Writes the outgoing event: the route (if any; `matched` of its `blocks` entries the endpoint held) and every pending release. */
+  private appendEvent(routedKey: u64, blocks: i32, matched: i32): void {
+    const releases = this.journal.event + EVENT_HEADER_BYTES + (<usize>blocks << 3);
     for (let i = 0; i < this.pendingCount; i++) store<u64>(releases + (<usize>i << 3), unchecked(this.pendingReleases[i]));
-    const size = EVENT_HEADER_BYTES + (<usize>(blocks + this.pendingCount) << 3);
-    this.journal.append(size);
+    this.journal.append(this.journal.writeHeader(this.vmTag, this.pendingCount, blocks, routedKey, matched));
     this.pendingCount = 0;
     this.lastAppendMs = nowMs();
   }
 
   // ---- replication (EventSink) ---------------------------------------------------------
 
-  apply(tag: u32, routedKey: u64, releases: usize, releaseCount: i32, hashes: usize, blockCount: i32): void {
+  apply(tag: u32, routedKey: u64, releases: usize, releaseCount: i32, hashes: usize, blockCount: i32, matched: i32): void {
     const now = nowMs();
     this.inFlight.seen(tag, now);
     for (let i = 0; i < releaseCount; i++) {
@@ -380,12 +399,14 @@ export class Router extends EventSink {
     this.inFlight.pickRemote(tag, e, now);
     this.loads.noteSent(e);
     // The event carries the index entries, not the prompt: its work is what
-    // they cover, less what e already held of them before this pick.
-    let held = 0;
-    while (held < blockCount && this.table.holds(e, load<u64>(hashes + (<usize>held << 3)))) held++;
+    // they cover, less what e held of them before this pick (as its VM saw it).
     const tokens = <f64>blockCount * <f64>this.config.indexStride * <f64>this.config.hashBlockSize / CHARS_PER_TOKEN;
-    this.loads.work.addRemote(e, this.uncachedTokens(tokens, held), tokens, now);
-    this.table.touchAll(e, hashes, blockCount);
+    this.loads.work.addRemote(e, this.uncachedTokens(tokens, matched), tokens, now);
+    const generation = this.generationOf(e);
+    if (!this.placements.add(e, generation, hashes, blockCount, matched)) {
+      this.placements.flush();
+      if (!this.placements.add(e, generation, hashes, blockCount, matched)) this.table.touchAll(e, hashes, blockCount);
+    }
   }
 
   // ---- housekeeping (root tick) ---------------------------------------------------------
@@ -393,9 +414,10 @@ export class Router extends EventSink {
   onTick(): void {
     const now = nowMs();
     this.journal.sync(this, this.vmTag);
+    this.placements.flush();
     this.affinity.sync();
     if (this.pendingCount > 0 || (this.inFlight.ownTotal() > 0 && now - this.lastAppendMs >= <i64>HEARTBEAT_MS)) {
-      this.appendEvent(0, 0);
+      this.appendEvent(0, 0, 0);
     }
     const s = this.stats;
     s.add(s.staleVmsDropped, <u64>this.inFlight.expire(now, VM_TIMEOUT_MS));
@@ -552,6 +574,7 @@ export class Router extends EventSink {
     heap.free(this.destination);
     this.extractor.free();
     this.table.free();
+    this.placements.free();
     this.journal.free();
     const scraper = this.scraper;
     if (scraper !== null) scraper.free();
@@ -566,8 +589,8 @@ export class Router extends EventSink {
  * MONOTONIC_BASE_MS so that a time is never 0 or near it: 0 stands for
  * "never" in several places, and a host's monotonic origin may be its start.
  * Shared data carries these times between VMs of one process, which share the
- * clock; the namespace's "t1" keeps them from meeting wall-clock times that an
- * older build wrote under the same vm_id.
+ * clock; the namespace's SHARED_FORMAT keeps them from meeting wall-clock
+ * times that an older build wrote under the same vm_id.
  */
 export function nowMs(): i64 {
   return <i64>(host.monotonicNanos() / 1000000) + MONOTONIC_BASE_MS;

@@ -18,6 +18,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { Envoy, VirtualClock } from "../host/index.ts";
+import { HEADER_BYTES } from "../hardening/journal-check.ts";
 
 const WASM = new URL("../../build/prefix_router.wasm", import.meta.url).pathname;
 const args = process.argv.slice(2);
@@ -192,9 +193,9 @@ async function main() {
   say(`| Wasm linear memory at start | ${mib(m.start)} MiB |`);
   say(`| after ${(MEMORY_PROMPTS / 10).toLocaleString("en")} prompts | ${mib(m.afterWarmup)} MiB |`);
   say(`| after all | ${mib(m.end)} MiB |`);
-  // The journal's head, VM-tag counter and 4096 slots of at most 24 + 8 × (64 + 256) bytes,
+  // The journal's head, VM-tag counter and 4096 slots of at most HEADER_BYTES + 8 × (64 + 256) bytes,
   // and the affinity ring's head (this run makes no sticky routes), each with its key.
-  say(`| shared data | ${m.sharedKeys} keys, ${mib(m.sharedBytes)} MiB (bound: 4099 keys, ${mib(4098 * (24 + 8 * (64 + 256) + 64) + (8 + 64))} MiB) |`);
+  say(`| shared data | ${m.sharedKeys} keys, ${mib(m.sharedBytes)} MiB (bound: 4099 keys, ${mib(4098 * (HEADER_BYTES + 8 * (64 + 256) + 64) + (8 + 64))} MiB) |`);
   say(`| throughput through the emulator | ${(MEMORY_PROMPTS / m.seconds).toFixed(0)} requests/s |`);
   if (!quick) writeFileSync(outFile, lines.join("\n") + "\n");
 }

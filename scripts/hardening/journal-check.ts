@@ -9,7 +9,8 @@
 import type { SharedDataView } from "../host/index.ts";
 import type { FuzzModule } from "./fuzz-module.ts";
 
-const HEADER_BYTES = 24;
+/** A journal event's header (journal.ts): what every event's size bound starts with. */
+export const HEADER_BYTES = 32;
 
 export interface JournalLayout {
   rootId: string;
@@ -71,7 +72,7 @@ export function indexEntries(fm: FuzzModule, body: Uint8Array, layout: JournalLa
  * that must have written it.
  */
 export function checkJournal(shared: SharedDataView, layout: JournalLayout, endpointKeys: Set<bigint>, expected: Map<string, ExpectedEvent>): JournalCheck {
-  const ns = `prefix-router/${layout.rootId}/t1/b${layout.hashBlockSize}x${layout.indexStride}/`;
+  const ns = `prefix-router/${layout.rootId}/f2/b${layout.hashBlockSize}x${layout.indexStride}/`;
   const report: JournalCheck = { head: 0, slotsRead: 0, routingEvents: 0, releaseOnlyEvents: 0, matched: 0, corrupt: 0, problems: [] };
   const bad = (m: string) => {
     report.corrupt++;
@@ -99,8 +100,13 @@ export function checkJournal(shared: SharedDataView, layout: JournalLayout, endp
     const releases = d.getUint16(12, true);
     const blocks = d.getUint16(14, true);
     const routed = d.getBigUint64(16, true);
+    const matched = d.getUint16(24, true);
     if (v.length !== HEADER_BYTES + 8 * (releases + blocks)) {
       bad(`slot ${k}: size ${v.length} for ${blocks} blocks and ${releases} releases`);
+      continue;
+    }
+    if (matched > blocks) {
+      bad(`slot ${k}: ${matched} matched of ${blocks} blocks`);
       continue;
     }
     if (seq % slots !== k || seq >= headSeq) {

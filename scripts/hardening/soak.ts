@@ -13,6 +13,7 @@ import { gateway, advance, stat, inFlightTotal } from "./gateway.ts";
 import { vllmPage } from "./metrics-servers.ts";
 import { mixedBody, sendMixed } from "./prompts.ts";
 import type { HttpStream } from "../host/index.ts";
+import { HEADER_BYTES } from "./journal-check.ts";
 
 export interface SoakWindow {
   requests: number;
@@ -62,9 +63,9 @@ export async function soak(o: { requests: number; windows?: number; seed: number
     clusters: { metrics: { type: "handler", handle: () => ({ status: 200, body: vllmPage(rng.int(4), 1 + rng.int(8), rng.float() * 0.8, o.gpuBlocks ?? 20000) }) } },
     config: { metrics: { cluster: "metrics", intervalMs: 200, timeoutMs: 100 }, journalSlots: JOURNAL_SLOTS },
   });
-  // Journal slots of at most 24 + 8 × (64 releases + entries), plus head, tags, lease, load and its version.
+  // Journal slots of at most HEADER_BYTES + 8 × (64 releases + entries), plus head, tags, lease, load and its version.
   const entries = MAX_PREFIX_BLOCKS / INDEX_STRIDE;
-  const bound = { keys: JOURNAL_SLOTS + 8, bytes: JOURNAL_SLOTS * (64 + 24 + 8 * (64 + entries)) + 64 * 1024 };
+  const bound = { keys: JOURNAL_SLOTS + 8, bytes: JOURNAL_SLOTS * (64 + HEADER_BYTES + 8 * (64 + entries)) + 64 * 1024 };
   const windowsCount = o.windows ?? 10;
   const perWindow = Math.ceil(o.requests / windowsCount);
   const report: SoakReport = {

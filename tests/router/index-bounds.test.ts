@@ -3,6 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { gateway, send, chatBody, text, stat } from "./harness.ts";
+import { HEADER_BYTES } from "../../scripts/hardening/journal-check.ts";
 
 test("an endpoint's index evicts at lruCapacityPerServer", async () => {
   const gw = await gateway({ endpoints: 1, config: { lruCapacityPerServer: 64 } });
@@ -26,8 +27,8 @@ test("10^5 distinct prompts keep shared data under its bound", async () => {
   const maxPrefixBlocks = 32;
   const gw = await gateway({ endpoints: 4, vms: 2, config: { journalSlots: slots, maxPrefixBlocks, lruCapacityPerServer: 2000 } });
   // keys: head, vm tag counter, the affinity ring's head (no sticky routes here), and one
-  // per slot; values at most 24 + 8 × (64 + blocks).
-  const bound = (slots + 3) * (64 + 24 + 8 * (64 + maxPrefixBlocks));
+  // per slot; values at most HEADER_BYTES + 8 × (64 + blocks).
+  const bound = (slots + 3) * (64 + HEADER_BYTES + 8 * (64 + maxPrefixBlocks));
   const memory0 = gw.plugin.vms.map((vm) => vm.memoryBytes());
   for (let i = 0; i < 100_000; i++) {
     send(gw, chatBody([["user", `${i} ${text(i, 300)}`]]), { complete: true });

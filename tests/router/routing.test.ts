@@ -104,6 +104,19 @@ test("a prefix routed by one VM is matched on another", async () => {
   assert.ok(stat(gw, "prefix_router.prefix_blocks_matched") - matchedBefore >= 3 * 12 * 20);
 });
 
+test("a prefix one VM placed a moment ago is matched on another before any tick", async () => {
+  // Other VMs' index entries reach a VM's table on its tick, except those that
+  // extend the match of the prompt it is deciding (pending_placements.ts): the
+  // clock stands still here, so no tick runs between the two sends.
+  const gw = await gateway({ endpoints: 8, vms: 4 });
+  for (let i = 0; i < 12; i++) {
+    const p = text(700 + i, 1500);
+    const first = send(gw, chatBody([["user", p]]), { vm: 0, complete: true }).destination;
+    const next = send(gw, chatBody([["user", p], ["user", `follow-up ${i}`]]), { vm: 1 + (i % 3), complete: true }).destination;
+    assert.equal(next, first, `prompt ${i}`);
+  }
+});
+
 test("a client's destination header is replaced, and removed from any request", async () => {
   const gw = await gateway({ endpoints: 2 });
   const routed = send(gw, chatBody([["user", "hi"]]), { headers: { [DEST]: "169.254.169.254:80" }, complete: true });

@@ -1,0 +1,106 @@
+// Other VMs' placements this VM has read from the journal but not yet written
+// into its own prefix table.
+//
+// Writing every other worker's index entries into this VM's table on the
+// request path made a decision's cost grow with the number of workers (each
+// decision paid for the others' since its last one). Instead the request path
+// only notes them here, and the tick writes them all (router.ts onTick), so
+// every VM's table holds every decision within a tick. A decision cannot wait
+// for the tick when a noted placement extends what the table knows of its own
+// prompt: that is what keeps a conversation or a burst sharing a new prefix on
+// one endpoint across workers. Block hashes are chained, so two prompts share
+// their first k entries exactly when their k-th entries are equal; a placement
+// whose routed endpoint already held `matched` entries (as the deciding VM saw
+// it) adds something only from entry `matched` on, so it extends this
+// prompt's match exactly when the prompt's entry `matched` equals the
+// placement's (its probe). Such placements are written before the match
+// (applyRelevant); the others cost one comparison per decision until the tick.
+//
+// Storage: per placement its endpoint slot and the slot's generation (a slot
+// that changed hands since is skipped), the entry count, `matched`, the probe,
+// and the entries, copied into an arena. Both are bounded; when either is
+// full the owner writes everything (flush) and starts over.
+import { PrefixTable } from "./prefix_table";
+
+@final
+export class PendingPlacements {
+  private endpoint: StaticArray<i32>;
+  private generation: StaticArray<u32>;
+  private count: StaticArray<u16>;
+  private matched: StaticArray<u16>;
+  private probe: StaticArray<u64>;
+  private offset: StaticArray<u32>;
+  /** Written already (relevant to an earlier decision). */
+  private written: StaticArray<bool>;
+  private arena: usize;
+  private arenaBytes: usize;
+  private arenaUsed: usize = 0;
+  length: i32 = 0;
+
+  /** `generations`: each endpoint slot's current generation (endpoints.ts). */
+  constructor(private table: PrefixTable, private generations: StaticArray<u32>, private maxPlacements: i32, arenaBytes: usize) {
+    this.endpoint = new StaticArray<i32>(maxPlacements);
+    this.generation = new StaticArray<u32>(maxPlacements);
+    this.count = new StaticArray<u16>(maxPlacements);
+    this.matched = new StaticArray<u16>(maxPlacements);
+    this.probe = new StaticArray<u64>(maxPlacements);
+    this.offset = new StaticArray<u32>(maxPlacements);
+    this.written = new StaticArray<bool>(maxPlacements);
+    this.arena = heap.alloc(arenaBytes);
+    this.arenaBytes = arenaBytes;
+  }
+
+  /** Notes that slot e (of that generation) now holds `hashes[0..count)`; false when there is no room. */
+  add(e: i32, generation: u32, hashes: usize, count: i32, matched: i32): bool {
+    const bytes = <usize>count << 3;
+    const i = this.length;
+    if (i == this.maxPlacements || this.arenaUsed + bytes > this.arenaBytes) return false;
+    unchecked(this.endpoint[i] = e);
+    unchecked(this.generation[i] = generation);
+    unchecked(this.count[i] = <u16>count);
+    unchecked(this.matched[i] = <u16>matched);
+    unchecked(this.probe[i] = matched < count ? load<u64>(hashes + (<usize>matched << 3)) : 0);
+    unchecked(this.offset[i] = <u32>this.arenaUsed);
+    unchecked(this.written[i] = false);
+    memory.copy(this.arena + this.arenaUsed, hashes, bytes);
+    this.arenaUsed += bytes;
+    this.length = i + 1;
+    return true;
+  }
+
+  /**
+   * Writes, now, every noted placement that extends the match of a prompt
+   * whose index entries are `entries[0..n)`: its entry `matched` is the
+   * placement's probe.
+   */
+  applyRelevant(entries: usize, n: i32): void {
+    for (let i = 0; i < this.length; i++) {
+      const m = <i32>unchecked(this.matched[i]);
+      if (m >= n || m >= <i32>unchecked(this.count[i]) || unchecked(this.written[i])) continue;
+      if (load<u64>(entries + (<usize>m << 3)) != unchecked(this.probe[i])) continue;
+      this.writeOne(i);
+    }
+  }
+
+  /** Writes every placement not written yet, in the order they were noted, and empties the list. */
+  flush(): void {
+    for (let i = 0; i < this.length; i++) {
+      if (!unchecked(this.written[i])) this.writeOne(i);
+    }
+    this.length = 0;
+    this.arenaUsed = 0;
+  }
+
+  private writeOne(i: i32): void {
+    unchecked(this.written[i] = true);
+    const e = unchecked(this.endpoint[i]);
+    if (unchecked(this.generations[e]) != unchecked(this.generation[i])) return;
+    this.table.touchAll(e, this.arena + <usize>unchecked(this.offset[i]), <i32>unchecked(this.count[i]));
+  }
+
+  free(): void {
+    heap.free(this.arena);
+    this.length = 0;
+    this.arenaUsed = 0;
+  }
+}
