@@ -216,7 +216,7 @@ class ProbeStream extends StreamContext {
       let value: u64 = 0;
       let cas: u32 = 0;
       if (host.getSharedData(changetype<usize>(SHARED_KEY), SHARED_KEY.byteLength, this.buf) == WasmResult.Ok) {
-        cas = host.lastSharedDataCas();
+        cas = this.buf.cas;
         if (this.buf.size == 8) value = load<u64>(this.buf.ptr);
       }
       this.buf.release();

@@ -85,18 +85,14 @@ export function removeHeader(mapType: i32, key: ArrayBuffer): u32 {
 
 // ---- shared data -------------------------------------------------------------
 
-/** The cas of the last successful getSharedData. */
-let lastCas: u32 = 0;
-export function lastSharedDataCas(): u32 { return lastCas; }
-
-/** Reads a shared-data value into `out`; NotFound when the key was never set. */
+/** Reads a shared-data value and its CAS token (out.cas) into `out`; NotFound when the key was never set. */
 export function getSharedData(keyPtr: usize, keyLen: usize, out: HostBuffer): u32 {
   out.release();
   clearReturnSlots();
   store<u32>(returnValueSlot(), 0);
   const status = raw.proxy_get_shared_data(keyPtr, keyLen, out.ptrSlot(), out.sizeSlot(), returnValueSlot());
   out.takeFromReturnSlots();
-  lastCas = status == WasmResult.Ok ? load<u32>(returnValueSlot()) : 0;
+  out.cas = status == WasmResult.Ok ? load<u32>(returnValueSlot()) : 0;
   return status;
 }
 

@@ -35,6 +35,8 @@ const RETURN_SLOTS: usize = memory.data(16, 8);
 export class HostBuffer {
   ptr: usize = 0;
   size: usize = 0;
+  /** A shared-data value's CAS token, returned with it (host.getSharedData); 0 for any other buffer. */
+  cas: u32 = 0;
 
   /** Where the host writes the data pointer for this buffer. */
   ptrSlot(): usize { return returnPtrSlot(); }
@@ -53,6 +55,7 @@ export class HostBuffer {
     if (this.ptr != 0) heap.free(this.ptr);
     this.ptr = 0;
     this.size = 0;
+    this.cas = 0;
   }
 
   toString(): string {

@@ -16,7 +16,8 @@
 // healthFlagsToString). The filter must leave out every host that is not
 // healthy itself: override_host routes to any host of the cluster it is
 // given, whatever its health (override_host/load_balancer.cc findHost).
-import { Member, MemberRecordWriter, MAX_ADDRESS_BYTES } from "./membership";
+import { Member, MemberRecordWriter } from "./membership";
+import { MAX_ADDRESS_BYTES } from "./limits";
 
 const MARKER = String.UTF8.encode("::health_flags::");
 const HEALTHY = String.UTF8.encode("healthy");

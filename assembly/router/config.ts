@@ -7,8 +7,8 @@
 import { ByteSink } from "./bytes";
 import { JsonReader, JsonKind } from "./json";
 import { addressError, canonicalAddress } from "./address";
-import { MAX_ENDPOINTS } from "./prefix_table";
 import { Dialect, dialectNamed, explicitDialect, MetricNames } from "../metrics/dialect";
+import { MAX_INDEX_ENTRIES, HEARTBEAT_MS, MAX_ENDPOINTS } from "./limits";
 
 /** Scraping the model servers' Prometheus pages (absent: in-flight counts only). */
 export class MetricsConfig {
@@ -163,34 +163,6 @@ export class Config {
 export class ConfigResult {
   constructor(public config: Config | null, public error: string) {}
 }
-
-/**
- * Index entries one root context may hold. Envoy keeps the VM across a
- * configuration update and runs the new root context next to the old one until
- * the old one's streams drain, so two indexes share one linear memory, and V8
- * caps that memory at 1 GiB (proxy-wasm-cpp-host include/proxy-wasm/limits.h
- * PROXY_WASM_HOST_MAX_WASM_MEMORY_SIZE_BYTES, applied in src/v8/v8.cc as
- * v8_flags.wasm_max_mem_pages = 16384 pages of 64 KiB). A grow past it fails
- * and the allocator traps, which fails the worker's VM.
- *
- *   per entry, at rest (prefix_table.ts): node 24 B + bucket ≤ 8 B (one u32 per
- *     node, rounded up to a power of two) + ring slot ≤ 8 B (u32, doubled up to
- *     capacity) = 40 B; growth doubles each array and the heap may keep every
- *     superseded smaller one unreused (a geometric series, at most the final
- *     size again): 80 B per entry at the high-water mark.
- *   one index:   2^22 entries × 80 B                                  = 320 MiB
- *   per root, besides its index: prompt buffer ≤ 16 MiB (4096 blocks × 4096 B),
- *     metrics page ≤ 8 MiB plus Envoy's copy of it 8 MiB, per-endpoint arrays
- *     and stat names ≤ 16 MiB at 65534 endpoints                     ≤  48 MiB
- *   per VM, once: one request body copy ≤ 64 MiB (maxBodyBytes' bound; stream
- *     callbacks never nest), configuration text and its parse ≤ 16 MiB ≤  80 MiB
- *   two roots: 2 × (320 + 48) + 80 = 816 MiB, leaving 208 MiB of the 1024 MiB for
- *     the managed heap and fragmentation.
- *
- * maxIndexBlocks / indexStride (or the explicit per-server capacities, if
- * smaller) must stay at or below this; the defaults use 2^20.
- */
-export const MAX_INDEX_ENTRIES: u64 = 1 << 22;
 
 const CLOSE_OBJECT: u32 = 0x7D;
 const CLOSE_ARRAY: u32 = 0x5D;
@@ -378,9 +350,6 @@ function checkTimings(rd: Reader, c: Config): void {
     rd.fail("discovery.intervalMs", "at least tickMs (" + tick.toString() + "): polls are sent from the tick");
   }
 }
-
-/** A VM with streams in flight tells the others it is alive at least this often (router.ts). */
-export const HEARTBEAT_MS: i32 = 1000;
 
 /** A field that names one of two words: 0 for `a`, 1 for `b`; `current` when it names neither (rd has failed). */
 function readEither(rd: Reader, field: string, a: string, b: string, current: i32): i32 {

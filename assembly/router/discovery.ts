@@ -19,9 +19,8 @@ import { Lease } from "./lease";
 import { PublishedValue } from "./published";
 import { MemberRecordWriter } from "./membership";
 import { readClusterHosts, adminClustersPath, ClustersAnswer } from "./admin_clusters";
+import { MAX_ANSWER_BYTES } from "./limits";
 
-/** Larger answers are a failed poll (about 1 KB per host: 4096 hosts fit). */
-const MAX_ANSWER_BYTES: u32 = 8 << 20;
 const LEASE_INTERVALS: i64 = 3;
 
 @final

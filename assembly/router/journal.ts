@@ -29,6 +29,7 @@
 import * as host from "../abi/host";
 import { WasmResult } from "../abi/enums";
 import { HostBuffer } from "../abi/memory";
+import { MAX_RELEASES, PENDING_WINDOW, CLAIM_ATTEMPTS } from "./limits";
 
 const EVENT_SEQ: usize = 0;
 const EVENT_TAG: usize = 8;
@@ -37,10 +38,6 @@ const EVENT_BLOCKS: usize = 14;
 const EVENT_ROUTED: usize = 16;
 const EVENT_MATCHED: usize = 24;
 export const EVENT_HEADER_BYTES: usize = 32;
-export const MAX_RELEASES: i32 = 64;
-/** How far behind the head an unwritten slot may be before it is skipped. */
-const PENDING_WINDOW: u64 = 64;
-const CLAIM_ATTEMPTS: i32 = 16;
 
 /** Receives replicated events during sync. */
 export abstract class EventSink {
@@ -117,7 +114,7 @@ export class Journal {
     const ok = status == WasmResult.Ok && this.buf.size == 8;
     if (ok) {
       this.headSeen = load<u64>(this.buf.ptr);
-      this.headCas = host.lastSharedDataCas();
+      this.headCas = this.buf.cas;
     } else {
       this.headSeen = 0;
       this.headCas = 0;

@@ -10,8 +10,7 @@
 // a fixed stack (MAX_DEPTH) instead of recursion, so deep input cannot exhaust
 // the Wasm stack.
 import { ByteSink } from "./bytes";
-
-export const MAX_DEPTH: i32 = 512;
+import { MAX_DEPTH } from "./limits";
 
 // @ts-ignore: decorator
 @inline const QUOTE: u32 = 0x22;

@@ -31,7 +31,7 @@ export class Lease {
     if (host.getSharedData(key, keyLen, this.buf) == WasmResult.Ok && this.buf.size == LEASE_BYTES) {
       const holder = load<u32>(this.buf.ptr);
       const expires = load<i64>(this.buf.ptr, 8);
-      cas = host.lastSharedDataCas();
+      cas = this.buf.cas;
       this.buf.release();
       if (holder != this.vmTag && now < expires) return false;
     }

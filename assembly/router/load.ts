@@ -5,9 +5,8 @@
 // is NaN, and the scorer then assumes the average of the endpoints that did.
 import { InFlightLedger } from "./inflight";
 import { WorkLedger } from "./work";
+import { MAX_ADAPTERS, KNOWN_ADAPTERS } from "./limits";
 
-export const MAX_ADAPTERS: i32 = 32;
-const KNOWN_ADAPTERS: i32 = 256;
 
 @final
 export class LoadView {

@@ -14,7 +14,7 @@
 //
 // Unknown numbers are NaN (or 0 for the geometry). Entries are keyed by the
 // endpoint's address hash, so VMs with differently ordered configurations agree.
-import { MAX_ADAPTERS } from "./load";
+import { MAX_ADAPTERS } from "./limits";
 
 export const SNAPSHOT_HEADER_BYTES: usize = 16;
 export const ENTRY_BYTES: usize = 80 + (<usize>MAX_ADAPTERS << 3);

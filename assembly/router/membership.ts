@@ -9,6 +9,7 @@
 // address is Envoy's own text for it (ip:port, [ipv6]:port), the same text
 // override_host matches the destination header against.
 import { ByteSink } from "./bytes";
+import { MAX_ADDRESS_BYTES } from "./limits";
 
 export namespace Member {
   /** Not a member: a free endpoint slot. */
@@ -22,8 +23,6 @@ export namespace Member {
 }
 
 export const MEMBERS_HEADER_BYTES: usize = 8;
-/** Longest address a record holds ("[" + 45-character IPv6 + "]:" + 5-digit port is 53). */
-export const MAX_ADDRESS_BYTES: usize = 255;
 
 /** Builds a record in a bounded sink. */
 @final

@@ -40,7 +40,6 @@ import { mix64 } from "./hash";
 @inline const NIL: u32 = 0;
 // @ts-ignore: decorator
 @inline const FREE_ENDPOINT: u32 = 0xFFFF;
-export const MAX_ENDPOINTS: i32 = 0xFFFE;
 const INITIAL_NODES: u32 = 1024;
 const INITIAL_RING: u32 = 256;
 /** Nodes matchPrefix keeps per entry for the commit (endpoints holding that hash); more are looked up again. */

@@ -42,6 +42,7 @@
 import { ByteSink } from "./bytes";
 import { JsonReader, JsonKind } from "./json";
 import { xxh64 } from "./hash";
+import { MAX_MODEL_BYTES, MAX_SALT_BYTES } from "./limits";
 
 /** Which API a body is for, from the path it was sent to (Router.apiOfPath). */
 export namespace Api {
@@ -60,9 +61,6 @@ export namespace Extract {
   export const TokenPrompt: i32 = 4;
 }
 
-export const MAX_MODEL_BYTES: usize = 512;
-/** Longer salts are cut (a salt's first 256 bytes still tell tenants apart). */
-export const MAX_SALT_BYTES: usize = 256;
 
 // @ts-ignore: decorator
 @inline const ROLE_END: u32 = 0x1F;

@@ -17,26 +17,26 @@
 // endpoint leaves behind.
 import * as host from "../abi/host";
 import { LogLevel } from "../abi/enums";
-import { Config, HEARTBEAT_MS } from "./config";
+import { Config } from "./config";
 import { EndpointKeys } from "./endpoint_keys";
 import { Endpoints } from "./endpoints";
 import { EndpointLifecycle, EPOCH_UNKNOWN } from "./lifecycle";
 import { Discovery } from "./discovery";
 import { AffinityMap } from "./affinity";
-import { MAX_ADDRESS_BYTES } from "./membership";
 import { xxh64, mix64 } from "./hash";
 import { InFlightLedger } from "./inflight";
-import { Journal, EventSink, EVENT_HEADER_BYTES, MAX_RELEASES, JournalStats } from "./journal";
+import { Journal, EventSink, EVENT_HEADER_BYTES, JournalStats } from "./journal";
 import { LoadView } from "./load";
 import { CHARS_PER_TOKEN } from "./work";
 import { PrefixTable } from "./prefix_table";
 import { PendingPlacements } from "./pending_placements";
 import { PromptExtractor, Extract, Api } from "./request";
-import { Scorer, MAX_RANKED } from "./scorer";
+import { Scorer } from "./scorer";
 import { RouterStats, Pass, Sticky } from "./stats";
 import { VmTags } from "./vm_tag";
 import { Scraper } from "./scraper";
 import { snapshotEntries, SNAPSHOT_HEADER_BYTES, ENTRY_BYTES, ADAPTERS_OFFSET, RATE_OFFSET, EPOCH_OFFSET } from "./load_snapshot";
+import { HEARTBEAT_MS, MAX_RELEASES, MAX_ADDRESS_BYTES, MAX_RANKED, PENDING_PLACEMENTS, PENDING_ARENA_BYTES, VM_TIMEOUT_MS } from "./limits";
 
 /** Characters per token when converting a server's KV geometry to our blocks. */
 
@@ -60,14 +60,6 @@ export function apiOfPath(path: string): i32 {
   return Api.Completions;
 }
 
-/** Other VMs' placements noted between ticks, and the bytes of index entries they may hold, before
- * a decision writes them all at once (pending_placements.ts): at most a tick's worth at 10^4 decisions
- * a second per proxy, in 0.3 MiB per VM. */
-const PENDING_PLACEMENTS: i32 = 1024;
-const PENDING_ARENA_BYTES: usize = 256 << 10;
-
-/** Another VM silent this long is presumed gone; its in-flight counts are dropped. */
-const VM_TIMEOUT_MS: i64 = 5 * <i64>HEARTBEAT_MS;
 
 /** Maps an extraction outcome to its pass-through reason. */
 function passReasonFor(outcome: i32): i32 {

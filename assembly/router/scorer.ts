@@ -41,9 +41,7 @@ import { Endpoints } from "./endpoints";
 import { mix64 } from "./hash";
 import { LoadView } from "./load";
 import { CHARS_PER_TOKEN } from "./work";
-
-/** The pick and at most three fallbacks (config.ts bounds fallbackHosts to 0-3). */
-export const MAX_RANKED: i32 = 4;
+import { MAX_RANKED } from "./limits";
 
 @final
 export class Scorer {

@@ -26,10 +26,8 @@ import { EndpointKeys } from "./endpoint_keys";
 import { Lease } from "./lease";
 import { PublishedValue } from "./published";
 import { EndpointScrape, snapshotBytes, snapshotEntries, SNAPSHOT_HEADER_BYTES, ENTRY_BYTES, RATE_OFFSET, EPOCH_OFFSET } from "./load_snapshot";
-import { MAX_ADAPTERS } from "./load";
+import { MAX_ADAPTERS, MAX_PAGE_BYTES } from "./limits";
 
-/** Pages larger than this are a failed scrape; only this much is ever copied in. */
-export const MAX_PAGE_BYTES: u32 = 8 << 20;
 /** Busy scrape intervals pooled into one prefill-rate sample, ms. */
 const RATE_WINDOW_MS: f64 = 5000;
 /** Weight of a new sample in the measured prefill rate, and the most one sample may move it (a factor). */

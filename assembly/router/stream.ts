@@ -20,6 +20,7 @@ import { Api, responseIdHash } from "./request";
 import { xxh64 } from "./hash";
 import { StreamHost } from "./stream_host";
 import { Pass } from "./stats";
+import { RESPONSE_ID_WINDOW } from "./limits";
 
 export namespace StreamState {
   export const Passed: i32 = 0;
@@ -31,8 +32,6 @@ export namespace StreamState {
 const METHOD = String.UTF8.encode(":method");
 const PATH = String.UTF8.encode(":path");
 const CONTENT_LENGTH = String.UTF8.encode("content-length");
-/** How far into a Responses answer its id is looked for (it is the first "id" of the JSON or of the response.created event). */
-const RESPONSE_ID_WINDOW: u32 = 4096;
 /** Seeds the hash of a session header value, so that it never equals a response id's. */
 const SESSION_SEED: u64 = 0x53455353494F4E31;
 

@@ -22,7 +22,7 @@ export namespace VmTags {
         host.setSharedData(changetype<usize>(key), key.byteLength, value, 8, 0);
         continue;
       }
-      const cas = host.lastSharedDataCas();
+      const cas = buf.cas;
       const next = load<u64>(buf.ptr) + 1;
       buf.release();
       store<u64>(value, next);

@@ -71,6 +71,8 @@ export class Vm {
   profileTime = false;
   guestCallMs = 0;
   hostCallMs = 0;
+  /** With profileTime: calls per host function ("env.proxy_get_shared_data": n), for a benchmark to report. */
+  readonly hostCallCounts = new Map<string, number>();
 
   /** WasmBase::stop_iteration_: set by proxy_send_local_response for the running callback. */
   stopIteration = false;
@@ -479,6 +481,7 @@ export class Vm {
       const trace = this.tracing();
       if (trace) this.hostLog("trace", `[vm->host] ${key}(${args.join(", ")})`);
       const t0 = this.profileTime ? performance.now() : 0;
+      if (t0 !== 0) this.hostCallCounts.set(key, (this.hostCallCounts.get(key) ?? 0) + 1);
       const result = impl(this, ...args);
       if (t0 !== 0) this.hostCallMs += performance.now() - t0;
       if (trace) this.hostLog("trace", `[vm<-host] ${key} return: ${returnsVoid ? "void" : result}`);

@@ -1,0 +1,86 @@
+// Every fixed bound of the filter, in one place: sizes it never exceeds,
+// counts it keeps, and the times it waits, whatever the configuration or the
+// traffic. Configurable bounds (maxBodyBytes, maxIndexBlocks, journalSlots…)
+// are in config.ts with their defaults; these are the ones a configuration
+// cannot change, each with the reason for its value.
+
+// ---- the index and its replication ----------------------------------------------
+
+/**
+ * Index entries one root context may hold. Envoy keeps the VM across a
+ * configuration update and runs the new root context next to the old one until
+ * the old one's streams drain, so two indexes share one linear memory, and V8
+ * caps that memory at 1 GiB (proxy-wasm-cpp-host include/proxy-wasm/limits.h
+ * PROXY_WASM_HOST_MAX_WASM_MEMORY_SIZE_BYTES, applied in src/v8/v8.cc as
+ * v8_flags.wasm_max_mem_pages = 16384 pages of 64 KiB). A grow past it fails
+ * and the allocator traps, which fails the worker's VM.
+ *
+ *   per entry, at rest (prefix_table.ts): node 24 B + bucket ≤ 8 B (one u32 per
+ *     node, rounded up to a power of two) + ring slot ≤ 8 B (u32, doubled up to
+ *     capacity) = 40 B; growth doubles each array and the heap may keep every
+ *     superseded smaller one unreused (a geometric series, at most the final
+ *     size again): 80 B per entry at the high-water mark.
+ *   one index:   2^22 entries × 80 B                                  = 320 MiB
+ *   per root, besides its index: prompt buffer ≤ 16 MiB (4096 blocks × 4096 B),
+ *     metrics page ≤ 8 MiB plus Envoy's copy of it 8 MiB, per-endpoint arrays
+ *     and stat names ≤ 16 MiB at 65534 endpoints, other VMs' pending
+ *     placements ≤ 1 MiB (PENDING_*)                                 ≤  49 MiB
+ *   per VM, once: one request body copy ≤ 64 MiB (maxBodyBytes' bound; stream
+ *     callbacks never nest), configuration text and its parse ≤ 16 MiB ≤  80 MiB
+ *   two roots: 2 × (320 + 49) + 80 = 818 MiB, leaving 206 MiB of the 1024 MiB for
+ *     the managed heap and fragmentation.
+ *
+ * maxIndexBlocks / indexStride (or the explicit per-server capacities, if
+ * smaller) must stay at or below this; the defaults use 2^20.
+ */
+export const MAX_INDEX_ENTRIES: u64 = 1 << 22;
+
+/** Endpoint slots the index can tell apart (a node's endpoint is a u16; 0xFFFF marks a free node). */
+export const MAX_ENDPOINTS: i32 = 0xFFFE;
+
+/** Releases one journal event carries; a VM with more pending appends an event of releases only. */
+export const MAX_RELEASES: i32 = 64;
+/** How far behind the journal's head an unwritten slot may be before readers skip it (its writer died). */
+export const PENDING_WINDOW: u64 = 64;
+/** Compare-and-swap attempts to claim a journal sequence number before the event is dropped (counted). */
+export const CLAIM_ATTEMPTS: i32 = 16;
+
+/**
+ * Other VMs' placements a VM notes between ticks, and the bytes of index
+ * entries they may hold, before a decision writes them all at once
+ * (pending_placements.ts): a tick's worth at 10^4 decisions a second per
+ * proxy, in 0.3 MiB per VM.
+ */
+export const PENDING_PLACEMENTS: i32 = 1024;
+export const PENDING_ARENA_BYTES: usize = 256 << 10;
+
+/** A VM with streams in flight tells the others it is alive at least this often (router.ts). */
+export const HEARTBEAT_MS: i32 = 1000;
+/** Another VM silent this long is presumed gone; its in-flight counts are dropped. */
+export const VM_TIMEOUT_MS: i64 = 5 * <i64>HEARTBEAT_MS;
+
+// ---- requests ----------------------------------------------------------------------
+
+/** JSON nesting the reader follows (a fixed stack, so deep input cannot exhaust the Wasm stack). */
+export const MAX_DEPTH: i32 = 512;
+/** Longer model names pass through (no_model): no served model name is near it. */
+export const MAX_MODEL_BYTES: usize = 512;
+/** Longer salts are cut (a salt's first 256 bytes still tell tenants apart). */
+export const MAX_SALT_BYTES: usize = 256;
+/** How far into a Responses answer its id is looked for (it is the first "id" of the JSON or of the response.created event). */
+export const RESPONSE_ID_WINDOW: u32 = 4096;
+/** The pick and at most three fallbacks (config.ts bounds fallbackHosts to 0-3). */
+export const MAX_RANKED: i32 = 4;
+
+// ---- endpoints and their servers ------------------------------------------------------
+
+/** Longest address a membership record holds ("[" + 45-character IPv6 + "]:" + 5-digit port is 53). */
+export const MAX_ADDRESS_BYTES: usize = 255;
+/** Larger admin /clusters answers are a failed poll (about 1 KB per host: 4096 hosts fit). */
+export const MAX_ANSWER_BYTES: u32 = 8 << 20;
+/** Metrics pages larger than this are a failed scrape; only this much is ever copied in. */
+export const MAX_PAGE_BYTES: u32 = 8 << 20;
+/** LoRA adapters remembered per endpoint in the load snapshot. */
+export const MAX_ADAPTERS: i32 = 32;
+/** Adapters remembered as seen running anywhere, a request naming one being treated as an adapter request (a ring: the oldest are forgotten first). */
+export const KNOWN_ADAPTERS: i32 = 256;
