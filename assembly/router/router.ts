@@ -170,6 +170,7 @@ export class Router extends EventSink {
     this.lifecycle.sizeIndexes();
     stats.set(stats.members, <u64>endpoints.members);
     stats.set(stats.pickable, <u64>endpoints.pickable);
+    this.loads.nowMs = nowMs();
     this.journal.open(this, this.vmTag);
     this.placements.flush();
     this.lastAppendMs = nowMs();
@@ -231,10 +232,10 @@ export class Router extends EventSink {
     // tick writes the rest). Deferring them all to the tick broke stickiness
     // across workers in real Envoy, whose connections do not alternate between
     // workers (README "Decision speed").
+    this.loads.nowMs = nowMs();
     this.journal.sync(this, this.vmTag);
     this.placements.applyRelevant(entries, indexed);
     this.table.matchPrefix(entries, indexed, this.match);
-    this.loads.nowMs = nowMs();
     let e = this.scorer.pick(this.match, indexed, this.loads, placementKey, modelHash, this.promptTokens);
     // A follow-up of a known response, or a known session, goes where it went before if it may.
     this.session = session;
@@ -365,13 +366,16 @@ export class Router extends EventSink {
     for (let i = 0; i < this.pendingCount; i++) store<u64>(releases + (<usize>i << 3), unchecked(this.pendingReleases[i]));
     this.journal.append(this.journal.writeHeader(this.vmTag, this.pendingCount, blocks, routedKey, matched));
     this.pendingCount = 0;
-    this.lastAppendMs = nowMs();
+    // The last decision's or tick's clock reading: at most a tick old, and a heartbeat only needs to be
+    // roughly on time.
+    this.lastAppendMs = this.loads.nowMs;
   }
 
   // ---- replication (EventSink) ---------------------------------------------------------
 
   apply(tag: u32, routedKey: u64, releases: usize, releaseCount: i32, hashes: usize, blockCount: i32, matched: i32): void {
-    const now = nowMs();
+    // One clock reading per catch-up (its caller's), not one per event.
+    const now = this.loads.nowMs;
     this.inFlight.seen(tag, now);
     for (let i = 0; i < releaseCount; i++) {
       const e = this.keys.indexOf(load<u64>(releases + (<usize>i << 3)));
@@ -405,6 +409,7 @@ export class Router extends EventSink {
 
   onTick(): void {
     const now = nowMs();
+    this.loads.nowMs = now;
     this.journal.sync(this, this.vmTag);
     this.placements.flush();
     this.affinity.sync();

@@ -29,6 +29,8 @@ const outFile = outIndex >= 0 ? args[outIndex + 1] : "reports/bench-router.md";
 const SIZES = [1024, 16 * 1024, 128 * 1024];
 const ENDPOINTS = [4, 16, 64, 256];
 const WARMUP = quick ? 200 : 2000;
+/** Runs of each cell, each on a fresh gateway, to show how much a figure moves between runs. */
+const RUNS = quick ? 1 : 3;
 const MEASURED = quick ? 500 : 5000;
 const MEMORY_PROMPTS = quick ? 20_000 : 1_000_000;
 
@@ -90,14 +92,34 @@ async function gateway(endpoints: number, vms = 1) {
 
 const HEADERS = { ":method": "POST", ":path": "/v1/chat/completions", ":authority": "gateway", "content-type": "application/json" };
 
-/** With several VMs, requests take turns across them, so each decision also applies the others' journal events. */
-async function decisionCost(size: number, endpoints: number, vms = 1) {
+/** Requests per batch for the batched mean: one module-time reading per batch, so no per-call timer error accumulates in it. */
+const BATCH = 100;
+
+interface CellRun {
+  p50: number;
+  p99: number;
+  moduleP50: number;
+  moduleP99: number;
+  /** Module time per request, the median over batches of BATCH requests (ticks excluded). */
+  batchMean: number;
+  bytes: number;
+  tickPerRequestUs: number;
+  hostCallsPerRequest: number;
+}
+
+/** With several VMs, requests take turns across them, so each decision also reads the events the others appended since its last one. */
+async function decisionCost(size: number, endpoints: number, vms = 1): Promise<CellRun> {
   const { clock, plugin } = await gateway(endpoints, vms);
   const bodies = Array.from({ length: 64 }, (_, i) => Buffer.from(chatBody(size, i)));
   const times: number[] = [];
-  const guest: number[] = [];
-  /** In-module time of the ticks during the measured requests (their journal catch-up, mostly), ms. */
-  let tickGuestMs = 0;
+  const module: number[] = [];
+  const batches: number[] = [];
+  let batchMs = 0;
+  let batchCount = 0;
+  /** Module time of the ticks during the measured requests (their catch-up, mostly), ms. */
+  let tickModuleMs = 0;
+  let hostCalls = 0;
+  const calls = () => plugin.vms.reduce((n, v) => n + [...v.hostCallCounts.values()].reduce((a, b) => a + b, 0), 0);
   for (const v of plugin.vms) v.profileTime = true;
   for (let i = 0; i < WARMUP + MEASURED; i++) {
     const body = i < WARMUP ? bodies[i % bodies.length] : Buffer.from(chatBody(size, i));
@@ -105,28 +127,59 @@ async function decisionCost(size: number, endpoints: number, vms = 1) {
     const vm = plugin.vms[worker];
     const s = plugin.newStream(worker);
     s.sendRequestHeaders(HEADERS, false);
-    vm.guestCallMs = 0;
-    vm.hostCallMs = 0;
+    const m0 = vm.moduleMs();
+    const c0 = calls();
     const t0 = performance.now();
     s.sendRequestBody(body, true);
     const t1 = performance.now();
     if (i >= WARMUP) {
+      const m = vm.moduleMs() - m0;
       times.push((t1 - t0) * 1000);
-      guest.push((vm.guestCallMs - vm.hostCallMs) * 1000);
+      module.push(m * 1000);
+      hostCalls += calls() - c0;
+      batchMs += m;
+      if (++batchCount === BATCH) {
+        batches.push((batchMs * 1000) / BATCH);
+        batchMs = 0;
+        batchCount = 0;
+      }
     }
     s.complete();
     if (i % 100 === 0) {
-      for (const v of plugin.vms) v.guestCallMs = v.hostCallMs = 0;
+      const before = plugin.vms.reduce((a, v) => a + v.moduleMs(), 0);
       clock.advance(100);
-      if (i >= WARMUP) for (const v of plugin.vms) tickGuestMs += v.guestCallMs - v.hostCallMs;
+      if (i >= WARMUP) tickModuleMs += plugin.vms.reduce((a, v) => a + v.moduleMs(), 0) - before;
     }
   }
-  times.sort((a, b) => a - b);
-  guest.sort((a, b) => a - b);
+  const sorted = (xs: number[]) => xs.sort((a, b) => a - b);
+  sorted(times);
+  sorted(module);
+  sorted(batches);
   return {
-    p50: percentile(times, 50), p99: percentile(times, 99), guestP50: percentile(guest, 50), guestP99: percentile(guest, 99), bytes: bodies[0].length,
-    tickPerRequestUs: (tickGuestMs * 1000) / MEASURED,
+    p50: percentile(times, 50), p99: percentile(times, 99), moduleP50: percentile(module, 50), moduleP99: percentile(module, 99),
+    batchMean: percentile(batches, 50), bytes: bodies[0].length,
+    tickPerRequestUs: (tickModuleMs * 1000) / MEASURED, hostCallsPerRequest: hostCalls / MEASURED,
   };
+}
+
+/** A cell measured RUNS times, each on a fresh gateway: the median run's figures and each figure's range over runs. */
+async function cell(size: number, endpoints: number, vms = 1) {
+  const runs: CellRun[] = [];
+  for (let r = 0; r < RUNS; r++) runs.push(await decisionCost(size, endpoints, vms));
+  const pick = (f: (x: CellRun) => number) => {
+    const xs = runs.map(f).sort((a, b) => a - b);
+    return { median: xs[Math.floor(xs.length / 2)], min: xs[0], max: xs[xs.length - 1] };
+  };
+  return {
+    bytes: runs[0].bytes,
+    p50: pick((x) => x.p50), p99: pick((x) => x.p99), moduleP50: pick((x) => x.moduleP50), moduleP99: pick((x) => x.moduleP99),
+    batchMean: pick((x) => x.batchMean), tick: pick((x) => x.tickPerRequestUs), hostCalls: pick((x) => x.hostCallsPerRequest),
+  };
+}
+
+/** "median (min–max)" of a figure over the runs. */
+function spread(f: { median: number; min: number; max: number }, digits = 1): string {
+  return RUNS === 1 ? f.median.toFixed(digits) : `${f.median.toFixed(digits)} (${f.min.toFixed(digits)}–${f.max.toFixed(digits)})`;
 }
 
 async function memoryAfterDistinctPrompts() {
@@ -158,30 +211,30 @@ async function main() {
   };
   say(`# prefix-router decision benchmark`);
   say("");
-  say(`Node ${process.version} (V8 ${process.versions.v8}), ${quick ? "quick run" : `${WARMUP} warm-up + ${MEASURED} measured requests per cell`}, one worker VM unless said, default configuration.`);
-  say("Decision = the proxy_on_request_body call that routes: body copy into Wasm, extraction, hashing, index, scoring, header, journal, including the emulator's handling of the host calls it makes. In-module = the same call minus the time spent inside host functions: the filter's own work, which is what runs in V8 under Envoy too (Envoy's host side is C++). Hash = one xxHash64 pass over the same body bytes in the same module.");
+  say(`Node ${process.version} (V8 ${process.versions.v8}), ${quick ? "quick run" : `${WARMUP} warm-up + ${MEASURED} measured requests per cell`}, ${RUNS} run${RUNS === 1 ? "" : "s"} of each cell on a fresh gateway (figures: the median run, and the range over runs in parentheses), one worker VM unless said, default configuration.`);
+  say("Decision = the proxy_on_request_body call that routes: body copy into Wasm, extraction, hashing, index, scoring, header, journal, including the emulator's handling of the host calls it makes. Module time (scripts/host/vm.ts moduleMs, the one definition every benchmark uses) = the same call less the time spent inside host functions: the filter's own work, which is what runs in V8 under Envoy too (Envoy's host side is C++). Batch mean = module time per request over batches of " + BATCH + " requests (median batch). Hash = one xxHash64 pass over the same body bytes in the same module.");
   say("");
-  say("| body | endpoints | decision p50 µs | decision p99 µs | in-module p50 µs | in-module p99 µs | hash pass p50 µs | in-module / hash (p50) |");
-  say("|---|---|---|---|---|---|---|---|");
+  say("| body | endpoints | decision p50 µs | decision p99 µs | module p50 µs | module p99 µs | batch mean µs | hash pass p50 µs | module / hash (p50) |");
+  say("|---|---|---|---|---|---|---|---|---|");
   for (const size of SIZES) {
     const sample = Buffer.from(chatBody(size, 0));
     const hashTimes = hash(sample, quick ? 500 : 5000).sort((a, b) => a - b);
     const hashP50 = percentile(hashTimes, 50);
     for (const endpoints of ENDPOINTS) {
-      const r = await decisionCost(size, endpoints);
-      say(`| ${(r.bytes / 1024).toFixed(0)} KB | ${endpoints} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.guestP50.toFixed(1)} | ${r.guestP99.toFixed(1)} | ${hashP50.toFixed(2)} | ${(r.guestP50 / hashP50).toFixed(2)}× |`);
+      const r = await cell(size, endpoints);
+      say(`| ${(r.bytes / 1024).toFixed(0)} KB | ${endpoints} | ${spread(r.p50)} | ${spread(r.p99)} | ${spread(r.moduleP50)} | ${spread(r.moduleP99)} | ${spread(r.batchMean)} | ${hashP50.toFixed(2)} | ${(r.moduleP50.median / hashP50).toFixed(2)}× |`);
     }
   }
   say("");
-  say(`Several worker VMs sharing one index through the journal (requests take turns across the VMs, so each decision also applies the events the others appended since its last one; the last column is the ticks' in-module time, all VMs', divided by the requests):`);
+  say(`Several worker VMs sharing one index through the journal. Requests take turns across the VMs, so each decision reads the events the others appended since its last one: their loads apply at once, their index entries wait for the tick unless they extend the decision's own match (README "Decision speed"). Ticks run every 100 requests; the tick column is all VMs' tick module time divided by the requests, the work moved off the request path. Host calls: per request, all kinds (in Envoy each is a C++ call from V8):`);
   say("");
-  say("| body | endpoints | worker VMs | decision p50 µs | decision p99 µs | in-module p50 µs | in-module p99 µs | in-module / hash (p50) | ticks' in-module µs per request |");
-  say("|---|---|---|---|---|---|---|---|---|");
+  say("| body | endpoints | worker VMs | decision p50 µs | module p50 µs | module p99 µs | batch mean µs | module / hash (p50) | ticks' module µs per request | host calls per request |");
+  say("|---|---|---|---|---|---|---|---|---|---|");
   const sample16 = Buffer.from(chatBody(16 * 1024, 0));
   const hash16 = percentile(hash(sample16, quick ? 500 : 5000).sort((a, b) => a - b), 50);
   for (const [endpoints, vms] of [[64, 1], [64, 4], [64, 8], [64, 16], [256, 4]] as const) {
-    const r = await decisionCost(16 * 1024, endpoints, vms);
-    say(`| ${(r.bytes / 1024).toFixed(0)} KB | ${endpoints} | ${vms} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.guestP50.toFixed(1)} | ${r.guestP99.toFixed(1)} | ${(r.guestP50 / hash16).toFixed(2)}× | ${r.tickPerRequestUs.toFixed(1)} |`);
+    const r = await cell(16 * 1024, endpoints, vms);
+    say(`| ${(r.bytes / 1024).toFixed(0)} KB | ${endpoints} | ${vms} | ${spread(r.p50)} | ${spread(r.moduleP50)} | ${spread(r.moduleP99)} | ${spread(r.batchMean)} | ${(r.moduleP50.median / hash16).toFixed(2)}× | ${spread(r.tick)} | ${spread(r.hostCalls)} |`);
   }
   say("");
   const m = await memoryAfterDistinctPrompts();

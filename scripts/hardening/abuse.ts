@@ -202,7 +202,7 @@ export async function endlessBodies(o: { streams: number }): Promise<EndlessRepo
 // ---------------------------------------------------------------------------
 
 export interface WorkReport {
-  rows: Array<{ bodyBytes: number; promptBytes: number; hashedBlocks: number; guestMicros: number }>;
+  rows: Array<{ bodyBytes: number; promptBytes: number; hashedBlocks: number; moduleMicros: number }>;
   maxEventBytes: number;
   eventBound: number;
   problems: string[];
@@ -220,16 +220,16 @@ export async function workBounds(o: { repeats: number }): Promise<WorkReport> {
     let hashed = 0;
     for (let k = 0; k < o.repeats; k++) {
       const body = JSON.stringify({ model: "m", prompt: `${k} ${filler(k, promptBytes)}` });
-      const before = vm.guestCallMs;
+      const before = vm.moduleMs();
       const blocksBefore = stat(gw, "prefix_router.prefix_blocks_total");
       const sent = send(gw, body, { path: "/v1/completions" });
-      times.push((vm.guestCallMs - before) * 1000);
+      times.push((vm.moduleMs() - before) * 1000);
       finish(sent.stream);
       advance(gw, 100);
       hashed = stat(gw, "prefix_router.prefix_blocks_total") - blocksBefore;
     }
     times.sort((a, b) => a - b);
-    r.rows.push({ bodyBytes: promptBytes + 30, promptBytes, hashedBlocks: hashed, guestMicros: Math.round(times[Math.floor(times.length / 2)]) });
+    r.rows.push({ bodyBytes: promptBytes + 30, promptBytes, hashedBlocks: hashed, moduleMicros: Math.round(times[Math.floor(times.length / 2)]) });
   }
   const shared = gw.envoy.sharedData("prefix_router");
   for (const k of shared.keys()) if (k.includes("/slot/")) r.maxEventBytes = Math.max(r.maxEventBytes, shared.get(k)!.value.length);
@@ -238,8 +238,8 @@ export async function workBounds(o: { repeats: number }): Promise<WorkReport> {
   // Past the cap the extra bytes are only scanned: time per byte must fall, not rise.
   const capped = r.rows.filter((x) => x.promptBytes >= 64 << 10);
   for (let i = 1; i < capped.length; i++) {
-    const perByte = (x: (typeof capped)[number]) => x.guestMicros / x.bodyBytes;
-    if (perByte(capped[i]) > 2 * perByte(capped[0])) r.problems.push(`${capped[i].promptBytes}-byte prompt costs ${capped[i].guestMicros} µs`);
+    const perByte = (x: (typeof capped)[number]) => x.moduleMicros / x.bodyBytes;
+    if (perByte(capped[i]) > 2 * perByte(capped[0])) r.problems.push(`${capped[i].promptBytes}-byte prompt costs ${capped[i].moduleMicros} µs`);
   }
   gw.envoy.shutdown();
   return r;
@@ -309,9 +309,9 @@ export async function hashFlood(o: { entriesPerEndpoint: number }): Promise<Floo
   const vm = gw.plugin.vm(0)!;
   vm.profileTime = true;
   const time = (body: string) => {
-    const before = vm.guestCallMs;
+    const before = vm.moduleMs();
     const s = send(gw, body, { path: "/v1/completions" });
-    const t = (vm.guestCallMs - before) * 1000;
+    const t = (vm.moduleMs() - before) * 1000;
     finish(s.stream);
     return t;
   };

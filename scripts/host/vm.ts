@@ -74,6 +74,17 @@ export class Vm {
   /** With profileTime: calls per host function ("env.proxy_get_shared_data": n), for a benchmark to report. */
   readonly hostCallCounts = new Map<string, number>();
 
+  /**
+   * Module time, the one definition every benchmark uses: time inside the
+   * module's exported calls less the time inside the host functions they
+   * called, in ms since profileTime was set. It is the filter's own work,
+   * what runs in V8 under Envoy too (Envoy's host functions are C++, the
+   * emulator's JavaScript, so host time is not comparable and is left out).
+   */
+  moduleMs(): number {
+    return this.guestCallMs - this.hostCallMs;
+  }
+
   /** WasmBase::stop_iteration_: set by proxy_send_local_response for the running callback. */
   stopIteration = false;
   /** contextOrEffectiveContext state (cpp-host src/exports.cc current_context_ / effective_context_id_). */
