@@ -53,6 +53,10 @@ function positive(name: string, text: string, integer = true): number {
   if (!(n > 0) || (integer && !Number.isInteger(n))) throw new Error(`--${name}: "${text}" is not a positive ${integer ? "whole " : ""}number`);
   return n;
 }
+/** wrk takes whole seconds (its units.c scan_time reads an integer), so each round must last a whole number of them. */
+function checkWholeRounds(name: string, seconds: number, rounds: number): void {
+  if (!Number.isInteger(seconds / rounds)) throw new Error(`--${name}: ${seconds} s does not split into ${rounds} rounds of whole seconds (wrk's -d takes an integer)`);
+}
 const SECONDS = positive("seconds", values.seconds!);
 const WARMUP = positive("warmup", values.warmup!);
 const RATE_SECONDS = positive("rate-seconds", values["rate-seconds"]!);
@@ -64,6 +68,8 @@ const UPSTREAMS = 8;
 /** Saturation and fixed-rate time is split into rounds, plain and filter taking turns. */
 const SATURATION_ROUNDS = 3;
 const RATE_ROUNDS = 3;
+checkWholeRounds("seconds", SECONDS, SATURATION_ROUNDS);
+checkWholeRounds("rate-seconds", RATE_SECONDS, RATE_ROUNDS);
 /** Mean pause between an answer and the next request on one connection at the fixed rate (wrk's delay(), whole ms). */
 const THINK_MS = 4;
 /** What a request takes unloaded on this machine, for choosing the connections at the fixed rate; the report shows the rate reached. */
