@@ -8,8 +8,11 @@
 //     about --rate-share of its saturation rate; the filter run uses the same
 //     connections and pauses. p50 and p99 latency from wrk (microseconds),
 //     and Envoy's CPU per request at that rate.
-// Both Envoys run side by side and take turns in short rounds (measurePair),
-// so the shared machine's slow moments fall on both.
+// A third Envoy runs the floor module (assembly/floor.ts) in the filter's
+// place: what any Wasm filter that routes on the body costs, so the report can
+// tell that apart from the router's own work. The Envoys run side by side and
+// take turns in short rounds (measurePair), so the shared machine's slow
+// moments fall on all of them.
 // Upstreams: 8 loopback servers in a process of their own that answer at once
 // (loopback-upstream.ts), so the cost measured is Envoy's and the filter's.
 // Bodies: shared system prompts and distinct user turns (wrk-scripts.ts); the
@@ -30,7 +33,7 @@ import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { clockTicksPerSecond, cpuSeconds, machineCpuSeconds, machineFacts } from "./proc.ts";
 import { startLoopbackUpstream, type LoopbackUpstream } from "./loopback-upstream.ts";
-import { ROOT, WASM, envoyUnderTestVersion, startEnvoyPair, type EnvoySide } from "./envoy-under-test.ts";
+import { ROOT, WASM, FLOOR_WASM, envoyUnderTestVersion, startEnvoyPair, type EnvoySide } from "./envoy-under-test.ts";
 import { StopOnExit } from "./stop-on-exit.ts";
 import { INSTALL_WRK, findWrk, runWrkWithoutErrors, wrkVersion, type WrkResult, type WrkScript } from "./wrk.ts";
 import { chatBodyShape, chatLoadScript } from "./wrk-scripts.ts";
@@ -109,11 +112,11 @@ const saturationRps = (m: Measured) => m.saturationRequests / m.saturationSecond
  * plain then filter, round after round: a slow moment of this shared machine
  * then falls on both rather than on one.
  */
-async function measurePair(wrk: string, upstream: LoopbackUpstream, bodyBytes: number, workers: number): Promise<{ plain: Measured; filter: Measured; connectionsAtRate: number }> {
+async function measurePair(wrk: string, upstream: LoopbackUpstream, bodyBytes: number, workers: number): Promise<{ plain: Measured; floor: Measured; filter: Measured; connectionsAtRate: number }> {
   process.stderr.write(`${bodyBytes} B, ${workers} workers ...\n`);
   const sides = [] as Array<EnvoySide & { m: Measured }>;
   try {
-    for (const side of await startEnvoyPair(stops, { endpoints: upstream.addresses, workers })) {
+    for (const side of await startEnvoyPair(stops, { endpoints: upstream.addresses, workers }, true)) {
       sides.push({
         ...side,
         m: { saturationRequests: 0, saturationSeconds: 0, cpuUsPerRequest: 0, machineBusyShare: 0, upstreamCpuUsPerRequest: 0, atRate: [], atRateCpuUsPerRequest: 0, filterRequests: null, routed: null },
@@ -163,10 +166,12 @@ async function measurePair(wrk: string, upstream: LoopbackUpstream, bodyBytes: n
     for (const [i, side] of sides.entries()) {
       side.m.atRateCpuUsPerRequest = (rateCpu[i] / side.m.atRate.reduce((a, r) => a + r.requests, 0)) * 1e6;
     }
-    const stats = await sides[1].envoy.stats("^wasmcustom\\.prefix_router\\.(requests|routed)$");
-    sides[1].m.filterRequests = stats.get("wasmcustom.prefix_router.requests") ?? 0;
-    sides[1].m.routed = stats.get("wasmcustom.prefix_router.routed") ?? 0;
-    return { plain: sides[0].m, filter: sides[1].m, connectionsAtRate };
+    const side = (name: EnvoySide["name"]) => sides.find((x) => x.name === name)!;
+    const filter = side("filter");
+    const stats = await filter.envoy.stats("^wasmcustom\\.prefix_router\\.(requests|routed)$");
+    filter.m.filterRequests = stats.get("wasmcustom.prefix_router.requests") ?? 0;
+    filter.m.routed = stats.get("wasmcustom.prefix_router.routed") ?? 0;
+    return { plain: side("plain").m, floor: side("floor").m, filter: filter.m, connectionsAtRate };
   } finally {
     for (const side of sides) await side.stop();
   }
@@ -176,6 +181,7 @@ interface Row {
   bodyBytes: number;
   workers: number;
   plain: Measured;
+  floor: Measured;
   filter: Measured;
   connectionsAtRate: number;
 }
@@ -203,13 +209,15 @@ function report(rows: Row[], facts: { envoy: string; wrk: string; loadAverage: n
     "all threads, over the run, divided by the requests) is the figure that does not depend on who else runs.",
     `With ${m.cores} cores, 8 workers are more threads than cores: that run shows what 8 VMs cost, not more throughput.`,
     "",
-    "Both Envoys run the generator's bootstrap (scripts/gateway/envoy-config.ts) for the same 8 endpoints, without",
+    "All three Envoys run the generator's bootstrap (scripts/gateway/envoy-config.ts) for the same 8 endpoints, without",
     "access logs or metrics scrapes; \"plain\" is that bootstrap with the Wasm entry removed from the HTTP filter chain",
-    "(its override_host cluster then round-robins). Bodies: OpenAI chat completions, one of 8 shared system prompts",
+    "(its override_host cluster then round-robins); \"floor\" has build/floor.wasm (assembly/floor.ts) in the filter's place,",
+    "the least a body-routing Wasm filter does: hold the headers, buffer the body, copy it into the module, set the",
+    "destination header (empty: round robin again). Bodies: OpenAI chat completions, one of 8 shared system prompts",
     "(75% of the body) and a user turn no other request has (wrk-scripts.ts).",
     "",
-    "Both Envoys are up together and take turns, plain then filter, in rounds of a few seconds, so a slow moment of",
-    "this shared machine falls on both rather than on one.",
+    "The Envoys are up together and take turns, plain, floor, filter, in rounds of a few seconds, so a slow moment of",
+    "this shared machine falls on all rather than on one.",
     `Saturation: ${CONNECTIONS} connections, no pauses, ${SECONDS} s each in ${SATURATION_ROUNDS} rounds, after a ${WARMUP} s warm-up. Fixed rate: each`,
     `connection pauses 0 to ${2 * THINK_MS} ms (mean ${THINK_MS}, wrk's delay() in whole ms) after each answer, with the connections chosen`,
     `for about ${pct(RATE_SHARE)} of the plain Envoy's saturation; the filter Envoy gets the same connections and pauses`,
@@ -221,7 +229,7 @@ function report(rows: Row[], facts: { envoy: string; wrk: string; loadAverage: n
     "|---|---|---|---|---|---|---|---|---|---|---|",
   ];
   for (const r of rows) {
-    for (const [name, x] of [["plain", r.plain], ["filter", r.filter]] as const) {
+    for (const [name, x] of [["plain", r.plain], ["floor", r.floor], ["filter", r.filter]] as const) {
       lines.push(`| ${sizeLabel(r.bodyBytes)} | ${r.workers} | ${name} | ${int(saturationRps(x))} | ${pct(x.machineBusyShare)} | ` +
         `${int(x.cpuUsPerRequest)} | ${int(x.upstreamCpuUsPerRequest)} | ${int(rateRequestsPerSecond(x))} (${r.connectionsAtRate}) | ` +
         `${ms(p50(x))} | ${ms(p99(x))} | ${int(x.atRateCpuUsPerRequest)} |`);
@@ -229,17 +237,20 @@ function report(rows: Row[], facts: { envoy: string; wrk: string; loadAverage: n
   }
   lines.push(
     "",
-    "What the filter adds (filter against plain):",
+    "What the filter adds (filter against plain), and how much of it any body-reading Wasm filter adds (floor against plain):",
     "",
-    "| body | workers | req/s at saturation | added p50 ms | added p99 ms | added Envoy CPU µs/req (saturation / at rate) | plain ÷ filter CPU per request | routed |",
-    "|---|---|---|---|---|---|---|---|",
+    "| body | workers | req/s at saturation | added p50 ms | added p99 ms | added Envoy CPU µs/req (saturation / at rate) | of which the floor's (saturation / at rate) | floor's req/s, p50 | plain ÷ filter CPU per request | routed |",
+    "|---|---|---|---|---|---|---|---|---|---|",
   );
   for (const r of rows) {
     const f = r.filter;
     const p = r.plain;
+    const fl = r.floor;
     lines.push(`| ${sizeLabel(r.bodyBytes)} | ${r.workers} | ${pct(saturationRps(f) / saturationRps(p))} | ` +
       `${signedMs(p50(f) - p50(p))} | ${signedMs(p99(f) - p99(p))} | ` +
       `${int(f.cpuUsPerRequest - p.cpuUsPerRequest)} / ${int(f.atRateCpuUsPerRequest - p.atRateCpuUsPerRequest)} | ` +
+      `${int(fl.cpuUsPerRequest - p.cpuUsPerRequest)} / ${int(fl.atRateCpuUsPerRequest - p.atRateCpuUsPerRequest)} | ` +
+      `${pct(saturationRps(fl) / saturationRps(p))}, ${signedMs(p50(fl) - p50(p))} | ` +
       `${pct(p.cpuUsPerRequest / f.cpuUsPerRequest)} | ${int(f.routed ?? 0)} of ${int(f.filterRequests ?? 0)} |`);
   }
   const big = rows.filter((r) => r.bodyBytes === 16384);
@@ -251,7 +262,9 @@ function report(rows: Row[], facts: { envoy: string; wrk: string; loadAverage: n
       const cpuShare = r.plain.cpuUsPerRequest / r.filter.cpuUsPerRequest;
       lines.push(`- ${r.workers} workers: ${pct(share)} of plain's requests per second (${share >= 0.75 ? "met" : "NOT met"}) on this shared machine; ` +
         `${pct(cpuShare)} if Envoy had the cores to itself (plain's CPU per request over the filter's); ` +
-        `added p50 ${added.toFixed(3)} ms (${added <= 0.1 ? "met" : "NOT met"}).`);
+        `added p50 ${added.toFixed(3)} ms (${added <= 0.1 ? "met" : "NOT met"}). The floor alone: ` +
+        `${pct(saturationRps(r.floor) / saturationRps(r.plain))} of plain's requests per second, ${pct(r.plain.cpuUsPerRequest / r.floor.cpuUsPerRequest)} by CPU, ` +
+        `added p50 ${((p50(r.floor) - p50(r.plain)) / 1000).toFixed(3)} ms.`);
     }
   }
   lines.push(
@@ -259,7 +272,7 @@ function report(rows: Row[], facts: { envoy: string; wrk: string; loadAverage: n
     `"plain ÷ filter CPU per request" is the share of plain Envoy's throughput the filter would keep where Envoy is`,
     "CPU-bound on cores of its own. The routed column counts the whole run of the filter Envoy (warm-up, saturation,",
     "fixed rate); wrk counted no errors (connect, read, write, timeout, status ≥ 400) in any run.",
-    `Filter: ${WASM.replace(ROOT, "")}.`,
+    `Filter: ${WASM.replace(ROOT, "")}; floor: ${FLOOR_WASM.replace(ROOT, "")}.`,
     "",
   );
   return lines.join("\n");

@@ -19,13 +19,15 @@ import type { StopOnExit } from "./stop-on-exit.ts";
 
 export const ROOT = new URL("../..", import.meta.url).pathname;
 export const WASM = new URL("../../build/prefix_router.wasm", import.meta.url).pathname;
+/** assembly/floor.ts: holds headers, buffers and reads the body, sets the header, decides nothing. */
+export const FLOOR_WASM = new URL("../../build/floor.wasm", import.meta.url).pathname;
 const WASM_FILTER = "envoy.filters.http.wasm";
 
 export interface EnvoyUnderTestOptions {
   endpoints: string[];
   workers: number;
-  /** false: the same bootstrap with the Wasm filter removed. */
-  filter: boolean;
+  /** false: the same bootstrap with the Wasm filter removed; "floor": with FLOOR_WASM in the router's place. */
+  filter: boolean | "floor";
 }
 
 export interface EnvoyUnderTest {
@@ -48,24 +50,26 @@ export async function envoyUnderTestVersion(): Promise<string> {
   return version;
 }
 
-/** One of the two Envoys a comparison runs side by side. */
+/** One of the Envoys a comparison runs side by side. */
 export interface EnvoySide {
-  name: "plain" | "filter";
+  name: "plain" | "floor" | "filter";
   envoy: EnvoyUnderTest;
   /** Stops it now (and takes it off `stops`). */
   stop: () => Promise<void>;
 }
 
 /**
- * Plain Envoy, then the one with the filter, for the same endpoints and
- * workers; each is registered with `stops` as soon as it runs, so a failure
- * part way leaves neither behind once `stops` is stopped.
+ * Plain Envoy, then (with `floor`) the one with the floor module, then the one
+ * with the filter, for the same endpoints and workers; each is registered with
+ * `stops` as soon as it runs, so a failure part way leaves none behind once
+ * `stops` is stopped.
  */
-export async function startEnvoyPair(stops: StopOnExit, options: Omit<EnvoyUnderTestOptions, "filter">): Promise<EnvoySide[]> {
+export async function startEnvoyPair(stops: StopOnExit, options: Omit<EnvoyUnderTestOptions, "filter">, floor = false): Promise<EnvoySide[]> {
   const sides: EnvoySide[] = [];
-  for (const filter of [false, true]) {
-    const envoy = await startEnvoyUnderTest({ ...options, filter });
-    sides.push({ name: filter ? "filter" : "plain", envoy, stop: stops.add(envoy.stop) });
+  const kinds: Array<EnvoySide["name"]> = floor ? ["plain", "floor", "filter"] : ["plain", "filter"];
+  for (const name of kinds) {
+    const envoy = await startEnvoyUnderTest({ ...options, filter: name === "plain" ? false : name === "floor" ? "floor" : true });
+    sides.push({ name, envoy, stop: stops.add(envoy.stop) });
   }
   return sides;
 }
@@ -77,7 +81,7 @@ export async function startEnvoyUnderTest(options: EnvoyUnderTestOptions): Promi
     endpoints: options.endpoints,
     listen: "127.0.0.1:0",
     admin: "127.0.0.1:0",
-    wasmFile: WASM,
+    wasmFile: options.filter === "floor" ? FLOOR_WASM : WASM,
     envoyVersion: await envoyUnderTestVersion(),
     metrics: false,
     accessLog: false,

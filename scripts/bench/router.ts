@@ -17,10 +17,8 @@
 // Usage: node --import tsx scripts/bench/router.ts [--quick] [--out reports/bench-router.md]
 import { readFileSync, writeFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
-import { Envoy, VirtualClock } from "../host/index.ts";
 import { HEADER_BYTES } from "../hardening/journal-check.ts";
-
-const WASM = new URL("../../build/prefix_router.wasm", import.meta.url).pathname;
+import { WASM, HEADERS, benchGateway as gateway, chatBody, filler } from "./router-workload.ts";
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
 const outIndex = args.indexOf("--out");
@@ -33,25 +31,6 @@ const WARMUP = quick ? 200 : 2000;
 const RUNS = quick ? 1 : 3;
 const MEASURED = quick ? 500 : 5000;
 const MEMORY_PROMPTS = quick ? 20_000 : 1_000_000;
-
-function filler(seed: number, n: number): string {
-  let x = (seed * 2654435761) >>> 0;
-  const words = ["the", "model", "cache", "prefix", "token", "route", "envoy", "server", "block", "hash", "query", "answer"];
-  let s = "";
-  while (s.length < n) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    s += words[x % words.length] + " ";
-  }
-  return s.slice(0, n);
-}
-
-/** A chat body of about `size` bytes: one of 8 shared system prompts (half the body) and a distinct question. */
-function chatBody(size: number, i: number): string {
-  const system = filler(1000 + (i % 8), Math.floor(size / 2));
-  const skeleton = JSON.stringify({ model: "llama-3.1-8b", messages: [{ role: "system", content: system }, { role: "user", content: "" }], max_tokens: 64 });
-  const user = `request ${i}: ` + filler(i, Math.max(0, size - skeleton.length - 20));
-  return JSON.stringify({ model: "llama-3.1-8b", messages: [{ role: "system", content: system }, { role: "user", content: user }], max_tokens: 64 });
-}
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
@@ -78,19 +57,6 @@ async function hashPass(): Promise<(bytes: Uint8Array, reps: number) => number[]
     return times;
   };
 }
-
-async function gateway(endpoints: number, vms = 1) {
-  const clock = new VirtualClock();
-  const envoy = new Envoy({ clock, logLevel: "warn" });
-  const plugin = await envoy.addHttpFilter({
-    name: "prefix_router", rootId: "prefix_router", vmId: "prefix_router", wasm: WASM, concurrency: vms,
-    allowOnHeadersStopIteration: true,
-    configuration: JSON.stringify({ endpoints: Array.from({ length: endpoints }, (_, i) => ({ address: `10.${(i >> 8) & 255}.${i & 255}.1:8000` })) }),
-  });
-  return { clock, envoy, plugin };
-}
-
-const HEADERS = { ":method": "POST", ":path": "/v1/chat/completions", ":authority": "gateway", "content-type": "application/json" };
 
 /** Requests per batch for the batched mean: one module-time reading per batch, so no per-call timer error accumulates in it. */
 const BATCH = 100;

@@ -1,0 +1,41 @@
+// The decision benchmark's workload, shared by npm run bench (router.ts) and
+// npm run bench:profile (profile-router.ts): the built filter in the host
+// emulator, a static list of endpoints, and chat bodies that share one of 8
+// system prompts.
+import { Envoy, VirtualClock } from "../host/index.ts";
+
+export const WASM = new URL("../../build/prefix_router.wasm", import.meta.url).pathname;
+
+export const HEADERS = { ":method": "POST", ":path": "/v1/chat/completions", ":authority": "gateway", "content-type": "application/json" };
+
+/** Deterministic filler text of `n` characters. */
+export function filler(seed: number, n: number): string {
+  let x = (seed * 2654435761) >>> 0;
+  const words = ["the", "model", "cache", "prefix", "token", "route", "envoy", "server", "block", "hash", "query", "answer"];
+  let s = "";
+  while (s.length < n) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    s += words[x % words.length] + " ";
+  }
+  return s.slice(0, n);
+}
+
+/** A chat body of about `size` bytes: one of 8 shared system prompts (half the body) and a distinct question. */
+export function chatBody(size: number, i: number): string {
+  const system = filler(1000 + (i % 8), Math.floor(size / 2));
+  const skeleton = JSON.stringify({ model: "llama-3.1-8b", messages: [{ role: "system", content: system }, { role: "user", content: "" }], max_tokens: 64 });
+  const user = `request ${i}: ` + filler(i, Math.max(0, size - skeleton.length - 20));
+  return JSON.stringify({ model: "llama-3.1-8b", messages: [{ role: "system", content: system }, { role: "user", content: user }], max_tokens: 64 });
+}
+
+/** The filter with `endpoints` static endpoints and `vms` worker VMs, on a virtual clock. */
+export async function benchGateway(endpoints: number, vms = 1, wasm = WASM) {
+  const clock = new VirtualClock();
+  const envoy = new Envoy({ clock, logLevel: "warn" });
+  const plugin = await envoy.addHttpFilter({
+    name: "prefix_router", rootId: "prefix_router", vmId: "prefix_router", wasm, concurrency: vms,
+    allowOnHeadersStopIteration: true,
+    configuration: JSON.stringify({ endpoints: Array.from({ length: endpoints }, (_, i) => ({ address: `10.${(i >> 8) & 255}.${i & 255}.1:8000` })) }),
+  });
+  return { clock, envoy, plugin };
+}
