@@ -29,7 +29,7 @@ test("a configuration replaced in a running VM frees the old index (Envoy keeps 
   const keep = await envoy.addHttpFilter({ name: "keep", rootId: "prefix_router", vmId: "v", wasm, configuration: config(999), allowOnHeadersStopIteration: true });
   let previous = keep;
   const memory: number[] = [];
-  for (let i = 0; i < 40; i++) {
+  for (let i = 0; i < 100; i++) {
     const plugin = await envoy.addHttpFilter({ name: `update${i}`, rootId: "prefix_router", vmId: "v", wasm, configuration: config(i), allowOnHeadersStopIteration: true });
     assert.equal(plugin.vm(0), keep.vm(0), "same VM");
     const gw: Gateway = { clock, envoy, plugin, endpoints: [], config: {} };
@@ -43,7 +43,10 @@ test("a configuration replaced in a running VM frees the old index (Envoy keeps 
     memory.push(keep.vm(0)!.memoryBytes());
   }
   envoy.shutdown();
-  assert.equal(memory[memory.length - 1], memory[9], `linear memory ${memory.join(", ")}`);
+  // The heap may step up once while old and new roots interleave their blocks
+  // (seen after 37 updates, then flat through 150); a leaked index grows it on
+  // and on, so the second half must stay flat.
+  assert.equal(memory[memory.length - 1], memory[49], `linear memory ${memory.join(", ")}`);
 });
 
 test("the largest allowed configuration (65,534 endpoints) parses in linear time", () => {
