@@ -73,4 +73,22 @@ describe("PendingPlacements", () => {
     pending.flush();
     expect<bool>(pending.add(0, 0, chain(200, 5, 5, 1), 5, 0)).toBe(true);
   });
+
+  it("refreshes a prefix at an endpoint once per flush, and its new entries always", () => {
+    const t = new PrefixTable(2, 100);
+    const pending = new PendingPlacements(t, new StaticArray<u32>(2), 8, 4096);
+    const p = chain(100, 2, 4, 1);   // 100, 101, then its own
+    pending.add(0, 0, p, 4, 2);
+    pending.add(0, 0, chain(100, 2, 4, 2), 4, 2); // the same two-entry prefix at 0
+    pending.add(1, 0, chain(100, 2, 4, 3), 4, 2); // the same prefix at another endpoint
+    pending.flush();
+    expect<u64>(pending.skippedRefreshes).toBe(2);
+    expect<bool>(t.holds(0, 100)).toBe(true);
+    expect<bool>(t.holds(0, 2002)).toBe(true);  // the second placement's own entries
+    expect<bool>(t.holds(1, 101)).toBe(true);
+    // A new flush refreshes it again.
+    pending.add(0, 0, chain(100, 2, 4, 4), 4, 2);
+    pending.flush();
+    expect<u64>(pending.skippedRefreshes).toBe(2);
+  });
 });
