@@ -98,7 +98,7 @@ async function main(): Promise<void> {
       "",
       "| function | share |",
       "|---|---|",
-      ...[...byFunction].sort((a, b) => b[1] - a[1]).slice(0, 15).map(([name, t]) => `| \`${name}\` | ${share(t)} |`),
+      ...[...byFunction].sort((a, b) => b[1] - a[1]).slice(0, 25).map(([name, t]) => `| \`${name}\` | ${share(t)} |`),
       "",
     ];
     const text = lines.join("\n");
