@@ -2,7 +2,7 @@
 // (scraping the model servers, polling Envoy's endpoint list), however many
 // worker threads Envoy runs.
 //
-//   <key>: holder tag u32 | pad u32 | expiry ms i64
+//   <key>: +0 holder tag u32 | +4 pad u32 | +8 expiry ms i64 (monotonic)
 //
 // Taken by CAS when free or expired and renewed each period by its holder; if
 // the holder stops (trap, shutdown), the lease expires and another VM's tick
@@ -11,6 +11,9 @@ import * as host from "../abi/host";
 import { WasmResult } from "../abi/enums";
 import { HostBuffer } from "../abi/memory";
 
+const LEASE_HOLDER: usize = 0;
+const LEASE_PAD: usize = 4;
+const LEASE_EXPIRY: usize = 8;
 const LEASE_BYTES: usize = 16;
 
 @final
@@ -29,20 +32,20 @@ export class Lease {
     const keyLen = <usize>this.key.byteLength;
     let cas: u32 = 0;
     if (host.getSharedData(key, keyLen, this.buf) == WasmResult.Ok && this.buf.size == LEASE_BYTES) {
-      const holder = load<u32>(this.buf.ptr);
-      const expires = load<i64>(this.buf.ptr, 8);
+      const holder = load<u32>(this.buf.ptr + LEASE_HOLDER);
+      const expires = load<i64>(this.buf.ptr + LEASE_EXPIRY);
       cas = this.buf.cas;
       this.buf.release();
       if (holder != this.vmTag && now < expires) return false;
     }
     this.buf.release();
-    store<u32>(this.scratch, this.vmTag);
-    store<u32>(this.scratch, 0, 4);
-    store<i64>(this.scratch, expiresAtMs, 8);
+    store<u32>(this.scratch + LEASE_HOLDER, this.vmTag);
+    store<u32>(this.scratch + LEASE_PAD, 0);
+    store<i64>(this.scratch + LEASE_EXPIRY, expiresAtMs);
     if (host.setSharedData(key, keyLen, this.scratch, LEASE_BYTES, cas) != WasmResult.Ok) return false;
     // Confirm: a missing lease key accepts any writer, so two first-takers could both succeed.
     const mine = host.getSharedData(key, keyLen, this.buf) == WasmResult.Ok && this.buf.size == LEASE_BYTES &&
-      load<u32>(this.buf.ptr) == this.vmTag;
+      load<u32>(this.buf.ptr + LEASE_HOLDER) == this.vmTag;
     this.buf.release();
     return mine;
   }

@@ -14,13 +14,29 @@
 //
 // Unknown numbers are NaN (or 0 for the geometry). Entries are keyed by the
 // endpoint's address hash, so VMs with differently ordered configurations agree.
+// The offsets below name these fields; EndpointScrape.writeTo and writeHeader
+// write them, and the readers at the end of this file read them.
 import { MAX_ADAPTERS } from "./limits";
 
+const HEADER_VERSION: usize = 0;
+const HEADER_COUNT: usize = 8;
+const HEADER_PAD: usize = 12;
 export const SNAPSHOT_HEADER_BYTES: usize = 16;
-export const ENTRY_BYTES: usize = 80 + (<usize>MAX_ADAPTERS << 3);
-export const EPOCH_OFFSET: usize = 68;
-export const RATE_OFFSET: usize = 72;
-export const ADAPTERS_OFFSET: usize = 80;
+
+const ENTRY_KEY: usize = 0;
+const ENTRY_SCRAPED_AT: usize = 8;
+const ENTRY_WAITING: usize = 16;
+const ENTRY_RUNNING: usize = 24;
+const ENTRY_KV: usize = 32;
+const ENTRY_BLOCK_SIZE: usize = 40;
+const ENTRY_GPU_BLOCKS: usize = 48;
+const ENTRY_FAILURES: usize = 56;
+const ENTRY_MAX_LORA: usize = 60;
+const ENTRY_ADAPTER_COUNT: usize = 64;
+const ENTRY_EPOCH: usize = 68;
+const ENTRY_RATE: usize = 72;
+const ENTRY_ADAPTERS: usize = 80;
+export const ENTRY_BYTES: usize = ENTRY_ADAPTERS + (<usize>MAX_ADAPTERS << 3);
 
 /** One endpoint's scrape state, kept by the VM holding the scrape lease. */
 export class EndpointScrape {
@@ -50,20 +66,27 @@ export class EndpointScrape {
   rateMs: f64 = 0;
 
   writeTo(p: usize, key: u64): void {
-    store<u64>(p, key);
-    store<i64>(p, this.scrapedAtMs, 8);
-    store<f64>(p, this.waiting, 16);
-    store<f64>(p, this.running, 24);
-    store<f64>(p, this.kv, 32);
-    store<i64>(p, this.blockSizeTokens, 40);
-    store<i64>(p, this.gpuBlocks, 48);
-    store<u32>(p, this.failures, 56);
-    store<i32>(p, this.maxLora, 60);
-    store<u32>(p, <u32>this.adapterCount, 64);
-    store<u32>(p, this.epoch, EPOCH_OFFSET);
-    store<f64>(p, this.prefillRate, RATE_OFFSET);
-    for (let i = 0; i < MAX_ADAPTERS; i++) store<u64>(p + ADAPTERS_OFFSET + (<usize>i << 3), unchecked(this.adapters[i]));
+    store<u64>(p + ENTRY_KEY, key);
+    store<i64>(p + ENTRY_SCRAPED_AT, this.scrapedAtMs);
+    store<f64>(p + ENTRY_WAITING, this.waiting);
+    store<f64>(p + ENTRY_RUNNING, this.running);
+    store<f64>(p + ENTRY_KV, this.kv);
+    store<i64>(p + ENTRY_BLOCK_SIZE, this.blockSizeTokens);
+    store<i64>(p + ENTRY_GPU_BLOCKS, this.gpuBlocks);
+    store<u32>(p + ENTRY_FAILURES, this.failures);
+    store<i32>(p + ENTRY_MAX_LORA, this.maxLora);
+    store<u32>(p + ENTRY_ADAPTER_COUNT, <u32>this.adapterCount);
+    store<u32>(p + ENTRY_EPOCH, this.epoch);
+    store<f64>(p + ENTRY_RATE, this.prefillRate);
+    for (let i = 0; i < MAX_ADAPTERS; i++) store<u64>(p + ENTRY_ADAPTERS + (<usize>i << 3), unchecked(this.adapters[i]));
   }
+}
+
+/** Writes a snapshot's header: the publisher's version and the entries that follow it. */
+export function writeHeader(p: usize, version: u64, count: i32): void {
+  store<u64>(p + HEADER_VERSION, version);
+  store<u32>(p + HEADER_COUNT, <u32>count);
+  store<u32>(p + HEADER_PAD, 0);
 }
 
 /** Snapshot size for `count` endpoints. */
@@ -74,6 +97,39 @@ export function snapshotBytes(count: i32): usize {
 /** Number of entries in a snapshot of `size` bytes, or -1 if it is malformed. */
 export function snapshotEntries(p: usize, size: usize): i32 {
   if (size < SNAPSHOT_HEADER_BYTES) return -1;
-  const count = load<u32>(p, 8);
+  const count = load<u32>(p + HEADER_COUNT);
   return snapshotBytes(<i32>count) == size ? <i32>count : -1;
 }
+
+// ---- reading an entry (p: from entryAt) ---------------------------------------------
+
+/** Entry i of a snapshot at `snapshot` (i below snapshotEntries). */
+// @ts-ignore: decorator
+@inline export function entryAt(snapshot: usize, i: i32): usize { return snapshot + SNAPSHOT_HEADER_BYTES + <usize>i * ENTRY_BYTES; }
+// @ts-ignore: decorator
+@inline export function entryKey(p: usize): u64 { return load<u64>(p + ENTRY_KEY); }
+// @ts-ignore: decorator
+@inline export function entryScrapedAtMs(p: usize): i64 { return load<i64>(p + ENTRY_SCRAPED_AT); }
+// @ts-ignore: decorator
+@inline export function entryWaiting(p: usize): f64 { return load<f64>(p + ENTRY_WAITING); }
+// @ts-ignore: decorator
+@inline export function entryRunning(p: usize): f64 { return load<f64>(p + ENTRY_RUNNING); }
+// @ts-ignore: decorator
+@inline export function entryKv(p: usize): f64 { return load<f64>(p + ENTRY_KV); }
+// @ts-ignore: decorator
+@inline export function entryBlockSizeTokens(p: usize): i64 { return load<i64>(p + ENTRY_BLOCK_SIZE); }
+// @ts-ignore: decorator
+@inline export function entryGpuBlocks(p: usize): i64 { return load<i64>(p + ENTRY_GPU_BLOCKS); }
+// @ts-ignore: decorator
+@inline export function entryFailures(p: usize): u32 { return load<u32>(p + ENTRY_FAILURES); }
+// @ts-ignore: decorator
+@inline export function entryMaxLora(p: usize): i32 { return load<i32>(p + ENTRY_MAX_LORA); }
+// @ts-ignore: decorator
+@inline export function entryAdapterCount(p: usize): i32 { return <i32>load<u32>(p + ENTRY_ADAPTER_COUNT); }
+/** The adapter hashes (entryAdapterCount of them), in place. */
+// @ts-ignore: decorator
+@inline export function entryAdapters(p: usize): usize { return p + ENTRY_ADAPTERS; }
+// @ts-ignore: decorator
+@inline export function entryEpoch(p: usize): u32 { return load<u32>(p + ENTRY_EPOCH); }
+// @ts-ignore: decorator
+@inline export function entryPrefillRate(p: usize): f64 { return load<f64>(p + ENTRY_RATE); }

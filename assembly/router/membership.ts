@@ -22,7 +22,11 @@ export namespace Member {
   export const Excluded: u8 = 3;
 }
 
+const MEMBERS_COUNT: usize = 0;
 export const MEMBERS_HEADER_BYTES: usize = 8;
+const HOST_STATE: usize = 0;
+const HOST_LENGTH: usize = 1;
+const HOST_ADDRESS: usize = 2;
 
 /** Builds a record in a bounded sink. */
 @final
@@ -33,7 +37,7 @@ export class MemberRecordWriter {
   overflow: i32 = 0;
 
   constructor(readonly maxHosts: i32) {
-    this.sink = new ByteSink(MEMBERS_HEADER_BYTES + <usize>maxHosts * (2 + MAX_ADDRESS_BYTES));
+    this.sink = new ByteSink(MEMBERS_HEADER_BYTES + <usize>maxHosts * (HOST_ADDRESS + MAX_ADDRESS_BYTES));
   }
 
   reset(): void {
@@ -56,7 +60,7 @@ export class MemberRecordWriter {
 
   /** Writes the count into the header; the record is sink.ptr[0..sink.len). */
   finish(): void {
-    store<u32>(this.sink.ptr, <u32>this.count);
+    store<u32>(this.sink.ptr + MEMBERS_COUNT, <u32>this.count);
   }
 
   free(): void {
@@ -82,20 +86,20 @@ export class MemberRecordReader {
     if (size < MEMBERS_HEADER_BYTES) return false;
     this.p = ptr + MEMBERS_HEADER_BYTES;
     this.end = ptr + size;
-    this.remaining = <i32>load<u32>(ptr);
+    this.remaining = <i32>load<u32>(ptr + MEMBERS_COUNT);
     return this.remaining >= 0;
   }
 
   /** Moves to the next host; false at the end or on a malformed entry. */
   next(): bool {
-    if (this.remaining <= 0 || this.p + 2 > this.end) return false;
-    const state = load<u8>(this.p);
-    const length = <usize>load<u8>(this.p, 1);
-    if (this.p + 2 + length > this.end || length == 0 || state == Member.Absent || state > Member.Excluded) return false;
+    if (this.remaining <= 0 || this.p + HOST_ADDRESS > this.end) return false;
+    const state = load<u8>(this.p + HOST_STATE);
+    const length = <usize>load<u8>(this.p + HOST_LENGTH);
+    if (this.p + HOST_ADDRESS + length > this.end || length == 0 || state == Member.Absent || state > Member.Excluded) return false;
     this.state = state;
-    this.address = this.p + 2;
+    this.address = this.p + HOST_ADDRESS;
     this.length = length;
-    this.p += 2 + length;
+    this.p += HOST_ADDRESS + length;
     this.remaining--;
     return true;
   }

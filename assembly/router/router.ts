@@ -35,7 +35,10 @@ import { Scorer } from "./scorer";
 import { RouterStats, Pass, Sticky } from "./stats";
 import { VmTags } from "./vm_tag";
 import { Scraper } from "./scraper";
-import { snapshotEntries, SNAPSHOT_HEADER_BYTES, ENTRY_BYTES, ADAPTERS_OFFSET, RATE_OFFSET, EPOCH_OFFSET } from "./load_snapshot";
+import {
+  snapshotEntries, entryAt, entryKey, entryScrapedAtMs, entryWaiting, entryRunning, entryKv, entryBlockSizeTokens,
+  entryGpuBlocks, entryFailures, entryMaxLora, entryAdapterCount, entryAdapters, entryEpoch, entryPrefillRate,
+} from "./load_snapshot";
 import { HEARTBEAT_MS, MAX_RELEASES, MAX_ADDRESS_BYTES, MAX_RANKED, PENDING_PLACEMENTS, PENDING_ARENA_BYTES, VM_TIMEOUT_MS } from "./limits";
 
 /** Characters per token when converting a server's KV geometry to our blocks. */
@@ -520,26 +523,26 @@ export class Router extends EventSink {
     const s = this.stats;
     const c = this.config;
     for (let i = 0; i < count; i++) {
-      const p = snap.ptr + SNAPSHOT_HEADER_BYTES + <usize>i * ENTRY_BYTES;
-      const e = this.keys.indexOf(load<u64>(p));
+      const p = entryAt(snap.ptr, i);
+      const e = this.keys.indexOf(entryKey(p));
       if (e < 0) continue;
-      const scrapedAt = load<i64>(p, 8);
+      const scrapedAt = entryScrapedAtMs(p);
       const fresh = scrapedAt > 0 && now - scrapedAt <= staleMs;
-      const healthy = load<u32>(p, 56) < <u32>m.unhealthyAfter;
-      const waiting = load<f64>(p, 16);
-      const kv = load<f64>(p, 32);
+      const healthy = entryFailures(p) < <u32>m.unhealthyAfter;
+      const waiting = entryWaiting(p);
+      const kv = entryKv(p);
       unchecked(loads.healthy[e] = healthy);
       loads.report(e, scrapedAt, fresh ? waiting : NaN, fresh ? kv : NaN);
       // A measured rate stays good when the page goes stale: the hardware did not change.
-      unchecked(loads.work.measuredRate[e] = load<f64>(p, RATE_OFFSET));
-      loads.setAdapters(e, p + ADAPTERS_OFFSET, fresh ? <i32>load<u32>(p, 64) : 0, fresh ? load<i32>(p, 60) : -1);
+      unchecked(loads.work.measuredRate[e] = entryPrefillRate(p));
+      loads.setAdapters(e, entryAdapters(p), fresh ? entryAdapterCount(p) : 0, fresh ? entryMaxLora(p) : -1);
       // A restart seen by the scraping VM: the server's cache is empty, so is its share of the index.
-      const epoch = load<u32>(p, EPOCH_OFFSET);
+      const epoch = entryEpoch(p);
       const seenEpoch = unchecked(lifecycle.epoch[e]);
       if (seenEpoch != EPOCH_UNKNOWN && epoch != seenEpoch) lifecycle.forgetCache(e);
       unchecked(lifecycle.epoch[e] = epoch);
-      const blockSize = load<i64>(p, 40);
-      const gpuBlocks = load<i64>(p, 48);
+      const blockSize = entryBlockSizeTokens(p);
+      const gpuBlocks = entryGpuBlocks(p);
       if (blockSize > 0 && gpuBlocks > 0) {
         const fromServer = gpuBlocks * blockSize * <i64>CHARS_PER_TOKEN / <i64>c.hashBlockSize / <i64>c.indexStride;
         const entries = <u32>min<i64>(max<i64>(fromServer, 1), <i64>u32.MAX_VALUE);
@@ -552,7 +555,8 @@ export class Router extends EventSink {
         const es = s.of(e);
         s.set(es.healthy, healthy ? 1 : 0);
         s.set(es.queue, isNaN(waiting) ? 0 : <u64>max(waiting, 0.0));
-        s.set(es.running, isNaN(load<f64>(p, 24)) ? 0 : <u64>max(load<f64>(p, 24), 0.0));
+        const running = entryRunning(p);
+        s.set(es.running, isNaN(running) ? 0 : <u64>max(running, 0.0));
         s.set(es.kvPermille, isNaN(kv) ? 0 : <u64>Math.round(min(max(kv, 0.0), 1.0) * 1000));
       }
     }

@@ -25,7 +25,7 @@ import { xxh64 } from "./hash";
 import { EndpointKeys } from "./endpoint_keys";
 import { Lease } from "./lease";
 import { PublishedValue } from "./published";
-import { EndpointScrape, snapshotBytes, snapshotEntries, SNAPSHOT_HEADER_BYTES, ENTRY_BYTES, RATE_OFFSET, EPOCH_OFFSET } from "./load_snapshot";
+import { EndpointScrape, snapshotBytes, snapshotEntries, writeHeader, entryAt, entryKey, entryPrefillRate, entryEpoch } from "./load_snapshot";
 import { MAX_ADAPTERS, MAX_PAGE_BYTES } from "./limits";
 
 /** Busy scrape intervals pooled into one prefill-rate sample, ms. */
@@ -148,12 +148,12 @@ export class Scraper {
     const snap = this.snapshot;
     const count = snapshotEntries(snap.ptr, snap.size);
     for (let i = 0; i < count; i++) {
-      const p = snap.ptr + SNAPSHOT_HEADER_BYTES + <usize>i * ENTRY_BYTES;
-      const e = this.keys.indexOf(load<u64>(p));
+      const p = entryAt(snap.ptr, i);
+      const e = this.keys.indexOf(entryKey(p));
       if (e < 0) continue;
       const entry = unchecked(this.entries[e]);
-      entry.prefillRate = load<f64>(p, RATE_OFFSET);
-      entry.epoch = load<u32>(p, EPOCH_OFFSET);
+      entry.prefillRate = entryPrefillRate(p);
+      entry.epoch = entryEpoch(p);
     }
   }
 
@@ -306,16 +306,14 @@ export class Scraper {
 
   private publish(): void {
     const out = this.publishBuffer;
-    store<u64>(out, (<u64>this.vmTag << 32) | (this.shared.nextVersion & 0xFFFFFFFF));
     let n = 0;
     for (let e = 0; e < this.entries.length; e++) {
       if (unchecked(this.requestHeaders[e]) === null) continue;
       const key = unchecked(this.keys.keys[e]);
-      unchecked(this.entries[e]).writeTo(out + SNAPSHOT_HEADER_BYTES + <usize>n * ENTRY_BYTES, key);
+      unchecked(this.entries[e]).writeTo(entryAt(out, n), key);
       n++;
     }
-    store<u32>(out, <u32>n, 8);
-    store<u32>(out, 0, 12);
+    writeHeader(out, (<u64>this.vmTag << 32) | (this.shared.nextVersion & 0xFFFFFFFF), n);
     this.shared.publish(out, snapshotBytes(n));
   }
 
