@@ -39,6 +39,13 @@ const EVENT_ROUTED: usize = 16;
 const EVENT_MATCHED: usize = 24;
 export const EVENT_HEADER_BYTES: usize = 32;
 
+/** What a ring slot holds when read for a given seq. */
+namespace Slot {
+  export const Unwritten: i32 = 0;
+  export const Holds: i32 = 1;
+  export const Overwritten: i32 = 2;
+}
+
 /** Receives replicated events during sync. */
 export abstract class EventSink {
   abstract apply(tag: u32, routedKey: u64, releases: usize, releaseCount: i32, hashes: usize, blockCount: i32, matched: i32): void;
@@ -139,32 +146,16 @@ export class Journal {
     }
     while (this.nextSeq < head) {
       const seq = this.nextSeq;
-      const keyLen = this.slotKey(seq);
-      const status = host.getSharedData(this.key, keyLen, this.buf);
-      const p = this.buf.ptr;
-      const size = this.buf.size;
-      let written: u64 = 0;
-      let valid = status == WasmResult.Ok && size >= EVENT_HEADER_BYTES;
-      if (valid) {
-        written = load<u64>(p + EVENT_SEQ);
-        const releases = <i32>load<u16>(p + EVENT_RELEASES);
-        const blocks = <i32>load<u16>(p + EVENT_BLOCKS);
-        const matched = <i32>load<u16>(p + EVENT_MATCHED);
-        valid = size == EVENT_HEADER_BYTES + (<usize>(releases + blocks) << 3) && matched <= blocks;
-        if (valid && written == seq) {
-          const tag = load<u32>(p + EVENT_TAG);
-          if (tag != selfTag) {
-            const hashPtr = p + EVENT_HEADER_BYTES;
-            sink.apply(tag, load<u64>(p + EVENT_ROUTED), hashPtr + (<usize>blocks << 3), releases, hashPtr, blocks, matched);
-          }
-          this.stats.applied++;
-          this.buf.release();
-          this.nextSeq++;
-          continue;
-        }
+      const slot = this.readSlot(seq);
+      if (slot == Slot.Holds) {
+        this.deliver(sink, selfTag);
+        this.stats.applied++;
+        this.buf.release();
+        this.nextSeq++;
+        continue;
       }
       this.buf.release();
-      if (valid && written > seq) {
+      if (slot == Slot.Overwritten) {
         // Overwritten by a later lap: this VM is behind; take what is there next time.
         this.stats.gaps++;
         this.nextSeq++;
@@ -175,6 +166,47 @@ export class Journal {
       this.stats.gaps++;
       this.nextSeq++;
     }
+  }
+
+  /**
+   * Delivers again, to `sink`, the events still in the ring that this VM has
+   * already taken in (except its own), oldest first: for a VM that starts
+   * keeping state it did not keep before (router.ts: an index from its first
+   * decision on). Events the ring no longer holds are gone.
+   */
+  replay(sink: EventSink, selfTag: u32): void {
+    const from = this.nextSeq > this.slots ? this.nextSeq - this.slots : 0;
+    for (let seq = from; seq < this.nextSeq; seq++) {
+      if (this.readSlot(seq) == Slot.Holds) this.deliver(sink, selfTag);
+      this.buf.release();
+    }
+  }
+
+  /** Reads slot `seq` into buf (the caller releases it): whether it holds that event, a later one, or neither. */
+  private readSlot(seq: u64): i32 {
+    const keyLen = this.slotKey(seq);
+    const status = host.getSharedData(this.key, keyLen, this.buf);
+    const p = this.buf.ptr;
+    const size = this.buf.size;
+    if (status != WasmResult.Ok || size < EVENT_HEADER_BYTES) return Slot.Unwritten;
+    const releases = <i32>load<u16>(p + EVENT_RELEASES);
+    const blocks = <i32>load<u16>(p + EVENT_BLOCKS);
+    const valid = size == EVENT_HEADER_BYTES + (<usize>(releases + blocks) << 3) && <i32>load<u16>(p + EVENT_MATCHED) <= blocks;
+    if (!valid) return Slot.Unwritten;
+    const written = load<u64>(p + EVENT_SEQ);
+    if (written == seq) return Slot.Holds;
+    return written > seq ? Slot.Overwritten : Slot.Unwritten;
+  }
+
+  /** Hands the event in buf (readSlot said it holds one) to `sink`, unless this VM wrote it. */
+  private deliver(sink: EventSink, selfTag: u32): void {
+    const p = this.buf.ptr;
+    const tag = load<u32>(p + EVENT_TAG);
+    if (tag == selfTag) return;
+    const releases = <i32>load<u16>(p + EVENT_RELEASES);
+    const blocks = <i32>load<u16>(p + EVENT_BLOCKS);
+    const hashPtr = p + EVENT_HEADER_BYTES;
+    sink.apply(tag, load<u64>(p + EVENT_ROUTED), hashPtr + (<usize>blocks << 3), releases, hashPtr, blocks, <i32>load<u16>(p + EVENT_MATCHED));
   }
 
   /**

@@ -54,6 +54,9 @@ export class PendingPlacements {
   private flushes: u32 = 0;
   /** Prefix entries a flush did not write again (they were refreshed earlier in the same flush). */
   skippedRefreshes: u64 = 0;
+  /** Placements written because they extended a decision's match, and those written by a flush. */
+  writtenAtOnce: u64 = 0;
+  writtenByFlush: u64 = 0;
 
   /** `generations`: each endpoint slot's current generation (endpoints.ts). */
   constructor(private table: PrefixTable, private generations: StaticArray<u32>, private maxPlacements: i32, arenaBytes: usize) {
@@ -118,6 +121,8 @@ export class PendingPlacements {
   /** Writes placement i; with `oncePerFlush`, its prefix only if this flush has not refreshed it yet. */
   private writeOne(i: i32, oncePerFlush: bool): void {
     unchecked(this.written[i] = true);
+    if (oncePerFlush) this.writtenByFlush++;
+    else this.writtenAtOnce++;
     const e = unchecked(this.endpoint[i]);
     if (unchecked(this.generations[e]) != unchecked(this.generation[i])) return;
     const hashes = this.arena + <usize>unchecked(this.offset[i]);

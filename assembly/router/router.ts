@@ -101,6 +101,16 @@ export class Router extends EventSink {
   private pendingCount: i32 = 0;
   private lastAppendMs: i64 = 0;
   private reported: JournalStats = new JournalStats();
+  private reportedAtOnce: u64 = 0;
+  private reportedByTick: u64 = 0;
+  /**
+   * Whether this VM keeps an index: from its first decision on. Envoy runs a
+   * VM on its main thread as well as one per worker (ENVOY_HOST.md §1), and the
+   * main thread's never sees a request; keeping a replica of every other VM's
+   * entries there cost as much CPU and memory as a worker's for nothing. A VM
+   * that starts deciding first replays the ring's placements (startIndexing).
+   */
+  private indexing: bool = false;
   // The current decision (valid between decide() and commit()).
   /** Full blocks hashed. */
   blocks: i32 = 0;
@@ -235,6 +245,7 @@ export class Router extends EventSink {
     // tick writes the rest). Deferring them all to the tick broke stickiness
     // across workers in real Envoy, whose connections do not alternate between
     // workers (README "Decision speed").
+    if (!this.indexing) this.startIndexing();
     this.loads.nowMs = nowMs();
     this.journal.sync(this, this.vmTag);
     this.placements.applyRelevant(entries, indexed);
@@ -247,6 +258,16 @@ export class Router extends EventSink {
     else if (e >= 0 && session != 0) e = this.stick(Sticky.Session, session, e);
     this.matched = e >= 0 ? unchecked(this.match[e]) : 0;
     return e;
+  }
+
+  /**
+   * This VM's first decision: from now on it keeps an index, starting from the
+   * placements the ring still holds (a VM that routed from its start would
+   * have taken in the same ones; older ones have left the ring either way).
+   */
+  private startIndexing(): void {
+    this.indexing = true;
+    this.journal.replay(new IndexReplay(this.table, this.keys), this.vmTag);
   }
 
   /** The endpoint a sticky route names if it is eligible now, else the score's pick `e`; counted by kind. */
@@ -401,6 +422,7 @@ export class Router extends EventSink {
     // they cover, less what e held of them before this pick (as its VM saw it).
     const tokens = <f64>blockCount * <f64>this.config.indexStride * <f64>this.config.hashBlockSize / CHARS_PER_TOKEN;
     this.loads.work.addRemote(e, this.uncachedTokens(tokens, matched), tokens, now);
+    if (!this.indexing) return;
     const generation = this.generationOf(e);
     if (!this.placements.add(e, generation, hashes, blockCount, matched)) {
       this.placements.flush();
@@ -428,6 +450,11 @@ export class Router extends EventSink {
     this.reported.gaps = js.gaps;
     this.reported.casConflicts = js.casConflicts;
     this.reported.appendFailures = js.appendFailures;
+    const pp = this.placements;
+    s.add(s.placementsAtOnce, pp.writtenAtOnce - this.reportedAtOnce);
+    s.add(s.placementsByTick, pp.writtenByFlush - this.reportedByTick);
+    this.reportedAtOnce = pp.writtenAtOnce;
+    this.reportedByTick = pp.writtenByFlush;
     const discovery = this.discovery;
     if (discovery !== null) this.followMembership(discovery, now);
     const endpoints = this.endpoints;
@@ -435,9 +462,10 @@ export class Router extends EventSink {
       if (!endpoints.isMember(e)) continue;
       const es = s.of(e);
       s.set(es.inFlight, <u64>max(this.inFlight.load(e), 0));
-      s.set(es.indexBlocks, <u64>this.table.size(e) * <u64>this.config.indexStride);
+      // A VM that keeps no index (Envoy's main thread's) must not report an empty one.
+      if (this.indexing) s.set(es.indexBlocks, <u64>this.table.size(e) * <u64>this.config.indexStride);
     }
-    s.set(s.indexMemoryBytes, <u64>this.table.memoryBytes());
+    if (this.indexing) s.set(s.indexMemoryBytes, <u64>this.table.memoryBytes());
     const scraper = this.scraper;
     if (scraper !== null) {
       const fresh = scraper.tick(now);
@@ -601,4 +629,18 @@ const MONOTONIC_BASE_MS: i64 = 1 << 40;
 
 export function logError(message: string): void {
   host.log(LogLevel.Error, "prefix-router: " + message);
+}
+
+/** Writes the placements a replayed ring holds straight into an index (Router.startIndexing), and nothing else. */
+@final
+class IndexReplay extends EventSink {
+  constructor(private table: PrefixTable, private keys: EndpointKeys) {
+    super();
+  }
+
+  apply(tag: u32, routedKey: u64, releases: usize, releaseCount: i32, hashes: usize, blockCount: i32, matched: i32): void {
+    if (routedKey == 0) return;
+    const e = this.keys.indexOf(routedKey);
+    if (e >= 0) this.table.touchAll(e, hashes, blockCount);
+  }
 }

@@ -114,6 +114,8 @@ export class RouterStats {
   journalGaps: i32;
   journalConflicts: i32;
   journalAppendFailures: i32;
+  placementsAtOnce: i32;
+  placementsByTick: i32;
   staleVmsDropped: i32;
   serverQueries: i32;
   serverHits: i32;
@@ -159,6 +161,8 @@ export class RouterStats {
     this.journalGaps = c.define(p + "index.journal_gaps");
     this.journalConflicts = c.define(p + "index.journal_cas_conflicts");
     this.journalAppendFailures = c.define(p + "index.journal_append_failures");
+    this.placementsAtOnce = c.define(p + "index.placements_written_at_once");
+    this.placementsByTick = c.define(p + "index.placements_written_by_tick");
     this.staleVmsDropped = c.define(p + "index.stale_vms_dropped");
     this.serverQueries = c.define(p + "server_prefix_cache_queries");
     this.serverHits = c.define(p + "server_prefix_cache_hits");

@@ -37,6 +37,8 @@ export const GLOBAL_STATS: readonly StatSpec[] = Object.freeze([
   { name: "guard_diversions", type: "counter" },
   { name: "index.journal_gaps", type: "counter" },
   { name: "index.journal_cas_conflicts", type: "counter" },
+  { name: "index.placements_written_at_once", type: "counter" },
+  { name: "index.placements_written_by_tick", type: "counter" },
   { name: "index.journal_append_failures", type: "counter" },
   { name: "index.stale_vms_dropped", type: "counter" },
   { name: "index.memory_bytes", type: "gauge" },

@@ -115,6 +115,11 @@ test("a prefix one VM placed a moment ago is matched on another before any tick"
     const next = send(gw, chatBody([["user", p], ["user", `follow-up ${i}`]]), { vm: 1 + (i % 3), complete: true }).destination;
     assert.equal(next, first, `prompt ${i}`);
   }
+  // Each follow-up's VM wrote VM 0's placement before deciding; the ticks then
+  // wrote the rest, so each VM took in every other VM's 24 - its own decisions once.
+  const atOnce = stat(gw, "prefix_router.index.placements_written_at_once");
+  assert.ok(atOnce >= 12, `${atOnce} written at once`);
+  assert.equal(atOnce + stat(gw, "prefix_router.index.placements_written_by_tick"), 4 * 24 - 24);
 });
 
 test("a client's destination header is replaced, and removed from any request", async () => {
