@@ -11,12 +11,12 @@
 //
 //   event:  +0 seq u64 | +8 vm tag u32 | +12 releases u16 | +14 blocks u16 |
 //           +16 routed endpoint key u64 (0 = none) |
-//           +24 matched u16: leading blocks the routed endpoint held already,
-//               as the deciding VM saw it | +26 reserved (zero) |
-//           +32 blocks × block hash u64 | releases × endpoint key u64
+//           +24 matched u16: leading index entries the routed endpoint held
+//               already, as the deciding VM saw it | +26 reserved (zero) |
+//           +32 blocks × index entry (block hash) u64 | releases × endpoint key u64
 //   (hashes first, so the router can hash a prompt straight into the event)
-//   The EVENT_* offsets below name these fields; writeHeader and sync are the
-//   format's only writer and reader.
+//   The EVENT_* offsets below name these fields; writeHeader and append write
+//   them, readSlot and deliver read them.
 //
 // Appending claims seq H by CAS-ing head from H to H+1, then writes slot H mod S.
 // Readers apply events in seq order and skip their own (already applied when
