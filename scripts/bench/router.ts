@@ -148,6 +148,34 @@ function spread(f: { median: number; min: number; max: number }, digits = 1): st
   return RUNS === 1 ? f.median.toFixed(digits) : `${f.median.toFixed(digits)} (${f.min.toFixed(digits)}–${f.max.toFixed(digits)})`;
 }
 
+/**
+ * A VM keeps an index from its first decision on and then replays the ring
+ * (router.ts startIndexing): the first decision of a worker that joins after
+ * `events` decisions of another, in module time, beside its second.
+ */
+async function firstDecisionReplay(events: number) {
+  const { clock, plugin } = await gateway(64, 2);
+  for (const v of plugin.vms) v.profileTime = true;
+  for (let i = 0; i < events; i++) {
+    const s = plugin.newStream(0);
+    s.sendRequestHeaders(HEADERS, false);
+    s.sendRequestBody(Buffer.from(chatBody(16 * 1024, i)), true);
+    s.complete();
+    if (i % 100 === 0) clock.advance(100);
+  }
+  const vm = plugin.vms[1];
+  const decide = (i: number) => {
+    const s = plugin.newStream(1);
+    s.sendRequestHeaders(HEADERS, false);
+    const m0 = vm.moduleMs();
+    s.sendRequestBody(Buffer.from(chatBody(16 * 1024, events + i)), true);
+    const ms = vm.moduleMs() - m0;
+    s.complete();
+    return ms;
+  };
+  return { first: decide(0), second: decide(1) };
+}
+
 async function memoryAfterDistinctPrompts() {
   const { clock, envoy, plugin } = await gateway(64);
   const vm = plugin.vms[0];
@@ -202,6 +230,10 @@ async function main() {
     const r = await cell(16 * 1024, endpoints, vms);
     say(`| ${(r.bytes / 1024).toFixed(0)} KB | ${endpoints} | ${vms} | ${spread(r.p50)} | ${spread(r.moduleP50)} | ${spread(r.moduleP99)} | ${spread(r.batchMean)} | ${(r.moduleP50.median / hash16).toFixed(2)}× | ${spread(r.tick)} | ${spread(r.hostCalls)} |`);
   }
+  say("");
+  const replayEvents = quick ? 500 : 5000;
+  const replay = await firstDecisionReplay(replayEvents);
+  say(`A worker's first decision replays the ring into its new index (16 KB bodies, 64 endpoints, ${replayEvents.toLocaleString("en")} decisions of another VM before it, the ring holding the last 4,096): ${replay.first.toFixed(1)} ms of module time, its second ${(replay.second * 1000).toFixed(0)} µs.`);
   say("");
   const m = await memoryAfterDistinctPrompts();
   const mib = (n: number) => (n / 1048576).toFixed(1);
