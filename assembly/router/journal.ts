@@ -102,7 +102,8 @@ export class Journal {
   }
 
   /** Creates the head key if this is the first VM, and starts reading at the
-   * oldest event still in the ring, so a new VM warms its index from history. */
+   * oldest event still in the ring, so a new VM starts with the loads that
+   * history leaves (its index comes from replay, router.ts startIndexing). */
   open(sink: EventSink, selfTag: u32): void {
     if (!this.readHead()) {
       store<u64>(this.headValue, 0);

@@ -41,8 +41,6 @@ import {
 } from "./load_snapshot";
 import { HEARTBEAT_MS, MAX_RELEASES, MAX_ADDRESS_BYTES, MAX_RANKED, PENDING_PLACEMENTS, PENDING_ARENA_BYTES, VM_TIMEOUT_MS } from "./limits";
 
-/** Characters per token when converting a server's KV geometry to our blocks. */
-
 /**
  * The layout of everything this build keeps in shared data, in its namespace:
  * changed whenever a format or the time base changes, so that during an
@@ -62,7 +60,6 @@ export function apiOfPath(path: string): i32 {
   if (path.endsWith("/messages")) return Api.Messages;
   return Api.Completions;
 }
-
 
 /** Maps an extraction outcome to its pass-through reason. */
 function passReasonFor(outcome: i32): i32 {
@@ -185,7 +182,6 @@ export class Router extends EventSink {
     stats.set(stats.pickable, <u64>endpoints.pickable);
     this.loads.nowMs = nowMs();
     this.journal.open(this, this.vmTag);
-    this.placements.flush();
     this.lastAppendMs = nowMs();
     let longest = 0;
     for (let i = 0; i < names.length; i++) longest = max(longest, String.UTF8.byteLength(names[i]));
@@ -425,6 +421,8 @@ export class Router extends EventSink {
     if (!this.indexing) return;
     const generation = this.generationOf(e);
     if (!this.placements.add(e, generation, hashes, blockCount, matched)) {
+      // Full: write what is noted, then note this one; an event larger than the whole arena (from a
+      // configuration with more entries per request, under the same vm_id) is written at once.
       this.placements.flush();
       if (!this.placements.add(e, generation, hashes, blockCount, matched)) this.table.touchAll(e, hashes, blockCount);
     }
