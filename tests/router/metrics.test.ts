@@ -228,6 +228,27 @@ test("LoRA: an adapter goes where it runs, else where there is room to load it",
   gw.envoy.shutdown();
 });
 
+test("LoRA: a prompt stays where it is cached while that server has room for its adapter", async () => {
+  const metrics = await startServers([vllmPage({ lora: { running: [], max: 4 } }), vllmPage({ lora: { running: [], max: 4 } })]);
+  const gw = await scrapingGateway(metrics);
+  await run(gw, 400);
+  const system = text(120, 4000);
+  const cachedOn = send(gw, chatBody([["system", system], ["user", "first"]], "sql-lora"), { complete: true }).destination;
+  const other = metrics.find((m) => m.address !== cachedOn)!;
+  // Now only the other server runs the adapter: it would take a new prompt, but not this one.
+  other.page = vllmPage({ lora: { running: ["sql-lora"], max: 4 } });
+  await run(gw, 400);
+  for (let i = 0; i < 6; i++) {
+    assert.equal(send(gw, chatBody([["system", system], ["user", `again ${i}`]], "sql-lora"), { complete: true }).destination, cachedOn);
+    assert.equal(send(gw, chatBody([["user", text(130 + i, 300)]], "sql-lora"), { complete: true }).destination, other.address);
+  }
+  // Without room for the adapter the cache does not hold it there.
+  metrics.find((m) => m.address === cachedOn)!.page = vllmPage({ lora: { running: ["a", "b", "c", "d"], max: 4 } });
+  await run(gw, 400);
+  assert.equal(send(gw, chatBody([["system", system], ["user", "full"]], "sql-lora"), { complete: true }).destination, other.address);
+  gw.envoy.shutdown();
+});
+
 test("the servers' prefix-cache hit rate is exported beside the predicted one", async () => {
   const [server] = await startServers([vllmPage({ queries: 1000, hits: 600 })]);
   const gw = await scrapingGateway([server]);
