@@ -81,8 +81,9 @@ export class Config {
   /** In-flight requests that cost the full in-flight weight (the term keeps
    * falling past it, so more in flight always scores lower). */
   inFlightSaturation: f64 = 16;
-  /** Queued requests that cost the full queue weight (likewise not capped), and
-   * how much longer than the shortest eligible queue makes an endpoint saturated. */
+  /** Weighted scoring: queued requests that cost the full queue weight (likewise
+   * not capped), and how much longer than the shortest eligible queue makes an
+   * endpoint saturated. */
   queueSaturation: f64 = 30;
   /** KV-cache usage at which the guard counts an endpoint as saturated; 1 = never
    * (the default: a saturation cut-off on metrics up to an interval old herds

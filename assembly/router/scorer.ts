@@ -8,9 +8,10 @@
 //      request (bounded-load consistent hashing's rule, with an absolute slack
 //      so that small absolute differences at low load do not break affinity).
 //      Unhealthy endpoints are not eligible unless every endpoint is unhealthy,
-//      and saturated ones (fresh metrics showing a queue at least
-//      queueSaturation longer than the shortest, or KV usage ≥ kvSaturation)
-//      are not eligible unless every candidate is.
+//      and saturated ones (fresh metrics showing KV usage ≥ kvSaturation, or,
+//      with weighted scoring, a queue at least queueSaturation longer than the
+//      shortest; work scoring has the queue in its estimate) are not eligible
+//      unless every candidate is.
 //      LoRA: for a model seen running as an adapter on some endpoint, the
 //      eligible set narrows to endpoints running it, plus those with room to
 //      load it (fewer than max_lora running) that hold more of the prompt
@@ -296,10 +297,14 @@ export class Scorer {
 
   /**
    * Drops saturated endpoints from the eligible set, unless that would empty
-   * it: KV usage at kvSaturation, or a queue at least queueSaturation longer
-   * than the shortest eligible one. The queue test is relative because under
-   * overload every queue is long; an absolute threshold then flaps endpoints
-   * in and out as their queues cross it and scatters prefixes for nothing.
+   * it: KV usage at kvSaturation, or (weighted scoring) a queue at least
+   * queueSaturation longer than the shortest eligible one. The queue test is
+   * relative because under overload every queue is long; an absolute
+   * threshold then flaps endpoints in and out as their queues cross it and
+   * scatters prefixes for nothing. Work scoring has no queue test: its
+   * estimate holds the queue, and the cut-off, binding only under overload,
+   * sent shared prefixes where they had to be prefilled again (README
+   * "Scoring").
    */
   private excludeSaturated(loads: LoadView): void {
     const n = this.endpoints.span;
@@ -308,7 +313,7 @@ export class Scorer {
       const q = loads.queue(e);
       if (unchecked(this.eligible[e]) && q < shortest) shortest = q; // NaN compares false
     }
-    const queueLimit = shortest == f64.MAX_VALUE ? f64.MAX_VALUE : shortest + this.config.queueSaturation;
+    const queueLimit = shortest == f64.MAX_VALUE || this.config.workScoring ? f64.MAX_VALUE : shortest + this.config.queueSaturation;
     let remaining = 0;
     for (let e = 0; e < n; e++) {
       if (unchecked(this.eligible[e]) && !this.saturated(e, loads, queueLimit)) remaining++;
@@ -371,7 +376,7 @@ export class Scorer {
     return score;
   }
 
-  /** Narrows the eligible set to endpoints running `model`, else to those with room for it. */
+  /** Narrows the eligible set for LoRA adapter `model` (step 1 above). */
   private keepAdapterHosts(loads: LoadView, model: u64, match: StaticArray<i32>): void {
     const n = this.endpoints.span;
     let running = 0;

@@ -121,9 +121,10 @@ test("a server reporting a deep queue loses new traffic to idle ones, even for a
 
 test("between scrapes the queue estimate counts requests sent and requests that ended", async () => {
   const metrics = await startServers([vllmPage({}), vllmPage({})]);
-  // A queue 2 longer than the shortest is saturated; no scrape runs below
+  // A queue 2 longer than the shortest is saturated (weighted scoring: work
+  // scoring has no queue cut-off); no scrape runs below
   // (the virtual clock stands still), so only the filter's own counts move.
-  const gw = await scrapingGateway(metrics, { config: { queueSaturation: 2 } });
+  const gw = await scrapingGateway(metrics, { config: { scoring: "weights", queueSaturation: 2 } });
   await run(gw, 400);
   const body = chatBody([["system", text(31, 3000)], ["user", "question"]]);
   const home = send(gw, body, { complete: true }).destination!;

@@ -292,7 +292,7 @@ describe("LoadView queue estimate", () => {
 });
 
 describe("Scorer LoRA affinity", () => {
-  it("prefers endpoints running the adapter, then those with room to load it", () => {
+  it("prefers endpoints running the adapter, unless one with room holds more of the prompt", () => {
     const c = weightsConfig();
     const ledger = new InFlightLedger(3);
     const loads = new LoadView(ledger);
@@ -305,8 +305,14 @@ describe("Scorer LoRA affinity", () => {
     loads.setAdapters(0, list + 8, 1, 1); // runs `other`, full (max_lora 1)
     loads.setAdapters(1, list, 1, 4);     // runs `adapter`
     loads.setAdapters(2, list, 0, 4);     // room for 4
-    // A long prefix match on 2 loses to the endpoint running the adapter.
-    expect<i32>(s.pick(matches([0, 0, 10]), 10, loads, 5, adapter)).toBe(1);
+    // A prompt no endpoint running the adapter holds goes to the one running it...
+    expect<i32>(s.pick(matches([0, 0, 0]), 10, loads, 5, adapter)).toBe(1);
+    // ...and so does one it holds at least as much of as the endpoint with room.
+    expect<i32>(s.pick(matches([0, 4, 4]), 10, loads, 5, adapter)).toBe(1);
+    // A longer match on an endpoint with room keeps the prompt there.
+    expect<i32>(s.pick(matches([0, 2, 10]), 10, loads, 5, adapter)).toBe(2);
+    // Never where max_lora is reached by other adapters, whatever it holds.
+    expect<i32>(s.pick(matches([10, 0, 0]), 10, loads, 5, adapter)).toBe(1);
     // Where nobody runs it, only endpoints with room qualify.
     loads.setAdapters(1, list, 0, 0);
     expect<i32>(s.pick(matches([10, 0, 0]), 10, loads, 5, adapter)).toBe(2);
