@@ -68,6 +68,9 @@ export class Scorer {
   lastWasRendezvous: bool = false;
   /** The guard kept the request off the endpoint with the longest match. */
   lastDiverted: bool = false;
+  /** The longest match among the eligible endpoints, and among all (surveyEligible). */
+  private bestMatch: i32 = 0;
+  private bestMatchAnywhere: i32 = 0;
   /** Queue and KV usage assumed for an eligible endpoint whose metrics are missing or stale. */
   private assumedQueue: f64 = NaN;
   private assumedKv: f64 = NaN;
@@ -164,15 +167,10 @@ export class Scorer {
     this.excludeSaturated(loads);
     // LoRA affinity: an adapter goes where it runs, else where it can be loaded.
     if (model != 0 && loads.isKnownAdapter(model)) this.keepAdapterHosts(loads, model, match);
-    this.assumeForUnknown(loads);
-    // 2. Any useful match among the eligible?
-    let bestMatch = 0;
-    let bestMatchAnywhere = 0;
-    for (let e = 0; e < n; e++) {
-      const m = unchecked(match[e]);
-      if (m > bestMatchAnywhere) bestMatchAnywhere = m;
-      if (unchecked(this.eligible[e]) && m > bestMatch) bestMatch = m;
-    }
+    // 2. Any useful match among the eligible? (One pass with the assumed loads.)
+    this.surveyEligible(loads, match);
+    const bestMatch = this.bestMatch;
+    const bestMatchAnywhere = this.bestMatchAnywhere;
     this.lastDiverted = bestMatchAnywhere >= this.minMatchEntries && bestMatchAnywhere > bestMatch;
     const keys = this.keys;
     this.rankedCount = 0;
@@ -245,21 +243,27 @@ export class Scorer {
     const mean = loads.work.meanUncached;
     const pressure = mean > 0 ? min(leastBacklog / mean, 1.0) : 0.0;
     const extraWeight = max((c.affinity - 1.0) * pressure, min(c.affinity - 1.0, 1.0));
+    // Second pass: the estimates. With a useful match the lowest wins, so each
+    // is ranked at once; a cold placement needs the best first, for its band.
     let best = f64.MAX_VALUE;
-    for (let e = 0; e < n; e++) {
-      if (!unchecked(this.eligible[e])) continue;
-      const uncached = max(promptTokens - <f64>unchecked(match[e]) * this.tokensPerEntry, 0.0);
-      const estimate = loads.work.estimateBehindMs(e, unchecked(estimates[e]), uncached, c.decodeWeight) -
-        extraWeight * (promptTokens - uncached) / loads.work.rate(e);
-      unchecked(estimates[e] = estimate);
-      best = min(best, estimate);
-    }
     this.lastWasRendezvous = !useful;
     for (let e = 0; e < n; e++) {
       if (!unchecked(this.eligible[e])) continue;
-      const estimate = unchecked(estimates[e]);
-      const key = useful ? -estimate : (estimate <= best + c.coldBandMs ? 1.0 : 0.0);
-      this.offer(e, key, mix64(placementKey ^ unchecked(keys[e])));
+      const uncached = max(promptTokens - <f64>unchecked(match[e]) * this.tokensPerEntry, 0.0);
+      // The extra credit for cached tokens, in tokens, rides with the backlog: one division by the rate for both.
+      const estimate = loads.work.estimateBehindMs(e, unchecked(estimates[e]) - extraWeight * (promptTokens - uncached), uncached, c.decodeWeight);
+      if (useful) {
+        this.offer(e, -estimate, mix64(placementKey ^ unchecked(keys[e])));
+      } else {
+        unchecked(estimates[e] = estimate);
+        best = min(best, estimate);
+      }
+    }
+    if (!useful) {
+      for (let e = 0; e < n; e++) {
+        if (!unchecked(this.eligible[e])) continue;
+        this.offer(e, unchecked(estimates[e]) <= best + c.coldBandMs ? 1.0 : 0.0, mix64(placementKey ^ unchecked(keys[e])));
+      }
     }
     return this.rankedCount > 0 ? unchecked(this.ranked[0]) : -1;
   }
@@ -308,17 +312,23 @@ export class Scorer {
    */
   private excludeSaturated(loads: LoadView): void {
     const n = this.endpoints.span;
-    let shortest = f64.MAX_VALUE;
-    for (let e = 0; e < n; e++) {
-      const q = loads.queue(e);
-      if (unchecked(this.eligible[e]) && q < shortest) shortest = q; // NaN compares false
+    let queueLimit = f64.MAX_VALUE;
+    if (!this.config.workScoring) {
+      let shortest = f64.MAX_VALUE;
+      for (let e = 0; e < n; e++) {
+        const q = loads.queue(e);
+        if (unchecked(this.eligible[e]) && q < shortest) shortest = q; // NaN compares false
+      }
+      if (shortest != f64.MAX_VALUE) queueLimit = shortest + this.config.queueSaturation;
     }
-    const queueLimit = shortest == f64.MAX_VALUE || this.config.workScoring ? f64.MAX_VALUE : shortest + this.config.queueSaturation;
     let remaining = 0;
+    let saturatedCount = 0;
     for (let e = 0; e < n; e++) {
-      if (unchecked(this.eligible[e]) && !this.saturated(e, loads, queueLimit)) remaining++;
+      if (!unchecked(this.eligible[e])) continue;
+      if (this.saturated(e, loads, queueLimit)) saturatedCount++;
+      else remaining++;
     }
-    if (remaining == 0) return;
+    if (remaining == 0 || saturatedCount == 0) return;
     for (let e = 0; e < n; e++) {
       if (unchecked(this.eligible[e]) && this.saturated(e, loads, queueLimit)) unchecked(this.eligible[e] = false);
     }
@@ -330,19 +340,28 @@ export class Scorer {
   }
 
   /**
+   * One pass over the endpoints after the eligible set is final: the longest
+   * match among the eligible and anywhere, and the loads assumed for eligible
+   * endpoints without fresh metrics.
+   *
    * An endpoint without fresh metrics is assumed as loaded as the average of
    * the eligible endpoints that have them. Assuming it idle would send it the
    * most traffic exactly when its metrics page stops answering, which is often
    * because the server is swamped; its in-flight count still tells the truth.
    * With no fresh metrics anywhere both stay NaN and the terms drop out alike.
    */
-  private assumeForUnknown(loads: LoadView): void {
+  private surveyEligible(loads: LoadView, match: StaticArray<i32>): void {
     let queueSum: f64 = 0;
     let kvSum: f64 = 0;
     let queueCount = 0;
     let kvCount = 0;
+    let bestMatch = 0;
+    let bestMatchAnywhere = 0;
     for (let e = 0; e < this.endpoints.span; e++) {
+      const m = unchecked(match[e]);
+      if (m > bestMatchAnywhere) bestMatchAnywhere = m;
       if (!unchecked(this.eligible[e])) continue;
+      if (m > bestMatch) bestMatch = m;
       const q = loads.queue(e);
       if (!isNaN(q)) {
         queueSum += q;
@@ -354,6 +373,8 @@ export class Scorer {
         kvCount++;
       }
     }
+    this.bestMatch = bestMatch;
+    this.bestMatchAnywhere = bestMatchAnywhere;
     this.assumedQueue = queueCount > 0 ? queueSum / <f64>queueCount : NaN;
     this.assumedKv = kvCount > 0 ? kvSum / <f64>kvCount : NaN;
   }
