@@ -119,7 +119,10 @@ export class Config {
   affinity: f64 = 16;
   /** Work scoring: a request no endpoint holds is placed by rendezvous hashing
    * among endpoints whose estimated TTFT is within this many ms of the best. */
-  coldBandMs: f64 = 25;
+  coldBandMs: f64 = 100;
+  /** Work scoring: likewise for a request some endpoint holds part of (0: the lowest estimate wins), so
+   * that independent Envoy replicas, whose own in-flight work differs, agree on where a prefix lives. */
+  matchBandMs: f64 = 100;
 
   /** Prompt bytes hashed at most. */
   promptCap(): usize { return <usize>this.hashBlockSize * <usize>this.maxPrefixBlocks; }
@@ -303,6 +306,7 @@ function parseWith(rd: Reader, ptr: usize, len: usize): ConfigResult {
     else if (key == "affinity") c.affinity = rd.number(key, 1, 100);
     else if (key == "decodeWeight") c.decodeWeight = rd.number(key, 0, 1);
     else if (key == "coldBandMs") c.coldBandMs = rd.number(key, 0, 60000);
+    else if (key == "matchBandMs") c.matchBandMs = rd.number(key, 0, 60000);
     else rd.fail(key, "unknown field");
   }
   if (rd.error.length == 0 && (rd.r.failed || !rd.r.atEnd())) rd.fail("configuration", "not valid JSON");

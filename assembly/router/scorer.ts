@@ -20,6 +20,8 @@
 //      adapters into few slots; the exception keeps a prompt where it is
 //      cached (without it, 70 of 1,500 LoRA-mix requests on 16 servers went
 //      cold to a server that happened to run the adapter; reports/eval).
+//   Steps 2 and 3 are the weighted score's; work scoring (the default) has its
+//   own, pickByWork.
 //   2. No useful match on any eligible endpoint (fewer than minMatchBlocks
 //      blocks; matches are counted in index entries of indexStride blocks, so
 //      the threshold is minMatchBlocks rounded up to whole entries):
@@ -40,7 +42,8 @@
 //      with ties broken by the rendezvous weight, so picks are deterministic.
 //   4. Runners-up: the next fallbackHosts eligible endpoints in the same order
 //      (step 2: in the band before outside it, each by rendezvous weight; step
-//      3: by score), for the destination header's fallback list. Kept in a
+//      3: by score; work scoring: the band's order, then by estimate), for the
+//      destination header's fallback list. Kept in a
 //      fixed array of at most MAX_RANKED while the loop above runs.
 import { Config } from "./config";
 import { Endpoints } from "./endpoints";
@@ -48,6 +51,9 @@ import { mix64 } from "./hash";
 import { LoadView } from "./load";
 import { CHARS_PER_TOKEN } from "./work";
 import { MAX_RANKED } from "./limits";
+
+/** Ranks an endpoint within the band above any outside it (whose key is minus an estimate in ms). */
+const IN_BAND: f64 = 1e12;
 
 @final
 export class Scorer {
@@ -208,15 +214,19 @@ export class Scorer {
   }
 
   /**
-   * Work scoring (work.ts): the lowest estimated time to first token, less
-   * the cached prefill counted (affinity − 1) × pressure more times, wins,
-   * ties by rendezvous weight (README "Scoring"). With no useful match
-   * anywhere the estimates differ only by load, and the request is placed by
-   * rendezvous hashing among the endpoints within coldBandMs of the best, as
-   * step 2 does with load scores: when every server is idle all estimates
-   * are equal, so cold misses spread by their keys instead of herding onto
-   * one endpoint, and each pick adds its work at once, so the next request of
-   * a burst sees it.
+   * Work scoring (work.ts): each endpoint's estimated time to first token,
+   * less the cached prefill counted (affinity − 1) × pressure more times
+   * (README "Scoring"). The endpoints within a band of the best compete
+   * (matchBandMs with a useful match, coldBandMs without); within it the
+   * longest match wins, then the rendezvous weight of the first block. With
+   * no match anywhere the estimates differ only by load: when every server
+   * is idle they are equal, so cold misses spread by their keys instead of
+   * herding onto one endpoint, and each pick adds its work at once, so the
+   * next request of a burst sees it. With a match, independent Envoy
+   * replicas, whose own in-flight work differs by less than the band, still
+   * agree where a prompt family goes (the prompt's own first block decides
+   * between equal matches, not small differences in load). matchBandMs 0:
+   * the lowest estimate wins, ties by rendezvous weight.
    */
   private pickByWork(match: StaticArray<i32>, useful: bool, loads: LoadView, placementKey: u64, promptTokens: f64): i32 {
     const n = this.endpoints.span;
@@ -243,8 +253,10 @@ export class Scorer {
     const mean = loads.work.meanUncached;
     const pressure = mean > 0 ? min(leastBacklog / mean, 1.0) : 0.0;
     const extraWeight = max((c.affinity - 1.0) * pressure, min(c.affinity - 1.0, 1.0));
-    // Second pass: the estimates. With a useful match the lowest wins, so each
-    // is ranked at once; a cold placement needs the best first, for its band.
+    // Second pass: the estimates, and the best of them for the band. With
+    // matchBandMs 0 a useful match takes the lowest estimate, ranked at once.
+    const band = useful ? c.matchBandMs : c.coldBandMs;
+    const byEstimate = band == 0 && useful;
     let best = f64.MAX_VALUE;
     this.lastWasRendezvous = !useful;
     for (let e = 0; e < n; e++) {
@@ -252,17 +264,20 @@ export class Scorer {
       const uncached = max(promptTokens - <f64>unchecked(match[e]) * this.tokensPerEntry, 0.0);
       // The extra credit for cached tokens, in tokens, rides with the backlog: one division by the rate for both.
       const estimate = loads.work.estimateBehindMs(e, unchecked(estimates[e]) - extraWeight * (promptTokens - uncached), uncached, c.decodeWeight);
-      if (useful) {
+      if (byEstimate) {
         this.offer(e, -estimate, mix64(placementKey ^ unchecked(keys[e])));
       } else {
         unchecked(estimates[e] = estimate);
         best = min(best, estimate);
       }
     }
-    if (!useful) {
+    if (!byEstimate) {
+      // Within the band: the longest match, then the rendezvous weight; after it, by estimate.
       for (let e = 0; e < n; e++) {
         if (!unchecked(this.eligible[e])) continue;
-        this.offer(e, unchecked(estimates[e]) <= best + c.coldBandMs ? 1.0 : 0.0, mix64(placementKey ^ unchecked(keys[e])));
+        const estimate = unchecked(estimates[e]);
+        const key = estimate <= best + band ? IN_BAND + <f64>unchecked(match[e]) : -estimate;
+        this.offer(e, key, mix64(placementKey ^ unchecked(keys[e])));
       }
     }
     return this.rankedCount > 0 ? unchecked(this.ranked[0]) : -1;

@@ -2,7 +2,7 @@
 //   [--workload trace|shared-prefix|multi-turn|lora-mix|bursts|agent] [--policies a,b] [--seed 1] [--limit N] [--replicas R]
 //   [--tokenizer varying|fixed] [--step-model context|linear] [--arrivals spread|recorded] [--latencies on|off]
 //   [--variants all|none|a,b] [--variant-loads 1,4,8] [--max-load-steps 4] [--resamples 500]
-//   [--no-plots] [--no-progress]`
+//   [--router-config JSON] [--no-plots] [--no-progress]`
 // Owns: argument parsing and defaults. Must not: hold evaluation logic (run.ts).
 //
 // Loads are multiples of the recorded arrival rate (--loads 4 = --time-scale
@@ -16,6 +16,7 @@ import type { StepModel } from "../sim/params.ts";
 import { DEFAULT_LATENCIES, NO_LATENCIES } from "./replay.ts";
 import { DEFAULT_LOADS, DEFAULT_TRACE, DEFAULT_VARIANT_LOADS, REALISTIC, REPO_ROOT, runEval, VARIANTS } from "./run.ts";
 import type { ArrivalMode } from "./trace.ts";
+import { prefixRouterPolicy } from "./policies/prefix-router.ts";
 
 const { values } = parseArgs({
   options: {
@@ -37,6 +38,7 @@ const { values } = parseArgs({
     "variant-loads": { type: "string", default: DEFAULT_VARIANT_LOADS.join(",") },
     "max-load-steps": { type: "string", default: "4" },
     resamples: { type: "string", default: "500" },
+    "router-config": { type: "string" },
     "no-plots": { type: "boolean", default: false },
     "no-progress": { type: "boolean", default: false },
     help: { type: "boolean", default: false },
@@ -49,7 +51,7 @@ if (values.help) {
       "         [--workload trace|shared-prefix|multi-turn|lora-mix|bursts|agent] [--policies random,oracle,…] [--seed 1] [--limit N] [--replicas R]\n" +
       "         [--tokenizer varying|fixed] [--step-model context|linear] [--arrivals spread|recorded] [--latencies on|off]\n" +
       `         [--variants all|none|${Object.keys(VARIANTS).join(",")}] [--variant-loads 1,4,8] [--max-load-steps 4] [--resamples 500]\n` +
-      "         [--no-plots] [--no-progress]\n" +
+      "         [--router-config JSON (prefix-router's configuration overrides)] [--no-plots] [--no-progress]\n" +
       `default trace: ${DEFAULT_TRACE}\n`,
   );
   process.exit(0);
@@ -77,6 +79,14 @@ function oneOf<T extends string>(name: string, v: string, allowed: readonly T[])
 const timeScales = values["time-scale"] !== undefined
   ? positives("time-scale", values["time-scale"])
   : positives("loads", values.loads ?? DEFAULT_LOADS.join(",")).map((l) => 1 / l);
+function routerConfig(text: string | undefined): Record<string, unknown> | undefined {
+  if (text === undefined) return undefined;
+  const parsed: unknown = JSON.parse(text);
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) throw new Error(`--router-config must be a JSON object, got ${text}`);
+  return parsed as Record<string, unknown>;
+}
+const overrides = routerConfig(values["router-config"]);
+
 const variants = values.variants === "none" ? [] : values.variants === "all" ? Object.keys(VARIANTS) : values.variants!.split(",");
 
 await runEval({
@@ -86,6 +96,8 @@ await runEval({
   timeScales,
   seed: Number(values.seed),
   policies: values.policies?.split(","),
+  // The registered adapter with these fields merged into the filter's configuration.
+  factories: overrides ? { "prefix-router": prefixRouterPolicy({ config: overrides }) } : undefined,
   limit: values.limit ? positiveInt("limit", values.limit) : undefined,
   replicas: positiveInt("replicas", values.replicas!),
   realism: {

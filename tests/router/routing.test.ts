@@ -68,10 +68,10 @@ test("work scoring: a hot prefix stays while its prefill saving outweighs the qu
   const first = send(gw, body, { complete: true }).destination!;
   // Requests held before their first token are prefill waiting at home: the
   // next ones stay while that wait costs less than their own prefill would
-  // elsewhere, and leave once it costs more.
+  // elsewhere (plus matchBandMs), and leave once it costs more.
   const destinations: string[] = [];
   const open = [];
-  for (let i = 0; i < 12; i++) {
+  for (let i = 0; i < 40; i++) {
     const sent = send(gw, body);
     open.push(sent.stream);
     destinations.push(sent.destination!);

@@ -16,6 +16,7 @@ function workConfig(): Config {
   c.prefillTokensPerSecond = 10000; // 10 tokens per ms
   c.decodeWeight = 0.1;
   c.affinity = 1;
+  c.matchBandMs = 0; // the estimates alone decide (the band has its own test)
   return c;
 }
 
@@ -119,6 +120,35 @@ describe("Scorer by work", () => {
     expect<bool>(s.lastWasRendezvous).toBe(false);
     loads.work.addOwn(1, 200, 0); // 600 tokens ahead > the 512 it saves
     expect<i32>(s.pick(match, 8, loads, 7, 0, 512)).toBe(0);
+  });
+
+  it("within matchBandMs of the best estimate, the longest match wins, then the rendezvous weight", () => {
+    const c = workConfig();
+    c.matchBandMs = 100;
+    const s = new Scorer(c, keys(3));
+    const loads = new LoadView(new InFlightLedger(3), 10);
+    // A 512-token prompt: endpoint 1 holds all of it, endpoint 2 half.
+    const match = zeros(3);
+    match[1] = 8;
+    match[2] = 4;
+    // Estimates at 10 tokens per ms: endpoint 0 51 ms, endpoint 2 26 ms (the
+    // best). 600 tokens waiting at endpoint 1 make its 60 ms, 34 above the best:
+    // within the band, and its match is the longest.
+    loads.work.addOwn(1, 600, 0);
+    expect<i32>(s.pick(match, 8, loads, 7, 0, 512)).toBe(1);
+    // 1800 tokens: 180 ms, out of the band; of the two in it, endpoint 2 holds more.
+    loads.work.addOwn(1, 1200, 0);
+    expect<i32>(s.pick(match, 8, loads, 7, 0, 512)).toBe(2);
+    // Equal matches within the band: the rendezvous weight decides, the same for any load inside it.
+    match[1] = 4;
+    loads.work.prefillDone(1, 1800);
+    const first = s.pick(match, 8, loads, 7, 0, 512);
+    expect<bool>(first == 1 || first == 2).toBe(true);
+    loads.work.addOwn(first, 300, 0);
+    expect<i32>(s.pick(match, 8, loads, 7, 0, 512)).toBe(first);
+    // With the band off, that load moves it.
+    c.matchBandMs = 0;
+    expect<i32>(s.pick(match, 8, loads, 7, 0, 512)).toBe(first == 1 ? 2 : 1);
   });
 
   it("counts cached tokens affinity times once no eligible endpoint is free, twice while one is", () => {
