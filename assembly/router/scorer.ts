@@ -234,6 +234,7 @@ export class Scorer {
     const keys = this.keys;
     const estimates = this.loadScores;
     const now = loads.nowMs;
+    loads.work.assumeMeanUntilSampled(promptTokens);
     // Prefill a request adds costs more than its own wait when the fleet has
     // none to spare: once even the least loaded eligible endpoint has a mean
     // request's worth waiting, each cached token saved counts `affinity` times

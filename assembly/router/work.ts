@@ -54,6 +54,17 @@ export class WorkLedger {
   meanUncached: f64 = 0;
   private samples: i32 = 0;
 
+  /**
+   * Before this VM has routed anything the mean is unknown, and a reported
+   * queue would count for nothing (queued × 0): a new filter would send its
+   * first requests to the server with the longest queue as readily as to an
+   * idle one. Until the first sample, a queued request is taken to be as long
+   * as the one being routed; the first sample replaces the guess outright.
+   */
+  assumeMeanUntilSampled(promptTokens: f64): void {
+    if (this.samples == 0) this.meanUncached = promptTokens;
+  }
+
   constructor(endpoints: i32, private defaultRate: f64) {
     this.pending = new StaticArray<f64>(endpoints);
     this.backlog = new StaticArray<f64>(endpoints);

@@ -122,6 +122,17 @@ describe("Scorer by work", () => {
     expect<i32>(s.pick(match, 8, loads, 7, 0, 512)).toBe(0);
   });
 
+  it("counts a reported queue from the first request, before any mean is known", () => {
+    const c = workConfig();
+    const s = new Scorer(c, keys(2));
+    const loads = new LoadView(new InFlightLedger(2), 10);
+    loads.queueDepth[0] = 40;
+    loads.queueDepth[1] = 0;
+    // No request routed yet: 40 queued requests as long as this one (512 tokens) put endpoint 0
+    // two seconds behind, far outside the cold band, whatever the placement key.
+    for (let key: u64 = 1; key <= 32; key++) expect<i32>(s.pick(zeros(2), 8, loads, key, 0, 512)).toBe(1);
+  });
+
   it("within matchBandMs of the best estimate, the longest match wins, then the rendezvous weight", () => {
     const c = workConfig();
     c.matchBandMs = 100;
