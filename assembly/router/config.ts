@@ -119,10 +119,10 @@ export class Config {
   affinity: f64 = 16;
   /** Work scoring: a request no endpoint holds is placed by rendezvous hashing
    * among endpoints whose estimated TTFT is within this many ms of the best. */
-  coldBandMs: f64 = 100;
+  coldBandMs: f64 = 50;
   /** Work scoring: likewise for a request some endpoint holds part of (0: the lowest estimate wins), so
    * that independent Envoy replicas, whose own in-flight work differs, agree on where a prefix lives. */
-  matchBandMs: f64 = 100;
+  matchBandMs: f64 = 50;
 
   /** Prompt bytes hashed at most. */
   promptCap(): usize { return <usize>this.hashBlockSize * <usize>this.maxPrefixBlocks; }

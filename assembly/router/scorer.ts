@@ -273,11 +273,12 @@ export class Scorer {
       }
     }
     if (!byEstimate) {
-      // Within the band: the longest match, then the rendezvous weight; after it, by estimate.
+      // Within the band: the longest match (a match below minMatchBlocks is
+      // none), then the rendezvous weight; after it, by estimate.
       for (let e = 0; e < n; e++) {
         if (!unchecked(this.eligible[e])) continue;
         const estimate = unchecked(estimates[e]);
-        const key = estimate <= best + band ? IN_BAND + <f64>unchecked(match[e]) : -estimate;
+        const key = estimate <= best + band ? IN_BAND + (useful ? <f64>unchecked(match[e]) : 0.0) : -estimate;
         this.offer(e, key, mix64(placementKey ^ unchecked(keys[e])));
       }
     }
