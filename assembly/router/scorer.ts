@@ -353,7 +353,9 @@ export class Scorer {
 
   private saturated(e: i32, loads: LoadView, queueLimit: f64): bool {
     const kv = loads.kvUtilization(e);
-    return loads.queue(e) >= queueLimit || (!isNaN(kv) && kv >= this.config.kvSaturation);
+    // kvSaturation 1 is "off" (README): a server reporting its cache exactly full is not cut off.
+    const kvLimit = this.config.kvSaturation;
+    return loads.queue(e) >= queueLimit || (kvLimit < 1.0 && !isNaN(kv) && kv >= kvLimit);
   }
 
   /**

@@ -211,6 +211,21 @@ describe("Scorer saturation guard", () => {
   });
 });
 
+describe("Scorer saturation off", () => {
+  it("kvSaturation 1 cuts no endpoint off, not even one reporting its cache exactly full", () => {
+    const c = weightsConfig();
+    c.kvSaturation = 1;
+    const loads = new LoadView(new InFlightLedger(2));
+    const s = new Scorer(c, keys(2));
+    loads.queueDepth[0] = 0;
+    loads.queueDepth[1] = 0;
+    loads.kvUsage[0] = 1.0;
+    loads.kvUsage[1] = 0.5;
+    // The full match outweighs the KV term (3 against 2 × 0.5): endpoint 0, if it is eligible.
+    expect<i32>(s.pick(matches([10, 0]), 10, loads, 1)).toBe(0);
+  });
+});
+
 describe("Scorer under overload", () => {
   it("skips a queue much longer than the shortest, however long all queues are", () => {
     const c = weightsConfig();
