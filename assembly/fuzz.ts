@@ -17,7 +17,7 @@ import { PromptExtractor } from "./router/request";
 import { parseConfig, Config } from "./router/config";
 import { Dialect, ServerLoad, Signal, SIGNAL_COUNT, MetricNames, dialectNamed, explicitDialect } from "./metrics/dialect";
 import { ParseOutcome } from "./metrics/prometheus";
-import { xxh64 } from "./router/hash";
+import { BlockChain, xxh64 } from "./router/hash";
 import { readClusterHosts } from "./router/admin_clusters";
 import { MemberRecordWriter } from "./router/membership";
 
@@ -207,20 +207,33 @@ export function fuzz_heap_free(): usize {
 /** Where the heap starts: the TLSF root, then its first block. */
 export function fuzz_heap_base(): usize { return __heap_base; }
 
+/** One block chain for JS-side checks, as router.ts decide() runs it: start with the model's hash, then one block at a time. */
+const chain = new BlockChain();
+const trial = new BlockChain();
+export function fuzz_chain_start(seed: u64): void { chain.start(seed); }
+/** The next block's chained hash (the chain moves on). */
+export function fuzz_chain_next(ptr: usize, len: usize): u64 { return chain.next(ptr, len); }
+
 /**
  * For the hash-flooding check (scripts/hardening/abuse.ts): rewrites the 8
- * bytes at ptr+at as the hex digits of a counter until xxh64([ptr, ptr+len),
- * seed) has `target` in the bits of `mask`, as an attacker grinding prompt
- * blocks offline would. Returns that hash (the bytes stay), or 0.
+ * bytes at ptr+at as the hex digits of a counter until the chain's hash of
+ * the block [ptr, ptr+len) has `target` in the bits of `mask`, as an
+ * attacker grinding prompt blocks offline would. The chain moves on by that
+ * block and its hash is returned (the bytes stay); 0 and no move if no
+ * counter gave it.
  */
-export function fuzz_grind(ptr: usize, len: usize, seed: u64, at: usize, mask: u64, target: u64, maxTries: u32): u64 {
+export function fuzz_chain_grind(ptr: usize, len: usize, at: usize, mask: u64, target: u64, maxTries: u32): u64 {
   for (let i: u32 = 0; i < maxTries; i++) {
     for (let d: u32 = 0; d < 8; d++) {
       const nibble = (i >> (28 - (d << 2))) & 15;
       store<u8>(ptr + at + <usize>d, <u8>(nibble < 10 ? 0x30 + nibble : 0x57 + nibble));
     }
-    const h = xxh64(ptr, len, seed);
-    if ((h & mask) == target) return h;
+    trial.copyFrom(chain);
+    const h = trial.next(ptr, len);
+    if ((h & mask) == target) {
+      chain.copyFrom(trial);
+      return h;
+    }
   }
   return 0;
 }

@@ -23,7 +23,7 @@ import { Endpoints } from "./endpoints";
 import { EndpointLifecycle, EPOCH_UNKNOWN } from "./lifecycle";
 import { Discovery } from "./discovery";
 import { AffinityMap } from "./affinity";
-import { xxh64, mix64 } from "./hash";
+import { BlockChain, xxh64, mix64 } from "./hash";
 import { InFlightLedger } from "./inflight";
 import { Journal, EventSink, EVENT_HEADER_BYTES, JournalStats } from "./journal";
 import { LoadView } from "./load";
@@ -94,6 +94,7 @@ export class Router extends EventSink {
   readonly sessionHeader: ArrayBuffer;
   private lifecycle: EndpointLifecycle;
   private match: StaticArray<i32>;
+  private readonly chain: BlockChain = new BlockChain();
   private pendingReleases: StaticArray<u64> = new StaticArray<u64>(MAX_RELEASES);
   private pendingCount: i32 = 0;
   private lastAppendMs: i64 = 0;
@@ -219,14 +220,15 @@ export class Router extends EventSink {
     // Chain every block; keep every stride-th hash as an index entry, written
     // straight into the outgoing journal event.
     const entries = this.journal.event + EVENT_HEADER_BYTES;
-    let previous = modelHash;
+    const chain = this.chain;
+    chain.start(modelHash);
     let firstBlock: u64 = 0;
     let indexed = 0;
     for (let i = 0, k = 1; i < blocks; i++, k++) {
-      previous = xxh64(prompt.ptr + <usize>i * blockSize, blockSize, previous);
-      if (i == 0) firstBlock = previous;
+      const h = chain.next(prompt.ptr + <usize>i * blockSize, blockSize);
+      if (i == 0) firstBlock = h;
       if (k == stride) {
-        store<u64>(entries + (<usize>indexed << 3), previous);
+        store<u64>(entries + (<usize>indexed << 3), h);
         indexed++;
         k = 0;
       }

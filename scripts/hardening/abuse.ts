@@ -280,17 +280,17 @@ export async function hashFlood(o: { entriesPerEndpoint: number }): Promise<Floo
   const t0 = performance.now();
   let ground = 0;
   const prompt = (id: number, grind: boolean): string => {
-    let previous = modelHash;
+    e.fuzz_chain_start(modelHash);
     const parts: string[] = [];
     for (let j = 0; j < entriesPerRequest; j++) {
       for (let b = 0; b < 4; b++) {
         const block = Buffer.from(`r${id}e${j}b${b}`.padEnd(56, ".") + ((id * 131 + j) >>> 0).toString(16).padStart(8, "0"));
         const ptr = fm.place(block);
         if (b === 3 && grind) {
-          previous = e.fuzz_grind(ptr, 64, previous, 56, mask, target, 1 << 30);
+          if (e.fuzz_chain_grind(ptr, 64, 56, mask, target, 1 << 30) === 0n) throw new Error("no counter gave the target bits");
           ground++;
         } else {
-          previous = e.fuzz_xxh64(ptr, 64, previous);
+          e.fuzz_chain_next(ptr, 64);
         }
         parts.push(Buffer.from(fm.read(ptr, 64)).toString("latin1"));
       }

@@ -53,13 +53,13 @@ export function indexEntries(fm: FuzzModule, body: Uint8Array, layout: JournalLa
   if (outcome !== 0) return [];
   const model = e.fuzz_body_model_ptr(), modelLen = e.fuzz_body_model_len();
   const prompt = e.fuzz_body_prompt_ptr(), promptLen = e.fuzz_body_prompt_len();
-  let previous = e.fuzz_xxh64(model, modelLen, 0n) as bigint;
+  e.fuzz_chain_start(e.fuzz_xxh64(model, modelLen, 0n));
   const blocks = Math.min(Math.floor(promptLen / layout.hashBlockSize), layout.maxPrefixBlocks);
   const out: bigint[] = [];
   for (let i = 0, k = 1; i < blocks; i++, k++) {
-    previous = e.fuzz_xxh64(prompt + i * layout.hashBlockSize, layout.hashBlockSize, previous);
+    const h = e.fuzz_chain_next(prompt + i * layout.hashBlockSize, layout.hashBlockSize) as bigint;
     if (k === layout.indexStride) {
-      out.push(BigInt.asUintN(64, previous));
+      out.push(BigInt.asUintN(64, h));
       k = 0;
     }
   }

@@ -1,4 +1,4 @@
-import { xxh64, xxh64String } from "../../assembly/router/hash";
+import { BlockChain, xxh64, xxh64String } from "../../assembly/router/hash";
 
 // Vectors computed with the xxhash-wasm npm package (the reference C code
 // compiled to Wasm), so a wrong round, prime or tail step fails here.
@@ -23,5 +23,63 @@ describe("xxh64", () => {
   it("reads only the given range", () => {
     const buf = String.UTF8.encode("abcXYZ");
     expect<u64>(xxh64(changetype<usize>(buf), 3, 0)).toBe(0x44bc2cf5ad770999);
+  });
+});
+
+/** The chained hashes of `text` cut into blocks of `size` bytes, seeded with `seed`. */
+function chainOf(text: string, size: i32, seed: u64): u64[] {
+  const bytes = String.UTF8.encode(text);
+  const chain = new BlockChain();
+  chain.start(seed);
+  const out: u64[] = [];
+  for (let i = 0; i + size <= bytes.byteLength; i += size) out.push(chain.next(changetype<usize>(bytes) + <usize>i, <usize>size));
+  return out;
+}
+
+const BASE = "0123456789abcdef".repeat(16); // 256 bytes
+
+describe("BlockChain", () => {
+  it("gives a block's hash from the seed and every byte up to its end, nothing after", () => {
+    const base = BASE;
+    const a = chainOf(base, 64, 7);
+    const longer = chainOf(base + "x".repeat(64), 64, 7);
+    expect<i32>(a.length).toBe(4);
+    for (let i = 0; i < 4; i++) expect<u64>(longer[i]).toBe(a[i]);
+    // One byte changed in the second block: the first hash stays, every later one moves.
+    const changed = chainOf(base.substring(0, 100) + "#" + base.substring(101), 64, 7);
+    expect<u64>(changed[0]).toBe(a[0]);
+    for (let i = 1; i < 4; i++) expect<bool>(changed[i] != a[i]).toBe(true);
+    // Another seed (model) moves them all.
+    const other = chainOf(base, 64, 8);
+    for (let i = 0; i < 4; i++) expect<bool>(other[i] != a[i]).toBe(true);
+  });
+
+  it("tells equal blocks apart by what came before them", () => {
+    const h = chainOf("z".repeat(256), 64, 0);
+    for (let i = 1; i < 4; i++) expect<bool>(h[i] != h[i - 1]).toBe(true);
+  });
+
+  it("chains block sizes that are not a multiple of 32 bytes, every byte counting", () => {
+    const base = BASE;
+    for (let size = 8; size <= 72; size += 5) {
+      const h = chainOf(base, size, 3);
+      const last = base.length / size - 1;
+      // Change the last byte of the last whole block: only that block's hash moves.
+      const at = (last + 1) * size - 1;
+      const changed = chainOf(base.substring(0, at) + "#" + base.substring(at + 1), size, 3);
+      for (let i = 0; i < last; i++) expect<u64>(changed[i]).toBe(h[i]);
+      expect<bool>(changed[last] != h[last]).toBe(true);
+    }
+  });
+
+  it("carries on from a copied state as from the original", () => {
+    const bytes = String.UTF8.encode(BASE);
+    const p = changetype<usize>(bytes);
+    const a = new BlockChain();
+    a.start(11);
+    a.next(p, 64);
+    const b = new BlockChain();
+    b.copyFrom(a);
+    expect<u64>(b.next(p + 64, 64)).toBe(a.next(p + 64, 64));
   });
 });
