@@ -15,8 +15,8 @@
  * v8_flags.wasm_max_mem_pages = 16384 pages of 64 KiB). A grow past it fails
  * and the allocator traps, which fails the worker's VM.
  *
- *   per entry, at rest (prefix_table.ts): node 24 B + bucket ≤ 8 B (one u32 per
- *     node, rounded up to a power of two) + ring slot ≤ 8 B (u32, doubled up to
+ *   per entry, at rest (prefix_table.ts): table ≤ 24 B (12-byte slots, at most
+ *     two per entry of capacity) + ring slot ≤ 16 B (a u64 hash, doubled up to
  *     capacity) = 40 B; growth doubles each array and the heap may keep every
  *     superseded smaller one unreused (a geometric series, at most the final
  *     size again): 80 B per entry at the high-water mark.

@@ -1,61 +1,77 @@
 // The prefix index as one VM holds it: which endpoint holds which block hashes,
 // with per-endpoint eviction that approximates the model server's LRU.
 //
-// One node per (block hash, endpoint) pair, in a pool of fixed-size records in
-// raw linear memory. A node sits on its hash bucket's chain (so a lookup finds
-// every endpoint holding a hash) and in its endpoint's eviction ring. Eviction
-// is CLOCK-like second chance (FIFO with reinsertion), which approximates LRU
-// while keeping a refresh to one store in a node the lookup has just read: the
-// doubly linked LRU list it replaced cost several cache misses per touched
-// block, and the index is touched for every block of every request on every VM.
+// One slot per (block hash, endpoint) pair, in an open-addressing table with
+// linear probing in raw linear memory: every pair of a hash sits in the probe
+// run that starts at the hash's home slot, so a lookup reads consecutive
+// memory from one place instead of following a chain of nodes scattered over
+// the pool. The node pool with doubly linked bucket chains it replaced cost
+// several cache misses per new block (the bucket, the chain's nodes, the
+// evicted node's neighbours), and with a prefix every endpoint holds, a chain
+// of every endpoint: the index was the largest part of a decision and, with 8
+// worker VMs replaying each other's placements, three quarters of all module
+// time (npm run bench:profile -- --vms 8).
 //
-// Node layout (NODE_BYTES = 24; index 0 is the null sentinel):
+// Slot layout (SLOT_BYTES = 12):
 //
-//   +0        +8          +12        +16      +18       +19   +20
-//   | hash u64 | chain u32 | prev u32 | ep u16 | used u8 | pad | pad u32 |
-//     chain:  next node in the same bucket, or next free node
-//     prev:   previous node in the same bucket, NIL for the bucket's first:
-//             unlinking an evicted node needs no walk of its bucket, which
-//             for a prefix every endpoint holds is a chain of every endpoint
-//             (the walk was a fifth of a decision's time, npm run bench:profile)
+//   +0         +8       +10       +11
+//   | hash u64 | ep u16 | used u8 | pad |
+//     ep:     endpoint index, EMPTY for a free slot
 //     used:   1 when touched since last (re)queued in the ring: a second chance
-//     ep:     endpoint index, FREE_ENDPOINT on the free list
 //
-// Per endpoint, a ring of node ids in queue order grows by doubling up to the
-// endpoint's capacity. Memory is bounded by NODE_BYTES × Σcapacity for nodes,
-// 4 × Σcapacity for rings and 4 × (pool size rounded up to a power of 2) for
-// buckets. No allocation on lookups or updates except those bounded growths.
+// Deletion shifts the rest of the probe run back (Knuth's algorithm R for
+// linear probing, TAOCP vol. 3, 6.4), so no tombstones accumulate under the
+// constant insert-and-evict of a full index. The eviction rings hold hashes,
+// not slot ids, so a shift moves nothing but the run itself: a ring of slot
+// ids had to be told of every move, a cache miss in another array each. The table holds at most half as
+// many pairs as it has slots: it grows by doubling up to twice the sum of the
+// endpoints' capacities (any size, not only a power of two: slots are chosen
+// by multiply-shift range reduction), so probe runs stay short.
 //
-// Buckets are chosen by mix64(hash ^ salt), not by the hash's low bits: block
-// hashes come from client prompts and xxHash64 is not keyed, so an attacker can
-// grind prompts whose entries all share low bits and chain the whole table into
-// one bucket, making every lookup, touch and eviction walk it (measured: 40×
-// slower requests for everyone with an 8k-entry table). The owner passes a salt
-// the client cannot know (router.ts: the VM's start time in ns).
+// Eviction is CLOCK-like second chance (FIFO with reinsertion), which
+// approximates LRU while keeping a refresh to one store in a slot the lookup
+// has just read. Per endpoint, a ring of hashes in queue order grows by
+// doubling up to the endpoint's capacity. Memory is bounded by
+// SLOT_BYTES × 2 × Σcapacity for the table and 8 × Σcapacity for rings (each
+// at most doubled by growth). No allocation on lookups or updates except
+// those bounded growths.
+//
+// Home slots are chosen by mix64(hash ^ salt), not by the hash's bits: block
+// hashes come from client prompts and xxHash64 is not keyed, so an attacker
+// could grind prompts whose entries all share a home and make every lookup,
+// touch and eviction walk one long run (measured with the chained table
+// before: 40× slower requests for everyone with an 8k-entry table). The owner
+// passes a salt the client cannot know (router.ts: the VM's start time in ns).
 //
 // This file knows nothing of Envoy: shared-data replication is journal.ts's job.
 import { mix64 } from "./hash";
 
 // @ts-ignore: decorator
-@inline const NODE_BYTES: usize = 24;
+@inline const SLOT_BYTES: usize = 12;
 // @ts-ignore: decorator
-@inline const NIL: u32 = 0;
+@inline const AT_ENDPOINT: usize = 8;
 // @ts-ignore: decorator
-@inline const FREE_ENDPOINT: u32 = 0xFFFF;
-const INITIAL_NODES: u32 = 1024;
+@inline const AT_USED: usize = 10;
+// @ts-ignore: decorator
+@inline const EMPTY: u32 = 0xFFFF;
+/** No slot. */
+// @ts-ignore: decorator
+@inline const NONE: u32 = 0xFFFFFFFF;
+const INITIAL_SLOTS: u32 = 2048;
+const MIN_SLOTS: u32 = 16;
+/** The table never has more slots than this (u32 slot ids; 2 × MAX_INDEX_ENTRIES is far below). */
+const MAX_SLOTS: u64 = 0x7FFFFFFF;
 const INITIAL_RING: u32 = 256;
-/** Nodes matchPrefix keeps per entry for the commit (endpoints holding that hash); more are looked up again. */
+/** Slots matchPrefix keeps per entry for the commit (endpoints holding that hash); more are looked up again. */
 const FOUND_PER_ENTRY: i32 = 4;
 
 @final
 export class PrefixTable {
-  private nodes: usize = 0;
-  private nodeSlots: u32 = 0;   // allocated records, sentinel included
-  private used: u32 = 1;        // records ever handed out (bump pointer)
-  private freeHead: u32 = NIL;
-  private buckets: usize = 0;
-  private bucketMask: u32 = 0;
-  private maxNodes: u32 = 0;    // Σ capacity: the pool never needs more
+  private slots: usize = 0;
+  private slotCount: u32 = 0;
+  /** Pairs in the table, all endpoints together. */
+  private live: u32 = 0;
+  private maxPairs: u64 = 0;    // Σ capacity: the table never needs more than twice as many slots
   private readonly salt: u64;
   readonly endpointCount: i32;
   private count: StaticArray<u32>;
@@ -66,17 +82,18 @@ export class PrefixTable {
   private ringHead: StaticArray<u32>;
   private ringLength: StaticArray<u32>;
   // What the last matchPrefix found, per entry of the request it walked: up to
-  // FOUND_PER_ENTRY nodes of that hash (one per endpoint holding it), so that
-  // touchAll for the chosen endpoint refreshes them without walking the
-  // bucket chains a second time.
-  private foundNodes: StaticArray<u32>;
+  // FOUND_PER_ENTRY slots of that hash (one per endpoint holding it), so that
+  // touchMatched for the chosen endpoint refreshes them without probing again.
+  private foundSlots: StaticArray<u32>;
   private foundCount: StaticArray<u8>;
   private foundEntries: i32 = 0;
+  /** Where the last find's probe reached an empty slot: an insertion right after it goes there. */
+  private probeEnd: u32 = NONE;
   /** What warm() read, kept only so that its loads stay in the code. */
-  private warmFold: u32 = 0;
+  private warmFold: u64 = 0;
 
   constructor(endpointCount: i32, capacityEach: u32, salt: u64 = 0, maxEntriesPerRequest: i32 = 0) {
-    this.foundNodes = new StaticArray<u32>(maxEntriesPerRequest * FOUND_PER_ENTRY);
+    this.foundSlots = new StaticArray<u32>(maxEntriesPerRequest * FOUND_PER_ENTRY);
     this.foundCount = new StaticArray<u8>(maxEntriesPerRequest);
     this.salt = salt;
     this.endpointCount = endpointCount;
@@ -87,30 +104,24 @@ export class PrefixTable {
     this.ringHead = new StaticArray<u32>(endpointCount);
     this.ringLength = new StaticArray<u32>(endpointCount);
     for (let e = 0; e < endpointCount; e++) unchecked(this.capacity[e] = capacityEach);
-
-    this.maxNodes = <u32>min<u64>(<u64>capacityEach * <u64>endpointCount, 0x7FFFFFFF);
-    this.growNodes(min<u32>(INITIAL_NODES, this.maxNodes + 1));
+    this.maxPairs = <u64>capacityEach * <u64>endpointCount;
+    this.resize(<u32>min<u64>(<u64>INITIAL_SLOTS, this.slotLimit()));
   }
 
-  // ---- node field access -----------------------------------------------------
+  // ---- slot field access -----------------------------------------------------
   // @ts-ignore: decorator
-  @inline private at(n: u32): usize { return this.nodes + <usize>n * NODE_BYTES; }
+  @inline private at(s: u32): usize { return this.slots + <usize>s * SLOT_BYTES; }
   // @ts-ignore: decorator
-  @inline private hashOf(n: u32): u64 { return load<u64>(this.at(n)); }
+  @inline private hashOf(s: u32): u64 { return load<u64>(this.at(s)); }
   // @ts-ignore: decorator
-  @inline private chainOf(n: u32): u32 { return load<u32>(this.at(n), 8); }
+  @inline private endpointOf(s: u32): u32 { return <u32>load<u16>(this.at(s) + AT_ENDPOINT); }
   // @ts-ignore: decorator
-  @inline private setChain(n: u32, v: u32): void { store<u32>(this.at(n), v, 8); }
+  @inline private markUsed(s: u32): void { store<u8>(this.at(s) + AT_USED, 1); }
   // @ts-ignore: decorator
-  @inline private endpointOf(n: u32): u32 { return <u32>load<u16>(this.at(n), 16); }
+  @inline private next(s: u32): u32 { return s + 1 == this.slotCount ? 0 : s + 1; }
+  /** The hash's home slot: the salted mix's high half scaled to the table (Lemire's multiply-shift). */
   // @ts-ignore: decorator
-  @inline private prevOf(n: u32): u32 { return load<u32>(this.at(n), 12); }
-  // @ts-ignore: decorator
-  @inline private setPrev(n: u32, v: u32): void { store<u32>(this.at(n), v, 12); }
-  // @ts-ignore: decorator
-  @inline private markUsed(n: u32): void { store<u8>(this.at(n), 1, 18); }
-  // @ts-ignore: decorator
-  @inline private bucketAt(h: u64): usize { return this.buckets + ((<usize>(<u32>mix64(h ^ this.salt) & this.bucketMask)) << 2); }
+  @inline private home(h: u64): u32 { return <u32>(((mix64(h ^ this.salt) >> 32) * <u64>this.slotCount) >> 32); }
 
   // ---- queries -------------------------------------------------------------------
 
@@ -119,14 +130,14 @@ export class PrefixTable {
   capacityOf(e: i32): u32 { return unchecked(this.capacity[e]); }
 
   holds(e: i32, h: u64): bool {
-    return this.find(<u32>e, h) != NIL;
+    return this.find(<u32>e, h) != NONE;
   }
 
-  /** Bytes of linear memory this table owns (nodes, buckets, rings). */
+  /** Bytes of linear memory this table owns (slots, rings). */
   memoryBytes(): usize {
     let rings: usize = 0;
-    for (let e = 0; e < this.endpointCount; e++) rings += <usize>unchecked(this.ringSlots[e]) << 2;
-    return <usize>this.nodeSlots * NODE_BYTES + (<usize>this.bucketMask + 1) * 4 + rings;
+    for (let e = 0; e < this.endpointCount; e++) rings += <usize>unchecked(this.ringSlots[e]) << 3;
+    return <usize>this.slotCount * SLOT_BYTES + rings;
   }
 
   /**
@@ -144,23 +155,25 @@ export class PrefixTable {
       const h = load<u64>(hashes + (<usize>i << 3));
       let found = false;
       let kept = 0;
-      let node = load<u32>(this.bucketAt(h));
-      while (node != NIL) {
-        if (this.hashOf(node) == h) {
-          const e = <i32>this.endpointOf(node);
-          if (i < keep && kept < FOUND_PER_ENTRY) unchecked(this.foundNodes[i * FOUND_PER_ENTRY + kept++] = node);
+      let s = this.home(h);
+      while (true) {
+        const p = this.at(s);
+        const e = <i32>load<u16>(p + AT_ENDPOINT);
+        if (<u32>e == EMPTY) break;
+        if (load<u64>(p) == h) {
+          if (i < keep && kept < FOUND_PER_ENTRY) unchecked(this.foundSlots[i * FOUND_PER_ENTRY + kept++] = s);
           // Only an endpoint that matched every earlier hash extends its run.
           if (unchecked(match[e]) == i) {
             unchecked(match[e] = i + 1);
             found = true;
           }
         }
-        node = this.chainOf(node);
+        s = this.next(s);
       }
       if (i < keep) unchecked(this.foundCount[i] = <u8>kept);
       if (!found) break;
     }
-    // Entries past the walk were not looked up; the one that stopped it was (its nodes are kept).
+    // Entries past the walk were not looked up; the one that stopped it was (its slots are kept).
     this.foundEntries = min(i + 1, keep);
     return i;
   }
@@ -182,51 +195,60 @@ export class PrefixTable {
 
   /**
    * touchAll for the request the last matchPrefix walked: an entry it found
-   * e's node for is refreshed in place, the rest are looked up as usual. A
-   * kept node is used only if it still holds that hash for e (touching the
-   * tail may have evicted it, and a freed node may hold another hash now).
+   * e's slot for is refreshed in place, the rest are looked up as usual. A
+   * kept slot is used only if it still holds that hash for e (touching the
+   * tail may have evicted it or shifted another pair into it).
    */
   touchMatched(e: i32, hashes: usize, n: i32): void {
     if (unchecked(this.capacity[e]) == 0) return;
     this.warm(e, hashes, n);
     for (let i = n - 1; i >= 0; i--) {
       const h = load<u64>(hashes + (<usize>i << 3));
-      let node = NIL;
+      let s = NONE;
       if (i < this.foundEntries) {
         const base = i * FOUND_PER_ENTRY;
         const count = <i32>unchecked(this.foundCount[i]);
         for (let k = 0; k < count; k++) {
-          const candidate = unchecked(this.foundNodes[base + k]);
-          if (this.endpointOf(candidate) == <u32>e && this.hashOf(candidate) == h) {
-            node = candidate;
+          const candidate = unchecked(this.foundSlots[base + k]);
+          if (candidate < this.slotCount && this.endpointOf(candidate) == <u32>e && this.hashOf(candidate) == h) {
+            s = candidate;
             break;
           }
         }
       }
-      if (node == NIL) {
+      if (s == NONE) {
         this.touch(e, h);
         continue;
       }
-      this.markUsed(node);
+      this.markUsed(s);
     }
   }
 
   touch(e: i32, h: u64): void {
     if (unchecked(this.capacity[e]) == 0) return;
-    let node = this.find(<u32>e, h);
-    if (node != NIL) {
-      this.markUsed(node);
+    const found = this.find(<u32>e, h);
+    if (found != NONE) {
+      this.markUsed(found);
       return;
     }
-    if (unchecked(this.count[e]) >= unchecked(this.capacity[e])) this.evictOne(e);
-    node = this.allocNode();
-    if (node == NIL) return;
-    const p = this.at(node);
+    let s = this.probeEnd;
+    if (unchecked(this.count[e]) >= unchecked(this.capacity[e])) {
+      // The eviction may shift a pair into the empty slot the probe ended on.
+      if (this.evictOne(e)) s = NONE;
+    }
+    if (<u64>(this.live + 1) * 2 > <u64>this.slotCount) {
+      const limit = this.slotLimit();
+      if (<u64>this.slotCount >= limit) return; // only if capacities are inconsistent; never expected
+      this.resize(<u32>min<u64>(max<u64>(<u64>this.slotCount * 2, <u64>(this.live + 1) * 2), limit));
+      s = NONE;
+    }
+    if (s == NONE) s = this.emptySlotFor(h);
+    const p = this.at(s);
     store<u64>(p, h);
-    store<u16>(p, <u16>e, 16);
-    store<u8>(p, 0, 18);
-    this.linkBucket(node, h);
-    this.pushRing(e, node);
+    store<u16>(p + AT_ENDPOINT, <u16>e);
+    store<u8>(p + AT_USED, 0);
+    this.live++;
+    this.pushRing(e, h);
     unchecked(this.count[e]++);
   }
 
@@ -234,27 +256,24 @@ export class PrefixTable {
   setCapacity(e: i32, cap: u32): void {
     const old = unchecked(this.capacity[e]);
     unchecked(this.capacity[e] = cap);
-    this.maxNodes = <u32>min<u64>(<u64>this.maxNodes - old + cap, 0x7FFFFFFF);
+    this.maxPairs = this.maxPairs - <u64>old + <u64>cap;
     while (unchecked(this.count[e]) > cap) this.evictOne(e);
   }
 
   /**
    * Forgets every hash endpoint e holds (it left the cluster, or its server
-   * restarted with an empty cache) and returns its nodes to the free list and
-   * its ring to the heap, so an endpoint that comes and goes leaves nothing
-   * behind. Its capacity is kept; the caller sets the next occupant's.
+   * restarted with an empty cache) and returns its ring to the heap, so an
+   * endpoint that comes and goes leaves nothing behind. Its capacity is kept;
+   * the caller sets the next occupant's.
    */
   dropEndpoint(e: i32): void {
     const ring = unchecked(this.ring[e]);
     const slots = unchecked(this.ringSlots[e]);
     const head = unchecked(this.ringHead[e]);
-    // Every node of e is in its ring exactly once (queued on insert, requeued only after a pop).
+    // Every pair of e is in its ring exactly once.
     for (let i: u32 = 0; i < unchecked(this.ringLength[e]); i++) {
-      const node = load<u32>(ring + (<usize>((head + i) % slots) << 2));
-      this.unlinkBucket(node);
-      store<u16>(this.at(node), <u16>FREE_ENDPOINT, 16);
-      this.setChain(node, this.freeHead);
-      this.freeHead = node;
+      const s = this.find(<u32>e, load<u64>(ring + (<usize>((head + i) % slots) << 3)));
+      if (s != NONE) this.remove(s);
     }
     if (ring != 0) heap.free(ring);
     unchecked(this.ring[e] = 0);
@@ -265,8 +284,8 @@ export class PrefixTable {
   }
 
   /**
-   * Returns the table's raw memory (nodes, buckets, rings) to the heap when
-   * its owner goes away; the table must not be used afterwards.
+   * Returns the table's raw memory (slots, rings) to the heap when its owner
+   * goes away; the table must not be used afterwards.
    */
   free(): void {
     for (let e = 0; e < this.endpointCount; e++) {
@@ -278,76 +297,106 @@ export class PrefixTable {
       unchecked(this.capacity[e] = 0);
       unchecked(this.count[e] = 0);
     }
-    if (this.nodes != 0) heap.free(this.nodes);
-    if (this.buckets != 0) heap.free(this.buckets);
-    this.nodes = 0;
-    this.buckets = 0;
-    this.nodeSlots = 0;
-    this.used = 1;
-    this.freeHead = NIL;
+    if (this.slots != 0) heap.free(this.slots);
+    this.slots = 0;
+    this.slotCount = 0;
+    this.live = 0;
   }
 
   // ---- internals ----------------------------------------------------------------------
 
+  /** Twice the capacities' sum (at least MIN_SLOTS): the table's size at its largest. */
+  private slotLimit(): u64 {
+    return min<u64>(max<u64>(this.maxPairs * 2, <u64>MIN_SLOTS), MAX_SLOTS);
+  }
+
+  /** e's slot for h, or NONE; on NONE, probeEnd is the empty slot that ended the probe. */
+  private find(e: u32, h: u64): u32 {
+    let s = this.home(h);
+    while (true) {
+      const p = this.at(s);
+      const ep = <u32>load<u16>(p + AT_ENDPOINT);
+      if (ep == EMPTY) break;
+      if (ep == e && load<u64>(p) == h) return s;
+      s = this.next(s);
+    }
+    this.probeEnd = s;
+    return NONE;
+  }
+
+  /** The first empty slot of h's probe run (the table is never full). */
+  private emptySlotFor(h: u64): u32 {
+    let s = this.home(h);
+    while (this.endpointOf(s) != EMPTY) s = this.next(s);
+    return s;
+  }
+
+  /**
+   * Frees slot s and closes the gap (algorithm R): each later pair of the run
+   * whose home does not lie cyclically in (gap, its slot] moves back into the gap.
+   */
+  private remove(s: u32): void {
+    let gap = s;
+    let j = s;
+    while (true) {
+      j = this.next(j);
+      const pj = this.at(j);
+      const ep = <u32>load<u16>(pj + AT_ENDPOINT);
+      if (ep == EMPTY) break;
+      const k = this.home(load<u64>(pj));
+      const stays = gap <= j ? gap < k && k <= j : gap < k || k <= j;
+      if (stays) continue;
+      memory.copy(this.at(gap), pj, SLOT_BYTES);
+      gap = j;
+    }
+    store<u16>(this.at(gap) + AT_ENDPOINT, <u16>EMPTY);
+    this.live--;
+  }
+
   /**
    * Reads, ahead of touching n hashes for e, the memory the touches will
-   * read one by one: each hash's bucket and the first node on it, and the
-   * nodes at the front of e's ring (the eviction candidates) with their
-   * bucket neighbours. The loads of one pass do not depend on each other, so
-   * the CPU overlaps their cache misses, where the touches would take them
-   * one after another. Wasm has no prefetch instruction; the values are
-   * folded into a field so that the loads are not optimized away.
+   * read one by one: each hash's home slot, and the home slots of the hashes
+   * at the front of e's ring (the eviction candidates). The loads of one pass do not depend on
+   * each other, so the CPU overlaps their cache misses, where the touches
+   * would take them one after another. Wasm has no prefetch instruction; the
+   * values are folded into a field so that the loads are not optimized away.
    */
   private warm(e: i32, hashes: usize, n: i32): void {
-    let fold: u32 = 0;
-    for (let i = 0; i < n; i++) fold ^= load<u32>(this.bucketAt(load<u64>(hashes + (<usize>i << 3))));
-    const length = unchecked(this.ringLength[e]);
-    const ahead = min<u32>(<u32>n, length);
+    let fold: u64 = 0;
+    for (let i = 0; i < n; i++) fold ^= load<u64>(this.at(this.home(load<u64>(hashes + (<usize>i << 3)))));
+    const ahead = min<u32>(<u32>n, unchecked(this.ringLength[e]));
     const ring = unchecked(this.ring[e]);
     const slots = unchecked(this.ringSlots[e]);
     const head = unchecked(this.ringHead[e]);
-    for (let k: u32 = 0; k < ahead; k++) fold ^= load<u32>(this.at(load<u32>(ring + (<usize>((head + k) % slots) << 2))), 8);
-    for (let i = 0; i < n; i++) fold ^= load<u32>(this.at(load<u32>(this.bucketAt(load<u64>(hashes + (<usize>i << 3))))), 16);
-    for (let k: u32 = 0; k < ahead; k++) {
-      const node = load<u32>(ring + (<usize>((head + k) % slots) << 2));
-      fold ^= load<u32>(this.at(this.chainOf(node)), 16) ^ load<u32>(this.at(this.prevOf(node)), 8);
-    }
+    for (let k: u32 = 0; k < ahead; k++) fold ^= load<u64>(this.at(this.home(load<u64>(ring + (<usize>((head + k) % slots) << 3)))));
     this.warmFold ^= fold;
   }
 
-  private find(e: u32, h: u64): u32 {
-    let node = load<u32>(this.bucketAt(h));
-    while (node != NIL) {
-      if (this.hashOf(node) == h && this.endpointOf(node) == e) return node;
-      node = this.chainOf(node);
-    }
-    return NIL;
-  }
-
   /**
-   * Second chance: pop the oldest queued node; if it was touched since it was
+   * Second chance: pop the oldest queued pair; if it was touched since it was
    * queued, queue it again, else evict it. Terminates: each reinsertion clears
-   * the node's chance, so at most one lap of the ring is reinserted.
+   * the pair's chance, so at most one lap of the ring is reinserted. Returns
+   * whether a pair was evicted.
    */
-  private evictOne(e: i32): void {
+  private evictOne(e: i32): bool {
     while (unchecked(this.ringLength[e]) > 0) {
-      const node = this.popRing(e);
-      const p = this.at(node);
-      if (load<u8>(p, 18) != 0) {
-        store<u8>(p, 0, 18);
-        this.pushRing(e, node);
+      const h = this.popRing(e);
+      const s = this.find(<u32>e, h);
+      if (s == NONE) continue; // never expected: every queued hash is held
+      const p = this.at(s);
+      if (load<u8>(p + AT_USED) != 0) {
+        store<u8>(p + AT_USED, 0);
+        this.pushRing(e, h);
         continue;
       }
-      this.unlinkBucket(node);
+      this.remove(s);
       unchecked(this.count[e]--);
-      store<u16>(p, <u16>FREE_ENDPOINT, 16);
-      this.setChain(node, this.freeHead);
-      this.freeHead = node;
-      return;
+      return true;
     }
+    return false;
   }
 
-  private pushRing(e: i32, node: u32): void {
+  private pushRing(e: i32, h: u64): void {
     let slots = unchecked(this.ringSlots[e]);
     const length = unchecked(this.ringLength[e]);
     if (length == slots) {
@@ -356,16 +405,16 @@ export class PrefixTable {
     }
     const head = unchecked(this.ringHead[e]);
     const at = (head + length) % slots;
-    store<u32>(unchecked(this.ring[e]) + (<usize>at << 2), node);
+    store<u64>(unchecked(this.ring[e]) + (<usize>at << 3), h);
     unchecked(this.ringLength[e] = length + 1);
   }
 
-  private popRing(e: i32): u32 {
+  private popRing(e: i32): u64 {
     const head = unchecked(this.ringHead[e]);
-    const node = load<u32>(unchecked(this.ring[e]) + (<usize>head << 2));
+    const h = load<u64>(unchecked(this.ring[e]) + (<usize>head << 3));
     unchecked(this.ringHead[e] = (head + 1) % unchecked(this.ringSlots[e]));
     unchecked(this.ringLength[e]--);
-    return node;
+    return h;
   }
 
   /** Re-lays the ring in queue order in a bigger buffer. */
@@ -374,9 +423,9 @@ export class PrefixTable {
     const oldSlots = unchecked(this.ringSlots[e]);
     const length = unchecked(this.ringLength[e]);
     const head = unchecked(this.ringHead[e]);
-    const fresh = heap.alloc(<usize>slots << 2);
+    const fresh = heap.alloc(<usize>slots << 3);
     for (let i: u32 = 0; i < length; i++) {
-      store<u32>(fresh + (<usize>i << 2), load<u32>(old + (<usize>((head + i) % oldSlots) << 2)));
+      store<u64>(fresh + (<usize>i << 3), load<u64>(old + (<usize>((head + i) % oldSlots) << 3)));
     }
     if (old != 0) heap.free(old);
     unchecked(this.ring[e] = fresh);
@@ -384,56 +433,20 @@ export class PrefixTable {
     unchecked(this.ringHead[e] = 0);
   }
 
-  /** Puts `node` (holding h) first in its bucket. */
-  private linkBucket(node: u32, h: u64): void {
-    const bucket = this.bucketAt(h);
-    const head = load<u32>(bucket);
-    this.setChain(node, head);
-    this.setPrev(node, NIL);
-    if (head != NIL) this.setPrev(head, node);
-    store<u32>(bucket, node);
-  }
-
-  private unlinkBucket(node: u32): void {
-    const prev = this.prevOf(node);
-    const next = this.chainOf(node);
-    if (prev == NIL) store<u32>(this.bucketAt(this.hashOf(node)), next);
-    else this.setChain(prev, next);
-    if (next != NIL) this.setPrev(next, prev);
-  }
-
-  private allocNode(): u32 {
-    if (this.freeHead != NIL) {
-      const node = this.freeHead;
-      this.freeHead = this.chainOf(node);
-      return node;
+  /** Moves every pair into a table of `count` slots. */
+  private resize(count: u32): void {
+    const old = this.slots;
+    const oldCount = this.slotCount;
+    const bytes = <usize>count * SLOT_BYTES;
+    this.slots = heap.alloc(bytes);
+    memory.fill(this.slots, 0xFF, bytes); // every endpoint field EMPTY
+    this.slotCount = count;
+    if (old == 0) return;
+    for (let i: u32 = 0; i < oldCount; i++) {
+      const from = old + <usize>i * SLOT_BYTES;
+      if (<u32>load<u16>(from + AT_ENDPOINT) == EMPTY) continue;
+      memory.copy(this.at(this.emptySlotFor(load<u64>(from))), from, SLOT_BYTES);
     }
-    if (this.used >= this.nodeSlots) {
-      const limit = this.maxNodes + 1;
-      if (this.nodeSlots >= limit) return NIL;
-      this.growNodes(min<u32>(this.nodeSlots * 2, limit));
-    }
-    return this.used++;
-  }
-
-  private growNodes(slots: u32): void {
-    const bytes = <usize>slots * NODE_BYTES;
-    this.nodes = this.nodes == 0 ? heap.alloc(bytes) : heap.realloc(this.nodes, bytes);
-    this.nodeSlots = slots;
-    // Keep the load factor at or below one node per bucket.
-    let bucketCount: u32 = 16;
-    while (bucketCount < slots) bucketCount <<= 1;
-    if (bucketCount - 1 != this.bucketMask) this.rebuildBuckets(bucketCount);
-  }
-
-  private rebuildBuckets(bucketCount: u32): void {
-    if (this.buckets != 0) heap.free(this.buckets);
-    this.buckets = heap.alloc(<usize>bucketCount << 2);
-    memory.fill(this.buckets, 0, <usize>bucketCount << 2);
-    this.bucketMask = bucketCount - 1;
-    for (let n: u32 = 1; n < this.used; n++) {
-      if (this.endpointOf(n) == FREE_ENDPOINT) continue;
-      this.linkBucket(n, this.hashOf(n));
-    }
+    heap.free(old);
   }
 }

@@ -111,3 +111,94 @@ describe("PrefixTable", () => {
     }
   });
 });
+
+/** The index's semantics without its layout: per endpoint, a queue of hashes with second-chance flags. */
+class ModelIndex {
+  queues: Array<Array<u64>> = [];
+  used: Array<Array<bool>> = [];
+  caps: Array<u32> = [];
+  constructor(endpoints: i32, cap: u32) {
+    for (let e = 0; e < endpoints; e++) {
+      this.queues.push([]);
+      this.used.push([]);
+      this.caps.push(cap);
+    }
+  }
+  holds(e: i32, h: u64): bool { return this.queues[e].indexOf(h) >= 0; }
+  evict(e: i32): void {
+    const q = this.queues[e];
+    const u = this.used[e];
+    while (q.length > 0) {
+      const h = q.shift();
+      const second = u.shift();
+      if (second) {
+        q.push(h);
+        u.push(false);
+        continue;
+      }
+      return;
+    }
+  }
+  touch(e: i32, h: u64): void {
+    if (this.caps[e] == 0) return;
+    const at = this.queues[e].indexOf(h);
+    if (at >= 0) {
+      this.used[e][at] = true;
+      return;
+    }
+    if (<u32>this.queues[e].length >= this.caps[e]) this.evict(e);
+    this.queues[e].push(h);
+    this.used[e].push(false);
+  }
+  setCapacity(e: i32, cap: u32): void {
+    this.caps[e] = cap;
+    while (<u32>this.queues[e].length > cap) this.evict(e);
+  }
+  drop(e: i32): void {
+    this.queues[e] = [];
+    this.used[e] = [];
+  }
+}
+
+describe("PrefixTable against the model of its semantics", () => {
+  it("agrees on every hash, size and match through inserts, evictions, shifts, growth, shrinking and drops", () => {
+    // Few distinct hashes over many endpoints: long probe runs of one hash, wrap-around and
+    // shifting deletions in a small table; capacities change and endpoints leave as they go.
+    const endpoints = 6;
+    const t = new PrefixTable(endpoints, 40, 99, 16);
+    const m = new ModelIndex(endpoints, 40);
+    const match = new StaticArray<i32>(endpoints);
+    const req = heap.alloc(16 << 3);
+    let x: u64 = 987654321;
+    for (let r = 0; r < 1500; r++) {
+      x = x * 6364136223846793005 + 1442695040888963407;
+      const e = <i32>((x >> 40) % <u64>endpoints);
+      const op = (x >> 20) % 50;
+      if (op == 0) {
+        const cap = <u32>((x >> 8) % 60);
+        t.setCapacity(e, cap);
+        m.setCapacity(e, cap);
+      } else if (op == 1) {
+        t.dropEndpoint(e);
+        m.drop(e);
+      } else {
+        const n = 1 + <i32>((x >> 28) % 16);
+        const base = ((x >> 33) % 8) * 100;
+        for (let i = 0; i < n; i++) store<u64>(req + (<usize>i << 3), i < n / 2 ? base + <u64>i : ((x >> 50) % 200) * 1000 + <u64>i);
+        t.matchPrefix(req, n, match);
+        if (op % 2 == 0) t.touchMatched(e, req, n);
+        else t.touchAll(e, req, n);
+        for (let i = n - 1; i >= 0; i--) m.touch(e, load<u64>(req + (<usize>i << 3)));
+      }
+      for (let k = 0; k < endpoints; k++) expect<u32>(t.size(k)).toBe(<u32>m.queues[k].length);
+      if (r % 100 == 0) {
+        for (let k = 0; k < endpoints; k++) {
+          const q = m.queues[k];
+          for (let i = 0; i < q.length; i++) expect<bool>(t.holds(k, q[i])).toBe(true);
+          for (let h: u64 = 0; h < 800; h += 7) expect<bool>(t.holds(k, h)).toBe(m.holds(k, h));
+        }
+      }
+    }
+    heap.free(req);
+  });
+});
