@@ -117,13 +117,13 @@ export class BlockChain {
   }
 
   /**
-   * Runs the lanes over the next block [ptr, ptr+len) and returns its chained
-   * hash: a digest of everything since start(). A block size that is not a
-   * multiple of 32 bytes (hashBlockSize may be any of 8-4096) puts its last
-   * words into the lanes in order and its last bytes, packed, into the fourth.
+   * Runs the lanes over the next block [ptr, ptr+len). A block size that is
+   * not a multiple of 32 bytes (hashBlockSize may be any of 8-4096) puts its
+   * last words into the lanes in order and its last bytes, packed, into the
+   * fourth.
    */
   // @ts-ignore: decorator
-  @inline next(ptr: usize, len: usize): u64 {
+  @inline absorb(ptr: usize, len: usize): void {
     let v1 = this.v1;
     let v2 = this.v2;
     let v3 = this.v3;
@@ -158,7 +158,22 @@ export class BlockChain {
     this.v2 = v2;
     this.v3 = v3;
     this.v4 = v4;
-    return avalanche(rotl<u64>(v1, 1) + rotl<u64>(v2, 7) + rotl<u64>(v3, 12) + rotl<u64>(v4, 18));
+  }
+
+  /**
+   * The chained hash of the last block absorbed: a digest of everything since
+   * start(). Only the blocks the index keeps need one; the chain itself runs
+   * in the lanes.
+   */
+  // @ts-ignore: decorator
+  @inline digest(): u64 {
+    return avalanche(rotl<u64>(this.v1, 1) + rotl<u64>(this.v2, 7) + rotl<u64>(this.v3, 12) + rotl<u64>(this.v4, 18));
+  }
+
+  /** absorb() then digest(). */
+  next(ptr: usize, len: usize): u64 {
+    this.absorb(ptr, len);
+    return this.digest();
   }
 }
 

@@ -218,17 +218,18 @@ export class Router extends EventSink {
     if (ex.salt.len > 0) modelHash = xxh64(ex.salt.ptr, ex.salt.len, modelHash ^ SALT_SEED);
     const blocks = min(<i32>(prompt.len / blockSize), this.config.maxPrefixBlocks);
     // Chain every block; keep every stride-th hash as an index entry, written
-    // straight into the outgoing journal event.
+    // straight into the outgoing journal event (only those, and the first
+    // block's, are digested).
     const entries = this.journal.event + EVENT_HEADER_BYTES;
     const chain = this.chain;
     chain.start(modelHash);
     let firstBlock: u64 = 0;
     let indexed = 0;
     for (let i = 0, k = 1; i < blocks; i++, k++) {
-      const h = chain.next(prompt.ptr + <usize>i * blockSize, blockSize);
-      if (i == 0) firstBlock = h;
+      chain.absorb(prompt.ptr + <usize>i * blockSize, blockSize);
+      if (i == 0) firstBlock = chain.digest();
       if (k == stride) {
-        store<u64>(entries + (<usize>indexed << 3), h);
+        store<u64>(entries + (<usize>indexed << 3), chain.digest());
         indexed++;
         k = 0;
       }

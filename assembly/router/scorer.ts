@@ -328,6 +328,8 @@ export class Scorer {
    * "Scoring").
    */
   private excludeSaturated(loads: LoadView): void {
+    // Nothing to test: work scoring has no queue test and kvSaturation 1 is off (the default).
+    if (this.config.workScoring && this.config.kvSaturation >= 1.0) return;
     const n = this.endpoints.span;
     let queueLimit = f64.MAX_VALUE;
     if (!this.config.workScoring) {
