@@ -20,6 +20,10 @@ import { MAX_DEPTH } from "./limits";
 @inline const IN_OBJECT: u8 = 1;
 // @ts-ignore: decorator
 @inline const IN_ARRAY: u8 = 2;
+/** Long strings a reader remembers per input (scanStringBody). */
+const MEMO_SLOTS: i32 = 64;
+/** Shorter strings are scanned again: finding them costs about what scanning does. */
+const MEMO_MIN_BYTES: usize = 256;
 
 /** Kinds of value, by their first byte (peekKind). */
 export namespace JsonKind {
@@ -48,6 +52,15 @@ export class JsonReader {
   strEnd: usize = 0;
   strEscaped: bool = false;
   private stack: StaticArray<u8> = new StaticArray<u8>(MAX_DEPTH);
+  // The long strings scanned since reset, in input order: where each ends and
+  // whether it holds escapes. A caller that walks the same values again (the
+  // prompt extractor validates the whole body first, then reads the prompt's
+  // values) gets those from here instead of scanning the text a second time.
+  private memoStart: StaticArray<usize> = new StaticArray<usize>(MEMO_SLOTS);
+  private memoEnd: StaticArray<usize> = new StaticArray<usize>(MEMO_SLOTS);
+  private memoEscaped: StaticArray<bool> = new StaticArray<bool>(MEMO_SLOTS);
+  private memoCount: i32 = 0;
+  private memoCursor: i32 = 0;
 
   reset(ptr: usize, len: usize): void {
     this.pos = ptr;
@@ -56,6 +69,34 @@ export class JsonReader {
     this.strStart = 0;
     this.strEnd = 0;
     this.strEscaped = false;
+    this.memoCount = 0;
+    this.memoCursor = 0;
+  }
+
+  /** Whether the string starting at p was scanned before (then its span is set and the reader is past it). */
+  private recall(p: usize): bool {
+    let k = this.memoCursor;
+    // Walks go forward; a caller that rewinds to an earlier value starts the search over.
+    if (k > 0 && unchecked(this.memoStart[k - 1]) >= p) k = 0;
+    while (k < this.memoCount && unchecked(this.memoStart[k]) < p) k++;
+    this.memoCursor = k;
+    if (k == this.memoCount || unchecked(this.memoStart[k]) != p) return false;
+    const end = unchecked(this.memoEnd[k]);
+    this.strStart = p;
+    this.strEnd = end;
+    this.strEscaped = unchecked(this.memoEscaped[k]);
+    this.pos = end + 1;
+    return true;
+  }
+
+  /** Remembers a long string just scanned, if it is the furthest one yet. */
+  private remember(start: usize, end: usize, escaped: bool): void {
+    const n = this.memoCount;
+    if (end - start < MEMO_MIN_BYTES || n == MEMO_SLOTS || (n > 0 && unchecked(this.memoStart[n - 1]) >= start)) return;
+    unchecked(this.memoStart[n] = start);
+    unchecked(this.memoEnd[n] = end);
+    unchecked(this.memoEscaped[n] = escaped);
+    this.memoCount = n + 1;
   }
 
   fail(): bool {
@@ -235,6 +276,7 @@ export class JsonReader {
    */
   private scanStringBody(): bool {
     let p = this.pos;
+    if (this.memoCount > 0 && this.recall(p)) return true;
     const end = this.end;
     this.strStart = p;
     this.strEscaped = false;
@@ -264,6 +306,7 @@ export class JsonReader {
       if (c == QUOTE) {
         this.strEnd = p;
         this.pos = p + 1;
+        this.remember(this.strStart, p, this.strEscaped);
         return true;
       }
       if (c < 0x20) return this.fail();
