@@ -28,6 +28,7 @@
 //
 // Usage: node --import tsx scripts/bench/envoy-load.ts [--seconds S] [--warmup S] [--rate-seconds S]
 //        [--rate-share F] [--connections N] [--sizes 1024,16384] [--workers 2,8] [--out FILE]
+//        [--router-config JSON]   fields merged into the filter's configuration (its run only)
 import { writeFile } from "node:fs/promises";
 import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
@@ -48,9 +49,15 @@ const { values } = parseArgs({
     sizes: { type: "string", default: "1024,16384" },
     workers: { type: "string", default: "2,8" },
     out: { type: "string", default: "reports/envoy-load.md" },
+    "router-config": { type: "string" },
   },
 });
 
+function routerConfig(text: string): Record<string, unknown> {
+  const value: unknown = JSON.parse(text);
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Error("--router-config: not a JSON object");
+  return value as Record<string, unknown>;
+}
 function positive(name: string, text: string, integer = true): number {
   const n = Number(text);
   if (!(n > 0) || (integer && !Number.isInteger(n))) throw new Error(`--${name}: "${text}" is not a positive ${integer ? "whole " : ""}number`);
@@ -67,6 +74,7 @@ const RATE_SHARE = positive("rate-share", values["rate-share"]!, false);
 const CONNECTIONS = positive("connections", values.connections!);
 const SIZES = values.sizes!.split(",").map((s) => positive("sizes", s));
 const WORKERS = values.workers!.split(",").map((s) => positive("workers", s));
+const ROUTER_CONFIG = values["router-config"] !== undefined ? routerConfig(values["router-config"]) : undefined;
 const UPSTREAMS = 8;
 /** Saturation and fixed-rate time is split into rounds, plain and filter taking turns. */
 const SATURATION_ROUNDS = 3;
@@ -116,7 +124,7 @@ async function measurePair(wrk: string, upstream: LoopbackUpstream, bodyBytes: n
   process.stderr.write(`${bodyBytes} B, ${workers} workers ...\n`);
   const sides = [] as Array<EnvoySide & { m: Measured }>;
   try {
-    for (const side of await startEnvoyPair(stops, { endpoints: upstream.addresses, workers }, true)) {
+    for (const side of await startEnvoyPair(stops, { endpoints: upstream.addresses, workers, routerConfig: ROUTER_CONFIG }, true)) {
       sides.push({
         ...side,
         m: { saturationRequests: 0, saturationSeconds: 0, cpuUsPerRequest: 0, machineBusyShare: 0, upstreamCpuUsPerRequest: 0, atRate: [], atRateCpuUsPerRequest: 0, filterRequests: null, routed: null },
@@ -195,7 +203,8 @@ const sizeLabel = (b: number) => (b >= 1024 ? `${Math.round(b / 1024)} KB` : `${
 function report(rows: Row[], facts: { envoy: string; wrk: string; loadAverage: number[] }): string {
   const m = machineFacts();
   const command = `node --import tsx scripts/bench/envoy-load.ts --seconds ${SECONDS} --warmup ${WARMUP} --rate-seconds ${RATE_SECONDS} ` +
-    `--rate-share ${RATE_SHARE} --connections ${CONNECTIONS} --sizes ${SIZES.join(",")} --workers ${WORKERS.join(",")}`;
+    `--rate-share ${RATE_SHARE} --connections ${CONNECTIONS} --sizes ${SIZES.join(",")} --workers ${WORKERS.join(",")}` +
+    (values["router-config"] !== undefined ? ` --router-config '${values["router-config"]}'` : "");
   const lines = [
     "# Real Envoy with and without the filter: throughput, latency, CPU",
     "",

@@ -28,6 +28,8 @@ export interface EnvoyUnderTestOptions {
   workers: number;
   /** false: the same bootstrap with the Wasm filter removed; "floor": with FLOOR_WASM in the router's place. */
   filter: boolean | "floor";
+  /** Fields merged into the filter's configuration (the generator's `filter` input), for the filter run only. */
+  routerConfig?: Record<string, unknown>;
 }
 
 export interface EnvoyUnderTest {
@@ -85,6 +87,7 @@ export async function startEnvoyUnderTest(options: EnvoyUnderTestOptions): Promi
     envoyVersion: await envoyUnderTestVersion(),
     metrics: false,
     accessLog: false,
+    filter: options.filter === true ? options.routerConfig : undefined,
   });
   const bootstrap = envoyBootstrap(config) as Obj;
   if (!options.filter) {

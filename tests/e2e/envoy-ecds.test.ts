@@ -52,7 +52,7 @@ async function stickyHome(url: string, adminUrl: string, round: string, known: b
     const r = await http(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body });
     assert.equal(r.status, 200);
     served.push(r.servedBy);
-    // The filter flushes its counters on its tick (tickMs, 100 ms by default).
+    // The filter flushes its counters on its tick (tickMs, 25 ms by default).
     if (i === 0 && known) await waitFor(`${round}: a match in the index`, 10_000, async () => (await stat(adminUrl, MATCHED)) > matched);
   }
   assert.equal(new Set(served).size, 1, `${round}: one prefix went to ${served.join(", ")}`);

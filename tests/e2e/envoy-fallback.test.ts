@@ -178,7 +178,7 @@ envoyTest("a dead server chosen by prefix: metrics on, it turns unhealthy and le
       // Three failed scrapes (unhealthyAfter) at 200 ms: about a second.
       await waitFor(`${victim} marked unhealthy`, 15_000, async () => (await endpointStat(gw, victim, "healthy")) === 0);
       // The gauge is the scraping VM's; the other worker's VM reads the published
-      // load snapshot on its next tick (tickMs, 100 ms by default): give it five.
+      // load snapshot on its next tick (tickMs, 25 ms by default): give it five.
       await sleep(500);
       const picksBefore = await endpointStat(gw, victim, "picks");
       const retriesBefore = await clusterStat(gw, "upstream_rq_retry");

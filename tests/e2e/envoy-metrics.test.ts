@@ -31,8 +31,8 @@ import {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-// Timing. tickMs stays at its default 100 and the interval is deliberately not
-// a multiple of it: the scraper sees its deadline only on a tick, and before
+// Timing. tickMs is set to 100 (the default is 25) and the interval is
+// deliberately not a multiple of it: the scraper sees its deadline only on a tick, and before
 // the fix in assembly/router/scraper.ts each interval stretched to the next
 // tick (150 ms became 200), which the rate test catches.
 const TICK_MS = 100;
@@ -310,7 +310,7 @@ envoyTest("metrics in real Envoy, 4 workers, override_host, vLLM pages", { timeo
     const gw = await startEnvoyGateway(
       {
         endpoints: ups.map((u, i) => ({ address: u.address, metricsAddress: ms[i].address })),
-        metrics: { intervalMs: INTERVAL_MS, timeoutMs: TIMEOUT_MS },
+        metrics: { intervalMs: INTERVAL_MS, timeoutMs: TIMEOUT_MS }, filter: { tickMs: TICK_MS },
       },
       { concurrency: 4, edit: withMetricsFields({ unhealthyAfter: UNHEALTHY_AFTER }) },
     );
@@ -491,6 +491,7 @@ envoyTest("metrics in real Envoy, original_dst variant, SGLang pages", { timeout
         endpoints: ups.map((u, i) => ({ address: u.address, metricsAddress: ms[i].address })),
         variant: "original_dst",
         metrics: { intervalMs: INTERVAL_MS, timeoutMs: TIMEOUT_MS, dialect: "sglang" },
+        filter: { tickMs: TICK_MS },
       },
       { concurrency: 2 },
     );
@@ -524,7 +525,7 @@ envoyTest("the main thread's VM scrapes alone once every worker's VM has failed 
   const workers = 2;
   await withServers(2, "vllm", async (ups, ms) => {
     const gw = await startEnvoyGateway(
-      { endpoints: ups.map((u, i) => ({ address: u.address, metricsAddress: ms[i].address })), metrics: { intervalMs: INTERVAL_MS, timeoutMs: TIMEOUT_MS }, wasmFile: TRAP_WASM },
+      { endpoints: ups.map((u, i) => ({ address: u.address, metricsAddress: ms[i].address })), metrics: { intervalMs: INTERVAL_MS, timeoutMs: TIMEOUT_MS }, filter: { tickMs: TICK_MS }, wasmFile: TRAP_WASM },
       { concurrency: workers },
     );
     try {

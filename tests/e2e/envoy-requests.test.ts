@@ -13,7 +13,7 @@
 //   C  the generated ORIGINAL_DST bootstrap, --concurrency 2
 //   D  the generated bootstrap without allow_on_headers_stop_iteration: the
 //      negative control for the slow-body cases
-// Counters reach Envoy on the filter's 100 ms tick, so stats are polled with a
+// Counters reach Envoy on the filter's tick (tickMs, 25 ms by default), so stats are polled with a
 // deadline; no duration is asserted except with seconds of slack.
 import assert from "node:assert/strict";
 import type { TestContext } from "node:test";

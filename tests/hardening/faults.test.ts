@@ -37,7 +37,9 @@ test("eight VMs racing on the journal: no lost or corrupt entry, in-flight count
   assert.deepEqual(r.problems, []);
   assert.ok(r.casConflicts > 100, `${r.casConflicts} CAS conflicts`);
   assert.equal(r.journal.corrupt, 0);
-  assert.ok(r.journal.matched > 4000);
+  // The ring's 4,096 slots hold the last routing events and the release-only events the
+  // ticks flushed between them: at least 95% of the ring is routing events matched to their request.
+  assert.ok(r.journal.matched > 3900, `${r.journal.matched} routing events matched`);
   assert.equal(r.probes.sameDestination, r.probes.sent);
   assert.equal(r.inFlightAfter, 0);
 });

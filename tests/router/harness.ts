@@ -80,7 +80,7 @@ export function header(headers: Array<[string, string]>, name: string): string |
   return headers.find(([k]) => k === name)?.[1];
 }
 
-/** A stat's value after the next tick (the filter flushes counters on its tick, tickMs = 100). */
+/** A stat's value after the next tick (the filter flushes counters on its tick; 100 ms covers the default tickMs, 25). */
 export function stat(gw: Gateway, name: string): number {
   gw.clock.advance(100);
   const value = gw.envoy.stats.get(`wasmcustom.${name}`);
