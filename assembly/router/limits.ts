@@ -15,19 +15,20 @@
  * v8_flags.wasm_max_mem_pages = 16384 pages of 64 KiB). A grow past it fails
  * and the allocator traps, which fails the worker's VM.
  *
- *   per entry, at rest (prefix_table.ts): table ≤ 24 B (12-byte slots, at most
+ *   per entry, at rest (prefix_table.ts): table ≤ 16 B (8-byte slots, at most
  *     two per entry of capacity) + ring slot ≤ 16 B (a u64 hash, doubled up to
- *     capacity) = 40 B; growth doubles each array and the heap may keep every
- *     superseded smaller one unreused (a geometric series, at most the final
- *     size again): 80 B per entry at the high-water mark.
- *   one index:   2^22 entries × 80 B                                  = 320 MiB
+ *     capacity) = 32 B; growth doubles the rings (quadruples the table) and
+ *     the heap may keep every superseded smaller array unreused (a geometric
+ *     series, at most the final size again): 64 B per entry at the
+ *     high-water mark.
+ *   one index:   2^22 entries × 64 B                                  = 256 MiB
  *   per root, besides its index: prompt buffer ≤ 16 MiB (4096 blocks × 4096 B),
  *     metrics page ≤ 8 MiB plus Envoy's copy of it 8 MiB, per-endpoint arrays
  *     and stat names ≤ 16 MiB at 65534 endpoints, other VMs' pending
  *     placements ≤ 1 MiB (PENDING_*)                                 ≤  49 MiB
  *   per VM, once: one request body copy ≤ 64 MiB (maxBodyBytes' bound; stream
  *     callbacks never nest), configuration text and its parse ≤ 16 MiB ≤  80 MiB
- *   two roots: 2 × (320 + 49) + 80 = 818 MiB, leaving 206 MiB of the 1024 MiB for
+ *   two roots: 2 × (256 + 49) + 80 = 690 MiB, leaving 334 MiB of the 1024 MiB for
  *     the managed heap and fragmentation.
  *
  * maxIndexBlocks / indexStride (or the explicit per-server capacities, if

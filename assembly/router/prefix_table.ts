@@ -12,12 +12,15 @@
 // worker VMs replaying each other's placements, three quarters of all module
 // time (npm run bench:profile -- --vms 8).
 //
-// Slot layout (SLOT_BYTES = 12):
+// Slot layout (SLOT_BYTES = 8, one u64):
 //
-//   +0         +8       +10       +11
-//   | hash u64 | ep u16 | used u8 | pad |
-//     ep:     endpoint index, EMPTY for a free slot
+//   bit 63 … 17    16      15 … 0
+//   | key (47)   | used  | ep (16) |
+//     key:    the hash's low 47 bits; two blocks whose hashes share them are
+//             taken for one (about one request in 10^12 has such a pair)
 //     used:   1 when touched since last (re)queued in the ring: a second chance
+//     ep:     endpoint index, EMPTY for a free slot (all bits set: memory
+//             filled with 0xFF is an empty table)
 //
 // Deletion shifts the rest of the probe run back (Knuth's algorithm R for
 // linear probing, TAOCP vol. 3, 6.4), so no tombstones accumulate under the
@@ -26,7 +29,9 @@
 // ids had to be told of every move, a cache miss in another array each. The table holds at most half as
 // many pairs as it has slots: it grows by doubling up to twice the sum of the
 // endpoints' capacities (any size, not only a power of two: slots are chosen
-// by multiply-shift range reduction), so probe runs stay short.
+// by multiply-shift range reduction), so probe runs stay short. It grows by
+// four at a time, so that the tables it leaves behind add up to a third of
+// the last, not all of it: Wasm memory keeps its high-water mark.
 //
 // Eviction is CLOCK-like second chance (FIFO with reinsertion), which
 // approximates LRU while keeping a refresh to one store in a slot the lookup
@@ -47,13 +52,19 @@
 import { mix64 } from "./hash";
 
 // @ts-ignore: decorator
-@inline const SLOT_BYTES: usize = 12;
+@inline const SLOT_BYTES: usize = 8;
 // @ts-ignore: decorator
-@inline const AT_ENDPOINT: usize = 8;
+@inline const KEY_SHIFT: u64 = 17;
 // @ts-ignore: decorator
-@inline const AT_USED: usize = 10;
+@inline const KEY_MASK: u64 = (<u64>1 << 47) - 1;
+// @ts-ignore: decorator
+@inline const USED_BIT: u64 = 1 << 16;
+// @ts-ignore: decorator
+@inline const ENDPOINT_MASK: u64 = 0xFFFF;
 // @ts-ignore: decorator
 @inline const EMPTY: u32 = 0xFFFF;
+/** A free slot (what memory.fill with 0xFF writes). */
+const EMPTY_SLOT: u64 = 0xFFFFFFFFFFFFFFFF;
 /** No slot. */
 // @ts-ignore: decorator
 @inline const NONE: u32 = 0xFFFFFFFF;
@@ -112,16 +123,18 @@ export class PrefixTable {
   // @ts-ignore: decorator
   @inline private at(s: u32): usize { return this.slots + <usize>s * SLOT_BYTES; }
   // @ts-ignore: decorator
-  @inline private hashOf(s: u32): u64 { return load<u64>(this.at(s)); }
+  @inline private slotOf(s: u32): u64 { return load<u64>(this.at(s)); }
   // @ts-ignore: decorator
-  @inline private endpointOf(s: u32): u32 { return <u32>load<u16>(this.at(s) + AT_ENDPOINT); }
+  @inline private endpointOf(s: u32): u32 { return <u32>(this.slotOf(s) & ENDPOINT_MASK); }
   // @ts-ignore: decorator
-  @inline private markUsed(s: u32): void { store<u8>(this.at(s) + AT_USED, 1); }
+  @inline private markUsed(s: u32): void { store<u64>(this.at(s), this.slotOf(s) | USED_BIT); }
   // @ts-ignore: decorator
   @inline private next(s: u32): u32 { return s + 1 == this.slotCount ? 0 : s + 1; }
-  /** The hash's home slot: the salted mix's high half scaled to the table (Lemire's multiply-shift). */
+  /** A key's home slot: the salted mix's high half scaled to the table (Lemire's multiply-shift). */
   // @ts-ignore: decorator
-  @inline private home(h: u64): u32 { return <u32>(((mix64(h ^ this.salt) >> 32) * <u64>this.slotCount) >> 32); }
+  @inline private homeOfKey(key: u64): u32 { return <u32>(((mix64(key ^ this.salt) >> 32) * <u64>this.slotCount) >> 32); }
+  // @ts-ignore: decorator
+  @inline private home(h: u64): u32 { return this.homeOfKey(h & KEY_MASK); }
 
   // ---- queries -------------------------------------------------------------------
 
@@ -153,14 +166,15 @@ export class PrefixTable {
     let i = 0;
     for (; i < n; i++) {
       const h = load<u64>(hashes + (<usize>i << 3));
+      const key = h & KEY_MASK;
       let found = false;
       let kept = 0;
       let s = this.home(h);
       while (true) {
-        const p = this.at(s);
-        const e = <i32>load<u16>(p + AT_ENDPOINT);
+        const slot = this.slotOf(s);
+        const e = <i32>(slot & ENDPOINT_MASK);
         if (<u32>e == EMPTY) break;
-        if (load<u64>(p) == h) {
+        if (slot >> KEY_SHIFT == key) {
           if (i < keep && kept < FOUND_PER_ENTRY) unchecked(this.foundSlots[i * FOUND_PER_ENTRY + kept++] = s);
           // Only an endpoint that matched every earlier hash extends its run.
           if (unchecked(match[e]) == i) {
@@ -210,7 +224,8 @@ export class PrefixTable {
         const count = <i32>unchecked(this.foundCount[i]);
         for (let k = 0; k < count; k++) {
           const candidate = unchecked(this.foundSlots[base + k]);
-          if (candidate < this.slotCount && this.endpointOf(candidate) == <u32>e && this.hashOf(candidate) == h) {
+          const slot = candidate < this.slotCount ? this.slotOf(candidate) : ENDPOINT_MASK;
+          if (<u32>(slot & ENDPOINT_MASK) == <u32>e && slot >> KEY_SHIFT == (h & KEY_MASK)) {
             s = candidate;
             break;
           }
@@ -239,14 +254,12 @@ export class PrefixTable {
     if (<u64>(this.live + 1) * 2 > <u64>this.slotCount) {
       const limit = this.slotLimit();
       if (<u64>this.slotCount >= limit) return; // only if capacities are inconsistent; never expected
-      this.resize(<u32>min<u64>(max<u64>(<u64>this.slotCount * 2, <u64>(this.live + 1) * 2), limit));
+      this.resize(<u32>min<u64>(max<u64>(<u64>this.slotCount * 4, <u64>(this.live + 1) * 2), limit));
       s = NONE;
     }
-    if (s == NONE) s = this.emptySlotFor(h);
-    const p = this.at(s);
-    store<u64>(p, h);
-    store<u16>(p + AT_ENDPOINT, <u16>e);
-    store<u8>(p + AT_USED, 0);
+    const key = h & KEY_MASK;
+    if (s == NONE) s = this.emptySlotFor(key);
+    store<u64>(this.at(s), (key << KEY_SHIFT) | <u64>e);
     this.live++;
     this.pushRing(e, h);
     unchecked(this.count[e]++);
@@ -312,21 +325,22 @@ export class PrefixTable {
 
   /** e's slot for h, or NONE; on NONE, probeEnd is the empty slot that ended the probe. */
   private find(e: u32, h: u64): u32 {
+    // The slot e holds for h, and empty, as they would read in the table.
+    const wanted = ((h & KEY_MASK) << KEY_SHIFT) | <u64>e;
     let s = this.home(h);
     while (true) {
-      const p = this.at(s);
-      const ep = <u32>load<u16>(p + AT_ENDPOINT);
-      if (ep == EMPTY) break;
-      if (ep == e && load<u64>(p) == h) return s;
+      const slot = this.slotOf(s);
+      if ((slot & ~USED_BIT) == wanted) return s;
+      if ((slot & ENDPOINT_MASK) == <u64>EMPTY) break;
       s = this.next(s);
     }
     this.probeEnd = s;
     return NONE;
   }
 
-  /** The first empty slot of h's probe run (the table is never full). */
-  private emptySlotFor(h: u64): u32 {
-    let s = this.home(h);
+  /** The first empty slot of a key's probe run (the table is never full). */
+  private emptySlotFor(key: u64): u32 {
+    let s = this.homeOfKey(key);
     while (this.endpointOf(s) != EMPTY) s = this.next(s);
     return s;
   }
@@ -340,16 +354,15 @@ export class PrefixTable {
     let j = s;
     while (true) {
       j = this.next(j);
-      const pj = this.at(j);
-      const ep = <u32>load<u16>(pj + AT_ENDPOINT);
-      if (ep == EMPTY) break;
-      const k = this.home(load<u64>(pj));
+      const slot = this.slotOf(j);
+      if ((slot & ENDPOINT_MASK) == <u64>EMPTY) break;
+      const k = this.homeOfKey(slot >> KEY_SHIFT);
       const stays = gap <= j ? gap < k && k <= j : gap < k || k <= j;
       if (stays) continue;
-      memory.copy(this.at(gap), pj, SLOT_BYTES);
+      store<u64>(this.at(gap), slot);
       gap = j;
     }
-    store<u16>(this.at(gap) + AT_ENDPOINT, <u16>EMPTY);
+    store<u64>(this.at(gap), EMPTY_SLOT);
     this.live--;
   }
 
@@ -383,9 +396,9 @@ export class PrefixTable {
       const h = this.popRing(e);
       const s = this.find(<u32>e, h);
       if (s == NONE) continue; // never expected: every queued hash is held
-      const p = this.at(s);
-      if (load<u8>(p + AT_USED) != 0) {
-        store<u8>(p + AT_USED, 0);
+      const slot = this.slotOf(s);
+      if ((slot & USED_BIT) != 0) {
+        store<u64>(this.at(s), slot & ~USED_BIT);
         this.pushRing(e, h);
         continue;
       }
@@ -439,13 +452,13 @@ export class PrefixTable {
     const oldCount = this.slotCount;
     const bytes = <usize>count * SLOT_BYTES;
     this.slots = heap.alloc(bytes);
-    memory.fill(this.slots, 0xFF, bytes); // every endpoint field EMPTY
+    memory.fill(this.slots, 0xFF, bytes); // every slot EMPTY_SLOT
     this.slotCount = count;
     if (old == 0) return;
     for (let i: u32 = 0; i < oldCount; i++) {
-      const from = old + <usize>i * SLOT_BYTES;
-      if (<u32>load<u16>(from + AT_ENDPOINT) == EMPTY) continue;
-      memory.copy(this.at(this.emptySlotFor(load<u64>(from))), from, SLOT_BYTES);
+      const slot = load<u64>(old + <usize>i * SLOT_BYTES);
+      if ((slot & ENDPOINT_MASK) == <u64>EMPTY) continue;
+      store<u64>(this.at(this.emptySlotFor(slot >> KEY_SHIFT)), slot);
     }
     heap.free(old);
   }
