@@ -34,6 +34,8 @@ const PARTS: Array<[RegExp, string]> = [
   [/^assembly\/router\/(scorer|work|load|inflight)\//, "scoring and load"],
   [/^assembly\/router\/(json|request|bytes)\//, "reading the JSON, the prompt"],
   [/^assembly\/router\/hash\//, "hashing"],
+  // The block chain (hash.ts BlockChain) is inlined into the decision, where it is most of the time.
+  [/^assembly\/router\/router\/Router#decide$/, "hashing the blocks (inlined into Router#decide, with the decision's own steps)"],
   [/^assembly\/router\/(journal|affinity)\/|^assembly\/abi\/host\/getSharedData/, "journal (shared data)"],
   [/^~lib\/rt\//, "allocator and GC"],
 ];
