@@ -26,12 +26,14 @@
 // linear probing, TAOCP vol. 3, 6.4), so no tombstones accumulate under the
 // constant insert-and-evict of a full index. The eviction rings hold hashes,
 // not slot ids, so a shift moves nothing but the run itself: a ring of slot
-// ids had to be told of every move, a cache miss in another array each. The table holds at most half as
-// many pairs as it has slots: it grows by doubling up to twice the sum of the
-// endpoints' capacities (any size, not only a power of two: slots are chosen
-// by multiply-shift range reduction), so probe runs stay short. It grows by
-// four at a time, so that the tables it leaves behind add up to a third of
-// the last, not all of it: Wasm memory keeps its high-water mark.
+// ids had to be told of every move, a cache miss in another array each.
+//
+// The table holds at most half as many pairs as it has slots, so probe runs
+// stay short. It grows up to twice the sum of the endpoints' capacities (any
+// size, not only a power of two: slots are chosen by multiply-shift range
+// reduction), four-fold at a time, so that the tables it leaves behind add up
+// to a third of the last rather than all of it: Wasm memory keeps its
+// high-water mark.
 //
 // Eviction is CLOCK-like second chance (FIFO with reinsertion), which
 // approximates LRU while keeping a refresh to one store in a slot the lookup
