@@ -1,5 +1,7 @@
 // Real Envoy with the filter against the same Envoy without it (npm run
-// bench:envoy): for 1 KB and 16 KB chat bodies and 2 and 8 Envoy workers,
+// bench:envoy): for 1 KB and 16 KB chat bodies and 1, 2 and 8 Envoy workers
+// (one worker has no other VM to replicate, which tells the filter's own work
+// apart from what replication across workers adds),
 //   - saturation: wrk with many connections and no pauses; requests per
 //     second, and Envoy's CPU per request (utime + stime of its process from
 //     /proc/<pid>/stat over the run, divided by the requests);
@@ -27,7 +29,7 @@
 // Linux only (/proc).
 //
 // Usage: node --import tsx scripts/bench/envoy-load.ts [--seconds S] [--warmup S] [--rate-seconds S]
-//        [--rate-share F] [--connections N] [--sizes 1024,16384] [--workers 2,8] [--out FILE]
+//        [--rate-share F] [--connections N] [--sizes 1024,16384] [--workers 1,2,8] [--out FILE]
 //        [--router-config JSON]   fields merged into the filter's configuration (its run only)
 import { writeFile } from "node:fs/promises";
 import { loadavg } from "node:os";
@@ -47,7 +49,7 @@ const { values } = parseArgs({
     "rate-share": { type: "string", default: "0.3" },
     connections: { type: "string", default: "64" },
     sizes: { type: "string", default: "1024,16384" },
-    workers: { type: "string", default: "2,8" },
+    workers: { type: "string", default: "1,2,8" },
     out: { type: "string", default: "reports/envoy-load.md" },
     "router-config": { type: "string" },
   },
@@ -269,7 +271,7 @@ function report(rows: Row[], facts: { envoy: string; wrk: string; loadAverage: n
       const share = saturationRps(r.filter) / saturationRps(r.plain);
       const added = (p50(r.filter) - p50(r.plain)) / 1000;
       const cpuShare = r.plain.cpuUsPerRequest / r.filter.cpuUsPerRequest;
-      lines.push(`- ${r.workers} workers: ${pct(share)} of plain's requests per second (${share >= 0.75 ? "met" : "NOT met"}) on this shared machine; ` +
+      lines.push(`- ${r.workers} worker${r.workers === 1 ? "" : "s"}: ${pct(share)} of plain's requests per second (${share >= 0.75 ? "met" : "NOT met"}) on this shared machine; ` +
         `${pct(cpuShare)} if Envoy had the cores to itself (plain's CPU per request over the filter's); ` +
         `added p50 ${added.toFixed(3)} ms (${added <= 0.1 ? "met" : "NOT met"}). The floor alone: ` +
         `${pct(saturationRps(r.floor) / saturationRps(r.plain))} of plain's requests per second, ${pct(r.plain.cpuUsPerRequest / r.floor.cpuUsPerRequest)} by CPU, ` +
