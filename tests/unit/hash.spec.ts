@@ -40,17 +40,16 @@ const BASE = "0123456789abcdef".repeat(16); // 256 bytes
 
 describe("BlockChain", () => {
   it("gives a block's hash from the seed and every byte up to its end, nothing after", () => {
-    const base = BASE;
-    const a = chainOf(base, 64, 7);
-    const longer = chainOf(base + "x".repeat(64), 64, 7);
+    const a = chainOf(BASE, 64, 7);
+    const longer = chainOf(BASE + "x".repeat(64), 64, 7);
     expect<i32>(a.length).toBe(4);
     for (let i = 0; i < 4; i++) expect<u64>(longer[i]).toBe(a[i]);
     // One byte changed in the second block: the first hash stays, every later one moves.
-    const changed = chainOf(base.substring(0, 100) + "#" + base.substring(101), 64, 7);
+    const changed = chainOf(BASE.substring(0, 100) + "#" + BASE.substring(101), 64, 7);
     expect<u64>(changed[0]).toBe(a[0]);
     for (let i = 1; i < 4; i++) expect<bool>(changed[i] != a[i]).toBe(true);
     // Another seed (model) moves them all.
-    const other = chainOf(base, 64, 8);
+    const other = chainOf(BASE, 64, 8);
     for (let i = 0; i < 4; i++) expect<bool>(other[i] != a[i]).toBe(true);
   });
 
@@ -60,13 +59,12 @@ describe("BlockChain", () => {
   });
 
   it("chains block sizes that are not a multiple of 32 bytes, every byte counting", () => {
-    const base = BASE;
     for (let size = 8; size <= 72; size += 5) {
-      const h = chainOf(base, size, 3);
-      const last = base.length / size - 1;
+      const h = chainOf(BASE, size, 3);
+      const last = BASE.length / size - 1;
       // Change the last byte of the last whole block: only that block's hash moves.
       const at = (last + 1) * size - 1;
-      const changed = chainOf(base.substring(0, at) + "#" + base.substring(at + 1), size, 3);
+      const changed = chainOf(BASE.substring(0, at) + "#" + BASE.substring(at + 1), size, 3);
       for (let i = 0; i < last; i++) expect<u64>(changed[i]).toBe(h[i]);
       expect<bool>(changed[last] != h[last]).toBe(true);
     }
