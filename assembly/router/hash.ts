@@ -137,17 +137,18 @@ export class BlockChain {
       v4 = round(v4, load<u64>(p, 24));
       p += 32;
     }
+    // Fewer than 32 bytes are left: at most three whole words.
     if (p + 8 <= end) {
       v1 = round(v1, load<u64>(p));
       p += 8;
-      if (p + 8 <= end) {
-        v2 = round(v2, load<u64>(p));
-        p += 8;
-        if (p + 8 <= end) {
-          v3 = round(v3, load<u64>(p));
-          p += 8;
-        }
-      }
+    }
+    if (p + 8 <= end) {
+      v2 = round(v2, load<u64>(p));
+      p += 8;
+    }
+    if (p + 8 <= end) {
+      v3 = round(v3, load<u64>(p));
+      p += 8;
     }
     if (p < end) {
       let tail: u64 = 0;

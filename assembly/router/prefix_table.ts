@@ -226,7 +226,7 @@ export class PrefixTable {
         const count = <i32>unchecked(this.foundCount[i]);
         for (let k = 0; k < count; k++) {
           const candidate = unchecked(this.foundSlots[base + k]);
-          const slot = candidate < this.slotCount ? this.slotOf(candidate) : ENDPOINT_MASK;
+          const slot = candidate < this.slotCount ? this.slotOf(candidate) : EMPTY_SLOT;
           if (<u32>(slot & ENDPOINT_MASK) == <u32>e && slot >> KEY_SHIFT == (h & KEY_MASK)) {
             s = candidate;
             break;

@@ -38,6 +38,7 @@ import { clockTicksPerSecond, cpuSeconds, machineCpuSeconds, machineFacts } from
 import { startLoopbackUpstream, type LoopbackUpstream } from "./loopback-upstream.ts";
 import { ROOT, WASM, FLOOR_WASM, envoyUnderTestVersion, startEnvoyPair, type EnvoySide } from "./envoy-under-test.ts";
 import { StopOnExit } from "./stop-on-exit.ts";
+import { filterFieldsFromJson } from "../gateway/envoy-config.ts";
 import { INSTALL_WRK, findWrk, runWrkWithoutErrors, wrkVersion, type WrkResult, type WrkScript } from "./wrk.ts";
 import { chatBodyShape, chatLoadScript } from "./wrk-scripts.ts";
 
@@ -55,11 +56,6 @@ const { values } = parseArgs({
   },
 });
 
-function routerConfig(text: string): Record<string, unknown> {
-  const value: unknown = JSON.parse(text);
-  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Error("--router-config: not a JSON object");
-  return value as Record<string, unknown>;
-}
 function positive(name: string, text: string, integer = true): number {
   const n = Number(text);
   if (!(n > 0) || (integer && !Number.isInteger(n))) throw new Error(`--${name}: "${text}" is not a positive ${integer ? "whole " : ""}number`);
@@ -76,7 +72,7 @@ const RATE_SHARE = positive("rate-share", values["rate-share"]!, false);
 const CONNECTIONS = positive("connections", values.connections!);
 const SIZES = values.sizes!.split(",").map((s) => positive("sizes", s));
 const WORKERS = values.workers!.split(",").map((s) => positive("workers", s));
-const ROUTER_CONFIG = values["router-config"] !== undefined ? routerConfig(values["router-config"]) : undefined;
+const ROUTER_CONFIG = values["router-config"] !== undefined ? filterFieldsFromJson("--router-config", values["router-config"]) : undefined;
 const UPSTREAMS = 8;
 /** Saturation and fixed-rate time is split into rounds, plain and filter taking turns. */
 const SATURATION_ROUNDS = 3;

@@ -17,6 +17,7 @@ import { DEFAULT_LATENCIES, NO_LATENCIES } from "./replay.ts";
 import { DEFAULT_LOADS, DEFAULT_TRACE, DEFAULT_VARIANT_LOADS, REALISTIC, REPO_ROOT, runEval, VARIANTS } from "./run.ts";
 import type { ArrivalMode } from "./trace.ts";
 import { prefixRouterPolicy } from "./policies/prefix-router.ts";
+import { filterFieldsFromJson } from "../gateway/envoy-config.ts";
 
 const { values } = parseArgs({
   options: {
@@ -79,13 +80,7 @@ function oneOf<T extends string>(name: string, v: string, allowed: readonly T[])
 const timeScales = values["time-scale"] !== undefined
   ? positives("time-scale", values["time-scale"])
   : positives("loads", values.loads ?? DEFAULT_LOADS.join(",")).map((l) => 1 / l);
-function routerConfig(text: string | undefined): Record<string, unknown> | undefined {
-  if (text === undefined) return undefined;
-  const parsed: unknown = JSON.parse(text);
-  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) throw new Error(`--router-config must be a JSON object, got ${text}`);
-  return parsed as Record<string, unknown>;
-}
-const overrides = routerConfig(values["router-config"]);
+const overrides = values["router-config"] !== undefined ? filterFieldsFromJson("--router-config", values["router-config"]) : undefined;
 
 const variants = values.variants === "none" ? [] : values.variants === "all" ? Object.keys(VARIANTS) : values.variants!.split(",");
 

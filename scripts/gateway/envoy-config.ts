@@ -380,6 +380,13 @@ export function resolveConfig(input: GatewayConfigInput): GatewayConfig {
 
 // ---- the filter's configuration ------------------------------------------------------------
 
+/** Filter configuration fields given as JSON on a command line (the tools' --router-config): an object, or an error naming the option. */
+export function filterFieldsFromJson(option: string, text: string): Record<string, unknown> {
+  const value: unknown = JSON.parse(text);
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Error(`${option} must be a JSON object of filter configuration fields, got ${text}`);
+  return value as Record<string, unknown>;
+}
+
 /** The filter's `discovery`: the model cluster, read through the admin guard; defaults left to the filter. */
 function discoveryConfiguration(d: ResolvedDiscovery): Record<string, unknown> {
   const out: Record<string, unknown> = { cluster: NAMES.modelCluster, adminCluster: NAMES.adminGuard };
