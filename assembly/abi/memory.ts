@@ -7,11 +7,51 @@
 // the garbage collector: the buffers are read in place and freed right after, so
 // no GC object, pin or copy is involved on the per-request path.
 
+// Large buffers (a request body, above all: every decision reads one) are
+// allocated in whole pages of SPARE_PAGE bytes, and the last one released is
+// kept for the next: a body then costs the heap nothing, where a fresh TLSF
+// block for it and its free were about 5% of a 16 KB decision. A kept block is
+// known to hold at least its size rounded up to a page, so it is reused for
+// anything no larger; at most SPARE_MAX bytes are kept.
+const SPARE_MIN: usize = 4096;
+const SPARE_PAGE: usize = 4096;
+const SPARE_MAX: usize = 1 << 20;
+let spare: usize = 0;
+let spareCapacity: usize = 0;
+
+// @ts-ignore: decorator
+@inline function pageRounded(size: usize): usize {
+  return (size + SPARE_PAGE - 1) & ~(SPARE_PAGE - 1);
+}
+
 /** Exported as `malloc`: cpp-host looks this name up before proxy_on_memory_allocate. */
 export function malloc(size: usize): usize {
+  if (size >= SPARE_MIN) {
+    if (spare != 0 && size <= spareCapacity) {
+      const p = spare;
+      spare = 0;
+      spareCapacity = 0;
+      return p;
+    }
+    return heap.alloc(pageRounded(size));
+  }
   // A zero-size request never comes from cpp-host (empty data writes 0/0 without
   // calling malloc), but returning a valid block keeps any caller safe.
   return heap.alloc(size > 0 ? size : 1);
+}
+
+/** Frees a block malloc returned for `size` bytes, keeping a large one for the next large buffer. */
+function freeHostBlock(ptr: usize, size: usize): void {
+  if (size >= SPARE_MIN && size <= SPARE_MAX) {
+    const capacity = pageRounded(size);
+    if (capacity > spareCapacity) {
+      if (spare != 0) heap.free(spare);
+      spare = ptr;
+      spareCapacity = capacity;
+      return;
+    }
+  }
+  heap.free(ptr);
 }
 
 /** Two u32 return slots that every host call returning a buffer writes into. */
@@ -52,7 +92,7 @@ export class HostBuffer {
   }
 
   release(): void {
-    if (this.ptr != 0) heap.free(this.ptr);
+    if (this.ptr != 0) freeHostBlock(this.ptr, this.size);
     this.ptr = 0;
     this.size = 0;
     this.cas = 0;

@@ -61,8 +61,12 @@ export class Config {
   maxPrefixBlocks: i32 = 1024;
   /** The index records every indexStride-th chained block hash (a match on one
    * implies all blocks before it), so index work, memory and journal traffic
-   * shrink by this factor while matches stay precise to indexStride blocks. */
-  indexStride: i32 = 4;
+   * shrink by this factor while matches stay precise to indexStride blocks.
+   * 16 blocks of 64 characters are about 256 tokens, finer than the
+   * scorer's match band (50 ms at 20,000 tokens/s: 1,000 tokens); stride 4 routed no
+   * better on the defaults grid at four times the index work
+   * (reports/eval/grid.md). */
+  indexStride: i32 = 16;
   lruCapacityPerServer: i32 = 31250;
   /** False when lruCapacityPerServer was not given: servers' cache geometry may size it. */
   lruCapacityExplicit: bool = false;

@@ -31,6 +31,11 @@ const WARMUP = quick ? 200 : 2000;
 const RUNS = quick ? 1 : 3;
 const MEASURED = quick ? 500 : 5000;
 const MEMORY_PROMPTS = quick ? 20_000 : 1_000_000;
+/** The defaults the memory run relies on (README "Configuration reference"). */
+const DEFAULT_MAX_PREFIX_BLOCKS = 1024;
+const DEFAULT_INDEX_STRIDE = 16;
+/** Memory-run prompts: 65 blocks of 64 characters, 4 index entries at the default stride, so the index fills. */
+const MEMORY_PROMPT_CHARS = 4200;
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
@@ -185,7 +190,7 @@ async function memoryAfterDistinctPrompts() {
   for (let i = 0; i < MEMORY_PROMPTS; i++) {
     const s = plugin.newStream();
     s.sendRequestHeaders(HEADERS, false);
-    s.sendRequestBody(JSON.stringify({ model: "m", messages: [{ role: "user", content: `${i} ${filler(i, 700)}` }] }), true);
+    s.sendRequestBody(JSON.stringify({ model: "m", messages: [{ role: "user", content: `${i} ${filler(i, MEMORY_PROMPT_CHARS)}` }] }), true);
     s.complete();
     if (i % 1000 === 0) clock.advance(100);
     if (i === Math.floor(MEMORY_PROMPTS / 10)) afterWarmup = vm.memoryBytes();
@@ -237,16 +242,17 @@ async function main() {
   say("");
   const m = await memoryAfterDistinctPrompts();
   const mib = (n: number) => (n / 1048576).toFixed(1);
-  say(`## Memory after ${MEMORY_PROMPTS.toLocaleString("en")} distinct prompts (64 endpoints, default configuration)`);
+  say(`## Memory after ${MEMORY_PROMPTS.toLocaleString("en")} distinct prompts of ${MEMORY_PROMPT_CHARS.toLocaleString("en")} characters (64 endpoints, default configuration)`);
   say("");
   say(`| measure | value |`);
   say(`|---|---|`);
   say(`| Wasm linear memory at start | ${mib(m.start)} MiB |`);
   say(`| after ${(MEMORY_PROMPTS / 10).toLocaleString("en")} prompts | ${mib(m.afterWarmup)} MiB |`);
   say(`| after all | ${mib(m.end)} MiB |`);
-  // The journal's head, VM-tag counter and 4096 slots of at most HEADER_BYTES + 8 × (64 + 256) bytes,
-  // and the affinity ring's head (this run makes no sticky routes), each with its key.
-  say(`| shared data | ${m.sharedKeys} keys, ${mib(m.sharedBytes)} MiB (bound: 4099 keys, ${mib(4098 * (HEADER_BYTES + 8 * (64 + 256) + 64) + (8 + 64))} MiB) |`);
+  // The journal's head, VM-tag counter and 4096 slots of at most HEADER_BYTES + 8 × (64 releases + the
+  // index entries of one prompt) bytes, and the affinity ring's head (this run makes no sticky routes), each with its key.
+  const eventBound = HEADER_BYTES + 8 * (64 + DEFAULT_MAX_PREFIX_BLOCKS / DEFAULT_INDEX_STRIDE);
+  say(`| shared data | ${m.sharedKeys} keys, ${mib(m.sharedBytes)} MiB (bound: 4099 keys, ${mib(4098 * (eventBound + 64) + (8 + 64))} MiB) |`);
   say(`| throughput through the emulator | ${(MEMORY_PROMPTS / m.seconds).toFixed(0)} requests/s |`);
   if (!quick) writeFileSync(outFile, lines.join("\n") + "\n");
 }

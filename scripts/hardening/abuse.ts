@@ -211,10 +211,11 @@ export interface WorkReport {
 /** Decision time (the module's own time for the body callback) against body size and prompt length. */
 export async function workBounds(o: { repeats: number }): Promise<WorkReport> {
   const maxPrefixBlocks = 1024;
-  const gw = await gateway({ endpoints: 16, vms: 1, bufferLimitBytes: 8 << 20, config: { maxPrefixBlocks, maxBodyBytes: 4 << 20 } });
+  const indexStride = 16; // the default, given explicitly so that the event bound below is exact
+  const gw = await gateway({ endpoints: 16, vms: 1, bufferLimitBytes: 8 << 20, config: { maxPrefixBlocks, indexStride, maxBodyBytes: 4 << 20 } });
   const vm = gw.plugin.vm(0)!;
   vm.profileTime = true;
-  const r: WorkReport = { rows: [], maxEventBytes: 0, eventBound: HEADER_BYTES + 8 * (64 + maxPrefixBlocks / 4), problems: [] };
+  const r: WorkReport = { rows: [], maxEventBytes: 0, eventBound: HEADER_BYTES + 8 * (64 + maxPrefixBlocks / indexStride), problems: [] };
   for (const promptBytes of [1 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20, 4000 << 10]) {
     const times: number[] = [];
     let hashed = 0;
@@ -260,7 +261,7 @@ export interface FloodReport {
 }
 
 /**
- * Prompts whose every index entry (each 4th chained block hash) is ground to
+ * Prompts whose every index entry (each indexStride-th chained block hash) is ground to
  * share its low bits, the bucket index of an unsalted table, sent next to
  * ordinary prompts of the same size. With the salted buckets of
  * prefix_table.ts both cost the same; unsalted, every request (the attacker's
@@ -271,6 +272,7 @@ export async function hashFlood(o: { entriesPerEndpoint: number }): Promise<Floo
   const e = fm.exports;
   const cap = o.entriesPerEndpoint;
   const entriesPerRequest = 64;
+  const indexStride = 16; // the default, given explicitly below: the ground blocks must be the entries
   let bits = 0;
   while (1 << bits < 2 * cap + 1) bits++;
   const mask = BigInt((1 << bits) - 1);
@@ -283,10 +285,10 @@ export async function hashFlood(o: { entriesPerEndpoint: number }): Promise<Floo
     e.fuzz_chain_start(modelHash);
     const parts: string[] = [];
     for (let j = 0; j < entriesPerRequest; j++) {
-      for (let b = 0; b < 4; b++) {
+      for (let b = 0; b < indexStride; b++) {
         const block = Buffer.from(`r${id}e${j}b${b}`.padEnd(56, ".") + ((id * 131 + j) >>> 0).toString(16).padStart(8, "0"));
         const ptr = fm.place(block);
-        if (b === 3 && grind) {
+        if (b === indexStride - 1 && grind) {
           if (e.fuzz_chain_grind(ptr, 64, 56, mask, target, 1 << 30) === 0n) throw new Error("no counter gave the target bits");
           ground++;
         } else {
@@ -305,7 +307,7 @@ export async function hashFlood(o: { entriesPerEndpoint: number }): Promise<Floo
     control.push(JSON.stringify({ model: "m", prompt: prompt(1e6 + i, false) }));
   }
   const grindSeconds = (performance.now() - t0) / 1000;
-  const gw = await gateway({ endpoints: 2, vms: 1, config: { lruCapacityPerServer: cap * 4, maxPrefixBlocks: entriesPerRequest * 4 } });
+  const gw = await gateway({ endpoints: 2, vms: 1, config: { indexStride, lruCapacityPerServer: cap * indexStride, maxPrefixBlocks: entriesPerRequest * indexStride } });
   const vm = gw.plugin.vm(0)!;
   vm.profileTime = true;
   const time = (body: string) => {

@@ -251,6 +251,9 @@ export interface RestartReport {
   seconds: number;
 }
 
+/** The restart probes' shared system prompt: 4,200 characters, 65 full blocks with its framing, 4 index entries at the default stride. */
+export const PROBE_SYSTEM_CHARS = 4200;
+
 export async function vmRestart(o: { requests: number; seed: number }): Promise<RestartReport> {
   const started = performance.now();
   const rng = new Rng(o.seed);
@@ -260,7 +263,7 @@ export async function vmRestart(o: { requests: number; seed: number }): Promise<
     duringBackoff503: 0, reloads: 0, warmProbes: { probes: 0, sameDestination: 0, matchedBlocks: 0 }, staleVmsDropped: 0,
     inFlightAfter: 0, sharedDataKeys: 0, problems: [], seconds: 0,
   };
-  const probe = (g: number) => chatBody([["system", filler(7000 + g, 2000)], ["user", "probe"]]);
+  const probe = (g: number) => chatBody([["system", filler(7000 + g, PROBE_SYSTEM_CHARS)], ["user", "probe"]]);
   const probeDestinations: string[] = [];
   const open: HttpStream[][] = [[], [], [], []];
   for (let i = 0; i < o.requests; i++) {

@@ -18,6 +18,7 @@ import assert from "node:assert/strict";
 import { after, before } from "node:test";
 import { envoyTest } from "../e2e/real-envoy.ts";
 import { vllmPage } from "../router/metrics-server.ts";
+import { DEFAULT_INDEX_STRIDE } from "../e2e/scenarios.ts";
 import type { Variant } from "../../scripts/gateway/envoy-config.ts";
 import {
   endpointSeries, envoyWorkersUsed, runBoth, startUpstreams, statDifferences, stepDifferences, text, waitStats,
@@ -125,11 +126,14 @@ envoyTest("differential: metrics pages steer the picks alike (a long queue, a fu
   queued.metrics = { page: vllmPage({ waiting: 40, running: 8, kv: 0.2 }) };
   full.metrics = { page: vllmPage({ waiting: 0, running: 5, kv: 0.95 }) };
   failing.metrics = { status: 500 };
-  ok2.metrics = { page: vllmPage({ waiting: 0, running: 3, kv: 0.2, blockSize: 16, gpuBlocks: 1000 }) };
+  // 1024 server blocks of 16 tokens: 1024 index blocks, a whole number of entries (64 of 16).
+  ok2.metrics = { page: vllmPage({ waiting: 0, running: 3, kv: 0.2, blockSize: 16, gpuBlocks: 64 * DEFAULT_INDEX_STRIDE }) };
   const endpoints = ups.slice(0, 5).map((u) => u.address);
   const steps: Step[] = [];
-  for (let i = 0; i < 8; i++) steps.push({ kind: "completion", label: `cold ${i}`, prompt: text(500 + i, 900) });
-  for (let i = 0; i < 4; i++) steps.push({ kind: "completion", label: `warm ${i}`, prompt: `${text(500 + i, 900)} again` });
+  // 3 index entries of 16 blocks (indexStride) of 64 characters and a bit: what the warm prompts match.
+  const promptLength = 3 * DEFAULT_INDEX_STRIDE * 64 + 100;
+  for (let i = 0; i < 8; i++) steps.push({ kind: "completion", label: `cold ${i}`, prompt: text(500 + i, promptLength) });
+  for (let i = 0; i < 4; i++) steps.push({ kind: "completion", label: `warm ${i}`, prompt: `${text(500 + i, promptLength)} again` });
   const ready = (s: Map<string, number>) =>
     [ok1, queued, full, ok2].every((u) => (s.get(endpointSeries("scrape_successes", u.address)) ?? 0) >= 2) &&
     s.get(endpointSeries("healthy", failing.address)) === 0;
@@ -179,7 +183,9 @@ envoyTest("differential: metrics pages steer the picks alike (a long queue, a fu
   const f = r.envoy.final;
   assert.equal(f.get(endpointSeries("queue", queued.address)), 40);
   assert.equal(f.get(endpointSeries("kv_cache_usage_permille", full.address)), 950);
-  assert.equal(f.get(endpointSeries("index_capacity_blocks", ok2.address)), 1000); // 16 × 1000 tokens × 4 chars / 64
+  assert.equal(f.get(endpointSeries("index_capacity_blocks", ok2.address)), 64 * DEFAULT_INDEX_STRIDE); // 16 × 1024 tokens × 4 chars / 64
+  // Each warm prompt matched its cold twin's 3 entries where it went.
+  assert.equal(f.get("prefix_router_prefix_blocks_matched{}"), 4 * 3 * DEFAULT_INDEX_STRIDE);
 });
 
 envoyTest("differential: metrics pages that never answer, reset, hold garbage or refuse connections mark endpoints unhealthy alike", { timeout: 60_000 }, async () => {

@@ -23,7 +23,7 @@ import { STATS_TAGS } from "../../scripts/gateway/stats-tags.ts";
 import { ROOT, envoyTest, requireEnvoy, startEnvoyGateway, type EnvoyGateway } from "./real-envoy.ts";
 import { MetricsServer, type Dialect, type ServerLoadPage } from "./metrics-server.ts";
 import { destinations, startRecordingUpstream, type RecordingUpstream } from "./recording-upstream.ts";
-import { http, text } from "./scenarios.ts";
+import { DEFAULT_INDEX_STRIDE, http, text } from "./scenarios.ts";
 import {
   ENDPOINT_STATS, GLOBAL_STATS, PASSTHROUGH_REASONS, PASSTHROUGH_STAT, envoyStatNames, prometheusSeries, seriesKey,
   type StatType,
@@ -41,7 +41,6 @@ const TIMEOUT_MS = 600;
 /** Not the default (3), so the test shows the setting is obeyed. */
 const UNHEALTHY_AFTER = 2;
 const HASH_BLOCK = 64;
-const INDEX_STRIDE = 4;
 
 // ---------------------------------------------------------------- helpers
 
@@ -96,10 +95,13 @@ async function until(gw: EnvoyGateway, what: string, ok: (s: Map<string, number>
   assert.fail(`timed out waiting for ${what}; last stats:\n${[...s].filter(([k]) => k.includes(".endpoint.")).map(([k, v]) => `${k} ${v}`).join("\n")}`);
 }
 
-/** Blocks the index holds for a server of this geometry: README "lruCapacityPerServer" (4 characters a token), to a multiple of indexStride. */
+/**
+ * Blocks the index holds for a server of this geometry: README "lruCapacityPerServer" (4 characters a token),
+ * rounded down to a multiple of the default indexStride (16): loadOf(0)'s 1000 blocks of 16 tokens give 1000, held as 992.
+ */
 function capacityFromGeometry(p: ServerLoadPage): number {
   const blocks = Math.floor((p.blocks * p.blockSize * 4) / HASH_BLOCK);
-  return Math.floor(blocks / INDEX_STRIDE) * INDEX_STRIDE;
+  return Math.floor(blocks / DEFAULT_INDEX_STRIDE) * DEFAULT_INDEX_STRIDE;
 }
 
 function loadOf(i: number): ServerLoadPage {
@@ -571,14 +573,15 @@ envoyTest("stat names for an IPv6 endpoint, and without stats_tags (README's two
   // endpoints need not answer (metrics off, and no request is routed).
   const endpoints = ["127.0.0.1:9", "[fd00::7]:8000"];
   await t.test("with the generated stats_tags: `endpoint` label holds the bracketed address; without metrics every endpoint reads healthy, at its configured capacity", async () => {
-    const gw = await startEnvoyGateway({ endpoints, metrics: false, filter: { lruCapacityPerServer: 1000 } }, { concurrency: 2 });
+    // 1024: a whole number of index entries (64 of 16 blocks), so the gauge reads back as configured.
+    const gw = await startEnvoyGateway({ endpoints, metrics: false, filter: { lruCapacityPerServer: 1024 } }, { concurrency: 2 });
     try {
       await statNamesOnEveryPage(gw, endpoints);
       // README: healthy is "1, or 0 after metrics.unhealthyAfter failed
       // scrapes", and the capacity is "configured, or from the server's cache
       // geometry". Without metrics neither gauge has anything to wait for.
       const s = await until(gw, "the gauges of the first tick", (m) => endpoints.every((e) => m.get(epStat(e, "healthy")) === 1), 3000);
-      for (const e of endpoints) assert.equal(get(s, epStat(e, "index_capacity_blocks")), 1000, `index capacity of ${e}`);
+      for (const e of endpoints) assert.equal(get(s, epStat(e, "index_capacity_blocks")), 1024, `index capacity of ${e}`);
     } finally {
       await gw.stop();
     }

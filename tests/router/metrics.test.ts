@@ -8,6 +8,7 @@ import { Envoy, VirtualClock, RealClock } from "../../scripts/host/index.ts";
 import type { Plugin } from "../../scripts/host/index.ts";
 import { ROUTER_WASM, chatBody, send, text } from "./harness.ts";
 import { MetricsServer, vllmPage } from "./metrics-server.ts";
+import { DEFAULT_INDEX_STRIDE } from "../e2e/scenarios.ts";
 
 const servers: MetricsServer[] = [];
 after(async () => {
@@ -67,13 +68,17 @@ function counter(gw: ScrapingGateway, name: string): number {
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/metrics/${name}`, import.meta.url), "utf8");
 
+/** Index capacity for `blocks` 64-character blocks: rounded down to whole index entries of DEFAULT_INDEX_STRIDE blocks. */
+const wholeEntries = (blocks: number) => Math.floor(blocks / DEFAULT_INDEX_STRIDE) * DEFAULT_INDEX_STRIDE;
+
 test("reads vLLM V1 (two engines), older vLLM, SGLang and TensorRT-LLM pages", async () => {
   const cases = [
-    { page: fixture("vllm-v1-dp2.prom"), dialect: "vllm", queue: 3, running: 12, kv: 354, capacity: 62500 },
-    // 27114 blocks is rounded down to whole index strides of 4.
-    { page: fixture("vllm-v1-legacy.prom"), dialect: "vllm", queue: 2, running: 4, kv: 632, capacity: 27112 },
-    { page: fixture("sglang.prom"), dialect: "sglang", queue: 6, kv: 445, capacity: 42720 },
-    { page: fixture("trtllm.prom"), dialect: "trtllm", queue: 6, kv: 713, capacity: 24064 },
+    // Blocks from the cache geometry, rounded down to whole index entries of 16
+    // (indexStride): 62500 → 62496, 27114 → 27104; 42720 and 24064 are whole.
+    { page: fixture("vllm-v1-dp2.prom"), dialect: "vllm", queue: 3, running: 12, kv: 354, capacity: wholeEntries(62500) },
+    { page: fixture("vllm-v1-legacy.prom"), dialect: "vllm", queue: 2, running: 4, kv: 632, capacity: wholeEntries(27114) },
+    { page: fixture("sglang.prom"), dialect: "sglang", queue: 6, kv: 445, capacity: wholeEntries(42720) },
+    { page: fixture("trtllm.prom"), dialect: "trtllm", queue: 6, kv: 713, capacity: wholeEntries(24064) },
   ];
   for (const c of cases) {
     const [server] = await startServers([c.page]);
@@ -84,7 +89,7 @@ test("reads vLLM V1 (two engines), older vLLM, SGLang and TensorRT-LLM pages", a
     assert.equal(gauge(gw, a, "queue"), c.queue, `${c.dialect} queue`);
     if (c.running !== undefined) assert.equal(gauge(gw, a, "running"), c.running, `${c.dialect} running`);
     assert.equal(gauge(gw, a, "kv_cache_usage_permille"), c.kv, `${c.dialect} kv`);
-    // Index sized from the server's cache geometry: blocks × tokens per block × 4 chars / 64.
+    // Index sized from the server's cache geometry: blocks × tokens per block × 4 chars / 64, in whole entries.
     assert.equal(gauge(gw, a, "index_capacity_blocks"), c.capacity, `${c.dialect} capacity`);
     assert.equal(counter(gw, `endpoint.${a}.scrape_failures`), 0);
     gw.envoy.shutdown();
@@ -192,18 +197,21 @@ test("all endpoints unhealthy: traffic still flows to them", async () => {
 });
 
 test("cache geometry resizes the index unless lruCapacityPerServer is set", async () => {
-  const [server] = await startServers([vllmPage({ blockSize: 16, gpuBlocks: 100 })]);
+  // 25 index entries: 25 × 16 (indexStride) = 400 server blocks × 16 tokens × 4 chars / 64-char blocks = 400 blocks.
+  const capacity = 25 * DEFAULT_INDEX_STRIDE;
+  const [server] = await startServers([vllmPage({ blockSize: 16, gpuBlocks: capacity })]);
   const gw = await scrapingGateway([server]);
   await run(gw, 400);
-  // 100 blocks × 16 tokens × 4 chars / 64-char blocks = 100 blocks.
-  assert.equal(gauge(gw, server.address, "index_capacity_blocks"), 100);
-  for (let i = 0; i < 10; i++) send(gw, chatBody([["user", text(40 + i, 64 * 40)]]), { complete: true });
+  assert.equal(gauge(gw, server.address, "index_capacity_blocks"), capacity);
+  // 10 prompts of 10 entries each: four times the capacity.
+  for (let i = 0; i < 10; i++) send(gw, chatBody([["user", text(40 + i, 64 * 10 * DEFAULT_INDEX_STRIDE)]]), { complete: true });
   await run(gw, 200);
-  assert.ok(gauge(gw, server.address, "index_blocks") <= 100);
+  assert.ok(gauge(gw, server.address, "index_blocks") <= capacity);
   gw.envoy.shutdown();
-  const pinned = await scrapingGateway([server], { config: { lruCapacityPerServer: 5000 } });
+  // An explicit capacity wins over the geometry (a whole number of entries: 320 × 16).
+  const pinned = await scrapingGateway([server], { config: { lruCapacityPerServer: 5120 } });
   await run(pinned, 400);
-  assert.equal(gauge(pinned, server.address, "index_capacity_blocks"), 5000);
+  assert.equal(gauge(pinned, server.address, "index_capacity_blocks"), 5120);
   pinned.envoy.shutdown();
 });
 

@@ -2,6 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { gateway, send, chatBody, text, addresses, stat, header, DEST } from "./harness.ts";
+import { DEFAULT_INDEX_STRIDE } from "../e2e/scenarios.ts";
 
 const SYSTEM = text(1, 2000); // a long shared system prompt: 31 full 64-byte blocks
 
@@ -16,14 +17,19 @@ test("the same prompt goes to the same endpoint", async () => {
 
 test("a shared system prompt with distinct questions sticks to one endpoint", async () => {
   const gw = await gateway({ endpoints: 4 });
+  // Longer than SYSTEM, so that the shared part spans several index entries.
+  const system = text(1, 4200);
   const seen = new Set<string | undefined>();
   for (let i = 0; i < 40; i++) {
-    seen.add(send(gw, chatBody([["system", SYSTEM], ["user", `question number ${i}: ${text(100 + i, 80)}`]]), { complete: true }).destination);
+    seen.add(send(gw, chatBody([["system", system], ["user", `question number ${i}: ${text(100 + i, 80)}`]]), { complete: true }).destination);
   }
   assert.equal(seen.size, 1, `one endpoint for the shared prefix, got ${[...seen].join(", ")}`);
-  // 31 shared full blocks = 7 index entries of 4 blocks (indexStride) each, for
-  // every request after the first.
-  assert.ok(stat(gw, "prefix_router.prefix_blocks_matched") >= 39 * 28);
+  // The system message ("system" 0x1F, 4,200 characters, 0x1E) fills 65 full
+  // 64-character blocks = 4 whole index entries of 16 blocks (indexStride), 64
+  // blocks, matched by every request after the first.
+  const entries = Math.floor(Math.floor((7 + system.length + 1) / 64) / DEFAULT_INDEX_STRIDE);
+  assert.equal(entries, 4);
+  assert.ok(stat(gw, "prefix_router.prefix_blocks_matched") >= 39 * entries * DEFAULT_INDEX_STRIDE);
 });
 
 test("64 unrelated prompts over 4 endpoints give every endpoint at least 8", async () => {
@@ -94,14 +100,17 @@ test("different models and adapters share nothing", async () => {
 
 test("a prefix routed by one VM is matched on another", async () => {
   const gw = await gateway({ endpoints: 8, vms: 4 });
-  const prompts = Array.from({ length: 12 }, (_, i) => text(500 + i, 1500));
+  const prompts = Array.from({ length: 12 }, (_, i) => text(500 + i, 4200));
   const first = prompts.map((p) => send(gw, chatBody([["user", p]]), { vm: 0, complete: true }).destination);
   const matchedBefore = stat(gw, "prefix_router.prefix_blocks_matched");
   for (let vm = 1; vm < 4; vm++) {
     prompts.forEach((p, i) => assert.equal(send(gw, chatBody([["user", p], ["user", "follow-up"]]), { vm, complete: true }).destination, first[i]));
   }
-  // 3 VMs × 12 prompts, each matching its prompt's 23 full blocks, indexed as 5 entries of 4.
-  assert.ok(stat(gw, "prefix_router.prefix_blocks_matched") - matchedBefore >= 3 * 12 * 20);
+  // 3 VMs × 12 prompts, each matching its prompt's 65 full blocks ("user" 0x1F and
+  // 4,200 characters), indexed as 4 entries of 16 (indexStride): 64 blocks.
+  const matchedPerPrompt = Math.floor(Math.floor((5 + 4200) / 64) / DEFAULT_INDEX_STRIDE) * DEFAULT_INDEX_STRIDE;
+  assert.equal(matchedPerPrompt, 64);
+  assert.ok(stat(gw, "prefix_router.prefix_blocks_matched") - matchedBefore >= 3 * 12 * matchedPerPrompt);
 });
 
 test("a prefix one VM placed a moment ago is matched on another before any tick", async () => {

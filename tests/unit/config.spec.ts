@@ -111,10 +111,10 @@ describe("configuration", () => {
   });
 
   it("bounds the index so that two configurations fit in V8's 1 GiB of Wasm memory", () => {
-    // Default maxIndexBlocks 2^22 at stride 4: 2^20 entries.
-    expect<u64>(parse('{"endpoints":[{"address":"10.0.0.5:8000"}]}').config!.maxIndexEntries()).toBe(1 << 20);
+    // Default maxIndexBlocks 2^22 at stride 16: 2^18 entries.
+    expect<u64>(parse('{"endpoints":[{"address":"10.0.0.5:8000"}]}').config!.maxIndexEntries()).toBe(1 << 18);
     // 2^22 entries is the limit: 2^24 blocks at stride 4 passes, at stride 2 it does not.
-    expect<bool>(parse('{"endpoints":[{"address":"10.0.0.5:8000"}],"maxIndexBlocks":16777216}').config !== null).toBe(true);
+    expect<bool>(parse('{"endpoints":[{"address":"10.0.0.5:8000"}],"maxIndexBlocks":16777216,"indexStride":4}').config !== null).toBe(true);
     expect<string>(errorOf('{"endpoints":[{"address":"10.0.0.5:8000"}],"maxIndexBlocks":16777216,"indexStride":2}'))
       .toBe("maxIndexBlocks: at most 8388608 with indexStride 2 (4194304 index entries): a configuration update runs two indexes in one VM, whose memory V8 caps at 1 GiB");
     // Explicit per-server capacities that add up to less are what counts.

@@ -17,6 +17,7 @@ function workConfig(): Config {
   c.decodeWeight = 0.1;
   c.affinity = 1;
   c.matchBandMs = 0; // the estimates alone decide (the band has its own test)
+  c.indexStride = 4; // entries of 4 blocks × 64 characters = 64 tokens, so that small matches cover part of a prompt
   return c;
 }
 
