@@ -12,6 +12,7 @@ import { Rng } from "./rng.ts";
 import { mutate, noise } from "./mutate.ts";
 import { generateBody, BODY_TOKENS } from "./bodies.ts";
 import { generateConfig, CONFIG_TOKENS, strictAddress } from "./configs.ts";
+import { canonicalAddress } from "../gateway/address.ts";
 import { generatePage, PAGE_TOKENS, DIALECTS } from "./pages.ts";
 import { DEST, gateway, send, advance, inFlightTotal, routerWasm, chatBody, filler, destinationsOf, listedOf, addresses } from "./gateway.ts";
 
@@ -133,6 +134,15 @@ function finish(s: ReturnType<typeof send>["stream"]): void {
   s.sendResponseBody("{}", true);
 }
 
+/** An address in the text the filter routes to; as it is when it does not parse (a configuration the filter refuses). */
+function canonicalOrAsIs(address: string): string {
+  try {
+    return canonicalAddress(address);
+  } catch {
+    return address;
+  }
+}
+
 /** Configurations through addHttpFilter: accepted or rejected, never a failed VM; routing only to what was configured. */
 export async function fuzzRouterConfigs(count: number, seed: number): Promise<RouterFuzzReport> {
   const started = performance.now();
@@ -158,7 +168,8 @@ export async function fuzzRouterConfigs(count: number, seed: number): Promise<Ro
       let configured: Set<string> | null = null;
       try {
         const parsed = JSON.parse(decoder.decode(text)) as { endpoints?: Array<{ address?: string }> };
-        if (Array.isArray(parsed.endpoints)) configured = new Set(parsed.endpoints.map((e) => String(e.address)));
+        // The filter routes to an address's canonical text ("[2001:dB8::1]:80" is "[2001:db8::1]:80").
+        if (Array.isArray(parsed.endpoints)) configured = new Set(parsed.endpoints.map((e) => canonicalOrAsIs(String(e.address))));
       } catch {
         configured = null; // duplicate keys or bytes JSON.parse reads otherwise: the strict check below still applies
       }

@@ -46,8 +46,9 @@ export interface SoakReport {
 const ENDPOINTS = 16;
 const VMS = 8;
 const JOURNAL_SLOTS = 4096;
+// The defaults, given explicitly below so that the shared-data bound is exact.
 const MAX_PREFIX_BLOCKS = 1024;
-const INDEX_STRIDE = 4;
+const INDEX_STRIDE = 16;
 
 /**
  * `gpuBlocks` is the KV cache each simulated server reports (16-token blocks):
@@ -61,7 +62,7 @@ export async function soak(o: { requests: number; windows?: number; seed: number
     endpoints: ENDPOINTS,
     vms: VMS,
     clusters: { metrics: { type: "handler", handle: () => ({ status: 200, body: vllmPage(rng.int(4), 1 + rng.int(8), rng.float() * 0.8, o.gpuBlocks ?? 20000) }) } },
-    config: { metrics: { cluster: "metrics", intervalMs: 200, timeoutMs: 100 }, journalSlots: JOURNAL_SLOTS },
+    config: { metrics: { cluster: "metrics", intervalMs: 200, timeoutMs: 100 }, journalSlots: JOURNAL_SLOTS, maxPrefixBlocks: MAX_PREFIX_BLOCKS, indexStride: INDEX_STRIDE },
   });
   // Journal slots of at most HEADER_BYTES + 8 × (64 releases + entries), plus head, tags, lease, load and its version.
   const entries = MAX_PREFIX_BLOCKS / INDEX_STRIDE;
