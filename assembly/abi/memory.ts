@@ -10,7 +10,8 @@
 // Large buffers (a request body, above all: every decision reads one) are
 // allocated in whole pages of SPARE_PAGE bytes, and the last one released is
 // kept for the next: a body then costs the heap nothing, where a fresh TLSF
-// block for it and its free were about 5% of a 16 KB decision. A kept block is
+// block for it and its free showed in the profile's allocator share
+// (reports/profile-router.md). A kept block is
 // known to hold at least its size rounded up to a page, so it is reused for
 // anything no larger; at most SPARE_MAX bytes are kept.
 const SPARE_MIN: usize = 4096;

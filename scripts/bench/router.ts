@@ -18,6 +18,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { HEADER_BYTES } from "../hardening/journal-check.ts";
+import { DEFAULT_INDEX_STRIDE, DEFAULT_MAX_PREFIX_BLOCKS } from "../gateway/envoy-config.ts";
 import { WASM, HEADERS, benchGateway as gateway, chatBody, filler } from "./router-workload.ts";
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
@@ -31,9 +32,6 @@ const WARMUP = quick ? 200 : 2000;
 const RUNS = quick ? 1 : 3;
 const MEASURED = quick ? 500 : 5000;
 const MEMORY_PROMPTS = quick ? 20_000 : 1_000_000;
-/** The defaults the memory run relies on (README "Configuration reference"). */
-const DEFAULT_MAX_PREFIX_BLOCKS = 1024;
-const DEFAULT_INDEX_STRIDE = 16;
 /** Memory-run prompts: 65 blocks of 64 characters, 4 index entries at the default stride, so the index fills. */
 const MEMORY_PROMPT_CHARS = 4200;
 

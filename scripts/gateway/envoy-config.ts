@@ -67,6 +67,15 @@ export const DEFAULT_ADMIN_GUARD_SOCKET = "/tmp/prefix_router_admin_guard.sock";
 /** Filter fields with a dedicated option here, so that Envoy's side is derived from the same value. */
 const OWNED_FILTER_FIELDS = ["endpoints", "discovery", "destinationHeader", "maxBodyBytes", "metrics", "fallbackHosts"] as const;
 
+/**
+ * The filter's defaults (assembly/router/config.ts) for the prefix index's
+ * geometry: an entry every DEFAULT_INDEX_STRIDE blocks of 64 characters, at
+ * most DEFAULT_MAX_PREFIX_BLOCKS blocks of a prompt. Benchmarks and tests that
+ * size prompts or bounds by them read them here.
+ */
+export const DEFAULT_INDEX_STRIDE = 16;
+export const DEFAULT_MAX_PREFIX_BLOCKS = 1024;
+
 /** The filter's default (assembly/router/config.ts) and range of fallbackHosts. */
 export const DEFAULT_FALLBACK_HOSTS = 2;
 const MAX_FALLBACK_HOSTS = 3;

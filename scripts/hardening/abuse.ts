@@ -16,6 +16,7 @@ import { SMUGGLED_ADDRESSES } from "./configs.ts";
 import { DEST, gateway, send, advance, stat, inFlightTotal, chatBody, filler, routerWasm, addresses, entriesOf, type Gateway } from "./gateway.ts";
 import type { HttpStream } from "../host/index.ts";
 import { HEADER_BYTES } from "./journal-check.ts";
+import { DEFAULT_INDEX_STRIDE } from "../gateway/envoy-config.ts";
 
 function finish(s: HttpStream): void {
   if (s.ended) return;
@@ -211,7 +212,7 @@ export interface WorkReport {
 /** Decision time (the module's own time for the body callback) against body size and prompt length. */
 export async function workBounds(o: { repeats: number }): Promise<WorkReport> {
   const maxPrefixBlocks = 1024;
-  const indexStride = 16; // the default, given explicitly so that the event bound below is exact
+  const indexStride = DEFAULT_INDEX_STRIDE; // given explicitly so that the event bound below is exact
   const gw = await gateway({ endpoints: 16, vms: 1, bufferLimitBytes: 8 << 20, config: { maxPrefixBlocks, indexStride, maxBodyBytes: 4 << 20 } });
   const vm = gw.plugin.vm(0)!;
   vm.profileTime = true;
@@ -272,7 +273,7 @@ export async function hashFlood(o: { entriesPerEndpoint: number }): Promise<Floo
   const e = fm.exports;
   const cap = o.entriesPerEndpoint;
   const entriesPerRequest = 64;
-  const indexStride = 16; // the default, given explicitly below: the ground blocks must be the entries
+  const indexStride = DEFAULT_INDEX_STRIDE; // given explicitly below: the ground blocks must be the entries
   let bits = 0;
   while (1 << bits < 2 * cap + 1) bits++;
   const mask = BigInt((1 << bits) - 1);

@@ -14,6 +14,7 @@ import { vllmPage } from "./metrics-servers.ts";
 import { mixedBody, sendMixed } from "./prompts.ts";
 import type { HttpStream } from "../host/index.ts";
 import { HEADER_BYTES } from "./journal-check.ts";
+import { DEFAULT_INDEX_STRIDE, DEFAULT_MAX_PREFIX_BLOCKS } from "../gateway/envoy-config.ts";
 
 export interface SoakWindow {
   requests: number;
@@ -47,8 +48,8 @@ const ENDPOINTS = 16;
 const VMS = 8;
 const JOURNAL_SLOTS = 4096;
 // The defaults, given explicitly below so that the shared-data bound is exact.
-const MAX_PREFIX_BLOCKS = 1024;
-const INDEX_STRIDE = 16;
+const MAX_PREFIX_BLOCKS = DEFAULT_MAX_PREFIX_BLOCKS;
+const INDEX_STRIDE = DEFAULT_INDEX_STRIDE;
 
 /**
  * `gpuBlocks` is the KV cache each simulated server reports (16-token blocks):

@@ -9,8 +9,8 @@ import { request } from "node:http";
 import type { TestContext } from "node:test";
 import { prometheusEndpointSeries, prometheusPassthroughSeries } from "../../scripts/gateway/stats-tags.ts";
 
-/** The filter's default indexStride (assembly/router/config.ts): predicted matches come in whole entries of this many 64-character blocks. */
-export const DEFAULT_INDEX_STRIDE = 16;
+/** The filter's default indexStride: predicted matches come in whole entries of this many 64-character blocks. */
+export { DEFAULT_INDEX_STRIDE } from "../../scripts/gateway/envoy-config.ts";
 
 export interface Target {
   /** http://ip:port of the gateway's listener. */
