@@ -58,7 +58,10 @@ export class Config {
   destinationHeader: string = "x-gateway-destination-endpoint";
   paths: string[] = ["/v1/completions", "/v1/chat/completions", "/v1/responses", "/v1/messages"];
   hashBlockSize: i32 = 64;
-  maxPrefixBlocks: i32 = 1024;
+  /** Blocks hashed, matched and counted as work at most (256 KB of prompt). Past
+   * it a prompt looks cheaper than it is to the scorer: 1024 under-counted the
+   * trace's long prompts on the defaults grid (reports/eval/grid.md). */
+  maxPrefixBlocks: i32 = 4096;
   /** The index records every indexStride-th chained block hash (a match on one
    * implies all blocks before it), so index work, memory and journal traffic
    * shrink by this factor while matches stay precise to indexStride blocks.

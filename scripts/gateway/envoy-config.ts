@@ -74,7 +74,7 @@ const OWNED_FILTER_FIELDS = ["endpoints", "discovery", "destinationHeader", "max
  * size prompts or bounds by them read them here.
  */
 export const DEFAULT_INDEX_STRIDE = 16;
-export const DEFAULT_MAX_PREFIX_BLOCKS = 1024;
+export const DEFAULT_MAX_PREFIX_BLOCKS = 4096;
 
 /** The filter's default (assembly/router/config.ts) and range of fallbackHosts. */
 export const DEFAULT_FALLBACK_HOSTS = 2;

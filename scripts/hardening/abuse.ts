@@ -16,7 +16,7 @@ import { SMUGGLED_ADDRESSES } from "./configs.ts";
 import { DEST, gateway, send, advance, stat, inFlightTotal, chatBody, filler, routerWasm, addresses, entriesOf, type Gateway } from "./gateway.ts";
 import type { HttpStream } from "../host/index.ts";
 import { HEADER_BYTES } from "./journal-check.ts";
-import { DEFAULT_INDEX_STRIDE } from "../gateway/envoy-config.ts";
+import { DEFAULT_INDEX_STRIDE, DEFAULT_MAX_PREFIX_BLOCKS } from "../gateway/envoy-config.ts";
 
 function finish(s: HttpStream): void {
   if (s.ended) return;
@@ -211,8 +211,9 @@ export interface WorkReport {
 
 /** Decision time (the module's own time for the body callback) against body size and prompt length. */
 export async function workBounds(o: { repeats: number }): Promise<WorkReport> {
-  const maxPrefixBlocks = 1024;
-  const indexStride = DEFAULT_INDEX_STRIDE; // given explicitly so that the event bound below is exact
+  // The defaults, given explicitly so that the event bound below is exact.
+  const maxPrefixBlocks = DEFAULT_MAX_PREFIX_BLOCKS;
+  const indexStride = DEFAULT_INDEX_STRIDE;
   const gw = await gateway({ endpoints: 16, vms: 1, bufferLimitBytes: 8 << 20, config: { maxPrefixBlocks, indexStride, maxBodyBytes: 4 << 20 } });
   const vm = gw.plugin.vm(0)!;
   vm.profileTime = true;

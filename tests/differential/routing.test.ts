@@ -19,6 +19,7 @@ import { after, before } from "node:test";
 import { envoyTest } from "../e2e/real-envoy.ts";
 import { vllmPage } from "../router/metrics-server.ts";
 import { DEFAULT_INDEX_STRIDE } from "../e2e/scenarios.ts";
+import { DEFAULT_MAX_PREFIX_BLOCKS } from "../../scripts/gateway/envoy-config.ts";
 import type { Variant } from "../../scripts/gateway/envoy-config.ts";
 import {
   endpointSeries, envoyWorkersUsed, runBoth, startUpstreams, statDifferences, stepDifferences, text, waitStats,
@@ -55,8 +56,8 @@ function routingScript(seed: number): { steps: Step[]; again: Array<[number, num
   steps.push({ kind: "raw", label: "pass-through", method: "GET", path: "/v1/models" });
   for (let i = 0; i < 4; i++) steps.push({ kind: "completion", label: `completion, distinct ${i}`, prompt: text(seed * 100 + 60 + i, 1500) });
   steps.push({ kind: "completion", label: "shorter than one block", prompt: "Hi." });
-  // 70 KB: past maxPrefixBlocks (1024 blocks of 64 bytes), so only the first 64 KB is hashed.
-  const long = text(seed * 100 + 70, 70_000);
+  // Past maxPrefixBlocks (4096 blocks of 64 bytes by default), so only the first 256 KB is hashed.
+  const long = text(seed * 100 + 70, DEFAULT_MAX_PREFIX_BLOCKS * 64 + 6_000);
   const longAt = steps.length;
   steps.push({ kind: "completion", label: "past maxPrefixBlocks", prompt: long });
   again.push([steps.length, longAt]);

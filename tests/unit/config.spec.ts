@@ -19,7 +19,7 @@ describe("configuration", () => {
     expect<string>(c.endpoints[1].metricsAddress).toBe("10.0.0.6:8000");
     expect<string>(c.destinationHeader).toBe("x-gateway-destination-endpoint");
     expect<i32>(c.hashBlockSize).toBe(64);
-    expect<i32>(c.maxPrefixBlocks).toBe(1024);
+    expect<i32>(c.maxPrefixBlocks).toBe(4096);
     expect<i32>(c.lruCapacityPerServer).toBe(31250);
     expect<bool>(c.lruCapacityExplicit).toBe(false);
     expect<f64>(c.weights.prefix).toBe(3);
