@@ -17,9 +17,10 @@
 // Usage: node --import tsx scripts/bench/router.ts [--quick] [--out reports/bench-router.md]
 import { readFileSync, writeFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
-import { HEADER_BYTES } from "../hardening/journal-check.ts";
+import { journalEventBound } from "../hardening/journal-check.ts";
 import { DEFAULT_INDEX_STRIDE, DEFAULT_MAX_PREFIX_BLOCKS } from "../gateway/envoy-config.ts";
 import { WASM, HEADERS, benchGateway as gateway, chatBody, filler } from "./router-workload.ts";
+import { BATCH, type CellRun, decisionCost, percentile } from "./decision-cost.ts";
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
 const outIndex = args.indexOf("--out");
@@ -35,9 +36,6 @@ const MEMORY_PROMPTS = quick ? 20_000 : 1_000_000;
 /** Memory-run prompts: 65 blocks of 64 characters, 4 index entries at the default stride, so the index fills. */
 const MEMORY_PROMPT_CHARS = 4200;
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
 
 /** The module's own xxHash64 pass, from a second instance of the same .wasm with inert imports. */
 async function hashPass(): Promise<(bytes: Uint8Array, reps: number) => number[]> {
@@ -61,80 +59,10 @@ async function hashPass(): Promise<(bytes: Uint8Array, reps: number) => number[]
   };
 }
 
-/** Requests per batch for the batched mean: one module-time reading per batch, so no per-call timer error accumulates in it. */
-const BATCH = 100;
-
-interface CellRun {
-  p50: number;
-  p99: number;
-  moduleP50: number;
-  moduleP99: number;
-  /** Module time per request, the median over batches of BATCH requests (ticks excluded). */
-  batchMean: number;
-  bytes: number;
-  tickPerRequestUs: number;
-  hostCallsPerRequest: number;
-}
-
-/** With several VMs, requests take turns across them, so each decision also reads the events the others appended since its last one. */
-async function decisionCost(size: number, endpoints: number, vms = 1): Promise<CellRun> {
-  const { clock, plugin } = await gateway(endpoints, vms);
-  const bodies = Array.from({ length: 64 }, (_, i) => Buffer.from(chatBody(size, i)));
-  const times: number[] = [];
-  const module: number[] = [];
-  const batches: number[] = [];
-  let batchMs = 0;
-  let batchCount = 0;
-  /** Module time of the ticks during the measured requests (their catch-up, mostly), ms. */
-  let tickModuleMs = 0;
-  let hostCalls = 0;
-  const calls = () => plugin.vms.reduce((n, v) => n + [...v.hostCallCounts.values()].reduce((a, b) => a + b, 0), 0);
-  for (const v of plugin.vms) v.profileTime = true;
-  for (let i = 0; i < WARMUP + MEASURED; i++) {
-    const body = i < WARMUP ? bodies[i % bodies.length] : Buffer.from(chatBody(size, i));
-    const worker = i % vms;
-    const vm = plugin.vms[worker];
-    const s = plugin.newStream(worker);
-    s.sendRequestHeaders(HEADERS, false);
-    const m0 = vm.moduleMs();
-    const c0 = calls();
-    const t0 = performance.now();
-    s.sendRequestBody(body, true);
-    const t1 = performance.now();
-    if (i >= WARMUP) {
-      const m = vm.moduleMs() - m0;
-      times.push((t1 - t0) * 1000);
-      module.push(m * 1000);
-      hostCalls += calls() - c0;
-      batchMs += m;
-      if (++batchCount === BATCH) {
-        batches.push((batchMs * 1000) / BATCH);
-        batchMs = 0;
-        batchCount = 0;
-      }
-    }
-    s.complete();
-    if (i % 100 === 0) {
-      const before = plugin.vms.reduce((a, v) => a + v.moduleMs(), 0);
-      clock.advance(100);
-      if (i >= WARMUP) tickModuleMs += plugin.vms.reduce((a, v) => a + v.moduleMs(), 0) - before;
-    }
-  }
-  const sorted = (xs: number[]) => xs.sort((a, b) => a - b);
-  sorted(times);
-  sorted(module);
-  sorted(batches);
-  return {
-    p50: percentile(times, 50), p99: percentile(times, 99), moduleP50: percentile(module, 50), moduleP99: percentile(module, 99),
-    batchMean: percentile(batches, 50), bytes: bodies[0].length,
-    tickPerRequestUs: (tickModuleMs * 1000) / MEASURED, hostCallsPerRequest: hostCalls / MEASURED,
-  };
-}
-
 /** A cell measured RUNS times, each on a fresh gateway: the median run's figures and each figure's range over runs. */
 async function cell(size: number, endpoints: number, vms = 1) {
   const runs: CellRun[] = [];
-  for (let r = 0; r < RUNS; r++) runs.push(await decisionCost(size, endpoints, vms));
+  for (let r = 0; r < RUNS; r++) runs.push(await decisionCost(size, endpoints, vms, { warmup: WARMUP, measured: MEASURED }));
   const pick = (f: (x: CellRun) => number) => {
     const xs = runs.map(f).sort((a, b) => a - b);
     return { median: xs[Math.floor(xs.length / 2)], min: xs[0], max: xs[xs.length - 1] };
@@ -247,9 +175,9 @@ async function main() {
   say(`| Wasm linear memory at start | ${mib(m.start)} MiB |`);
   say(`| after ${(MEMORY_PROMPTS / 10).toLocaleString("en")} prompts | ${mib(m.afterWarmup)} MiB |`);
   say(`| after all | ${mib(m.end)} MiB |`);
-  // The journal's head, VM-tag counter and 4096 slots of at most HEADER_BYTES + 8 × (64 releases + the
-  // index entries of one prompt) bytes, and the affinity ring's head (this run makes no sticky routes), each with its key.
-  const eventBound = HEADER_BYTES + 8 * (64 + DEFAULT_MAX_PREFIX_BLOCKS / DEFAULT_INDEX_STRIDE);
+  // The journal's head, VM-tag counter and 4096 slots of at most one event each, and the affinity
+  // ring's head (this run makes no sticky routes), each with its key.
+  const eventBound = journalEventBound(DEFAULT_MAX_PREFIX_BLOCKS, DEFAULT_INDEX_STRIDE);
   say(`| shared data | ${m.sharedKeys} keys, ${mib(m.sharedBytes)} MiB (bound: 4099 keys, ${mib(4098 * (eventBound + 64) + (8 + 64))} MiB) |`);
   say(`| throughput through the emulator | ${(MEMORY_PROMPTS / m.seconds).toFixed(0)} requests/s |`);
   if (!quick) writeFileSync(outFile, lines.join("\n") + "\n");

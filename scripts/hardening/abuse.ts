@@ -15,7 +15,7 @@ import { FuzzModule } from "./fuzz-module.ts";
 import { SMUGGLED_ADDRESSES } from "./configs.ts";
 import { DEST, gateway, send, advance, stat, inFlightTotal, chatBody, filler, routerWasm, addresses, entriesOf, type Gateway } from "./gateway.ts";
 import type { HttpStream } from "../host/index.ts";
-import { HEADER_BYTES } from "./journal-check.ts";
+import { journalEventBound } from "./journal-check.ts";
 import { DEFAULT_INDEX_STRIDE, DEFAULT_MAX_PREFIX_BLOCKS } from "../gateway/envoy-config.ts";
 
 function finish(s: HttpStream): void {
@@ -217,7 +217,7 @@ export async function workBounds(o: { repeats: number }): Promise<WorkReport> {
   const gw = await gateway({ endpoints: 16, vms: 1, bufferLimitBytes: 8 << 20, config: { maxPrefixBlocks, indexStride, maxBodyBytes: 4 << 20 } });
   const vm = gw.plugin.vm(0)!;
   vm.profileTime = true;
-  const r: WorkReport = { rows: [], maxEventBytes: 0, eventBound: HEADER_BYTES + 8 * (64 + maxPrefixBlocks / indexStride), problems: [] };
+  const r: WorkReport = { rows: [], maxEventBytes: 0, eventBound: journalEventBound(maxPrefixBlocks, indexStride), problems: [] };
   for (const promptBytes of [1 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20, 4000 << 10]) {
     const times: number[] = [];
     let hashed = 0;

@@ -11,6 +11,13 @@ import type { FuzzModule } from "./fuzz-module.ts";
 
 /** A journal event's header (journal.ts): what every event's size bound starts with. */
 export const HEADER_BYTES = 32;
+/** Released in-flight counts one event carries at most (limits.ts MAX_RELEASES). */
+const MAX_RELEASES = 64;
+
+/** The largest journal event: its header, then 8 bytes per release and per index entry of one prompt. */
+export function journalEventBound(maxPrefixBlocks: number, indexStride: number): number {
+  return HEADER_BYTES + 8 * (MAX_RELEASES + Math.floor(maxPrefixBlocks / indexStride));
+}
 
 export interface JournalLayout {
   rootId: string;

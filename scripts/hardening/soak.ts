@@ -13,7 +13,7 @@ import { gateway, advance, stat, inFlightTotal } from "./gateway.ts";
 import { vllmPage } from "./metrics-servers.ts";
 import { mixedBody, sendMixed } from "./prompts.ts";
 import type { HttpStream } from "../host/index.ts";
-import { HEADER_BYTES } from "./journal-check.ts";
+import { journalEventBound } from "./journal-check.ts";
 import { DEFAULT_INDEX_STRIDE, DEFAULT_MAX_PREFIX_BLOCKS } from "../gateway/envoy-config.ts";
 
 export interface SoakWindow {
@@ -47,9 +47,6 @@ export interface SoakReport {
 const ENDPOINTS = 16;
 const VMS = 8;
 const JOURNAL_SLOTS = 4096;
-// The defaults, given explicitly below so that the shared-data bound is exact.
-const MAX_PREFIX_BLOCKS = DEFAULT_MAX_PREFIX_BLOCKS;
-const INDEX_STRIDE = DEFAULT_INDEX_STRIDE;
 
 /**
  * `gpuBlocks` is the KV cache each simulated server reports (16-token blocks):
@@ -63,11 +60,12 @@ export async function soak(o: { requests: number; windows?: number; seed: number
     endpoints: ENDPOINTS,
     vms: VMS,
     clusters: { metrics: { type: "handler", handle: () => ({ status: 200, body: vllmPage(rng.int(4), 1 + rng.int(8), rng.float() * 0.8, o.gpuBlocks ?? 20000) }) } },
-    config: { metrics: { cluster: "metrics", intervalMs: 200, timeoutMs: 100 }, journalSlots: JOURNAL_SLOTS, maxPrefixBlocks: MAX_PREFIX_BLOCKS, indexStride: INDEX_STRIDE },
+    config: { metrics: { cluster: "metrics", intervalMs: 200, timeoutMs: 100 }, journalSlots: JOURNAL_SLOTS,
+      // The defaults, given explicitly so that the shared-data bound below is exact.
+      maxPrefixBlocks: DEFAULT_MAX_PREFIX_BLOCKS, indexStride: DEFAULT_INDEX_STRIDE },
   });
-  // Journal slots of at most HEADER_BYTES + 8 × (64 releases + entries), plus head, tags, lease, load and its version.
-  const entries = MAX_PREFIX_BLOCKS / INDEX_STRIDE;
-  const bound = { keys: JOURNAL_SLOTS + 8, bytes: JOURNAL_SLOTS * (64 + HEADER_BYTES + 8 * (64 + entries)) + 64 * 1024 };
+  // Journal slots of at most one event each (and a key of at most 64 bytes), plus head, tags, lease, load and its version.
+  const bound = { keys: JOURNAL_SLOTS + 8, bytes: JOURNAL_SLOTS * (64 + journalEventBound(DEFAULT_MAX_PREFIX_BLOCKS, DEFAULT_INDEX_STRIDE)) + 64 * 1024 };
   const windowsCount = o.windows ?? 10;
   const perWindow = Math.ceil(o.requests / windowsCount);
   const report: SoakReport = {

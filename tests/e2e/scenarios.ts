@@ -8,9 +8,18 @@ import assert from "node:assert/strict";
 import { request } from "node:http";
 import type { TestContext } from "node:test";
 import { prometheusEndpointSeries, prometheusPassthroughSeries } from "../../scripts/gateway/stats-tags.ts";
+import { DEFAULT_INDEX_STRIDE } from "../../scripts/gateway/envoy-config.ts";
 
 /** The filter's default indexStride: predicted matches come in whole entries of this many 64-character blocks. */
 export { DEFAULT_INDEX_STRIDE } from "../../scripts/gateway/envoy-config.ts";
+
+/**
+ * Of a prompt's (or a capacity's) `bytes` in 64-character blocks, those the
+ * index counts: whole entries of DEFAULT_INDEX_STRIDE blocks, the rest dropped.
+ */
+export function wholeEntryBlocks(bytes: number): number {
+  return Math.floor(Math.floor(bytes / 64) / DEFAULT_INDEX_STRIDE) * DEFAULT_INDEX_STRIDE;
+}
 
 export interface Target {
   /** http://ip:port of the gateway's listener. */

@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { metricsFaults, hugePages, vmRestart, raceEightVms, PROBE_SYSTEM_CHARS } from "../../scripts/hardening/faults.ts";
-import { DEFAULT_INDEX_STRIDE } from "../e2e/scenarios.ts";
+import { wholeEntryBlocks } from "../e2e/scenarios.ts";
 
 test("failing metrics servers mark endpoints unhealthy, routing goes on and recovers", async () => {
   const r = await metricsFaults({ window: 120, deadlineMs: 15_000, seed: 11 });
@@ -29,7 +29,7 @@ test("a VM that traps mid-request is reloaded, replays the index, and nothing el
   // Work scoring may move a probe or two to an idle endpoint (faults.ts says why); the rest
   // must find their whole system prompt in the replayed index: "system" 0x1F, the text,
   // 0x1E are 65 full 64-character blocks, 4 whole index entries of DEFAULT_INDEX_STRIDE.
-  const indexedBlocks = Math.floor(Math.floor((7 + PROBE_SYSTEM_CHARS + 1) / 64) / DEFAULT_INDEX_STRIDE) * DEFAULT_INDEX_STRIDE;
+  const indexedBlocks = wholeEntryBlocks(7 + PROBE_SYSTEM_CHARS + 1);
   assert.equal(indexedBlocks, 64);
   assert.ok(r.warmProbes.sameDestination >= r.warmProbes.probes - 2, `${r.warmProbes.sameDestination} of ${r.warmProbes.probes}`);
   assert.ok(r.warmProbes.matchedBlocks >= indexedBlocks * r.warmProbes.sameDestination, `${r.warmProbes.matchedBlocks} blocks matched`);

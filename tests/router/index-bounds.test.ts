@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { gateway, send, chatBody, text, stat } from "./harness.ts";
 import { DEFAULT_INDEX_STRIDE } from "../e2e/scenarios.ts";
-import { HEADER_BYTES } from "../../scripts/hardening/journal-check.ts";
+import { journalEventBound } from "../../scripts/hardening/journal-check.ts";
 
 test("an endpoint's index evicts at lruCapacityPerServer", async () => {
   // In index entries of DEFAULT_INDEX_STRIDE (16) blocks: a capacity of 16
@@ -34,8 +34,8 @@ test("10^5 distinct prompts keep shared data under its bound", async () => {
   // the journal's events fill (at the default stride a 300-character prompt has none).
   const gw = await gateway({ endpoints: 4, vms: 2, config: { journalSlots: slots, maxPrefixBlocks, indexStride: 1, lruCapacityPerServer: 2000 } });
   // keys: head, vm tag counter, the affinity ring's head (no sticky routes here), and one
-  // per slot; values at most HEADER_BYTES + 8 × (64 + blocks).
-  const bound = (slots + 3) * (64 + HEADER_BYTES + 8 * (64 + maxPrefixBlocks));
+  // per slot; values at most one event (keys at most 64 bytes).
+  const bound = (slots + 3) * (64 + journalEventBound(maxPrefixBlocks, 1));
   const memory0 = gw.plugin.vms.map((vm) => vm.memoryBytes());
   for (let i = 0; i < 100_000; i++) {
     send(gw, chatBody([["user", `${i} ${text(i, 300)}`]]), { complete: true });

@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { gateway, send, chatBody, text, addresses, stat, header, DEST } from "./harness.ts";
-import { DEFAULT_INDEX_STRIDE } from "../e2e/scenarios.ts";
+import { DEFAULT_INDEX_STRIDE, wholeEntryBlocks } from "../e2e/scenarios.ts";
 
 const SYSTEM = text(1, 2000); // a long shared system prompt: 31 full 64-byte blocks
 
@@ -27,7 +27,7 @@ test("a shared system prompt with distinct questions sticks to one endpoint", as
   // The system message ("system" 0x1F, 4,200 characters, 0x1E) fills 65 full
   // 64-character blocks = 4 whole index entries of 16 blocks (indexStride), 64
   // blocks, matched by every request after the first.
-  const entries = Math.floor(Math.floor((7 + system.length + 1) / 64) / DEFAULT_INDEX_STRIDE);
+  const entries = wholeEntryBlocks(7 + system.length + 1) / DEFAULT_INDEX_STRIDE;
   assert.equal(entries, 4);
   assert.ok(stat(gw, "prefix_router.prefix_blocks_matched") >= 39 * entries * DEFAULT_INDEX_STRIDE);
 });
@@ -108,7 +108,7 @@ test("a prefix routed by one VM is matched on another", async () => {
   }
   // 3 VMs × 12 prompts, each matching its prompt's 65 full blocks ("user" 0x1F and
   // 4,200 characters), indexed as 4 entries of 16 (indexStride): 64 blocks.
-  const matchedPerPrompt = Math.floor(Math.floor((5 + 4200) / 64) / DEFAULT_INDEX_STRIDE) * DEFAULT_INDEX_STRIDE;
+  const matchedPerPrompt = wholeEntryBlocks(5 + 4200);
   assert.equal(matchedPerPrompt, 64);
   assert.ok(stat(gw, "prefix_router.prefix_blocks_matched") - matchedBefore >= 3 * 12 * matchedPerPrompt);
 });
