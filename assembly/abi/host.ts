@@ -75,6 +75,19 @@ export function getHeader(mapType: i32, key: ArrayBuffer, out: HostBuffer): u32 
   return status;
 }
 
+/**
+ * Reads a whole header map, serialized as pairs (pairs.ts PairsReader), into
+ * `out`: one host call, and one copy into the module, however many headers
+ * are read from it. An empty or missing map comes back Ok with size 0.
+ */
+export function getHeaderPairs(mapType: i32, out: HostBuffer): u32 {
+  out.release();
+  clearReturnSlots();
+  const status = raw.proxy_get_header_map_pairs(mapType, out.ptrSlot(), out.sizeSlot());
+  out.takeFromReturnSlots();
+  return status;
+}
+
 export function replaceHeader(mapType: i32, key: ArrayBuffer, valuePtr: usize, valueLen: usize): u32 {
   return raw.proxy_replace_header_map_value(mapType, changetype<usize>(key), key.byteLength, valuePtr, valueLen);
 }

@@ -17,7 +17,7 @@ import { HostBuffer } from "../abi/memory";
 import * as host from "../abi/host";
 import { Router, nowMs } from "./router";
 import { Api, responseIdHash } from "./request";
-import { xxh64 } from "./hash";
+import { RequestHead } from "./request_head";
 import { StreamHost } from "./stream_host";
 import { Pass } from "./stats";
 import { RESPONSE_ID_WINDOW } from "./limits";
@@ -29,14 +29,9 @@ export namespace StreamState {
   export const Routed: i32 = 3;
 }
 
-const METHOD = String.UTF8.encode(":method");
-const PATH = String.UTF8.encode(":path");
-const CONTENT_LENGTH = String.UTF8.encode("content-length");
-/** Seeds the hash of a session header value, so that it never equals a response id's. */
-const SESSION_SEED: u64 = 0x53455353494F4E31;
-
-/** Shared per-VM scratch for header reads: the stream callbacks never nest. */
+/** Shared per-VM scratch for header reads, and what was read: the stream callbacks never nest. */
 const scratch = new HostBuffer();
+const head = new RequestHead();
 
 @final
 export class RouterStream extends StreamContext {
@@ -66,9 +61,19 @@ export class RouterStream extends StreamContext {
     if (router === null) return HeadersAction.Continue;
     const s = router.stats;
     s.count(s.requests);
+    // Always, and first: a client must not choose its upstream. The call is
+    // cheap (nothing is copied back into the module), and it is made even when
+    // the header_mutation filter before this one has removed the header
+    // already: Envoy clears the route cache when a 0.2.1 module changes request
+    // headers (ENVOY_HOST.md §13, from Envoy 1.33's change log), and the original_dst
+    // variant's routes match on this header. The HCM chose the route before any
+    // filter ran, with the client's header present, and header_mutation does
+    // not clear it; without this call such a request would follow that route.
     host.removeHeader(MapType.RequestHeaders, router.destinationHeader);
-    const pathIndex = this.inferencePath(router);
-    if (pathIndex < 0) {
+    const read = host.getHeaderPairs(MapType.RequestHeaders, scratch) == WasmResult.Ok &&
+      head.read(scratch.ptr, scratch.size, router.paths, router.sessionHeader);
+    scratch.release();
+    if (!read || !head.isPost || head.pathIndex < 0) {
       s.pass(Pass.NotInference);
       return HeadersAction.Continue;
     }
@@ -76,7 +81,7 @@ export class RouterStream extends StreamContext {
       s.pass(Pass.NoBody);
       return HeadersAction.Continue;
     }
-    if (this.declaredLength() > <i64>router.config.maxBodyBytes) {
+    if (head.declaredLength > <i64>router.config.maxBodyBytes) {
       s.pass(Pass.BodyTooLarge);
       return HeadersAction.Continue;
     }
@@ -85,8 +90,8 @@ export class RouterStream extends StreamContext {
       s.pass(Pass.HeadersNotHeld);
       return HeadersAction.Continue;
     }
-    this.api = router.apiOf(pathIndex);
-    this.session = this.sessionOf(router);
+    this.api = router.apiOf(head.pathIndex);
+    this.session = head.session;
     this.state = StreamState.Parked;
     this.parkedAtMs = nowMs();
     root.park(this);
@@ -167,20 +172,6 @@ export class RouterStream extends StreamContext {
     return DataAction.Continue;
   }
 
-
-
-  /** The hash of the session header's value, or 0 (no sessions configured, or no such header). */
-  private sessionOf(router: Router): u64 {
-    if (router.sessionHeader.byteLength == 0) return 0;
-    if (host.getHeader(MapType.RequestHeaders, router.sessionHeader, scratch) != WasmResult.Ok || scratch.size == 0) {
-      scratch.release();
-      return 0;
-    }
-    const h = xxh64(scratch.ptr, scratch.size, SESSION_SEED) | 1;
-    scratch.release();
-    return h;
-  }
-
   onDone(): void {
     const router = this.router;
     if (router === null) return;
@@ -234,55 +225,6 @@ export class RouterStream extends StreamContext {
     this.contextTokens = router.promptTokens;
     this.uncachedTokens = router.chosenUncachedTokens;
     this.state = StreamState.Routed;
-  }
-
-  /** Index of the configured path this POST targets (query ignored), or -1. */
-  private inferencePath(router: Router): i32 {
-    if (host.getHeader(MapType.RequestHeaders, METHOD, scratch) != WasmResult.Ok ||
-        scratch.size != 4 || load<u32>(scratch.ptr) != 0x54534F50 /* "POST" */) {
-      scratch.release();
-      return -1;
-    }
-    if (host.getHeader(MapType.RequestHeaders, PATH, scratch) != WasmResult.Ok) {
-      scratch.release();
-      return -1;
-    }
-    let length = scratch.size;
-    for (let i: usize = 0; i < scratch.size; i++) {
-      if (load<u8>(scratch.ptr + i) == 0x3F /* ? */) {
-        length = i;
-        break;
-      }
-    }
-    let found = -1;
-    for (let i = 0; i < router.paths.length; i++) {
-      const p = unchecked(router.paths[i]);
-      if (<usize>p.byteLength == length && memory.compare(changetype<usize>(p), scratch.ptr, length) == 0) {
-        found = i;
-        break;
-      }
-    }
-    scratch.release();
-    return found;
-  }
-
-  /** content-length as a number; -1 when absent or not a plain decimal. */
-  private declaredLength(): i64 {
-    if (host.getHeader(MapType.RequestHeaders, CONTENT_LENGTH, scratch) != WasmResult.Ok || scratch.size == 0 || scratch.size > 18) {
-      scratch.release();
-      return -1;
-    }
-    let value: i64 = 0;
-    for (let i: usize = 0; i < scratch.size; i++) {
-      const d = <i32>load<u8>(scratch.ptr + i) - 0x30;
-      if (d < 0 || d > 9) {
-        value = -1;
-        break;
-      }
-      value = value * 10 + d;
-    }
-    scratch.release();
-    return value;
   }
 }
 

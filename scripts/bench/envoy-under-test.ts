@@ -30,6 +30,8 @@ export interface EnvoyUnderTestOptions {
   filter: boolean | "floor";
   /** Fields merged into the filter's configuration (the generator's `filter` input), for the filter run only. */
   routerConfig?: Record<string, unknown>;
+  /** Another build of the filter in WASM's place (with `filter: true`): bench:envoy-ab compares builds. */
+  wasmFile?: string;
 }
 
 export interface EnvoyUnderTest {
@@ -83,7 +85,7 @@ export async function startEnvoyUnderTest(options: EnvoyUnderTestOptions): Promi
     endpoints: options.endpoints,
     listen: "127.0.0.1:0",
     admin: "127.0.0.1:0",
-    wasmFile: options.filter === "floor" ? FLOOR_WASM : WASM,
+    wasmFile: options.filter === "floor" ? FLOOR_WASM : options.wasmFile ?? WASM,
     envoyVersion: await envoyUnderTestVersion(),
     metrics: false,
     accessLog: false,

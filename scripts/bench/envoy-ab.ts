@@ -1,0 +1,113 @@
+// Side by side in real Envoy: Envoy's CPU per request with two or more builds
+// of the filter (npm run bench:envoy-ab), the real-Envoy counterpart of
+// npm run bench:ab. The module's own time is what bench:ab measures; this
+// adds what a build costs on Envoy's side of the ABI (host calls, copies into
+// the module, V8's entries and exits), which the emulator cannot show.
+//
+// One Envoy per build, all up together in front of the same loopback
+// upstream; wrk saturates each in turn for a few seconds, round after round,
+// the order reversed every other round, so that a slow moment of this shared
+// machine falls on every build. CPU per request = utime + stime of the Envoy
+// process over its rounds (/proc/<pid>/stat) divided by the requests wrk
+// completed. Printed per round, then the median and spread per build, and
+// each build's median ratio to the first over the rounds (paired by round).
+//
+// Usage: node --import tsx scripts/bench/envoy-ab.ts --wasm A.wasm,B.wasm
+//          [--workers 2] [--size 16384] [--rounds 6] [--seconds 3] [--connections 64]
+//   A build of an earlier commit: git worktree add /tmp/old <commit> && (cd /tmp/old && npm ci && npm run build),
+//   then /tmp/old/build/prefix_router.wasm.
+import { parseArgs } from "node:util";
+import { clockTicksPerSecond, cpuSeconds } from "./proc.ts";
+import { startLoopbackUpstream } from "./loopback-upstream.ts";
+import { ROOT, startEnvoyUnderTest, type EnvoyUnderTest } from "./envoy-under-test.ts";
+import { StopOnExit } from "./stop-on-exit.ts";
+import { INSTALL_WRK, findWrk, runWrkWithoutErrors } from "./wrk.ts";
+import { chatLoadScript } from "./wrk-scripts.ts";
+
+const USAGE = "usage: node --import tsx scripts/bench/envoy-ab.ts --wasm A.wasm,B.wasm [--workers 2] [--size 16384] [--rounds 6] [--seconds 3] [--connections 64]\n";
+const { values } = parseArgs({
+  options: {
+    wasm: { type: "string" },
+    workers: { type: "string", default: "2" },
+    size: { type: "string", default: "16384" },
+    rounds: { type: "string", default: "6" },
+    seconds: { type: "string", default: "3" },
+    connections: { type: "string", default: "64" },
+  },
+});
+function wholePositive(name: string, text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n <= 0) {
+    process.stderr.write(`--${name}: "${text}" is not a positive whole number\n${USAGE}`);
+    process.exit(2);
+  }
+  return n;
+}
+if (!values.wasm || values.wasm.split(",").length < 2) {
+  process.stderr.write(USAGE);
+  process.exit(2);
+}
+const builds = values.wasm.split(",");
+const workers = wholePositive("workers", values.workers!);
+const size = wholePositive("size", values.size!);
+const rounds = wholePositive("rounds", values.rounds!);
+const seconds = wholePositive("seconds", values.seconds!); // wrk's -d takes whole seconds
+const connections = wholePositive("connections", values.connections!);
+const wrk = findWrk();
+if (wrk === null) {
+  process.stderr.write(`wrk not found: ${INSTALL_WRK}\n`);
+  process.exit(2);
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+const stops = new StopOnExit();
+const ticks = clockTicksPerSecond();
+try {
+  const upstream = await startLoopbackUpstream(8, ROOT);
+  stops.add(upstream.stop);
+  const envoys: EnvoyUnderTest[] = [];
+  for (const wasmFile of builds) {
+    const envoy = await startEnvoyUnderTest({ endpoints: upstream.addresses, workers, filter: true, wasmFile });
+    stops.add(envoy.stop);
+    envoys.push(envoy);
+  }
+  const script = chatLoadScript({ bodyBytes: size });
+  let requestNumber = 0;
+  const saturate = async (i: number, durationSeconds: number) => {
+    requestNumber += 10_000_000;
+    return runWrkWithoutErrors(wrk, { url: envoys[i].url, connections, durationSeconds, script, args: [String(requestNumber)] }, builds[i]);
+  };
+  // Warm-up: V8 tiers the module up, connections open.
+  for (let i = 0; i < builds.length; i++) await saturate(i, 2);
+
+  const cpuPerRequest = builds.map(() => [] as number[]);
+  const rate = builds.map(() => [] as number[]);
+  console.log(`${size} B chat bodies, ${workers} Envoy workers, ${connections} connections, ${seconds} s per build per round\n`);
+  console.log("| round | build | req/s | Envoy CPU µs/req |");
+  console.log("|---|---|---|---|");
+  for (let round = 1; round <= rounds; round++) {
+    const order = builds.map((_, i) => i);
+    if (round % 2 === 0) order.reverse();
+    for (const i of order) {
+      const cpu0 = await cpuSeconds(envoys[i].pid, ticks);
+      const r = await saturate(i, seconds);
+      const perRequest = (((await cpuSeconds(envoys[i].pid, ticks)) - cpu0) / r.requests) * 1e6;
+      cpuPerRequest[i].push(perRequest);
+      rate[i].push(r.requestsPerSecond);
+      console.log(`| ${round} | ${builds[i]} | ${Math.round(r.requestsPerSecond)} | ${perRequest.toFixed(1)} |`);
+    }
+  }
+  console.log("\n| build | Envoy CPU µs/req, median (min–max) | ÷ first build, median of rounds | req/s, median |");
+  console.log("|---|---|---|---|");
+  for (let i = 0; i < builds.length; i++) {
+    const xs = cpuPerRequest[i];
+    const ratio = median(xs.map((x, round) => x / cpuPerRequest[0][round]));
+    console.log(`| ${builds[i]} | ${median(xs).toFixed(1)} (${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)}) | ${ratio.toFixed(3)} | ${Math.round(median(rate[i]))} |`);
+  }
+} finally {
+  await stops.stopAll();
+}
