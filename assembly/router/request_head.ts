@@ -2,10 +2,11 @@
 //
 // In Envoy every host call that returns bytes also calls back into the module
 // to allocate them (proxy-wasm-cpp-host src/exports.cc, copyToPointerSize ->
-// the module's malloc), and a read of one header costs about 0.7 µs of Envoy
-// CPU that way (reports/envoy-load.md). Reading :method, :path and
-// content-length one by one cost three such calls per request; the whole map
-// in one proxy_get_header_map_pairs costs one.
+// the module's malloc). Reading :method, :path and content-length one by one
+// cost three such calls per request; the whole map in one
+// proxy_get_header_map_pairs costs one. That took about 1.4 µs of Envoy CPU
+// off a 16 KB request (npm run bench:envoy-ab, 1 worker, the build before
+// against this one).
 //
 // Header names reach the filter lower-cased (Envoy's codecs lower-case them;
 // HTTP/2 and HTTP/3 forbid upper case), as the configuration's header names
