@@ -186,6 +186,25 @@ test("failed scrapes of every kind mark a server unhealthy; one good scrape brin
   }
 });
 
+test("gauges are written to Envoy when they change, not on every tick", async () => {
+  const metrics = await startServers([vllmPage({ waiting: 2 }), vllmPage({})]);
+  const gw = await scrapingGateway(metrics, { vms: 2 });
+  await run(gw, 600);
+  const recordMetric = () => gw.plugin.vms.reduce((n, vm) => n + (vm.hostCallCounts.get("env.proxy_record_metric") ?? 0), 0);
+  for (const vm of gw.plugin.vms) vm.profileTime = true; // counts host calls
+  // Nothing changes: the same pages, no requests. Ten ticks per VM write no gauge.
+  await run(gw, 1000);
+  assert.equal(recordMetric(), 0, "gauges rewritten with the values they had");
+  // A change is written by the next tick: the queue the page reports, and a request in flight.
+  metrics[0].page = vllmPage({ waiting: 5 });
+  const held = send(gw, chatBody([["user", text(77, 300)]]));
+  await run(gw, 400);
+  assert.ok(gauge(gw, metrics[0].address, "queue") >= 5, "the new queue was not written");
+  assert.equal(gauge(gw, held.destination!, "in_flight"), 1);
+  assert.ok(recordMetric() > 0);
+  gw.envoy.shutdown();
+});
+
 test("all endpoints unhealthy: traffic still flows to them", async () => {
   const metrics = await startServers([vllmPage({}), vllmPage({})]);
   const gw = await scrapingGateway(metrics, { metricsConfig: { unhealthyAfter: 1 } });
