@@ -11,9 +11,14 @@
 // process over its rounds (/proc/<pid>/stat) divided by the requests wrk
 // completed. Printed per round, then the median and spread per build, and
 // each build's median ratio to the first over the rounds (paired by round).
+// With --idle, no load: each Envoy's CPU per second of wall time, idle after
+// one request, in turns: what the filter's ticks cost a gateway with no
+// traffic (every worker's VM wakes every tickMs; --endpoints sets how many
+// endpoints each tick's stats cover).
 //
 // Usage: node --import tsx scripts/bench/envoy-ab.ts --wasm A.wasm,B.wasm
 //          [--workers 2] [--size 16384] [--rounds 6] [--seconds 3] [--connections 64]
+//          [--idle] [--endpoints 8]
 //   A build of an earlier commit: git worktree add /tmp/old <commit> && (cd /tmp/old && npm ci && npm run build),
 //   then /tmp/old/build/prefix_router.wasm.
 import { parseArgs } from "node:util";
@@ -24,7 +29,7 @@ import { StopOnExit } from "./stop-on-exit.ts";
 import { INSTALL_WRK, findWrk, runWrkWithoutErrors } from "./wrk.ts";
 import { chatLoadScript } from "./wrk-scripts.ts";
 
-const USAGE = "usage: node --import tsx scripts/bench/envoy-ab.ts --wasm A.wasm,B.wasm [--workers 2] [--size 16384] [--rounds 6] [--seconds 3] [--connections 64]\n";
+const USAGE = "usage: node --import tsx scripts/bench/envoy-ab.ts --wasm A.wasm,B.wasm [--workers 2] [--size 16384] [--rounds 6] [--seconds 3] [--connections 64] [--idle] [--endpoints 8]\n";
 const { values } = parseArgs({
   options: {
     wasm: { type: "string" },
@@ -33,6 +38,8 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "6" },
     seconds: { type: "string", default: "3" },
     connections: { type: "string", default: "64" },
+    idle: { type: "boolean", default: false },
+    endpoints: { type: "string", default: "8" },
   },
 });
 function wholePositive(name: string, text: string): number {
@@ -53,8 +60,9 @@ const size = wholePositive("size", values.size!);
 const rounds = wholePositive("rounds", values.rounds!);
 const seconds = wholePositive("seconds", values.seconds!); // wrk's -d takes whole seconds
 const connections = wholePositive("connections", values.connections!);
+const endpointCount = wholePositive("endpoints", values.endpoints!);
 const wrk = findWrk();
-if (wrk === null) {
+if (wrk === null && !values.idle) {
   process.stderr.write(`wrk not found: ${INSTALL_WRK}\n`);
   process.exit(2);
 }
@@ -67,7 +75,7 @@ const median = (xs: number[]) => {
 const stops = new StopOnExit();
 const ticks = clockTicksPerSecond();
 try {
-  const upstream = await startLoopbackUpstream(8, ROOT);
+  const upstream = await startLoopbackUpstream(endpointCount, ROOT);
   stops.add(upstream.stop);
   const envoys: EnvoyUnderTest[] = [];
   for (const wasmFile of builds) {
@@ -75,11 +83,59 @@ try {
     stops.add(envoy.stop);
     envoys.push(envoy);
   }
+  if (values.idle) {
+    await measureIdle(envoys);
+  } else {
+    await measureSaturated(envoys);
+  }
+} finally {
+  await stops.stopAll();
+}
+
+/** Each build's CPU per second while no request arrives, after one routed request. */
+async function measureIdle(envoys: EnvoyUnderTest[]): Promise<void> {
+  for (const envoy of envoys) {
+    const r = await fetch(`${envoy.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "m", messages: [{ role: "user", content: "warm ".repeat(600) }] }),
+    });
+    await r.text();
+  }
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  const spent = builds.map(() => [] as number[]);
+  console.log(`idle, ${workers} Envoy workers, ${endpointCount} endpoints, ${seconds} s per build per round\n`);
+  console.log("| round | build | Envoy CPU ms per s |");
+  console.log("|---|---|---|");
+  for (let round = 1; round <= rounds; round++) {
+    for (const i of roundOrder(round)) {
+      const cpu0 = await cpuSeconds(envoys[i].pid, ticks);
+      await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+      const perSecond = (((await cpuSeconds(envoys[i].pid, ticks)) - cpu0) * 1000) / seconds;
+      spent[i].push(perSecond);
+      console.log(`| ${round} | ${builds[i]} | ${perSecond.toFixed(1)} |`);
+    }
+  }
+  console.log("\n| build | Envoy CPU ms per s, median (min–max) |");
+  console.log("|---|---|");
+  for (let i = 0; i < builds.length; i++) {
+    const xs = spent[i];
+    console.log(`| ${builds[i]} | ${median(xs).toFixed(1)} (${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)}) |`);
+  }
+}
+
+/** The builds in turn, the order reversed every other round. */
+function roundOrder(round: number): number[] {
+  const order = builds.map((_, i) => i);
+  return round % 2 === 0 ? order.reverse() : order;
+}
+
+async function measureSaturated(envoys: EnvoyUnderTest[]): Promise<void> {
   const script = chatLoadScript({ bodyBytes: size });
   let requestNumber = 0;
   const saturate = async (i: number, durationSeconds: number) => {
     requestNumber += 10_000_000;
-    return runWrkWithoutErrors(wrk, { url: envoys[i].url, connections, durationSeconds, script, args: [String(requestNumber)] }, builds[i]);
+    return runWrkWithoutErrors(wrk!, { url: envoys[i].url, connections, durationSeconds, script, args: [String(requestNumber)] }, builds[i]);
   };
   // Warm-up: V8 tiers the module up, connections open.
   for (let i = 0; i < builds.length; i++) await saturate(i, 2);
@@ -90,9 +146,7 @@ try {
   console.log("| round | build | req/s | Envoy CPU µs/req |");
   console.log("|---|---|---|---|");
   for (let round = 1; round <= rounds; round++) {
-    const order = builds.map((_, i) => i);
-    if (round % 2 === 0) order.reverse();
-    for (const i of order) {
+    for (const i of roundOrder(round)) {
       const cpu0 = await cpuSeconds(envoys[i].pid, ticks);
       const r = await saturate(i, seconds);
       const perRequest = (((await cpuSeconds(envoys[i].pid, ticks)) - cpu0) / r.requests) * 1e6;
@@ -108,6 +162,4 @@ try {
     const ratio = median(xs.map((x, round) => x / cpuPerRequest[0][round]));
     console.log(`| ${builds[i]} | ${median(xs).toFixed(1)} (${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)}) | ${ratio.toFixed(3)} | ${Math.round(median(rate[i]))} |`);
   }
-} finally {
-  await stops.stopAll();
 }
