@@ -40,6 +40,11 @@ export class AffinityMap extends EventSink {
     this.journal.sync(this, this.vmTag);
   }
 
+  /** Where this VM is in the affinity journal: it moves when any VM remembers a mapping. */
+  position(): u64 {
+    return this.journal.position();
+  }
+
   /** The endpoint key `hash` maps to, or 0. Call sync() first for the freshest view. */
   lookup(hash: u64): u64 {
     if (hash == 0 || this.mask < 0) return 0;

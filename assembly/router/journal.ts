@@ -71,6 +71,8 @@ export class Journal {
   private headCas: u32 = 0;
   private buf: HostBuffer = new HostBuffer();
   readonly stats: JournalStats = new JournalStats();
+  /** The seq of the event being handed to a sink, for a sink that weighs events by age (router.ts IndexReplay). */
+  deliveringSeq: u64 = 0;
   // The outgoing event, built in place.
   readonly event: usize;
   readonly eventCapacity: i32;
@@ -129,6 +131,11 @@ export class Journal {
     }
     this.buf.release();
     return ok;
+  }
+
+  /** The next seq this VM will read: it moves when any VM appends (tick_pace.ts watches it). */
+  position(): u64 {
+    return this.nextSeq;
   }
 
   /** Applies every event this VM has not seen yet (except its own). */
@@ -207,6 +214,7 @@ export class Journal {
     const releases = <i32>load<u16>(p + EVENT_RELEASES);
     const blocks = <i32>load<u16>(p + EVENT_BLOCKS);
     const hashPtr = p + EVENT_HEADER_BYTES;
+    this.deliveringSeq = load<u64>(p + EVENT_SEQ);
     sink.apply(tag, load<u64>(p + EVENT_ROUTED), hashPtr + (<usize>blocks << 3), releases, hashPtr, blocks, <i32>load<u16>(p + EVENT_MATCHED));
   }
 

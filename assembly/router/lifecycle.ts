@@ -7,6 +7,7 @@
 import { Config } from "./config";
 import { SlotListener, Endpoints } from "./endpoints";
 import { InFlightLedger } from "./inflight";
+import { Journal } from "./journal";
 import { LoadView } from "./load";
 import { PrefixTable } from "./prefix_table";
 import { Scraper } from "./scraper";
@@ -21,20 +22,28 @@ export class EndpointLifecycle extends SlotListener {
   readonly serverCapacity: StaticArray<u32>;
   /** Per slot: the restart epoch this VM last saw in the load snapshot. */
   readonly epoch: StaticArray<u32>;
+  /**
+   * Per slot: the journal position when this VM last dropped the slot's
+   * entries (a restart, a new occupant, a departure). The ring still holds the
+   * placements made before; a VM that starts keeping an index later replays
+   * the ring (router.ts startIndexing), and must not bring those back.
+   */
+  readonly forgottenAt: StaticArray<u64>;
 
   constructor(private config: Config, private endpoints: Endpoints, private table: PrefixTable,
               private inFlight: InFlightLedger, private loads: LoadView, private scraper: Scraper | null,
-              private stats: RouterStats) {
+              private stats: RouterStats, private journal: Journal) {
     super();
     const n = endpoints.capacity;
     this.serverCapacity = new StaticArray<u32>(n);
     this.epoch = new StaticArray<u32>(n);
+    this.forgottenAt = new StaticArray<u64>(n);
   }
 
   occupied(e: i32, address: string): void {
     unchecked(this.serverCapacity[e] = 0);
     unchecked(this.epoch[e] = EPOCH_UNKNOWN);
-    this.table.dropEndpoint(e);
+    this.dropEntries(e);
     this.inFlight.drop(e);
     this.loads.reset(e);
     const scraper = this.scraper;
@@ -43,7 +52,7 @@ export class EndpointLifecycle extends SlotListener {
   }
 
   vacated(e: i32): void {
-    this.table.dropEndpoint(e);
+    this.dropEntries(e);
     this.table.setCapacity(e, 0);
     this.inFlight.drop(e);
     this.loads.reset(e);
@@ -82,7 +91,12 @@ export class EndpointLifecycle extends SlotListener {
 
   /** The server restarted or reset its cache: what the index says it holds is gone. */
   forgetCache(e: i32): void {
+    this.dropEntries(e);
+  }
+
+  private dropEntries(e: i32): void {
     this.table.dropEndpoint(e);
+    unchecked(this.forgottenAt[e] = this.journal.position());
   }
 
   private metricsAddressOf(e: i32, address: string): string {

@@ -21,6 +21,7 @@ import { parseConfig } from "./config";
 import { Router, nowMs, logError } from "./router";
 import { RouterStream } from "./stream";
 import { Pass } from "./stats";
+import { TickPace } from "./tick_pace";
 
 const STREAK_TO_GIVE_UP: i32 = 3;
 const REPROBE_MS: i64 = 30000;
@@ -32,6 +33,7 @@ export class RouterRoot extends StreamHost {
   private lastBodyMs: i64 = -1;
   private headersNotHeld: bool = false;
   private reprobeAtMs: i64 = 0;
+  private pace: TickPace | null = null;
 
   onConfigure(size: u32): bool {
     host.refreshLogLevel();
@@ -48,7 +50,9 @@ export class RouterRoot extends StreamHost {
     const rootId = buf.toString();
     buf.release();
     this.router = new Router(config, rootId);
-    host.setTickPeriodMs(<u32>config.tickMs);
+    const pace = new TickPace(config);
+    this.pace = pace;
+    host.setTickPeriodMs(pace.activeMs);
     const discovery = config.discovery;
     const endpoints = discovery !== null
       ? "endpoints of cluster \"" + discovery.cluster + "\" (up to " + discovery.maxEndpoints.toString() + ", from Envoy's admin API through \"" + discovery.adminCluster + "\")"
@@ -109,6 +113,15 @@ export class RouterRoot extends StreamHost {
     if (router === null) return;
     this.failOpenStuckStreams();
     router.onTick();
+    const period = this.pace!.afterTick(nowMs(), router.tickFoundWork || this.parked.length > 0);
+    if (period != 0) host.setTickPeriodMs(period);
+  }
+
+  wake(): void {
+    const pace = this.pace;
+    if (pace === null) return;
+    const period = pace.wake();
+    if (period != 0) host.setTickPeriodMs(period);
   }
 
   private failOpenStuckStreams(): void {

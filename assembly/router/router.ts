@@ -99,6 +99,10 @@ export class Router extends EventSink {
   private pendingReleases: StaticArray<u64> = new StaticArray<u64>(MAX_RELEASES);
   private pendingCount: i32 = 0;
   private lastAppendMs: i64 = 0;
+  /** A decision or a release since the last tick. */
+  private busySinceTick: bool = false;
+  /** The last tick found something going on: own work, or another VM's appends (tick_pace.ts). */
+  tickFoundWork: bool = false;
   private reported: JournalStats = new JournalStats();
   private reportedAtOnce: u64 = 0;
   private reportedByTick: u64 = 0;
@@ -167,13 +171,14 @@ export class Router extends EventSink {
     this.match = new StaticArray<i32>(slots);
     const vmTag = VmTags.claim(namespace);
     this.vmTag = vmTag;
-    this.journal = new Journal(namespace, config.journalSlots, config.indexEntriesPerRequest());
+    const journal = new Journal(namespace, config.journalSlots, config.indexEntriesPerRequest());
+    this.journal = journal;
     const metrics = config.metrics;
     const scraper = metrics !== null ? new Scraper(metrics, namespace, endpoints.keys, vmTag) : null;
     this.scraper = scraper;
     const discovery = config.discovery;
     this.discovery = discovery !== null ? new Discovery(discovery, namespace, vmTag) : null;
-    this.lifecycle = new EndpointLifecycle(config, endpoints, table, inFlight, loads, scraper, stats);
+    this.lifecycle = new EndpointLifecycle(config, endpoints, table, inFlight, loads, scraper, stats, journal);
     this.affinity = new AffinityMap(namespace, config.affinityEntries, vmTag);
     this.sessionHeader = String.UTF8.encode(config.sessionHeader);
     const names: string[] = [];
@@ -199,6 +204,7 @@ export class Router extends EventSink {
    * `session`: the hash of the request's session header value, 0 for none.
    */
   decide(body: usize, length: usize, api: i32, session: u64 = 0): i32 {
+    this.busySinceTick = true;
     const ex = this.extractor;
     const outcome = ex.extract(body, length, api);
     if (outcome != Extract.Ok) {
@@ -267,7 +273,7 @@ export class Router extends EventSink {
    */
   private startIndexing(): void {
     this.indexing = true;
-    this.journal.replay(new IndexReplay(this.table, this.keys), this.vmTag);
+    this.journal.replay(new IndexReplay(this.table, this.keys, this.journal, this.lifecycle.forgottenAt), this.vmTag);
   }
 
   /** The endpoint a sticky route names if it is eligible now, else the score's pick `e`; counted by kind. */
@@ -375,6 +381,7 @@ export class Router extends EventSink {
    * slot's counts were dropped then, and may be another endpoint's now).
    */
   release(e: i32, generation: u32, contextTokens: f64 = 0, uncachedTokens: f64 = 0): void {
+    this.busySinceTick = true;
     if (generation != this.generationOf(e)) return;
     this.inFlight.releaseOwn(e);
     this.loads.noteDone(e);
@@ -437,9 +444,13 @@ export class Router extends EventSink {
   onTick(): void {
     const now = nowMs();
     this.loads.nowMs = now;
+    const read = this.journal.position() + this.affinity.position();
     this.journal.sync(this, this.vmTag);
     this.placements.flush();
     this.affinity.sync();
+    this.tickFoundWork = this.busySinceTick || this.pendingCount > 0 || this.inFlight.ownTotal() > 0 ||
+      this.journal.position() + this.affinity.position() != read;
+    this.busySinceTick = false;
     if (this.pendingCount > 0 || (this.inFlight.ownTotal() > 0 && now - this.lastAppendMs >= <i64>HEARTBEAT_MS)) {
       this.appendEvent(0, 0, 0);
     }
@@ -633,16 +644,21 @@ export function logError(message: string): void {
   host.log(LogLevel.Error, "prefix-router: " + message);
 }
 
-/** Writes the placements a replayed ring holds straight into an index (Router.startIndexing), and nothing else. */
+/**
+ * Writes the placements a replayed ring holds straight into an index
+ * (Router.startIndexing), and nothing else; not those made before this VM
+ * dropped their endpoint's entries (lifecycle.ts forgottenAt: a restarted
+ * server's cache is empty, whatever the ring says it held).
+ */
 @final
 class IndexReplay extends EventSink {
-  constructor(private table: PrefixTable, private keys: EndpointKeys) {
+  constructor(private table: PrefixTable, private keys: EndpointKeys, private journal: Journal, private forgottenAt: StaticArray<u64>) {
     super();
   }
 
   apply(tag: u32, routedKey: u64, releases: usize, releaseCount: i32, hashes: usize, blockCount: i32, matched: i32): void {
     if (routedKey == 0) return;
     const e = this.keys.indexOf(routedKey);
-    if (e >= 0) this.table.touchAll(e, hashes, blockCount);
+    if (e >= 0 && this.journal.deliveringSeq >= unchecked(this.forgottenAt[e])) this.table.touchAll(e, hashes, blockCount);
   }
 }

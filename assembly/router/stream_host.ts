@@ -14,4 +14,6 @@ export abstract class StreamHost extends RootContext {
   abstract park(s: StreamContext): void;
   /** The stream's wait is over; `bodySeen`: a body callback came while it waited. */
   abstract unpark(s: StreamContext, bodySeen: bool): void;
+  /** A request is being routed: ticks at their active pace (tick_pace.ts). */
+  abstract wake(): void;
 }

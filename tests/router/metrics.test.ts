@@ -205,6 +205,27 @@ test("gauges are written to Envoy when they change, not on every tick", async ()
   gw.envoy.shutdown();
 });
 
+test("a worker that starts routing after a restart does not replay the entries the restart voided", async () => {
+  const metrics = await startServers([vllmPage({ startTime: 1.7e9 }), vllmPage({ startTime: 1.7e9 })]);
+  const gw = await scrapingGateway(metrics, { vms: 2 });
+  await run(gw, 600);
+  const prompt = chatBody([["system", text(41, 3000)], ["user", "go"]]);
+  // Worker 0 routes the prompt; worker 1 has decided nothing yet, so it keeps no index.
+  const home = send(gw, prompt, { vm: 0, complete: true }).destination!;
+  for (let i = 0; i < 2; i++) assert.equal(send(gw, prompt, { vm: 0, complete: true }).destination, home);
+  await run(gw, 400);
+  const server = metrics.find((m) => m.address === home)!;
+  server.page = vllmPage({ startTime: 1.7e9 + 3600 });
+  await run(gw, 600);
+  assert.equal(counter(gw, "server_restarts"), 1);
+  // Worker 1's first decision replays the ring into its new index: not the placements the restart voided.
+  const matched = counter(gw, "prefix_blocks_matched");
+  send(gw, prompt, { vm: 1, complete: true });
+  await run(gw, 100);
+  assert.equal(counter(gw, "prefix_blocks_matched"), matched, "a hit was predicted on a cache the restart emptied");
+  gw.envoy.shutdown();
+});
+
 test("all endpoints unhealthy: traffic still flows to them", async () => {
   const metrics = await startServers([vllmPage({}), vllmPage({})]);
   const gw = await scrapingGateway(metrics, { metricsConfig: { unhealthyAfter: 1 } });
