@@ -46,9 +46,10 @@ envoyTest("a restarted server's index entries are dropped and counted", { timeou
     await waitFor("the restart to be seen", 10_000, async () => (await filter("server_restarts")) === 1);
     assert.equal(await filter(`endpoint.${home}.server_restarts`), 1);
     await waitFor("the home's index entries to be dropped", 5_000, async () => (await filter(`endpoint.${home}.index_blocks`)) === 0);
-    // The gauge is whichever VM flushed it last; each worker VM drops its own
-    // copy of the entries on its next tick (tickMs 25) after the snapshot
-    // carrying the new start time. Give every VM a few ticks.
+    // The gauge is whichever VM wrote it last; each worker VM drops its own
+    // copy of the entries on its next tick after the snapshot carrying the
+    // new start time (tickMs 25, or 50 for a VM with nothing to do: half the
+    // 100 ms metrics interval). Give every VM a few ticks.
     await sleep(200);
     // Nobody is predicted to hold the prompt now.
     const matched = await filter("prefix_blocks_matched");
