@@ -26,6 +26,7 @@ import { clockTicksPerSecond, cpuSeconds } from "./proc.ts";
 import { startLoopbackUpstream } from "./loopback-upstream.ts";
 import { ROOT, startEnvoyUnderTest, type EnvoyUnderTest } from "./envoy-under-test.ts";
 import { StopOnExit } from "./stop-on-exit.ts";
+import { median } from "./median.ts";
 import { INSTALL_WRK, findWrk, runWrkWithoutErrors } from "./wrk.ts";
 import { chatLoadScript } from "./wrk-scripts.ts";
 
@@ -66,11 +67,6 @@ if (wrk === null && !values.idle) {
   process.stderr.write(`wrk not found: ${INSTALL_WRK}\n`);
   process.exit(2);
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 const stops = new StopOnExit();
 const ticks = clockTicksPerSecond();

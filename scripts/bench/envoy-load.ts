@@ -38,6 +38,7 @@ import { clockTicksPerSecond, cpuSeconds, machineCpuSeconds, machineFacts } from
 import { startLoopbackUpstream, type LoopbackUpstream } from "./loopback-upstream.ts";
 import { ROOT, WASM, FLOOR_WASM, envoyUnderTestVersion, startEnvoyPair, type EnvoySide } from "./envoy-under-test.ts";
 import { StopOnExit } from "./stop-on-exit.ts";
+import { median } from "./median.ts";
 import { filterFieldsFromJson } from "../gateway/envoy-config.ts";
 import { INSTALL_WRK, findWrk, runWrkWithoutErrors, wrkVersion, type WrkResult, type WrkScript } from "./wrk.ts";
 import { chatBodyShape, chatLoadScript } from "./wrk-scripts.ts";
@@ -102,11 +103,6 @@ interface Measured {
 const stops = new StopOnExit();
 const ticks = clockTicksPerSecond();
 let requestNumber = 0;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
 const rateRequestsPerSecond = (m: Measured) => m.atRate.reduce((a, r) => a + r.requests, 0) / m.atRate.reduce((a, r) => a + r.durationSeconds, 0);
 const p50 = (m: Measured) => median(m.atRate.map((r) => r.latencyUs.p50));
