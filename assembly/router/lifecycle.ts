@@ -43,7 +43,7 @@ export class EndpointLifecycle extends SlotListener {
   occupied(e: i32, address: string): void {
     unchecked(this.serverCapacity[e] = 0);
     unchecked(this.epoch[e] = EPOCH_UNKNOWN);
-    this.dropEntries(e);
+    this.forgetCache(e);
     this.inFlight.drop(e);
     this.loads.reset(e);
     const scraper = this.scraper;
@@ -52,7 +52,7 @@ export class EndpointLifecycle extends SlotListener {
   }
 
   vacated(e: i32): void {
-    this.dropEntries(e);
+    this.forgetCache(e);
     this.table.setCapacity(e, 0);
     this.inFlight.drop(e);
     this.loads.reset(e);
@@ -89,12 +89,8 @@ export class EndpointLifecycle extends SlotListener {
     this.stats.set(this.stats.of(e).indexCapacity, <u64>capacity * <u64>this.config.indexStride);
   }
 
-  /** The server restarted or reset its cache: what the index says it holds is gone. */
+  /** The server restarted or reset its cache, or the slot changed hands: what the index says it holds is gone. */
   forgetCache(e: i32): void {
-    this.dropEntries(e);
-  }
-
-  private dropEntries(e: i32): void {
     this.table.dropEndpoint(e);
     unchecked(this.forgottenAt[e] = this.journal.position());
   }

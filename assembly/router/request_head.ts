@@ -16,9 +16,9 @@ import { xxh64 } from "./hash";
 
 /** Seeds the hash of a session header value, so that it never equals a response id's. */
 const SESSION_SEED: u64 = 0x53455353494F4E31;
-const METHOD = ":method";
-const PATH = ":path";
-const CONTENT_LENGTH = "content-length";
+const METHOD = String.UTF8.encode(":method");
+const PATH = String.UTF8.encode(":path");
+const CONTENT_LENGTH = String.UTF8.encode("content-length");
 
 @final
 export class RequestHead {
@@ -47,17 +47,16 @@ export class RequestHead {
     while (r.next()) {
       const k = r.key;
       const kn = r.keyLength;
-      if (!sawMethod && equalsLiteral(k, kn, METHOD)) {
+      if (!sawMethod && sameBytes(k, kn, METHOD)) {
         sawMethod = true;
         this.isPost = r.valueLength == 4 && load<u32>(r.value) == 0x54534F50; // "POST"
-      } else if (!sawPath && equalsLiteral(k, kn, PATH)) {
+      } else if (!sawPath && sameBytes(k, kn, PATH)) {
         sawPath = true;
         this.pathIndex = pathIndexOf(r.value, r.valueLength, paths);
-      } else if (!sawLength && equalsLiteral(k, kn, CONTENT_LENGTH)) {
+      } else if (!sawLength && sameBytes(k, kn, CONTENT_LENGTH)) {
         sawLength = true;
         this.declaredLength = decimal(r.value, r.valueLength);
-      } else if (this.session == 0 && sessionHeader.byteLength > 0 && r.valueLength > 0 &&
-                 <usize>sessionHeader.byteLength == kn && memory.compare(k, changetype<usize>(sessionHeader), kn) == 0) {
+      } else if (this.session == 0 && sessionHeader.byteLength > 0 && r.valueLength > 0 && sameBytes(k, kn, sessionHeader)) {
         this.session = xxh64(r.value, r.valueLength, SESSION_SEED) | 1;
       }
     }
@@ -65,12 +64,9 @@ export class RequestHead {
   }
 }
 
-function equalsLiteral(p: usize, n: usize, literal: string): bool {
-  if (n != <usize>literal.length) return false;
-  for (let i: usize = 0; i < n; i++) {
-    if (<u32>load<u8>(p + i) != <u32>literal.charCodeAt(<i32>i)) return false;
-  }
-  return true;
+/** [p, p+n) holds exactly the bytes of `name`. */
+function sameBytes(p: usize, n: usize, name: ArrayBuffer): bool {
+  return n == <usize>name.byteLength && memory.compare(p, changetype<usize>(name), n) == 0;
 }
 
 /** Index of the path in `paths` that [p, p+n) names up to any query, or -1. */
@@ -83,8 +79,7 @@ function pathIndexOf(p: usize, n: usize, paths: ArrayBuffer[]): i32 {
     }
   }
   for (let i = 0; i < paths.length; i++) {
-    const path = unchecked(paths[i]);
-    if (<usize>path.byteLength == length && memory.compare(changetype<usize>(path), p, length) == 0) return i;
+    if (sameBytes(p, length, unchecked(paths[i]))) return i;
   }
   return -1;
 }

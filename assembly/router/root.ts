@@ -26,6 +26,11 @@ import { TickPace } from "./tick_pace";
 const STREAK_TO_GIVE_UP: i32 = 3;
 const REPROBE_MS: i64 = 30000;
 
+/** Applies a period TickPace asked for; 0: keep the one running. */
+function setTickPeriod(periodMs: u32): void {
+  if (periodMs != 0) host.setTickPeriodMs(periodMs);
+}
+
 export class RouterRoot extends StreamHost {
   private parked: RouterStream[] = [];
   private noBodyStreak: i32 = 0;
@@ -89,8 +94,11 @@ export class RouterRoot extends StreamHost {
     return true;
   }
 
+  /** Also the first sign of work for a VM whose ticks slowed down (tick_pace.ts): they speed up now. */
   park(s: StreamContext): void {
     this.parked.push(changetype<RouterStream>(s));
+    const pace = this.pace;
+    if (pace !== null) setTickPeriod(pace.wake());
   }
 
   /** `bodySeen`: the stream got a body callback while parked, so headers are held. */
@@ -113,15 +121,7 @@ export class RouterRoot extends StreamHost {
     if (router === null) return;
     this.failOpenStuckStreams();
     router.onTick();
-    const period = this.pace!.afterTick(nowMs(), router.tickFoundWork || this.parked.length > 0);
-    if (period != 0) host.setTickPeriodMs(period);
-  }
-
-  wake(): void {
-    const pace = this.pace;
-    if (pace === null) return;
-    const period = pace.wake();
-    if (period != 0) host.setTickPeriodMs(period);
+    setTickPeriod(this.pace!.afterTick(nowMs(), router.tickFoundWork || this.parked.length > 0));
   }
 
   private failOpenStuckStreams(): void {

@@ -95,7 +95,6 @@ export class RouterStream extends StreamContext {
     this.state = StreamState.Parked;
     this.parkedAtMs = nowMs();
     root.park(this);
-    root.wake();
     return HeadersAction.StopIteration;
   }
 

@@ -10,10 +10,8 @@ export abstract class StreamHost extends RootContext {
   router: Router | null = null;
   /** False while Envoy is believed not to hold request headers while the body arrives (root.ts). */
   abstract mayHoldHeaders(): bool;
-  /** A stream stopped its headers to wait for its body. */
+  /** A stream stopped its headers to wait for its body (it is about to be routed). */
   abstract park(s: StreamContext): void;
   /** The stream's wait is over; `bodySeen`: a body callback came while it waited. */
   abstract unpark(s: StreamContext, bodySeen: bool): void;
-  /** A request is being routed: ticks at their active pace (tick_pace.ts). */
-  abstract wake(): void;
 }
