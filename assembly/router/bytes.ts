@@ -69,6 +69,36 @@ export class ByteSink {
     this.dropped += n - take;
   }
 
+  /**
+   * Appends [src, end) up to its first `stop` byte and returns where it
+   * stopped (`end` if there is none). Sixteen bytes at a time with SIMD: each
+   * lane is stored before it is tested, so the bytes after a stop byte land
+   * past `len`, where the next write goes over them. The last few bytes, and a
+   * sink with under 16 bytes of room, go byte by byte (past cap dropped).
+   */
+  writeUntil(src: usize, end: usize, stop: u8): usize {
+    const stops = i8x16.splat(<i8>stop);
+    const dst = this.ptr + this.len;
+    const room = this.cap - this.len;
+    let p = src;
+    while (p + 16 <= end && p - src + 16 <= room) {
+      const lane = v128.load(p);
+      v128.store(dst + (p - src), lane);
+      const bits = i8x16.bitmask(i8x16.eq(lane, stops));
+      if (bits != 0) {
+        p += <usize>ctz<u32>(bits);
+        this.len += p - src;
+        return p;
+      }
+      p += 16;
+    }
+    this.len += p - src;
+    let q = p;
+    while (q < end && load<u8>(q) != stop) q++;
+    this.writeBytes(p, q - p);
+    return q;
+  }
+
   /** Appends a code point as UTF-8. */
   writeCodePoint(cp: u32): void {
     if (cp < 0x80) {

@@ -42,6 +42,39 @@ function hexValue(c: u32): i32 {
   return -1;
 }
 
+/** By the byte after a backslash: the byte its two-character escape stands for, 0 if it is not one. */
+const SHORT_ESCAPES: usize = memory.data(256);
+store<u8>(SHORT_ESCAPES + 0x22, 0x22); // \"
+store<u8>(SHORT_ESCAPES + 0x5C, 0x5C); // \\
+store<u8>(SHORT_ESCAPES + 0x2F, 0x2F); // \/
+store<u8>(SHORT_ESCAPES + 0x62, 0x08); // \b
+store<u8>(SHORT_ESCAPES + 0x66, 0x0C); // \f
+store<u8>(SHORT_ESCAPES + 0x6E, 0x0A); // \n
+store<u8>(SHORT_ESCAPES + 0x72, 0x0D); // \r
+store<u8>(SHORT_ESCAPES + 0x74, 0x09); // \t
+
+/** The bytes of `lane` that may follow a backslash as a two-character escape, except the backslash itself. */
+// @ts-ignore: decorator
+@inline function shortEscapeBytes(lane: v128): u32 {
+  const quoteOrSlash = v128.or(i8x16.eq(lane, i8x16.splat(0x22)), i8x16.eq(lane, i8x16.splat(0x2F)));
+  const bf = v128.or(i8x16.eq(lane, i8x16.splat(0x62)), i8x16.eq(lane, i8x16.splat(0x66)));
+  const nrt = v128.or(v128.or(i8x16.eq(lane, i8x16.splat(0x6E)), i8x16.eq(lane, i8x16.splat(0x72))), i8x16.eq(lane, i8x16.splat(0x74)));
+  return <u32>i8x16.bitmask(v128.or(v128.or(quoteOrSlash, bf), nrt));
+}
+
+/** Where the escape whose backslash is at `at` ends, or 0 if it is malformed or runs past `end`. */
+// @ts-ignore: decorator
+@inline function escapeEnd(at: usize, end: usize): usize {
+  if (at + 1 >= end) return 0;
+  const e = <u32>load<u8>(at + 1);
+  if (load<u8>(SHORT_ESCAPES + e) != 0) return at + 2;
+  if (e != 0x75 || at + 6 > end) return 0;
+  for (let i: usize = 2; i < 6; i++) {
+    if (hexValue(load<u8>(at + i)) < 0) return 0;
+  }
+  return at + 6;
+}
+
 @final
 export class JsonReader {
   pos: usize = 0;
@@ -217,11 +250,16 @@ export class JsonReader {
         out.dropped += end - p;
         break;
       }
-      // Copy the run up to the next backslash in one go.
-      let q = p;
-      while (q < end && <u32>load<u8>(q) != BACKSLASH) q++;
-      out.writeBytes(p, q - p);
+      // The run up to the next backslash, then the escape: prompts hold one
+      // every line or so ("\n"), so both are on the hot path.
+      const q = out.writeUntil(p, end, <u8>BACKSLASH);
       if (q >= end) break;
+      const short = <u32>load<u8>(SHORT_ESCAPES + <usize>load<u8>(q + 1));
+      if (short != 0) {
+        out.writeByte(short);
+        p = q + 2;
+        continue;
+      }
       const r = this.decodeEscape(q);
       out.writeCodePoint(<u32>(r >> 32));
       p = <usize>(r & 0xFFFFFFFF);
@@ -272,62 +310,89 @@ export class JsonReader {
   /**
    * Scans from just after an opening quote to just after the closing one,
    * validating escapes and rejecting raw control characters. Sixteen bytes at a
-   * time with SIMD while no quote, backslash or control byte is in the lane.
+   * time with SIMD; the escapes in a lane are checked where they stand, in
+   * order, without leaving the loop (prompts hold one every line or so: "\n"),
+   * and a quote an escape covers ("\"") does not end the string. An escape
+   * that runs into the next lane moves the scan past it.
    */
   private scanStringBody(): bool {
     let p = this.pos;
     if (this.memoCount > 0 && this.recall(p)) return true;
     const end = this.end;
     this.strStart = p;
-    this.strEscaped = false;
+    let escaped = false;
     const quotes = i8x16.splat(<i8>QUOTE);
     const slashes = i8x16.splat(<i8>BACKSLASH);
     const space = i8x16.splat(0x20);
     while (true) {
+      // Plain text, the bulk of any prompt: a tight loop of its own.
       while (p + 16 <= end) {
-        const v = v128.load(p);
-        const hits = v128.or(v128.or(i8x16.eq(v, quotes), i8x16.eq(v, slashes)), i8x16.lt_u(v, space));
-        const bits = i8x16.bitmask(hits);
-        if (bits == 0) {
-          p += 16;
+        const plain = v128.load(p);
+        if (i8x16.bitmask(v128.or(v128.or(i8x16.eq(plain, quotes), i8x16.eq(plain, slashes)), i8x16.lt_u(plain, space))) != 0) break;
+        p += 16;
+      }
+      if (p + 16 > end) break;
+      const lane = v128.load(p);
+      // Quotes and control bytes: the string's end, or malformed.
+      let stops = <u32>i8x16.bitmask(v128.or(i8x16.eq(lane, quotes), i8x16.lt_u(lane, space)));
+      let escapes = <u32>i8x16.bitmask(i8x16.eq(lane, slashes));
+      // The usual lane: lone backslashes, each before one of " / b f n r t,
+      // all checked at once. A backslash in the lane's last byte is left to
+      // the next lane, which then starts at it. Anything else ("\\", "\u",
+      // a bad escape) goes escape by escape below.
+      if ((escapes & (escapes << 1)) == 0) {
+        const escapedBytes = (escapes << 1) & 0xFFFF;
+        const realStops = stops & ~escapedBytes;
+        const inString: u32 = realStops != 0 ? (<u32>1 << ctz<u32>(realStops)) - 1 : 0xFFFF;
+        if ((escapedBytes & ~shortEscapeBytes(lane) & inString) == 0) {
+          if ((escapes & inString) != 0) escaped = true;
+          if (realStops != 0) {
+            p += <usize>ctz<u32>(realStops);
+            break;
+          }
+          p += (escapes & 0x8000) != 0 ? 15 : 16;
           continue;
         }
-        p += <usize>ctz<u32>(bits);
+      }
+      let next = p; // past the last escape checked
+      while (escapes != 0) {
+        const at = p + <usize>ctz<u32>(escapes);
+        escapes &= escapes - 1;
+        if (at < next) continue; // the escaped byte of "\\"
+        if (stops != 0 && p + <usize>ctz<u32>(stops) < at) break; // a stop comes first
+        const after = escapeEnd(at, end);
+        if (after == 0) return this.fail();
+        escaped = true;
+        next = after;
+        stops = after - p >= 16 ? 0 : stops & ~((<u32>1 << <u32>(after - p)) - 1);
+      }
+      if (stops != 0) {
+        p += <usize>ctz<u32>(stops);
         break;
       }
-      // Scalar: either at a special byte found above, or in the last <16 bytes.
-      while (p < end) {
-        const c = <u32>load<u8>(p);
-        if (c == QUOTE || c == BACKSLASH || c < 0x20) break;
-        p++;
-      }
-      if (p >= end) return this.fail();
+      p = max(next, p + 16);
+    }
+    // At a stop found above, or in the last few bytes: byte by byte.
+    while (p < end) {
       const c = <u32>load<u8>(p);
       if (c == QUOTE) {
         this.strEnd = p;
+        this.strEscaped = escaped;
         this.pos = p + 1;
-        this.remember(this.strStart, p, this.strEscaped);
+        this.remember(this.strStart, p, escaped);
         return true;
       }
       if (c < 0x20) return this.fail();
-      // Backslash escape.
-      if (p + 1 >= end) return this.fail();
-      const e = <u32>load<u8>(p + 1);
-      this.strEscaped = true;
-      if (e == 0x75) {
-        if (p + 6 > end) return this.fail();
-        for (let i: usize = 2; i < 6; i++) {
-          if (hexValue(load<u8>(p + i)) < 0) return this.fail();
-        }
-        p += 6;
-      } else if (e == QUOTE || e == BACKSLASH || e == 0x2F || e == 0x62 || e == 0x66 ||
-                 e == 0x6E || e == 0x72 || e == 0x74) {
-        p += 2;
-      } else {
-        return this.fail();
+      if (c != BACKSLASH) {
+        p++;
+        continue;
       }
+      const after = escapeEnd(p, end);
+      if (after == 0) return this.fail();
+      escaped = true;
+      p = after;
     }
-    return false; // unreachable: the loop only exits by return
+    return this.fail();
   }
 
   /** Reads a number per the JSON grammar; its text is [strStart, strEnd). */

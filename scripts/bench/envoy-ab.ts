@@ -19,6 +19,9 @@
 // Usage: node --import tsx scripts/bench/envoy-ab.ts --wasm A.wasm,B.wasm
 //          [--workers 2] [--size 16384] [--rounds 6] [--seconds 3] [--connections 64]
 //          [--idle] [--endpoints 8]
+//   A name in --wasm may also be "plain" (the same bootstrap without the Wasm
+//   filter) or "floor" (build/floor.wasm): --wasm plain,build/prefix_router.wasm
+//   gives the filter's share of plain Envoy's throughput, paired by round.
 //   A build of an earlier commit: git worktree add /tmp/old <commit> && (cd /tmp/old && npm ci && npm run build),
 //   then /tmp/old/build/prefix_router.wasm.
 import { parseArgs } from "node:util";
@@ -30,7 +33,7 @@ import { median } from "./median.ts";
 import { INSTALL_WRK, findWrk, runWrkWithoutErrors } from "./wrk.ts";
 import { chatLoadScript } from "./wrk-scripts.ts";
 
-const USAGE = "usage: node --import tsx scripts/bench/envoy-ab.ts --wasm A.wasm,B.wasm [--workers 2] [--size 16384] [--rounds 6] [--seconds 3] [--connections 64] [--idle] [--endpoints 8]\n";
+const USAGE = "usage: node --import tsx scripts/bench/envoy-ab.ts --wasm A.wasm,B.wasm|plain|floor [--workers 2] [--size 16384] [--rounds 6] [--seconds 3] [--connections 64] [--idle] [--endpoints 8]\n";
 const { values } = parseArgs({
   options: {
     wasm: { type: "string" },
@@ -68,6 +71,13 @@ if (wrk === null && !values.idle) {
   process.exit(2);
 }
 
+/** "plain": the bootstrap without the Wasm filter; "floor": build/floor.wasm; else a build of the filter. */
+function sideOf(name: string): { filter: boolean | "floor"; wasmFile?: string } {
+  if (name === "plain") return { filter: false };
+  if (name === "floor") return { filter: "floor" };
+  return { filter: true, wasmFile: name };
+}
+
 const stops = new StopOnExit();
 const ticks = clockTicksPerSecond();
 try {
@@ -75,7 +85,7 @@ try {
   stops.add(upstream.stop);
   const envoys: EnvoyUnderTest[] = [];
   for (const wasmFile of builds) {
-    const envoy = await startEnvoyUnderTest({ endpoints: upstream.addresses, workers, filter: true, wasmFile });
+    const envoy = await startEnvoyUnderTest({ endpoints: upstream.addresses, workers, ...sideOf(wasmFile) });
     stops.add(envoy.stop);
     envoys.push(envoy);
   }
@@ -151,11 +161,12 @@ async function measureSaturated(envoys: EnvoyUnderTest[]): Promise<void> {
       console.log(`| ${round} | ${builds[i]} | ${Math.round(r.requestsPerSecond)} | ${perRequest.toFixed(1)} |`);
     }
   }
-  console.log("\n| build | Envoy CPU µs/req, median (min–max) | ÷ first build, median of rounds | req/s, median |");
-  console.log("|---|---|---|---|");
+  console.log("\n| build | Envoy CPU µs/req, median (min–max) | ÷ first build, median of rounds | req/s, median | req/s ÷ first build's, median of rounds |");
+  console.log("|---|---|---|---|---|");
   for (let i = 0; i < builds.length; i++) {
     const xs = cpuPerRequest[i];
     const ratio = median(xs.map((x, round) => x / cpuPerRequest[0][round]));
-    console.log(`| ${builds[i]} | ${median(xs).toFixed(1)} (${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)}) | ${ratio.toFixed(3)} | ${Math.round(median(rate[i]))} |`);
+    const rateRatio = median(rate[i].map((x, round) => x / rate[0][round]));
+    console.log(`| ${builds[i]} | ${median(xs).toFixed(1)} (${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)}) | ${ratio.toFixed(3)} | ${Math.round(median(rate[i]))} | ${rateRatio.toFixed(3)} |`);
   }
 }

@@ -3,8 +3,9 @@
 // bodies. A body is an OpenAI chat completion with one of a few shared system
 // prompts (what the filter's prefix affinity is for) and a user turn that no
 // other request has: a counter, then a slice of a text pool at an offset that
-// moves with the counter. The JSON is assembled from pieces whose text needs no
-// escaping (generated here from plain words), so Lua only concatenates.
+// moves with the counter. The JSON is assembled from pieces generated here
+// already JSON-escaped (plain words, line breaks as \n), so Lua only
+// concatenates.
 //
 //   chatLoadScript  every request a chat body of about the given size; with
 //                   thinkMs, each connection waits 0 to 2 x thinkMs (whole ms,
@@ -23,15 +24,23 @@ const WORDS = [
   "account", "numbers", "escalate", "disputes", "over", "limit", "to", "human", "agent", "with", "summary",
 ];
 
-/** Deterministic prose of exactly n characters: words and spaces only, so it is JSON- and Lua-safe as it is. */
-export function prose(seed: number, n: number): string {
+/**
+ * Deterministic prose of exactly n characters: words, spaces and full stops,
+ * and with `lineBreaks` a line break every 80 characters or so, written as
+ * JSON's two-character escape \n (real prompts are lines, and a JSON body
+ * carries each break as an escape, which the filter decodes). Safe inside a
+ * JSON string and a Lua long string as it is; a slice of it is safe too
+ * unless it cuts an escape in two, so text that is sliced has no breaks.
+ */
+export function prose(seed: number, n: number, lineBreaks = false): string {
   let x = (seed * 2654435761 + 1) >>> 0;
   let s = "";
   while (s.length < n) {
     x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    s += WORDS[x % WORDS.length] + (x % 11 === 0 ? ". " : " ");
+    s += WORDS[x % WORDS.length] + (x % 11 === 0 ? ". " : lineBreaks && x % 13 === 0 ? "\\n" : " ");
   }
-  return s.slice(0, n);
+  // A cut after a backslash would leave half an escape.
+  return s.slice(0, n).replace(/\\$/, " ");
 }
 
 /** A Lua long-bracket string literal for text that holds no "]=...=]" of the chosen level. */
@@ -93,7 +102,7 @@ export function chatBodyShape(options: ChatLoadOptions): { systemChars: number; 
 /** Requests of about options.bodyBytes each; init(args): args[1] = the first request's number. */
 export function chatLoadScript(options: ChatLoadOptions): WrkScript {
   const { systemChars, userChars } = chatBodyShape(options);
-  const systems = Array.from({ length: options.systemPrompts ?? 8 }, (_, k) => prose(1000 + k, systemChars));
+  const systems = Array.from({ length: options.systemPrompts ?? 8 }, (_, k) => prose(1000 + k, systemChars, true));
   const delay = options.thinkMs === undefined
     ? ""
     : `function delay() return math.random(0, ${2 * options.thinkMs}) end\n`;
@@ -127,7 +136,7 @@ export type SoakKind = (typeof SOAK_MIX)[number]["kind"];
  */
 export function soakMixScript(): WrkScript {
   // 16 shared system prompts of 1.5 to 3 KB, user turns of 100 to 400 characters.
-  const systems = Array.from({ length: 16 }, (_, k) => prose(2000 + k, 1500 + ((k * 97) % 1500)));
+  const systems = Array.from({ length: 16 }, (_, k) => prose(2000 + k, 1500 + ((k * 97) % 1500), true));
   let bound = 0;
   const branches = SOAK_MIX.map(({ kind, percent }, index) => {
     bound += percent;

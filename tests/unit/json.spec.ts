@@ -49,3 +49,64 @@ describe("JsonReader walking the same values twice", () => {
     expect<bool>(r.readString()).toBe(false);
   });
 });
+
+/** Reads `["<body>",1]` and returns the string's decoded text, or null if the reader fails anywhere. */
+function readArrayString(body: string): string | null {
+  const bytes = String.UTF8.encode("[\"" + body + "\",1]");
+  const r = new JsonReader();
+  r.reset(changetype<usize>(bytes), <usize>bytes.byteLength);
+  if (!r.beginArray() || !r.more(0x5D, true) || !r.readString()) return null;
+  const text = decoded(r);
+  // The reader must stand just past the closing quote: the element after it reads.
+  if (!r.more(0x5D, false) || !r.readNumber() || r.more(0x5D, false) || r.failed) return null;
+  return text;
+}
+
+describe("JsonReader escapes at every position of a 16-byte lane", () => {
+  it("decodes each escape wherever it falls, next to others and at the string's end", () => {
+    // JSON escape, then what it decodes to.
+    const escapes: string[] = ["\\n", "\n", "\\\"", "\"", "\\\\", "\\", "\\/", "/", "\\t", "\t", "\\b", "\b", "\\f", "\f", "\\r", "\r",
+      "\\u0041", "A", "\\u00e9", "é", "\\ud83d\\ude00", "😀", "\\\\\\\"", "\\\"", "\\\\\\\\", "\\\\", "\\\"\\\"", "\"\""];
+    for (let e = 0; e < escapes.length; e += 2) {
+      for (let k = 0; k < 36; k++) {
+        const a = "a".repeat(k);
+        // Alone, then followed by more text and a second copy 17 bytes on, then last before the quote.
+        expect<string | null>(readArrayString(a + escapes[e])).toBe(a + escapes[e + 1]);
+        const tail = "b".repeat(17);
+        expect<string | null>(readArrayString(a + escapes[e] + tail + escapes[e] + "c")).toBe(a + escapes[e + 1] + tail + escapes[e + 1] + "c");
+      }
+    }
+  });
+
+  it("fails on a bad escape, a raw control byte, or a quote an escape covers, wherever they fall", () => {
+    for (let k = 0; k < 36; k++) {
+      const a = "a".repeat(k);
+      const lead = "\\n".repeat(k % 3); // with and without good escapes in the same lane
+      expect<string | null>(readArrayString(lead + a + "\\x" + "b".repeat(20))).toBeNull();
+      expect<string | null>(readArrayString(lead + a + "\\u00g1" + "b".repeat(20))).toBeNull();
+      expect<string | null>(readArrayString(lead + a + "\\\n" + "b".repeat(20))).toBeNull();
+      expect<string | null>(readArrayString(lead + a + "\t" + "b".repeat(20))).toBeNull();
+      // `"\"` is not a whole string: the second quote is escaped, so the text runs on to `,1]` and ends unterminated.
+      const bytes = String.UTF8.encode("[\"" + lead + a + "\\\"" + "b".repeat(k));
+      const r = new JsonReader();
+      r.reset(changetype<usize>(bytes), <usize>bytes.byteLength);
+      expect<bool>(r.beginArray() && r.more(0x5D, true) && r.readString()).toBe(false);
+    }
+  });
+
+  it("stops decoding at the sink's cap, counting what it dropped", () => {
+    const text = ("line of text\\n").repeat(40);
+    const bytes = String.UTF8.encode("\"" + text + "\"");
+    const r = new JsonReader();
+    r.reset(changetype<usize>(bytes), <usize>bytes.byteLength);
+    expect<bool>(r.readString()).toBe(true);
+    for (let cap = 0; cap < 40; cap++) {
+      const sink = new ByteSink(<usize>cap);
+      r.decodeStringInto(sink);
+      expect<i32>(<i32>sink.len).toBe(cap);
+      expect<string>(String.UTF8.decodeUnsafe(sink.ptr, sink.len)).toBe(("line of text\n").repeat(40).slice(0, cap));
+      expect<bool>(sink.dropped > 0).toBe(true);
+      sink.free();
+    }
+  });
+});
