@@ -6,7 +6,7 @@
 // than most changes.
 //
 // Usage: node --import tsx scripts/bench/ab.ts --wasm A.wasm,B.wasm
-//          [--vms 1,8] [--size 16384] [--endpoints 64] [--rounds 3]
+//          [--vms 1,8] [--size 16384] [--endpoints 64] [--rounds 3] [--bodies lines|plain]
 //   A build of an earlier commit: git worktree add /tmp/old <commit> && (cd /tmp/old && npm ci && npm run build),
 //   then /tmp/old/build/prefix_router.wasm.
 import { parseArgs } from "node:util";
@@ -19,10 +19,12 @@ const { values } = parseArgs({
     size: { type: "string", default: "16384" },
     endpoints: { type: "string", default: "64" },
     rounds: { type: "string", default: "3" },
+    // "plain": bodies without line breaks, so without JSON escapes (the benchmark's bodies before commit 58d6977).
+    bodies: { type: "string", default: "lines" },
   },
 });
-if (!values.wasm) {
-  process.stderr.write("usage: node --import tsx scripts/bench/ab.ts --wasm A.wasm,B.wasm [--vms 1,8] [--size 16384] [--endpoints 64] [--rounds 3]\n");
+if (!values.wasm || (values.bodies !== "lines" && values.bodies !== "plain")) {
+  process.stderr.write("usage: node --import tsx scripts/bench/ab.ts --wasm A.wasm,B.wasm [--vms 1,8] [--size 16384] [--endpoints 64] [--rounds 3] [--bodies lines|plain]\n");
   process.exit(2);
 }
 const builds = values.wasm.split(",");
@@ -39,7 +41,7 @@ console.log(`|---|---|---|---|---|---|`);
 for (const vmCount of vmCounts) {
   for (let round = 1; round <= rounds; round++) {
     for (const wasm of builds) {
-      const r = await decisionCost(size, endpoints, vmCount, { warmup: WARMUP, measured: MEASURED, wasm });
+      const r = await decisionCost(size, endpoints, vmCount, { warmup: WARMUP, measured: MEASURED, wasm, lineBreaks: values.bodies === "lines" });
       console.log(`| ${wasm} | ${vmCount} | ${round} | ${r.moduleP50.toFixed(1)} | ${r.batchMean.toFixed(1)} | ${r.tickPerRequestUs.toFixed(1)} |`);
     }
   }

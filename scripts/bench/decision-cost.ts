@@ -26,10 +26,10 @@ export interface CellRun {
 }
 
 /** With several VMs, requests take turns across them, so each decision also reads the events the others appended since its last one. */
-export async function decisionCost(size: number, endpoints: number, vms: number, o: { warmup: number; measured: number; wasm?: string }): Promise<CellRun> {
+export async function decisionCost(size: number, endpoints: number, vms: number, o: { warmup: number; measured: number; wasm?: string; lineBreaks?: boolean }): Promise<CellRun> {
   const { warmup, measured } = o;
   const { clock, plugin } = await benchGateway(endpoints, vms, o.wasm);
-  const bodies = Array.from({ length: 64 }, (_, i) => Buffer.from(chatBody(size, i)));
+  const bodies = Array.from({ length: 64 }, (_, i) => Buffer.from(chatBody(size, i, o.lineBreaks)));
   const times: number[] = [];
   const module: number[] = [];
   const batches: number[] = [];
@@ -41,7 +41,7 @@ export async function decisionCost(size: number, endpoints: number, vms: number,
   const calls = () => plugin.vms.reduce((n, v) => n + [...v.hostCallCounts.values()].reduce((a, b) => a + b, 0), 0);
   for (const v of plugin.vms) v.profileTime = true;
   for (let i = 0; i < warmup + measured; i++) {
-    const body = i < warmup ? bodies[i % bodies.length] : Buffer.from(chatBody(size, i));
+    const body = i < warmup ? bodies[i % bodies.length] : Buffer.from(chatBody(size, i, o.lineBreaks));
     const worker = i % vms;
     const vm = plugin.vms[worker];
     const s = plugin.newStream(worker);

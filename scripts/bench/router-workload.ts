@@ -14,22 +14,22 @@ export const HEADERS = { ":method": "POST", ":path": "/v1/chat/completions", ":a
  * escape \n, which the filter decodes (json.ts), so a body without them
  * would time less work than real ones cost.
  */
-export function filler(seed: number, n: number): string {
+export function filler(seed: number, n: number, lineBreaks = true): string {
   let x = (seed * 2654435761) >>> 0;
   const words = ["the", "model", "cache", "prefix", "token", "route", "envoy", "server", "block", "hash", "query", "answer"];
   let s = "";
   while (s.length < n) {
     x = (x * 1103515245 + 12345) >>> 0;
-    s += words[x % words.length] + (x % 13 === 0 ? "\n" : " ");
+    s += words[x % words.length] + (lineBreaks && x % 13 === 0 ? "\n" : " ");
   }
   return s.slice(0, n);
 }
 
-/** A chat body of about `size` bytes: one of 8 shared system prompts (half the body) and a distinct question. */
-export function chatBody(size: number, i: number): string {
-  const system = filler(1000 + (i % 8), Math.floor(size / 2));
+/** A chat body of about `size` bytes: one of 8 shared system prompts (half the body) and a distinct question; `lineBreaks` false: without escapes. */
+export function chatBody(size: number, i: number, lineBreaks = true): string {
+  const system = filler(1000 + (i % 8), Math.floor(size / 2), lineBreaks);
   const skeleton = JSON.stringify({ model: "llama-3.1-8b", messages: [{ role: "system", content: system }, { role: "user", content: "" }], max_tokens: 64 });
-  const user = `request ${i}: ` + filler(i, Math.max(0, size - skeleton.length - 20));
+  const user = `request ${i}: ` + filler(i, Math.max(0, size - skeleton.length - 20), lineBreaks);
   return JSON.stringify({ model: "llama-3.1-8b", messages: [{ role: "system", content: system }, { role: "user", content: user }], max_tokens: 64 });
 }
 
