@@ -20,8 +20,8 @@ import { MAX_DEPTH } from "./limits";
 @inline const IN_OBJECT: u8 = 1;
 // @ts-ignore: decorator
 @inline const IN_ARRAY: u8 = 2;
-/** Long strings a reader remembers per input (scanStringBody). */
-const MEMO_SLOTS: i32 = 64;
+/** Strings a reader remembers per input (scanStringBody): the long ones, and the ones it decoded in place. */
+const MEMO_SLOTS: i32 = 256;
 /** Shorter strings are scanned again: finding them costs about what scanning does. */
 const MEMO_MIN_BYTES: usize = 256;
 
@@ -75,6 +75,33 @@ store<u8>(SHORT_ESCAPES + 0x74, 0x09); // \t
   return at + 6;
 }
 
+/** Byte i of a lane holds i: with lt_u, a mask of a lane's first k bytes. */
+const LANE_INDEX = i8x16(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+
+/** Writes code point `cp` as UTF-8 at `to`; returns the position after it. */
+function storeUtf8(to: usize, cp: u32): usize {
+  if (cp < 0x80) {
+    store<u8>(to, <u8>cp);
+    return to + 1;
+  }
+  if (cp < 0x800) {
+    store<u8>(to, <u8>(0xC0 | (cp >> 6)));
+    store<u8>(to + 1, <u8>(0x80 | (cp & 0x3F)));
+    return to + 2;
+  }
+  if (cp < 0x10000) {
+    store<u8>(to, <u8>(0xE0 | (cp >> 12)));
+    store<u8>(to + 1, <u8>(0x80 | ((cp >> 6) & 0x3F)));
+    store<u8>(to + 2, <u8>(0x80 | (cp & 0x3F)));
+    return to + 3;
+  }
+  store<u8>(to, <u8>(0xF0 | (cp >> 18)));
+  store<u8>(to + 1, <u8>(0x80 | ((cp >> 12) & 0x3F)));
+  store<u8>(to + 2, <u8>(0x80 | ((cp >> 6) & 0x3F)));
+  store<u8>(to + 3, <u8>(0x80 | (cp & 0x3F)));
+  return to + 4;
+}
+
 @final
 export class JsonReader {
   pos: usize = 0;
@@ -90,12 +117,26 @@ export class JsonReader {
   // prompt extractor validates the whole body first, then reads the prompt's
   // values) gets those from here instead of scanning the text a second time.
   private memoStart: StaticArray<usize> = new StaticArray<usize>(MEMO_SLOTS);
+  /** Where the string's closing quote is. */
   private memoEnd: StaticArray<usize> = new StaticArray<usize>(MEMO_SLOTS);
+  /** Where its text ends: before the quote, unless it was decoded in place. */
+  private memoTextEnd: StaticArray<usize> = new StaticArray<usize>(MEMO_SLOTS);
   private memoEscaped: StaticArray<bool> = new StaticArray<bool>(MEMO_SLOTS);
   private memoCount: i32 = 0;
   private memoCursor: i32 = 0;
+  private decodesInPlace: bool = false;
 
-  reset(ptr: usize, len: usize): void {
+  /**
+   * Starts reading [ptr, ptr+len). With `decodeInPlace`, a string with escapes
+   * is decoded where it stands as it is first scanned: its text moves to the
+   * front of its span, and the reader remembers it (a later walk gets the
+   * decoded text and skips to the closing quote), so the prompt's escapes are
+   * handled in one pass instead of two (one to validate, one to decode).
+   * The input is changed, then: only for a caller that owns its copy and
+   * reads it with this reader alone, until the next reset.
+   */
+  reset(ptr: usize, len: usize, decodeInPlace: bool = false): void {
+    this.decodesInPlace = decodeInPlace;
     this.pos = ptr;
     this.end = ptr + len;
     this.failed = false;
@@ -114,20 +155,29 @@ export class JsonReader {
     while (k < this.memoCount && unchecked(this.memoStart[k]) < p) k++;
     this.memoCursor = k;
     if (k == this.memoCount || unchecked(this.memoStart[k]) != p) return false;
-    const end = unchecked(this.memoEnd[k]);
     this.strStart = p;
-    this.strEnd = end;
+    this.strEnd = unchecked(this.memoTextEnd[k]);
     this.strEscaped = unchecked(this.memoEscaped[k]);
-    this.pos = end + 1;
+    this.pos = unchecked(this.memoEnd[k]) + 1;
     return true;
+  }
+
+  /** Whether a string starting at p would be remembered if scanned now: there is a slot, and it is the furthest yet. */
+  private mayRemember(p: usize): bool {
+    const n = this.memoCount;
+    return n < MEMO_SLOTS && (n == 0 || unchecked(this.memoStart[n - 1]) < p);
   }
 
   /** Remembers a long string just scanned, if it is the furthest one yet. */
   private remember(start: usize, end: usize, escaped: bool): void {
+    if (end - start >= MEMO_MIN_BYTES && this.mayRemember(start)) this.memorize(start, end, end, escaped);
+  }
+
+  private memorize(start: usize, end: usize, textEnd: usize, escaped: bool): void {
     const n = this.memoCount;
-    if (end - start < MEMO_MIN_BYTES || n == MEMO_SLOTS || (n > 0 && unchecked(this.memoStart[n - 1]) >= start)) return;
     unchecked(this.memoStart[n] = start);
     unchecked(this.memoEnd[n] = end);
+    unchecked(this.memoTextEnd[n] = textEnd);
     unchecked(this.memoEscaped[n] = escaped);
     this.memoCount = n + 1;
   }
@@ -319,8 +369,12 @@ export class JsonReader {
     let p = this.pos;
     if (this.memoCount > 0 && this.recall(p)) return true;
     const end = this.end;
+    const start = p;
     this.strStart = p;
     let escaped = false;
+    // Only a string the reader will remember may be decoded where it stands:
+    // read again from its start, its decoded text would not parse.
+    const inPlace = this.decodesInPlace && this.mayRemember(p);
     const quotes = i8x16.splat(<i8>QUOTE);
     const slashes = i8x16.splat(<i8>BACKSLASH);
     const space = i8x16.splat(0x20);
@@ -336,6 +390,9 @@ export class JsonReader {
       // Quotes and control bytes: the string's end, or malformed.
       let stops = <u32>i8x16.bitmask(v128.or(i8x16.eq(lane, quotes), i8x16.lt_u(lane, space)));
       let escapes = <u32>i8x16.bitmask(i8x16.eq(lane, slashes));
+      if (inPlace && escapes != 0 && (stops == 0 || ctz<u32>(stops) > ctz<u32>(escapes))) {
+        return this.decodeRestInPlace(start, p + <usize>ctz<u32>(escapes));
+      }
       // The usual lane: lone backslashes, each before one of " / b f n r t,
       // all checked at once. A backslash in the lane's last byte is left to
       // the next lane, which then starts at it. Anything else ("\\", "\u",
@@ -387,12 +444,95 @@ export class JsonReader {
         p++;
         continue;
       }
+      if (inPlace) return this.decodeRestInPlace(start, p);
       const after = escapeEnd(p, end);
       if (after == 0) return this.fail();
       escaped = true;
       p = after;
     }
     return this.fail();
+  }
+
+  /**
+   * scanStringBody's other half, for a string that may be decoded where it
+   * stands (reset's `decodeInPlace`): from its first backslash at `p`, checks
+   * and decodes the rest of the string starting at `start`, moving the text
+   * back over the escapes (decoded text is never longer than its JSON, so the
+   * writes stay behind the reads), and remembers it. The plain runs between
+   * escapes go 16 bytes at a time.
+   */
+  private decodeRestInPlace(start: usize, p: usize): bool {
+    const end = this.end;
+    const quotes = i8x16.splat(<i8>QUOTE);
+    const slashes = i8x16.splat(<i8>BACKSLASH);
+    const space = i8x16.splat(0x20);
+    let to = p;
+    while (true) {
+      // At a backslash: one escape.
+      if (p + 1 >= end) return this.fail();
+      const e = <u32>load<u8>(p + 1);
+      const short = <u32>load<u8>(SHORT_ESCAPES + e);
+      if (short != 0) {
+        store<u8>(to, <u8>short);
+        to++;
+        p += 2;
+      } else {
+        if (e != 0x75 || escapeEnd(p, end) == 0) return this.fail();
+        let cp = this.hex4(p + 2);
+        p += 6;
+        if (cp - 0xD800 < 0x400) {
+          // High surrogate: a pair only with an immediately following \uDC00-\uDFFF (as decodeEscape).
+          const pair = p + 6 <= end && load<u8>(p) == BACKSLASH && load<u8>(p + 1) == 0x75 && escapeEnd(p, end) == p + 6;
+          const low = pair ? this.hex4(p + 2) : 0;
+          if (low - 0xDC00 < 0x400) {
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+            p += 6;
+          } else {
+            cp = 0xFFFD;
+          }
+        } else if (cp - 0xDC00 < 0x400) {
+          cp = 0xFFFD;
+        }
+        to = storeUtf8(to, cp);
+      }
+      // The plain run up to the next quote, backslash or control byte.
+      while (p + 16 <= end) {
+        const lane = v128.load(p);
+        const bits = i8x16.bitmask(v128.or(v128.or(i8x16.eq(lane, quotes), i8x16.eq(lane, slashes)), i8x16.lt_u(lane, space)));
+        if (bits != 0) {
+          // Only the k plain bytes: the rest of the lane's new place may
+          // overlap text not read yet (the byte that stopped us, say), which
+          // keeps its bytes.
+          const k = ctz<u32>(bits);
+          v128.store(to, v128.bitselect(lane, v128.load(to), i8x16.lt_u(LANE_INDEX, i8x16.splat(<i8>k))));
+          p += <usize>k;
+          to += <usize>k;
+          break;
+        }
+        v128.store(to, lane);
+        p += 16;
+        to += 16;
+      }
+      while (p < end) {
+        const c = <u32>load<u8>(p);
+        if (c == QUOTE || c == BACKSLASH || c < 0x20) break;
+        store<u8>(to, <u8>c);
+        p++;
+        to++;
+      }
+      if (p >= end) return this.fail();
+      const c = <u32>load<u8>(p);
+      if (c == QUOTE) {
+        this.strStart = start;
+        this.strEnd = to;
+        this.strEscaped = false;
+        this.pos = p + 1;
+        this.memorize(start, p, to, false);
+        return true;
+      }
+      if (c < 0x20) return this.fail();
+    }
+    return false; // unreachable: the loop only exits by return
   }
 
   /** Reads a number per the JSON grammar; its text is [strStart, strEnd). */

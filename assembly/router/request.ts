@@ -115,7 +115,8 @@ export class PromptExtractor {
   /** Parses [ptr, ptr+len) as a body of `api`; on Ok, `model`, `prompt` and `salt` hold the canonical bytes. */
   extract(ptr: usize, len: usize, api: i32): i32 {
     const r = this.reader;
-    r.reset(ptr, len);
+    // The body is this VM's copy (Envoy forwards its own), read by this reader alone: its escapes may be decoded in place.
+    r.reset(ptr, len, true);
     this.model.reset();
     this.salt.reset();
     this.prompt.reset();

@@ -50,15 +50,28 @@ describe("JsonReader walking the same values twice", () => {
   });
 });
 
-/** Reads `["<body>",1]` and returns the string's decoded text, or null if the reader fails anywhere. */
-function readArrayString(body: string): string | null {
+/**
+ * Reads `["<body>",1]` and returns the string's decoded text, or null if the
+ * reader fails anywhere. With `inPlace`, the reader decodes escapes where they
+ * stand (reset's decodeInPlace), and a second walk from the start must read
+ * the same text.
+ */
+function readArrayString(body: string, inPlace: bool = false): string | null {
   const bytes = String.UTF8.encode("[\"" + body + "\",1]");
   const r = new JsonReader();
-  r.reset(changetype<usize>(bytes), <usize>bytes.byteLength);
-  if (!r.beginArray() || !r.more(0x5D, true) || !r.readString()) return null;
-  const text = decoded(r);
-  // The reader must stand just past the closing quote: the element after it reads.
-  if (!r.more(0x5D, false) || !r.readNumber() || r.more(0x5D, false) || r.failed) return null;
+  r.reset(changetype<usize>(bytes), <usize>bytes.byteLength, inPlace);
+  const at = r.pos;
+  let text: string | null = null;
+  const walks = inPlace ? 2 : 1;
+  for (let walk = 0; walk < walks; walk++) {
+    r.pos = at;
+    if (!r.beginArray() || !r.more(0x5D, true) || !r.readString()) return null;
+    const t = decoded(r);
+    // The reader must stand just past the closing quote: the element after it reads.
+    if (!r.more(0x5D, false) || !r.readNumber() || r.more(0x5D, false) || r.failed) return null;
+    if (text !== null && t != text) return "second walk: " + t;
+    text = t;
+  }
   return text;
 }
 
@@ -71,9 +84,11 @@ describe("JsonReader escapes at every position of a 16-byte lane", () => {
       for (let k = 0; k < 36; k++) {
         const a = "a".repeat(k);
         // Alone, then followed by more text and a second copy 17 bytes on, then last before the quote.
-        expect<string | null>(readArrayString(a + escapes[e])).toBe(a + escapes[e + 1]);
         const tail = "b".repeat(17);
-        expect<string | null>(readArrayString(a + escapes[e] + tail + escapes[e] + "c")).toBe(a + escapes[e + 1] + tail + escapes[e + 1] + "c");
+        for (let inPlace = 0; inPlace < 2; inPlace++) {
+          expect<string | null>(readArrayString(a + escapes[e], inPlace == 1)).toBe(a + escapes[e + 1]);
+          expect<string | null>(readArrayString(a + escapes[e] + tail + escapes[e] + "c", inPlace == 1)).toBe(a + escapes[e + 1] + tail + escapes[e + 1] + "c");
+        }
       }
     }
   });
@@ -82,10 +97,14 @@ describe("JsonReader escapes at every position of a 16-byte lane", () => {
     for (let k = 0; k < 36; k++) {
       const a = "a".repeat(k);
       const lead = "\\n".repeat(k % 3); // with and without good escapes in the same lane
-      expect<string | null>(readArrayString(lead + a + "\\x" + "b".repeat(20))).toBeNull();
-      expect<string | null>(readArrayString(lead + a + "\\u00g1" + "b".repeat(20))).toBeNull();
-      expect<string | null>(readArrayString(lead + a + "\\\n" + "b".repeat(20))).toBeNull();
-      expect<string | null>(readArrayString(lead + a + "\t" + "b".repeat(20))).toBeNull();
+      for (let inPlace = 0; inPlace < 2; inPlace++) {
+        expect<string | null>(readArrayString(lead + a + "\\x" + "b".repeat(20), inPlace == 1)).toBeNull();
+        expect<string | null>(readArrayString(lead + a + "\\u00g1" + "b".repeat(20), inPlace == 1)).toBeNull();
+        expect<string | null>(readArrayString(lead + a + "\\ud83d\\u00g1" + "b".repeat(20), inPlace == 1)).toBeNull();
+        expect<string | null>(readArrayString(lead + a + "\\\n" + "b".repeat(20), inPlace == 1)).toBeNull();
+        expect<string | null>(readArrayString(lead + a + "\t" + "b".repeat(20), inPlace == 1)).toBeNull();
+        expect<string | null>(readArrayString(lead + a + "\\n\t" + "b".repeat(20), inPlace == 1)).toBeNull();
+      }
       // `"\"` is not a whole string: the second quote is escaped, so the text runs on to `,1]` and ends unterminated.
       const bytes = String.UTF8.encode("[\"" + lead + a + "\\\"" + "b".repeat(k));
       const r = new JsonReader();
@@ -108,5 +127,45 @@ describe("JsonReader escapes at every position of a 16-byte lane", () => {
       expect<bool>(sink.dropped > 0).toBe(true);
       sink.free();
     }
+  });
+});
+
+describe("JsonReader decoding in place", () => {
+  it("reads every string again on later walks, past the memory of what it decoded", () => {
+    // 300 escaped strings: more than the reader remembers, so the last ones are scanned as before.
+    let text = "[";
+    const want: string[] = [];
+    for (let i = 0; i < 300; i++) {
+      if (i > 0) text += ",";
+      text += "\"" + i.toString() + "\\n" + "x".repeat(i % 40) + "\\u00e9\"";
+      want.push(i.toString() + "\n" + "x".repeat(i % 40) + "é");
+    }
+    text += "]";
+    const bytes = String.UTF8.encode(text);
+    const r = new JsonReader();
+    r.reset(changetype<usize>(bytes), <usize>bytes.byteLength, true);
+    const at = r.pos;
+    expect<bool>(r.skipValue()).toBe(true);
+    expect<bool>(r.atEnd()).toBe(true);
+    for (let walk = 0; walk < 2; walk++) {
+      r.pos = at;
+      expect<bool>(r.beginArray()).toBe(true);
+      for (let i = 0; i < want.length; i++) {
+        expect<bool>(r.more(0x5D, i == 0)).toBe(true);
+        expect<bool>(r.readString()).toBe(true);
+        expect<string>(decoded(r)).toBe(want[i]);
+      }
+      expect<bool>(r.more(0x5D, false)).toBe(false);
+      expect<bool>(r.failed).toBe(false);
+    }
+  });
+
+  it("compares a key decoded in place by its decoded text", () => {
+    const bytes = String.UTF8.encode("{\"mod\\u0065l\":1}");
+    const r = new JsonReader();
+    r.reset(changetype<usize>(bytes), <usize>bytes.byteLength, true);
+    expect<bool>(r.beginObject() && r.more(0x7D, true) && r.readKey()).toBe(true);
+    expect<bool>(r.stringEquals("model")).toBe(true);
+    expect<bool>(r.readNumber() && !r.more(0x7D, false) && r.atEnd()).toBe(true);
   });
 });
