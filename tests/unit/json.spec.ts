@@ -10,32 +10,39 @@ function decoded(r: JsonReader): string {
   return s;
 }
 
+/**
+ * Walks the JSON array of strings `text` three times from its start: once to
+ * validate it, then twice reading each string, which must decode to `want`.
+ * `escapedAt` >= 0: only that string reports escapes (-1: not checked).
+ */
+function expectWalks(text: string, want: string[], inPlace: bool, escapedAt: i32): void {
+  const bytes = String.UTF8.encode(text);
+  const r = new JsonReader();
+  r.reset(changetype<usize>(bytes), <usize>bytes.byteLength, inPlace);
+  const at = r.pos;
+  expect<bool>(r.skipValue()).toBe(true);
+  expect<bool>(r.atEnd()).toBe(true);
+  for (let walk = 0; walk < 2; walk++) {
+    r.pos = at;
+    expect<bool>(r.beginArray()).toBe(true);
+    for (let i = 0; i < want.length; i++) {
+      expect<bool>(r.more(0x5D, i == 0)).toBe(true);
+      expect<bool>(r.readString()).toBe(true);
+      if (escapedAt >= 0) expect<bool>(r.strEscaped).toBe(i == escapedAt);
+      expect<string>(decoded(r)).toBe(want[i]);
+    }
+    expect<bool>(r.more(0x5D, false)).toBe(false);
+    expect<bool>(r.failed).toBe(false);
+  }
+}
+
 describe("JsonReader walking the same values twice", () => {
   it("reads long strings the second time as the first, escapes and rewinds included", () => {
     const plain = "p".repeat(300);
     const escaped = "e".repeat(150) + "\\n\\u0041" + "e".repeat(150);
     const text = "[\"" + plain + "\",\"short\",\"" + escaped + "\",\"" + plain + "\"]";
-    const bytes = String.UTF8.encode(text);
-    const r = new JsonReader();
-    r.reset(changetype<usize>(bytes), <usize>bytes.byteLength);
-    const at = r.pos;
-    // First walk: validation only.
-    expect<bool>(r.skipValue()).toBe(true);
-    expect<bool>(r.atEnd()).toBe(true);
-    // Second and third walks, from the start again: every string, its escapes decoded.
-    for (let walk = 0; walk < 2; walk++) {
-      r.pos = at;
-      expect<bool>(r.beginArray()).toBe(true);
-      const want: string[] = [plain, "short", "e".repeat(150) + "\nA" + "e".repeat(150), plain];
-      for (let i = 0; i < want.length; i++) {
-        expect<bool>(r.more(0x5D, i == 0)).toBe(true);
-        expect<bool>(r.readString()).toBe(true);
-        expect<bool>(r.strEscaped).toBe(i == 2);
-        expect<string>(decoded(r)).toBe(want[i]);
-      }
-      expect<bool>(r.more(0x5D, false)).toBe(false);
-      expect<bool>(r.failed).toBe(false);
-    }
+    // Only the third string has escapes.
+    expectWalks(text, [plain, "short", "e".repeat(150) + "\nA" + "e".repeat(150), plain], false, 2);
   });
 
   it("forgets what it scanned when reset to another input", () => {
@@ -141,23 +148,8 @@ describe("JsonReader decoding in place", () => {
       want.push(i.toString() + "\n" + "x".repeat(i % 40) + "é");
     }
     text += "]";
-    const bytes = String.UTF8.encode(text);
-    const r = new JsonReader();
-    r.reset(changetype<usize>(bytes), <usize>bytes.byteLength, true);
-    const at = r.pos;
-    expect<bool>(r.skipValue()).toBe(true);
-    expect<bool>(r.atEnd()).toBe(true);
-    for (let walk = 0; walk < 2; walk++) {
-      r.pos = at;
-      expect<bool>(r.beginArray()).toBe(true);
-      for (let i = 0; i < want.length; i++) {
-        expect<bool>(r.more(0x5D, i == 0)).toBe(true);
-        expect<bool>(r.readString()).toBe(true);
-        expect<string>(decoded(r)).toBe(want[i]);
-      }
-      expect<bool>(r.more(0x5D, false)).toBe(false);
-      expect<bool>(r.failed).toBe(false);
-    }
+    // Those the reader remembers read as decoded; the rest it decodes again: no escape flag to check.
+    expectWalks(text, want, true, -1);
   });
 
   it("compares a key decoded in place by its decoded text", () => {
