@@ -21,6 +21,8 @@ export class InFlightLedger {
   readonly own: StaticArray<i32>;
   readonly total: StaticArray<i32>;
   private remotes: RemoteVm[] = [];
+  /** The VM remote() found last: one journal event's calls (alive, releases, pick) all name the same VM. */
+  private lastRemote: RemoteVm | null = null;
 
   constructor(readonly endpointCount: i32) {
     this.own = new StaticArray<i32>(endpointCount);
@@ -49,17 +51,25 @@ export class InFlightLedger {
   }
 
   private remote(tag: u32, nowMs: i64): RemoteVm {
+    const last = this.lastRemote;
+    if (last !== null && last.tag == tag) {
+      last.lastSeenMs = nowMs;
+      return last;
+    }
     const list = this.remotes;
-    for (let i = 0; i < list.length; i++) {
+    const n = list.length;
+    for (let i = 0; i < n; i++) {
       const vm = unchecked(list[i]);
       if (vm.tag == tag) {
         vm.lastSeenMs = nowMs;
+        this.lastRemote = vm;
         return vm;
       }
     }
     const vm = new RemoteVm(tag, this.endpointCount);
     vm.lastSeenMs = nowMs;
     list.push(vm);
+    this.lastRemote = vm;
     return vm;
   }
 
@@ -99,6 +109,7 @@ export class InFlightLedger {
       if (nowMs - vm.lastSeenMs <= timeoutMs) continue;
       for (let e = 0; e < this.endpointCount; e++) unchecked(this.total[e] -= vm.counts[e]);
       list.splice(i, 1);
+      if (vm === this.lastRemote) this.lastRemote = null;
       dropped++;
     }
     return dropped;
