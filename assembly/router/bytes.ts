@@ -4,6 +4,33 @@
 // `reset()` only rewinds. Writes past `cap` are dropped (and counted in
 // `dropped`), which is how the prompt stays bounded by maxPrefixBlocks × block size.
 
+/** Where ByteSink.writeCodePoint encodes a code point that may not fit whole. */
+const CODE_POINT_SCRATCH: usize = memory.data(4);
+
+/** Writes code point `cp` as UTF-8 at `to` (up to 4 bytes); returns the position after it. */
+export function storeUtf8(to: usize, cp: u32): usize {
+  if (cp < 0x80) {
+    store<u8>(to, <u8>cp);
+    return to + 1;
+  }
+  if (cp < 0x800) {
+    store<u8>(to, <u8>(0xC0 | (cp >> 6)));
+    store<u8>(to + 1, <u8>(0x80 | (cp & 0x3F)));
+    return to + 2;
+  }
+  if (cp < 0x10000) {
+    store<u8>(to, <u8>(0xE0 | (cp >> 12)));
+    store<u8>(to + 1, <u8>(0x80 | ((cp >> 6) & 0x3F)));
+    store<u8>(to + 2, <u8>(0x80 | (cp & 0x3F)));
+    return to + 3;
+  }
+  store<u8>(to, <u8>(0xF0 | (cp >> 18)));
+  store<u8>(to + 1, <u8>(0x80 | ((cp >> 12) & 0x3F)));
+  store<u8>(to + 2, <u8>(0x80 | ((cp >> 6) & 0x3F)));
+  store<u8>(to + 3, <u8>(0x80 | (cp & 0x3F)));
+  return to + 4;
+}
+
 @final
 export class ByteSink {
   ptr: usize = 0;
@@ -99,23 +126,15 @@ export class ByteSink {
     return q;
   }
 
-  /** Appends a code point as UTF-8. */
+  /** Appends a code point as UTF-8 (bytes past the cap dropped and counted). */
   writeCodePoint(cp: u32): void {
-    if (cp < 0x80) {
-      this.writeByte(cp);
-    } else if (cp < 0x800) {
-      this.writeByte(0xC0 | (cp >> 6));
-      this.writeByte(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      this.writeByte(0xE0 | (cp >> 12));
-      this.writeByte(0x80 | ((cp >> 6) & 0x3F));
-      this.writeByte(0x80 | (cp & 0x3F));
-    } else {
-      this.writeByte(0xF0 | (cp >> 18));
-      this.writeByte(0x80 | ((cp >> 12) & 0x3F));
-      this.writeByte(0x80 | ((cp >> 6) & 0x3F));
-      this.writeByte(0x80 | (cp & 0x3F));
+    if (this.cap - this.len >= 4) {
+      this.len = storeUtf8(this.ptr + this.len, cp) - this.ptr;
+      return;
     }
+    // Near the cap: encoded aside, then byte by byte.
+    const n = storeUtf8(CODE_POINT_SCRATCH, cp) - CODE_POINT_SCRATCH;
+    for (let i: usize = 0; i < n; i++) this.writeByte(load<u8>(CODE_POINT_SCRATCH + i));
   }
 
   equals(other: ByteSink): bool {

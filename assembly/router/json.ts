@@ -9,7 +9,7 @@
 // call returns false, so callers check once at the end. Nesting is tracked in
 // a fixed stack (MAX_DEPTH) instead of recursion, so deep input cannot exhaust
 // the Wasm stack.
-import { ByteSink } from "./bytes";
+import { ByteSink, storeUtf8 } from "./bytes";
 import { MAX_DEPTH } from "./limits";
 
 // @ts-ignore: decorator
@@ -77,30 +77,6 @@ store<u8>(SHORT_ESCAPES + 0x74, 0x09); // \t
 
 /** Byte i of a lane holds i: with lt_u, a mask of a lane's first k bytes. */
 const LANE_INDEX = i8x16(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-
-/** Writes code point `cp` as UTF-8 at `to`; returns the position after it. */
-function storeUtf8(to: usize, cp: u32): usize {
-  if (cp < 0x80) {
-    store<u8>(to, <u8>cp);
-    return to + 1;
-  }
-  if (cp < 0x800) {
-    store<u8>(to, <u8>(0xC0 | (cp >> 6)));
-    store<u8>(to + 1, <u8>(0x80 | (cp & 0x3F)));
-    return to + 2;
-  }
-  if (cp < 0x10000) {
-    store<u8>(to, <u8>(0xE0 | (cp >> 12)));
-    store<u8>(to + 1, <u8>(0x80 | ((cp >> 6) & 0x3F)));
-    store<u8>(to + 2, <u8>(0x80 | (cp & 0x3F)));
-    return to + 3;
-  }
-  store<u8>(to, <u8>(0xF0 | (cp >> 18)));
-  store<u8>(to + 1, <u8>(0x80 | ((cp >> 12) & 0x3F)));
-  store<u8>(to + 2, <u8>(0x80 | ((cp >> 6) & 0x3F)));
-  store<u8>(to + 3, <u8>(0x80 | (cp & 0x3F)));
-  return to + 4;
-}
 
 @final
 export class JsonReader {

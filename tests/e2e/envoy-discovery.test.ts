@@ -143,6 +143,10 @@ envoyTest("EDS health: draining and unhealthy hosts are never picked, degraded o
     const gw = await startEnvoyGateway({ eds: servers.map((s) => ({ address: s.address })), metrics: false }, { concurrency: 2 });
     t.after(() => gw.stop());
     await followed(gw, 4, 4);
+    // Fresh prompts go where their first block's rendezvous weight is highest (the
+    // loads are equal between sequential requests), and the ports change every run:
+    // 48 of them miss one of 4 hosts about once in 10^5 runs (4 × (3/4)^48); 24 did
+    // once in 250.
     const spread = async (tag: string, n: number) => {
       const where = new Set<string>();
       for (let i = 0; i < n; i++) {
@@ -152,7 +156,7 @@ envoyTest("EDS health: draining and unhealthy hosts are never picked, degraded o
       }
       return [...where].sort();
     };
-    assert.deepEqual(await spread("all", 24), [a, b, c, d].sort());
+    assert.deepEqual(await spread("all", 48), [a, b, c, d].sort());
 
     const hosts: EdsHost[] = [{ address: a }, { address: b, health: "DRAINING" }, { address: c, health: "UNHEALTHY" }, { address: d, health: "DEGRADED" }];
     await rewrite(gw, hosts);
@@ -172,7 +176,7 @@ envoyTest("EDS health: draining and unhealthy hosts are never picked, degraded o
 
     await gw.writeEds(servers.map((s) => ({ address: s.address })));
     await followed(gw, 4, 4);
-    assert.deepEqual(await spread("healthy-again", 24), [a, b, c, d].sort());
+    assert.deepEqual(await spread("healthy-again", 48), [a, b, c, d].sort());
   });
 });
 
