@@ -448,10 +448,11 @@ export class Router extends EventSink {
     this.journal.sync(this, this.vmTag);
     this.placements.flush();
     this.affinity.sync();
-    this.tickFoundWork = this.busySinceTick || this.pendingCount > 0 || this.inFlight.ownTotal() > 0 ||
+    const holdsRequests = this.inFlight.ownTotal() > 0;
+    this.tickFoundWork = this.busySinceTick || this.pendingCount > 0 || holdsRequests ||
       this.journal.position() + this.affinity.position() != read;
     this.busySinceTick = false;
-    if (this.pendingCount > 0 || (this.inFlight.ownTotal() > 0 && now - this.lastAppendMs >= <i64>HEARTBEAT_MS)) {
+    if (this.pendingCount > 0 || (holdsRequests && now - this.lastAppendMs >= <i64>HEARTBEAT_MS)) {
       this.appendEvent(0, 0, 0);
     }
     const s = this.stats;

@@ -29,8 +29,8 @@ const IDLE_AFTER_MS: i64 = 250;
 export class TickPace {
   readonly activeMs: u32;
   readonly idleMs: u32;
-  /** The period Envoy runs now. */
-  slow: bool = false;
+  /** Whether Envoy runs the idle period now. */
+  private slow: bool = false;
   private quietSinceMs: i64 = -1;
 
   constructor(config: Config) {

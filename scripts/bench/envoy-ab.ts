@@ -71,6 +71,11 @@ if (wrk === null && !values.idle) {
   process.exit(2);
 }
 
+/** A build's figures over its rounds: the median, then the range. */
+function medianAndRange(xs: number[]): string {
+  return `${median(xs).toFixed(1)} (${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)})`;
+}
+
 /** "plain": the bootstrap without the Wasm filter; "floor": build/floor.wasm; else a build of the filter. */
 function sideOf(name: string): { filter: boolean | "floor"; wasmFile?: string } {
   if (name === "plain") return { filter: false };
@@ -125,8 +130,7 @@ async function measureIdle(envoys: EnvoyUnderTest[]): Promise<void> {
   console.log("\n| build | Envoy CPU ms per s, median (min–max) |");
   console.log("|---|---|");
   for (let i = 0; i < builds.length; i++) {
-    const xs = spent[i];
-    console.log(`| ${builds[i]} | ${median(xs).toFixed(1)} (${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)}) |`);
+    console.log(`| ${builds[i]} | ${medianAndRange(spent[i])} |`);
   }
 }
 
@@ -167,6 +171,6 @@ async function measureSaturated(envoys: EnvoyUnderTest[]): Promise<void> {
     const xs = cpuPerRequest[i];
     const ratio = median(xs.map((x, round) => x / cpuPerRequest[0][round]));
     const rateRatio = median(rate[i].map((x, round) => x / rate[0][round]));
-    console.log(`| ${builds[i]} | ${median(xs).toFixed(1)} (${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)}) | ${ratio.toFixed(3)} | ${Math.round(median(rate[i]))} | ${rateRatio.toFixed(3)} |`);
+    console.log(`| ${builds[i]} | ${medianAndRange(xs)} | ${ratio.toFixed(3)} | ${Math.round(median(rate[i]))} | ${rateRatio.toFixed(3)} |`);
   }
 }
