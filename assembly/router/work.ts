@@ -118,13 +118,16 @@ export class WorkLedger {
   }
 
   /** Uncached prefill other VMs sent to e and not yet worked off at `now`, in tokens. */
-  backlogAt(e: i32, now: i64): f64 {
+  // @ts-ignore: decorator
+  @inline backlogAt(e: i32, now: i64): f64 {
+    const inFlight = unchecked(this.remoteUncached[e]);
+    if (inFlight == 0) return 0; // the usual case with one worker, or an endpoint idle of others' work
     const elapsed = <f64>max<i64>(now - unchecked(this.backlogAtMs[e]), 0);
     // Never more than the prefill of the requests still in flight: a request
     // that ended has certainly been prefilled. This also nets out a journal
     // replayed at once (a new VM catching up), whose picks and releases all
     // arrive at the same instant.
-    return min(max(unchecked(this.backlog[e]) - this.rate(e) * elapsed, 0.0), unchecked(this.remoteUncached[e]));
+    return min(max(unchecked(this.backlog[e]) - this.rate(e) * elapsed, 0.0), inFlight);
   }
 
   /** Prefill tokens ahead of a new request at e: this VM's exactly, other VMs' as drained. */

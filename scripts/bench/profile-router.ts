@@ -19,6 +19,8 @@ const { values } = parseArgs({
     vms: { type: "string", default: "1" },
     requests: { type: "string", default: "20000" },
     out: { type: "string" },
+    // "plain": bodies without line breaks, so without JSON escapes (as bench:ab --bodies plain).
+    bodies: { type: "string", default: "lines" },
   },
 });
 const VMS = Number(values.vms);
@@ -54,7 +56,7 @@ async function main(): Promise<void> {
     const wasm = join(dir, "prefix_router.named.wasm");
     execFileSync(join(ROOT, "node_modules/.bin/asc"), ["assembly/index.ts", "--target", "release", "--debug", "-o", wasm], { cwd: ROOT, stdio: "inherit" });
     const { clock, plugin } = await benchGateway(64, VMS, wasm);
-    const bodies = Array.from({ length: 2048 }, (_, i) => Buffer.from(chatBody(16 * 1024, i)));
+    const bodies = Array.from({ length: 2048 }, (_, i) => Buffer.from(chatBody(16 * 1024, i, values.bodies !== "plain")));
     const send = (i: number) => {
       const s = plugin.newStream(i % VMS);
       s.sendRequestHeaders(HEADERS, false);
@@ -89,7 +91,8 @@ async function main(): Promise<void> {
     const lines = [
       `# Where the module time of a decision goes`,
       "",
-      `\`node --import tsx scripts/bench/profile-router.ts --vms ${VMS} --requests ${REQUESTS}\` (npm run bench:profile): 16 KB chat bodies ` +
+      `\`node --import tsx scripts/bench/profile-router.ts --vms ${VMS} --requests ${REQUESTS}${values.bodies === "plain" ? " --bodies plain" : ""}\` (npm run bench:profile): 16 KB chat bodies ` +
+        `${values.bodies === "plain" ? "without line breaks (no JSON escapes)" : "with a line break every 80 characters or so"} ` +
         `(half one of 8 shared system prompts), 64 endpoints, ${VMS} worker VM${VMS === 1 ? "" : "s"}, ticks every 100 requests; ` +
         `V8's sampling profiler (100 µs) over the last ${(REQUESTS * 3) / 4} requests; samples inside the module's functions only ` +
         `(${(total / 1000).toFixed(0)} ms of them), ticks included.`,
