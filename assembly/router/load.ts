@@ -7,6 +7,12 @@ import { InFlightLedger } from "./inflight";
 import { WorkLedger } from "./work";
 import { MAX_ADAPTERS, KNOWN_ADAPTERS } from "./limits";
 
+/** Weight of one round of scrapes in visibleShare. */
+const VISIBLE_SHARE_ALPHA: f64 = 0.2;
+/** Fewer requests at the servers than this tell nothing about who sent them. */
+const MIN_SERVER_REQUESTS: f64 = 4;
+/** visibleShare's floor: 16 replicas or more are treated as 16. */
+const MIN_VISIBLE_SHARE: f64 = 1.0 / 16;
 
 @final
 export class LoadView {
@@ -28,6 +34,13 @@ export class LoadView {
   private known: StaticArray<u64> = new StaticArray<u64>(KNOWN_ADAPTERS);
   private knownNext: i32 = 0;
   private knownCount: i32 = 0;
+
+  /**
+   * The share of the servers' requests that this proxy has in flight (0–1]:
+   * 1 for a proxy alone in front of its servers, about 1/R for one of R
+   * replicas that share them. An average over scrapes (noteServerLoad).
+   */
+  visibleShare: f64 = 1;
 
   /** Work sent and in flight per endpoint, for the work score (work.ts). */
   readonly work: WorkLedger;
@@ -95,6 +108,18 @@ export class LoadView {
   /** Counts a request to e that ended: its place in the batch goes to a waiting one. */
   // @ts-ignore: decorator
   @inline noteDone(e: i32): void { unchecked(this.doneSinceReport[e]++); }
+
+  /**
+   * A new round of scrapes: the servers report `serverRequests` running and
+   * waiting, while this proxy has `ownRequests` in flight at them. The ratio
+   * moves visibleShare a step of VISIBLE_SHARE_ALPHA; a round with fewer than
+   * MIN_SERVER_REQUESTS says too little (an idle fleet looks shared or not by chance).
+   */
+  noteServerLoad(ownRequests: f64, serverRequests: f64): void {
+    if (!(serverRequests >= MIN_SERVER_REQUESTS)) return;
+    const share = min(max(ownRequests / serverRequests, MIN_VISIBLE_SHARE), 1.0);
+    this.visibleShare += VISIBLE_SHARE_ALPHA * (share - this.visibleShare);
+  }
 
   /** Takes a report scraped at `scrapedAtMs`; a new one resets the sent and ended counts. */
   report(e: i32, scrapedAtMs: i64, waiting: f64, kv: f64): void {

@@ -564,12 +564,21 @@ export class Router extends EventSink {
     const lifecycle = this.lifecycle;
     const s = this.stats;
     const c = this.config;
+    let ownRequests: f64 = 0;
+    let serverRequests: f64 = 0;
     for (let i = 0; i < count; i++) {
       const p = entryAt(snap.ptr, i);
       const e = this.keys.indexOf(entryKey(p));
       if (e < 0) continue;
       const scrapedAt = entryScrapedAtMs(p);
       const fresh = scrapedAt > 0 && now - scrapedAt <= staleMs;
+      if (changed && fresh) {
+        const atServer = entryRunning(p) + entryWaiting(p);
+        if (!isNaN(atServer)) {
+          serverRequests += atServer;
+          ownRequests += loads.inFlight(e);
+        }
+      }
       const healthy = entryFailures(p) < <u32>m.unhealthyAfter;
       const waiting = entryWaiting(p);
       const kv = entryKv(p);
@@ -603,6 +612,10 @@ export class Router extends EventSink {
       }
     }
     if (c.measuredSpeed) loads.work.updateSpeeds();
+    if (changed) {
+      loads.noteServerLoad(ownRequests, serverRequests);
+      s.set(s.visibleSharePermille, <u64>Math.round(loads.visibleShare * 1000));
+    }
   }
 
   apiOf(pathIndex: i32): i32 { return this.pathApis[pathIndex]; }

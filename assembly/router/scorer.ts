@@ -52,6 +52,15 @@ import { LoadView } from "./load";
 import { CHARS_PER_TOKEN } from "./work";
 import { MAX_RANKED } from "./limits";
 
+/**
+ * How much wider the bands are for a proxy that has `visibleShare` of the
+ * servers' requests in flight: 1 down to a share of 0.75, then 0.75 / share.
+ */
+// @ts-ignore: decorator
+@inline function replicaBandScale(visibleShare: f64): f64 {
+  return max(1.0, 0.75 / visibleShare);
+}
+
 /** Ranks an endpoint within the band above any outside it (whose key is minus an estimate in ms). */
 const IN_BAND: f64 = 1e12;
 
@@ -256,7 +265,7 @@ export class Scorer {
     const extraWeight = max((c.affinity - 1.0) * pressure, min(c.affinity - 1.0, 1.0));
     // Second pass: the estimates, and the best of them for the band. With
     // matchBandMs 0 a useful match takes the lowest estimate, ranked at once.
-    const band = useful ? c.matchBandMs : c.coldBandMs;
+    const band = (useful ? c.matchBandMs : c.coldBandMs) * replicaBandScale(loads.visibleShare);
     const byEstimate = band == 0 && useful;
     let best = f64.MAX_VALUE;
     this.lastWasRendezvous = !useful;

@@ -189,6 +189,8 @@ export class RouterStats {
   indexMemoryBytes: i32;
   members: i32;
   pickable: i32;
+  /** LoadView.visibleShare in thousandths: the share of the servers' requests this proxy has in flight. */
+  visibleSharePermille: i32;
   /** Per endpoint slot: the stats of the address it holds. */
   private slots: StaticArray<EndpointStats>;
   /**
@@ -238,6 +240,7 @@ export class RouterStats {
     this.indexMemoryBytes = g.define(p + "index.memory_bytes");
     this.members = g.define(p + "endpoints.members");
     this.pickable = g.define(p + "endpoints.pickable");
+    this.visibleSharePermille = g.define(p + "visible_share_permille");
     // Per-endpoint stats are defined when an endpoint arrives (assign); until
     // then a slot's counters count into nothing and its gauges are never set.
     const nowhere = c.discard();

@@ -185,3 +185,41 @@ describe("Scorer by work", () => {
     expect<i32>(s.pick(match, 8, loads, 7, 0, 512)).toBe(1);
   });
 });
+
+describe("LoadView.visibleShare", () => {
+  it("learns the share of the servers' requests this proxy has in flight, ignoring rounds too small to tell", () => {
+    const loads = new LoadView(new InFlightLedger(2), 10);
+    expect<f64>(loads.visibleShare).toBe(1);
+    loads.noteServerLoad(1, 3); // fewer than 4 requests at the servers: says nothing
+    expect<f64>(loads.visibleShare).toBe(1);
+    for (let i = 0; i < 60; i++) loads.noteServerLoad(10, 40); // one of four replicas
+    expect<f64>(loads.visibleShare).toBeCloseTo(0.25, 3);
+    loads.noteServerLoad(50, 40); // more in flight than the servers report (a lagging scrape): a share of 1
+    expect<f64>(loads.visibleShare).toBeCloseTo(0.4, 3);
+    for (let i = 0; i < 60; i++) loads.noteServerLoad(0, 400);
+    expect<f64>(loads.visibleShare).toBeCloseTo(1.0 / 16, 3); // floored at 16 replicas
+  });
+});
+
+describe("Scorer by work, one of several replicas", () => {
+  it("widens the bands by 0.75 / visibleShare, so replicas that each see a part of the load still agree", () => {
+    const c = workConfig();
+    c.coldBandMs = 50;
+    const s = new Scorer(c, keys(2));
+    const loads = new LoadView(new InFlightLedger(2), 10);
+    // A cold request whose rendezvous choice differs from the least loaded endpoint: find a key for each.
+    let keyForOne: u64 = 0;
+    for (let key: u64 = 1; key < 64 && keyForOne == 0; key++) if (s.pick(zeros(2), 8, loads, key, 0, 512) == 1) keyForOne = key;
+    expect<u64>(keyForOne).toBeGreaterThan(0);
+    // 100 ms of this proxy's own work at endpoint 1: outside the 50 ms band, so the request goes to 0.
+    loads.work.addOwn(1, 1000, 0);
+    expect<i32>(s.pick(zeros(2), 8, loads, keyForOne, 0, 512)).toBe(0);
+    // A proxy alone in front of its servers (a share of 0.8, above 0.75) keeps its band.
+    loads.visibleShare = 0.8;
+    expect<i32>(s.pick(zeros(2), 8, loads, keyForOne, 0, 512)).toBe(0);
+    // One of four replicas: the band is 150 ms, and the request goes where the rendezvous weight puts it.
+    loads.visibleShare = 0.25;
+    expect<i32>(s.pick(zeros(2), 8, loads, keyForOne, 0, 512)).toBe(1);
+    expect<bool>(s.lastWasRendezvous).toBe(true);
+  });
+});

@@ -89,7 +89,7 @@ async function createPolicy(ctx: PolicyContext, opts: PrefixRouterOptions): Prom
     },
     close(): void {
       if (process.env.PREFIX_ROUTER_EVAL_STATS) {
-        const text = envoy.stats.prometheus().split("\n").filter((l) => /^prefix_router_(requests|routed|passthrough|rendezvous|guard|prefix_blocks|server_prefix)/.test(l) && !l.endsWith(" 0"));
+        const text = envoy.stats.prometheus().split("\n").filter((l) => /^prefix_router_(requests|routed|passthrough|rendezvous|guard|prefix_blocks|server_prefix|visible_share)/.test(l) && !l.endsWith(" 0"));
         process.stderr.write(text.join("\n") + "\n");
       }
       envoy.shutdown();
