@@ -53,12 +53,21 @@ import { CHARS_PER_TOKEN } from "./work";
 import { MAX_RANKED } from "./limits";
 
 /**
- * How much wider the bands are for a proxy that has `visibleShare` of the
- * servers' requests in flight: 1 down to a share of 0.75, then 0.75 / share.
+ * Below this share of the servers' requests in flight (LoadView.visibleShare),
+ * a proxy takes itself for one of several replicas. One proxy alone measured
+ * 0.77–0.98 over the defaults grid (the lowest while a past-capacity run
+ * drains, when the scraped queues lag behind its own counts); one of four,
+ * 0.15–0.30.
+ */
+const SHARED_BELOW: f64 = 0.75;
+
+/**
+ * How much wider the match band is for a proxy that has `visibleShare` of the
+ * servers' requests in flight: 1 down to SHARED_BELOW, then SHARED_BELOW / share.
  */
 // @ts-ignore: decorator
 @inline function replicaBandScale(visibleShare: f64): f64 {
-  return max(1.0, 0.75 / visibleShare);
+  return max(1.0, SHARED_BELOW / visibleShare);
 }
 
 /** Ranks an endpoint within the band above any outside it (whose key is minus an estimate in ms). */
@@ -235,7 +244,10 @@ export class Scorer {
    * replicas, whose own in-flight work differs by less than the band, still
    * agree where a prompt family goes (the prompt's own first block decides
    * between equal matches, not small differences in load). matchBandMs 0:
-   * the lowest estimate wins, ties by rendezvous weight.
+   * the lowest estimate wins, ties by rendezvous weight. A proxy that sees
+   * less than SHARED_BELOW of the servers' requests (one of several
+   * replicas) places cold requests by rendezvous weight alone and widens the
+   * match band by SHARED_BELOW / share.
    */
   private pickByWork(match: StaticArray<i32>, useful: bool, loads: LoadView, placementKey: u64, promptTokens: f64): i32 {
     const n = this.endpoints.span;
@@ -265,7 +277,15 @@ export class Scorer {
     const extraWeight = max((c.affinity - 1.0) * pressure, min(c.affinity - 1.0, 1.0));
     // Second pass: the estimates, and the best of them for the band. With
     // matchBandMs 0 a useful match takes the lowest estimate, ranked at once.
-    const band = (useful ? c.matchBandMs : c.coldBandMs) * replicaBandScale(loads.visibleShare);
+    // One of several replicas: a prefix this proxy has not seen may well be
+    // one another replica placed, by the same rendezvous weights, so a cold
+    // request goes where they put it, whatever this proxy's partial view of
+    // the load says (the guard still bounds it). Its own picks are a part of
+    // each server's load, and its estimates differ from the other replicas'
+    // by more than one proxy's would: the match band widens with the part it
+    // does not see.
+    const shared = loads.visibleShare < SHARED_BELOW;
+    const band = useful ? c.matchBandMs * replicaBandScale(loads.visibleShare) : shared ? f64.POSITIVE_INFINITY : c.coldBandMs;
     const byEstimate = band == 0 && useful;
     let best = f64.MAX_VALUE;
     this.lastWasRendezvous = !useful;

@@ -186,6 +186,37 @@ test("failed scrapes of every kind mark a server unhealthy; one good scrape brin
   }
 });
 
+test("learns from the pages what share of the servers' requests it has in flight, and places new prefixes by rendezvous alone once it is one of several", async () => {
+  const metrics = await startServers([vllmPage({}), vllmPage({})]);
+  const gw = await scrapingGateway(metrics);
+  await run(gw, 400);
+  const share = () => Number(gw.envoy.stats.get("wasmcustom.prefix_router.visible_share_permille") ?? NaN);
+  // Two requests held open at each server, and the pages report just those: alone.
+  const held = [0, 1, 2, 3].map((i) => send(gw, chatBody([["user", text(500 + i, 2000)]])));
+  const perServer = (a: string) => held.filter((h) => h.destination === a).length;
+  for (const m of metrics) m.page = vllmPage({ running: perServer(m.address) });
+  await run(gw, 2000);
+  assert.ok(share() >= 900, `alone: ${share()}‰`);
+  // The pages now report four times as many: three other proxies send as much.
+  for (const m of metrics) m.page = vllmPage({ running: 4 * perServer(m.address) });
+  await run(gw, 4000);
+  assert.ok(share() > 230 && share() < 300, `one of four: ${share()}‰`);
+  // This proxy's own picks made one server far busier, yet every new prefix still
+  // goes where its first block's rendezvous weight puts it, as it would from any replica.
+  const load = [0, 1, 2, 3, 4, 5, 6, 7].map(() => send(gw, chatBody([["user", text(600, 2000)]])));
+  const busy = load[0].destination!;
+  assert.ok(load.every((h) => h.destination === busy), "one prefix, one server");
+  const picks = new Map<string, number>();
+  for (let i = 0; i < 16; i++) {
+    const body = chatBody([["system", text(700 + i, 3000)], ["user", "question"]]);
+    const first = send(gw, body, { complete: true }).destination!;
+    picks.set(first, (picks.get(first) ?? 0) + 1);
+  }
+  assert.ok((picks.get(busy) ?? 0) >= 4, `new prefixes spread by their keys over both servers, the busy one too: ${[...picks]}`);
+  for (const h of [...held, ...load]) h.stream.complete();
+  gw.envoy.shutdown();
+});
+
 test("gauges are written to Envoy when they change, not on every tick", async () => {
   const metrics = await startServers([vllmPage({ waiting: 2 }), vllmPage({})]);
   const gw = await scrapingGateway(metrics, { vms: 2 });

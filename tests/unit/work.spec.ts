@@ -202,7 +202,7 @@ describe("LoadView.visibleShare", () => {
 });
 
 describe("Scorer by work, one of several replicas", () => {
-  it("widens the bands by 0.75 / visibleShare, so replicas that each see a part of the load still agree", () => {
+  it("places a cold request by rendezvous weight alone once it sees less than 0.75 of the servers' requests", () => {
     const c = workConfig();
     c.coldBandMs = 50;
     const s = new Scorer(c, keys(2));
@@ -217,9 +217,27 @@ describe("Scorer by work, one of several replicas", () => {
     // A proxy alone in front of its servers (a share of 0.8, above 0.75) keeps its band.
     loads.visibleShare = 0.8;
     expect<i32>(s.pick(zeros(2), 8, loads, keyForOne, 0, 512)).toBe(0);
-    // One of four replicas: the band is 150 ms, and the request goes where the rendezvous weight puts it.
+    // One of four replicas: the request goes where the rendezvous weight puts it, however busy this proxy made it.
     loads.visibleShare = 0.25;
     expect<i32>(s.pick(zeros(2), 8, loads, keyForOne, 0, 512)).toBe(1);
     expect<bool>(s.lastWasRendezvous).toBe(true);
+    loads.work.addOwn(1, 100000, 0);
+    expect<i32>(s.pick(zeros(2), 8, loads, keyForOne, 0, 512)).toBe(1);
+  });
+
+  it("widens the match band by 0.75 / visibleShare", () => {
+    const c = workConfig();
+    c.matchBandMs = 50;
+    const s = new Scorer(c, keys(2));
+    const loads = new LoadView(new InFlightLedger(2), 10);
+    const match = zeros(2);
+    match[1] = 2; // endpoint 1 holds the first 128 of 512 tokens
+    // Endpoint 1 is 100 ms behind, less 12.8 ms for what it holds: outside a 50 ms band.
+    loads.work.addOwn(1, 1000, 0);
+    expect<i32>(s.pick(match, 8, loads, 7, 0, 512)).toBe(0);
+    loads.visibleShare = 0.5; // a band of 75 ms
+    expect<i32>(s.pick(match, 8, loads, 7, 0, 512)).toBe(0);
+    loads.visibleShare = 0.25; // a band of 150 ms: the longest match within it wins
+    expect<i32>(s.pick(match, 8, loads, 7, 0, 512)).toBe(1);
   });
 });
