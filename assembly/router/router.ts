@@ -187,6 +187,7 @@ export class Router extends EventSink {
     this.lifecycle.sizeIndexes();
     stats.set(stats.members, <u64>endpoints.members);
     stats.set(stats.pickable, <u64>endpoints.pickable);
+    stats.set(stats.visibleSharePermille, <u64>Math.round(this.loads.visibleShare * 1000));
     this.loads.nowMs = nowMs();
     this.journal.open(this, this.vmTag);
     this.lastAppendMs = nowMs();
