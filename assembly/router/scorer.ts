@@ -112,19 +112,25 @@ export class Scorer {
   }
 
   /**
-   * Keeps e among the best rankLimit by (key, tie), both descending. An
-   * earlier endpoint stays ahead of a later one that equals it on both, as the
-   * single-pick loop this replaced did.
+   * Keeps e among the best rankLimit by (key, tie), both descending, the tie
+   * being e's rendezvous weight for `placementKey`. An earlier endpoint stays
+   * ahead of a later one that equals it on both, as the single-pick loop this
+   * replaced did. The weight is only computed for a key that may rank: most
+   * endpoints fall behind the ranked ones on the key alone.
    */
   // @ts-ignore: decorator
-  @inline private offer(e: i32, key: f64, tie: u64): void {
+  @inline private offer(e: i32, key: f64, placementKey: u64): void {
     let i = this.rankedCount;
     const limit = this.rankLimit;
+    let tie: u64;
     if (i == limit) {
       const lastKey = unchecked(this.rankedKey[limit - 1]);
-      if (key < lastKey || (key == lastKey && tie <= unchecked(this.rankedTie[limit - 1]))) return;
+      if (key < lastKey) return;
+      tie = mix64(placementKey ^ unchecked(this.keys[e]));
+      if (key == lastKey && tie <= unchecked(this.rankedTie[limit - 1])) return;
       i--;
     } else {
+      tie = mix64(placementKey ^ unchecked(this.keys[e]));
       this.rankedCount = i + 1;
     }
     while (i > 0) {
@@ -196,7 +202,6 @@ export class Scorer {
     const bestMatch = this.bestMatch;
     const bestMatchAnywhere = this.bestMatchAnywhere;
     this.lastDiverted = bestMatchAnywhere >= this.minMatchEntries && bestMatchAnywhere > bestMatch;
-    const keys = this.keys;
     this.rankedCount = 0;
     if (c.workScoring) return this.pickByWork(match, bestMatch >= this.minMatchEntries && entries > 0, loads, placementKey, promptTokens);
     if (bestMatch < this.minMatchEntries || entries == 0) {
@@ -215,7 +220,7 @@ export class Scorer {
       // each by rendezvous weight: the pick is the band's highest weight.
       for (let e = 0; e < n; e++) {
         if (!unchecked(this.eligible[e])) continue;
-        this.offer(e, unchecked(scores[e]) < floor ? 0 : 1, mix64(placementKey ^ unchecked(keys[e])));
+        this.offer(e, unchecked(scores[e]) < floor ? 0 : 1, placementKey);
       }
       return this.rankedCount > 0 ? unchecked(this.ranked[0]) : -1;
     }
@@ -226,7 +231,7 @@ export class Scorer {
     for (let e = 0; e < n; e++) {
       if (!unchecked(this.eligible[e])) continue;
       const score = w.prefix * <f64>unchecked(match[e]) * invEntries + this.loadScore(e, loads);
-      this.offer(e, score, mix64(placementKey ^ unchecked(keys[e])));
+      this.offer(e, score, placementKey);
     }
     return this.rankedCount > 0 ? unchecked(this.ranked[0]) : -1;
   }
@@ -252,7 +257,6 @@ export class Scorer {
   private pickByWork(match: StaticArray<i32>, useful: bool, loads: LoadView, placementKey: u64, promptTokens: f64): i32 {
     const n = this.endpoints.span;
     const c = this.config;
-    const keys = this.keys;
     const estimates = this.loadScores;
     const now = loads.nowMs;
     loads.work.assumeMeanUntilSampled(promptTokens);
@@ -295,7 +299,7 @@ export class Scorer {
       // The extra credit for cached tokens, in tokens, rides with the backlog: one division by the rate for both.
       const estimate = loads.work.estimateBehindMs(e, unchecked(estimates[e]) - extraWeight * (promptTokens - uncached), uncached, c.decodeWeight);
       if (byEstimate) {
-        this.offer(e, -estimate, mix64(placementKey ^ unchecked(keys[e])));
+        this.offer(e, -estimate, placementKey);
       } else {
         unchecked(estimates[e] = estimate);
         best = min(best, estimate);
@@ -308,7 +312,7 @@ export class Scorer {
         if (!unchecked(this.eligible[e])) continue;
         const estimate = unchecked(estimates[e]);
         const key = estimate <= best + band ? IN_BAND + (useful ? <f64>unchecked(match[e]) : 0.0) : -estimate;
-        this.offer(e, key, mix64(placementKey ^ unchecked(keys[e])));
+        this.offer(e, key, placementKey);
       }
     }
     return this.rankedCount > 0 ? unchecked(this.ranked[0]) : -1;
