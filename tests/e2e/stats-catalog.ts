@@ -47,6 +47,7 @@ export const GLOBAL_STATS: readonly StatSpec[] = Object.freeze([
   { name: "server_restarts", type: "counter" },
   { name: "endpoints.members", type: "gauge" },
   { name: "endpoints.pickable", type: "gauge" },
+  { name: "visible_share_permille", type: "gauge" },
   { name: "discovery.polls", type: "counter" },
   { name: "discovery.poll_failures", type: "counter" },
   { name: "discovery.endpoints_added", type: "counter" },
