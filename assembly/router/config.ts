@@ -135,6 +135,8 @@ export class Config {
   /** Work scoring: likewise for a request some endpoint holds part of (0: the lowest estimate wins), so
    * that independent Envoy replicas, whose own in-flight work differs, agree on where a prefix lives. */
   matchBandMs: f64 = 50;
+  /** Work scoring: how many Envoy replicas share the servers; 0 ("auto"): judged from the scrapes (LoadView.replicas). */
+  replicas: i32 = 0;
 
   /** Prompt bytes hashed at most. */
   promptCap(): usize { return <usize>this.hashBlockSize * <usize>this.maxPrefixBlocks; }
@@ -319,6 +321,7 @@ function parseWith(rd: Reader, ptr: usize, len: usize): ConfigResult {
     else if (key == "decodeWeight") c.decodeWeight = rd.number(key, 0, 1);
     else if (key == "coldBandMs") c.coldBandMs = rd.number(key, 0, 60000);
     else if (key == "matchBandMs") c.matchBandMs = rd.number(key, 0, 60000);
+    else if (key == "replicas") c.replicas = readReplicas(rd);
     else rd.fail(key, "unknown field");
   }
   if (rd.error.length == 0 && (rd.r.failed || !rd.r.atEnd())) rd.fail("configuration", "not valid JSON");
@@ -583,6 +586,16 @@ function readMetrics(rd: Reader): MetricsConfig | null {
   }
   if (m.dialect === null) m.dialect = dialectNamed(m.dialectName);
   return m;
+}
+
+/** "auto" (0: judged from the scrapes) or how many replicas share the servers, 1–64. */
+function readReplicas(rd: Reader): i32 {
+  if (rd.r.peekKind() == JsonKind.String) {
+    const word = rd.string("replicas");
+    if (word !== null && word != "auto") rd.fail("replicas", "must be \"auto\" or a whole number from 1 to 64");
+    return 0;
+  }
+  return rd.integer("replicas", 1, 64);
 }
 
 /** "vllm" | "sglang" | "trtllm", or an object of explicit metric names. */

@@ -38,9 +38,12 @@ export class LoadView {
   /**
    * The share of the servers' requests that this proxy has in flight (0–1]:
    * 1 for a proxy alone in front of its servers, about 1/R for one of R
-   * replicas that share them. An average over scrapes (noteServerLoad).
+   * replicas that share them. The ratio of two averages over rounds of
+   * scrapes (noteServerLoad), 1 until the servers have reported enough.
    */
   visibleShare: f64 = 1;
+  private ownAverage: f64 = 0;
+  private serverAverage: f64 = 0;
 
   /** Work sent and in flight per endpoint, for the work score (work.ts). */
   readonly work: WorkLedger;
@@ -111,14 +114,34 @@ export class LoadView {
 
   /**
    * A new round of scrapes: the servers report `serverRequests` running and
-   * waiting, while this proxy has `ownRequests` in flight at them. The ratio
-   * moves visibleShare a step of VISIBLE_SHARE_ALPHA; a round with fewer than
-   * MIN_SERVER_REQUESTS says too little (an idle fleet looks shared or not by chance).
+   * waiting, while this proxy has `ownRequests` in flight at them. Both
+   * counts are averaged over rounds (weight VISIBLE_SHARE_ALPHA each) and
+   * visibleShare is their ratio: a ratio of averages, so a busy round counts
+   * for more than an idle one, and unbiased from the first round on (both
+   * start at 0), so a new filter knows after one round of a busy fleet. Until
+   * the servers' average reaches MIN_SERVER_REQUESTS it stays 1: an idle
+   * fleet looks shared or not by chance.
    */
   noteServerLoad(ownRequests: f64, serverRequests: f64): void {
-    if (!(serverRequests >= MIN_SERVER_REQUESTS)) return;
-    const share = min(max(ownRequests / serverRequests, MIN_VISIBLE_SHARE), 1.0);
-    this.visibleShare += VISIBLE_SHARE_ALPHA * (share - this.visibleShare);
+    if (!(serverRequests >= 0) || !(ownRequests >= 0)) return;
+    this.ownAverage += VISIBLE_SHARE_ALPHA * (ownRequests - this.ownAverage);
+    this.serverAverage += VISIBLE_SHARE_ALPHA * (serverRequests - this.serverAverage);
+    if (this.serverAverage * (1.0 / VISIBLE_SHARE_ALPHA) < MIN_SERVER_REQUESTS) return;
+    this.visibleShare = min(max(this.ownAverage / this.serverAverage, MIN_VISIBLE_SHARE), 1.0);
+  }
+
+  /**
+   * How many proxies this one takes itself to be one of, sharing the servers
+   * equally: 1 / visibleShare to the nearest whole number, so 1 for a share
+   * above 2/3. One proxy alone ended evaluator runs (the trace, multi-turn,
+   * LoRA-mix, agent; 1×–12×) at a share of 0.77–0.98, the lowest as a run
+   * past capacity drains and the scraped queues lag its own counts; each of
+   * four replicas at 0.15–0.30. A whole number keeps decisions steady while
+   * the share moves by a little.
+   */
+  // @ts-ignore: decorator
+  @inline replicas(): i32 {
+    return <i32>Math.round(1.0 / this.visibleShare);
   }
 
   /** Takes a report scraped at `scrapedAtMs`; a new one resets the sent and ended counts. */

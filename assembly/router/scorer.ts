@@ -53,22 +53,20 @@ import { CHARS_PER_TOKEN } from "./work";
 import { MAX_RANKED } from "./limits";
 
 /**
- * Below this share of the servers' requests in flight (LoadView.visibleShare),
- * a proxy takes itself for one of several replicas. One proxy alone ended
- * evaluator runs (the trace, multi-turn, LoRA-mix, agent; 1×–12×) at
- * 0.77–0.98, the lowest as a run past capacity drains and the scraped queues
- * lag behind its own counts; one of four, at 0.15–0.30.
+ * With R ≥ 2 replicas sharing the servers (Config.replicas, or judged by
+ * LoadView.replicas), the bands are these multiples of R times their setting.
+ * Each replica's own in-flight work is a smaller part of each server's load
+ * and its estimates differ from the others' by more. A prompt no endpoint is
+ * known to hold may well be one another replica placed already, on its
+ * rendezvous choice, so the cold band is wide: coldBandMs 50 × 15 × 4 = 3 s
+ * for four replicas, wide enough that replicas agree under load, narrow
+ * enough to keep new prompts off a server seconds behind the others. On
+ * shared-prefix and bursts (8 servers, 4 replicas, 1×/4×/8×) it beat both no
+ * load test for cold requests and bands of 0.75 × R (scripts/eval/README.md,
+ * "One of several replicas").
  */
-const SHARED_BELOW: f64 = 0.75;
-
-/**
- * How much wider the match band is for a proxy that has `visibleShare` of the
- * servers' requests in flight: 1 down to SHARED_BELOW, then SHARED_BELOW / share.
- */
-// @ts-ignore: decorator
-@inline function replicaBandScale(visibleShare: f64): f64 {
-  return max(1.0, SHARED_BELOW / visibleShare);
-}
+const COLD_BAND_PER_REPLICA: f64 = 15;
+const MATCH_BAND_PER_REPLICA: f64 = 0.75;
 
 /** Ranks an endpoint within the band above any outside it (whose key is minus an estimate in ms). */
 const IN_BAND: f64 = 1e12;
@@ -249,10 +247,8 @@ export class Scorer {
    * replicas, whose own in-flight work differs by less than the band, still
    * agree where a prompt family goes (the prompt's own first block decides
    * between equal matches, not small differences in load). matchBandMs 0:
-   * the lowest estimate wins, ties by rendezvous weight. A proxy that sees
-   * less than SHARED_BELOW of the servers' requests (one of several
-   * replicas) places cold requests by rendezvous weight alone and widens the
-   * match band by SHARED_BELOW / share.
+   * the lowest estimate wins, ties by rendezvous weight. One of R ≥ 2
+   * replicas widens the bands R-fold and more (COLD_BAND_PER_REPLICA).
    */
   private pickByWork(match: StaticArray<i32>, useful: bool, loads: LoadView, placementKey: u64, promptTokens: f64): i32 {
     const n = this.endpoints.span;
@@ -281,15 +277,10 @@ export class Scorer {
     const extraWeight = max((c.affinity - 1.0) * pressure, min(c.affinity - 1.0, 1.0));
     // Second pass: the estimates, and the best of them for the band. With
     // matchBandMs 0 a useful match takes the lowest estimate, ranked at once.
-    // One of several replicas: a prefix this proxy has not seen may well be
-    // one another replica placed, by the same rendezvous weights, so a cold
-    // request goes where they put it, whatever this proxy's partial view of
-    // the load says (the guard still bounds it). Its own picks are a part of
-    // each server's load, and its estimates differ from the other replicas'
-    // by more than one proxy's would: the match band widens with the part it
-    // does not see.
-    const shared = loads.visibleShare < SHARED_BELOW;
-    const band = useful ? c.matchBandMs * replicaBandScale(loads.visibleShare) : shared ? f64.POSITIVE_INFINITY : c.coldBandMs;
+    // One of several replicas: both bands widen (COLD_BAND_PER_REPLICA).
+    const replicas = c.replicas > 0 ? c.replicas : loads.replicas();
+    const band = replicas == 1 ? (useful ? c.matchBandMs : c.coldBandMs)
+      : <f64>replicas * (useful ? c.matchBandMs * MATCH_BAND_PER_REPLICA : c.coldBandMs * COLD_BAND_PER_REPLICA);
     const byEstimate = band == 0 && useful;
     let best = f64.MAX_VALUE;
     this.lastWasRendezvous = !useful;

@@ -91,6 +91,17 @@ describe("configuration", () => {
     expect<bool>(parse(one + ',"tickMs":1000,"metrics":{"cluster":"m","intervalMs":1000}}').config !== null).toBe(true);
   });
 
+  it("judges the replicas from the scrapes unless told how many share the servers", () => {
+    const one = '{"endpoints":[{"address":"10.0.0.5:8000"}]';
+    expect<i32>(parse(one + "}").config!.replicas).toBe(0);
+    expect<i32>(parse(one + ',"replicas":"auto"}').config!.replicas).toBe(0);
+    expect<i32>(parse(one + ',"replicas":1}').config!.replicas).toBe(1);
+    expect<i32>(parse(one + ',"replicas":64}').config!.replicas).toBe(64);
+    expect<string>(errorOf(one + ',"replicas":0}')).toBe("replicas: must be between 1.0 and 64.0");
+    expect<string>(errorOf(one + ',"replicas":2.5}')).toBe("replicas: must be a whole number");
+    expect<string>(errorOf(one + ',"replicas":"many"}')).toBe('replicas: must be "auto" or a whole number from 1 to 64');
+  });
+
   it("reads sessions and the affinity bound", () => {
     const c = parse('{"endpoints":[{"address":"10.0.0.5:8000"}],"sessionHeader":"X-Session-Id","affinityEntries":64}').config!;
     expect<string>(c.sessionHeader).toBe("x-session-id");

@@ -187,22 +187,37 @@ describe("Scorer by work", () => {
 });
 
 describe("LoadView.visibleShare", () => {
-  it("learns the share of the servers' requests this proxy has in flight, ignoring rounds too small to tell", () => {
+  it("is the ratio of this proxy's requests in flight to the servers' running and waiting ones, averaged over rounds of scrapes", () => {
     const loads = new LoadView(new InFlightLedger(2), 10);
     expect<f64>(loads.visibleShare).toBe(1);
-    loads.noteServerLoad(1, 3); // fewer than 4 requests at the servers: says nothing
+    loads.noteServerLoad(1, 3); // 3 requests at the servers: too few to tell
     expect<f64>(loads.visibleShare).toBe(1);
-    for (let i = 0; i < 60; i++) loads.noteServerLoad(10, 40); // one of four replicas
-    expect<f64>(loads.visibleShare).toBeCloseTo(0.25, 3);
-    loads.noteServerLoad(50, 40); // more in flight than the servers report (a lagging scrape): a share of 1
-    expect<f64>(loads.visibleShare).toBeCloseTo(0.4, 3);
-    for (let i = 0; i < 60; i++) loads.noteServerLoad(0, 400);
-    expect<f64>(loads.visibleShare).toBeCloseTo(1.0 / 16, 3); // floored at 16 replicas
+    // One of four replicas: known from the first busy round, since both averages start at 0.
+    const fresh = new LoadView(new InFlightLedger(2), 10);
+    fresh.noteServerLoad(10, 40);
+    expect<f64>(fresh.visibleShare).toBeCloseTo(0.25, 6);
+    expect<i32>(fresh.replicas()).toBe(4);
+    // A busy round counts for more than a quiet one: 10 of 40, then 2 of 4, is 2 of 7.2 on average
+    // (averaging the ratios instead would give 0.30, three replicas).
+    fresh.noteServerLoad(2, 4);
+    expect<f64>(fresh.visibleShare).toBeCloseTo(2.0 / 7.2, 6);
+    expect<i32>(fresh.replicas()).toBe(4);
+    // More in flight than the servers report (a lagging scrape): a share of 1, alone.
+    for (let i = 0; i < 60; i++) fresh.noteServerLoad(50, 40);
+    expect<f64>(fresh.visibleShare).toBe(1);
+    expect<i32>(fresh.replicas()).toBe(1);
+    // Floored at 1/16: 16 replicas or more are treated as 16.
+    for (let i = 0; i < 60; i++) fresh.noteServerLoad(0, 400);
+    expect<f64>(fresh.visibleShare).toBe(1.0 / 16);
+    expect<i32>(fresh.replicas()).toBe(16);
+    // A round the servers did not report (NaN) changes nothing.
+    fresh.noteServerLoad(10, NaN);
+    expect<f64>(fresh.visibleShare).toBe(1.0 / 16);
   });
 });
 
 describe("Scorer by work, one of several replicas", () => {
-  it("places a cold request by rendezvous weight alone once it sees less than 0.75 of the servers' requests", () => {
+  it("places a cold request by rendezvous weight alone once it takes itself for one of several replicas", () => {
     const c = workConfig();
     c.coldBandMs = 50;
     const s = new Scorer(c, keys(2));
@@ -214,18 +229,28 @@ describe("Scorer by work, one of several replicas", () => {
     // 100 ms of this proxy's own work at endpoint 1: outside the 50 ms band, so the request goes to 0.
     loads.work.addOwn(1, 1000, 0);
     expect<i32>(s.pick(zeros(2), 8, loads, keyForOne, 0, 512)).toBe(0);
-    // A proxy alone in front of its servers (a share of 0.8, above 0.75) keeps its band.
-    loads.visibleShare = 0.8;
+    // A proxy alone in front of its servers (a share above 2/3: one replica) keeps its band.
+    loads.visibleShare = 0.7;
+    expect<i32>(loads.replicas()).toBe(1);
     expect<i32>(s.pick(zeros(2), 8, loads, keyForOne, 0, 512)).toBe(0);
-    // One of four replicas: the request goes where the rendezvous weight puts it, however busy this proxy made it.
+    // One of four replicas: the cold band is 50 × 15 × 4 = 3 s, and the request goes where the rendezvous weight puts it.
     loads.visibleShare = 0.25;
+    expect<i32>(loads.replicas()).toBe(4);
     expect<i32>(s.pick(zeros(2), 8, loads, keyForOne, 0, 512)).toBe(1);
     expect<bool>(s.lastWasRendezvous).toBe(true);
-    loads.work.addOwn(1, 100000, 0);
+    // Unless its rendezvous choice is seconds behind the other.
+    loads.work.addOwn(1, 30000, 0);
+    expect<i32>(s.pick(zeros(2), 8, loads, keyForOne, 0, 512)).toBe(0);
+    // Told it is alone (replicas 1), it keeps its own band whatever the scrapes say.
+    loads.work.prefillDone(1, 30000);
+    c.replicas = 1;
+    expect<i32>(s.pick(zeros(2), 8, loads, keyForOne, 0, 512)).toBe(0);
+    c.replicas = 4;
+    loads.visibleShare = 1;
     expect<i32>(s.pick(zeros(2), 8, loads, keyForOne, 0, 512)).toBe(1);
   });
 
-  it("widens the match band by 0.75 / visibleShare", () => {
+  it("widens the match band to 0.75 × the replicas it takes itself to be one of", () => {
     const c = workConfig();
     c.matchBandMs = 50;
     const s = new Scorer(c, keys(2));
@@ -235,9 +260,9 @@ describe("Scorer by work, one of several replicas", () => {
     // Endpoint 1 is 100 ms behind, less 12.8 ms for what it holds: outside a 50 ms band.
     loads.work.addOwn(1, 1000, 0);
     expect<i32>(s.pick(match, 8, loads, 7, 0, 512)).toBe(0);
-    loads.visibleShare = 0.5; // a band of 75 ms
+    loads.visibleShare = 0.5; // two replicas: a band of 75 ms
     expect<i32>(s.pick(match, 8, loads, 7, 0, 512)).toBe(0);
-    loads.visibleShare = 0.25; // a band of 150 ms: the longest match within it wins
+    loads.visibleShare = 0.27; // four replicas: a band of 150 ms, and the longest match within it wins
     expect<i32>(s.pick(match, 8, loads, 7, 0, 512)).toBe(1);
   });
 });
