@@ -118,9 +118,10 @@ export class LoadView {
    * counts are averaged over rounds (weight VISIBLE_SHARE_ALPHA each) and
    * visibleShare is their ratio: a ratio of averages, so a busy round counts
    * for more than an idle one, and unbiased from the first round on (both
-   * start at 0), so a new filter knows after one round of a busy fleet. Until
-   * the servers' average reaches MIN_SERVER_REQUESTS it stays 1: an idle
-   * fleet looks shared or not by chance.
+   * start at 0), so a new filter knows after one round of a busy fleet. It
+   * stays where it was while the servers' average is below
+   * MIN_SERVER_REQUESTS × VISIBLE_SHARE_ALPHA (a first round needs
+   * MIN_SERVER_REQUESTS): an idle fleet looks shared or not by chance.
    */
   noteServerLoad(ownRequests: f64, serverRequests: f64): void {
     if (!(serverRequests >= 0) || !(ownRequests >= 0)) return;
@@ -134,10 +135,9 @@ export class LoadView {
    * How many proxies this one takes itself to be one of, sharing the servers
    * equally: 1 / visibleShare to the nearest whole number, so 1 for a share
    * above 2/3. One proxy alone ended evaluator runs (the trace, multi-turn,
-   * LoRA-mix, agent; 1×–12×) at a share of 0.77–0.98, the lowest as a run
-   * past capacity drains and the scraped queues lag its own counts; each of
-   * four replicas at 0.15–0.30. A whole number keeps decisions steady while
-   * the share moves by a little.
+   * LoRA-mix, agent; 1×–12×) at a share of 0.80–1.00, its scraped counts
+   * lagging its own; each of four replicas near a quarter. A whole number
+   * keeps decisions steady while the share moves by a little.
    */
   // @ts-ignore: decorator
   @inline replicas(): i32 {
