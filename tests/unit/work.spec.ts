@@ -238,11 +238,14 @@ describe("Scorer by work, one of several replicas", () => {
     expect<i32>(loads.replicas()).toBe(4);
     expect<i32>(s.pick(zeros(2), 8, loads, keyForOne, 0, 512)).toBe(1);
     expect<bool>(s.lastWasRendezvous).toBe(true);
-    // Unless its rendezvous choice is seconds behind the other.
+    // Even a second behind (10,000 tokens at 10 a ms): within 3 s, where another replica may have put it.
+    loads.work.addOwn(1, 9000, 0);
+    expect<i32>(s.pick(zeros(2), 8, loads, keyForOne, 0, 512)).toBe(1);
+    // Not 4 s behind.
     loads.work.addOwn(1, 30000, 0);
     expect<i32>(s.pick(zeros(2), 8, loads, keyForOne, 0, 512)).toBe(0);
     // Told it is alone (replicas 1), it keeps its own band whatever the scrapes say.
-    loads.work.prefillDone(1, 30000);
+    loads.work.prefillDone(1, 39000);
     c.replicas = 1;
     expect<i32>(s.pick(zeros(2), 8, loads, keyForOne, 0, 512)).toBe(0);
     c.replicas = 4;
