@@ -191,7 +191,7 @@ test("learns from the pages what share of the servers' requests it has in flight
   const gw = await scrapingGateway(metrics);
   await run(gw, 400);
   const share = () => Number(gw.envoy.stats.get("wasmcustom.prefix_router.visible_share_permille") ?? NaN);
-  // Two requests held open at each server, and the pages report just those: alone.
+  // Four requests held open, and each server's page reports just the ones it holds: alone.
   const held = [0, 1, 2, 3].map((i) => send(gw, chatBody([["user", text(500 + i, 2000)]])));
   const perServer = (a: string) => held.filter((h) => h.destination === a).length;
   for (const m of metrics) m.page = vllmPage({ running: perServer(m.address) });
@@ -202,8 +202,8 @@ test("learns from the pages what share of the servers' requests it has in flight
   await run(gw, 4000);
   assert.ok(share() > 230 && share() < 300, `one of four: ${share()}‰`);
   // This proxy's own picks made one server busier; new prefixes still spread over both.
-  // (The bands' widths for R replicas are pinned by tests/unit/work.spec.ts: here the
-  // busy server is about 100 ms behind, within one gateway's band too.)
+  // (The bands' widths for R replicas are pinned by tests/unit/work.spec.ts: this busy
+  // server is not far enough behind to tell them apart.)
   const load = [0, 1, 2, 3, 4, 5, 6, 7].map(() => send(gw, chatBody([["user", text(600, 2000)]])));
   const busy = load[0].destination!;
   assert.ok(load.every((h) => h.destination === busy), "one prefix, one server");
