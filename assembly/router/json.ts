@@ -75,6 +75,13 @@ store<u8>(SHORT_ESCAPES + 0x74, 0x09); // \t
   return at + 6;
 }
 
+/** The bytes of `lane` that end a plain run in a string: quotes, backslashes and control bytes. */
+// @ts-ignore: decorator
+@inline function specialBytes(lane: v128): u32 {
+  return <u32>i8x16.bitmask(v128.or(v128.or(i8x16.eq(lane, i8x16.splat(<i8>QUOTE)), i8x16.eq(lane, i8x16.splat(<i8>BACKSLASH))),
+    i8x16.lt_u(lane, i8x16.splat(0x20))));
+}
+
 /** Byte i of a lane holds i: with lt_u, a mask of a lane's first k bytes. */
 const LANE_INDEX = i8x16(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
 
@@ -244,7 +251,7 @@ export class JsonReader {
     while (p < this.strEnd) {
       let cp: u32 = <u32>load<u8>(p);
       if (cp == BACKSLASH) {
-        const r = this.decodeEscape(p);
+        const r = this.decodeEscape(p, this.strEnd);
         cp = <u32>(r >> 32);
         p = <usize>(r & 0xFFFFFFFF);
       } else {
@@ -286,44 +293,37 @@ export class JsonReader {
         p = q + 2;
         continue;
       }
-      const r = this.decodeEscape(q);
+      const r = this.decodeEscape(q, end);
       out.writeCodePoint(<u32>(r >> 32));
       p = <usize>(r & 0xFFFFFFFF);
     }
   }
 
   /**
-   * Decodes the escape at `p` (which holds a backslash) in an already validated
-   * span. Returns (codePoint << 32) | positionAfter.
+   * Decodes the escape at `p` (which holds a backslash and is valid), a
+   * surrogate pair reaching no further than `bound`. Returns
+   * (codePoint << 32) | positionAfter. A \u escape of a lone surrogate, or a
+   * high one not followed at once by a valid low one, is U+FFFD; the escape
+   * after it is left to the caller, which rejects it if it is malformed.
    */
-  private decodeEscape(p: usize): u64 {
-    const c = <u32>load<u8>(p + 1);
-    let cp: u32 = c;
-    let next = p + 2;
-    if (c == 0x62) cp = 0x08;
-    else if (c == 0x66) cp = 0x0C;
-    else if (c == 0x6E) cp = 0x0A;
-    else if (c == 0x72) cp = 0x0D;
-    else if (c == 0x74) cp = 0x09;
-    else if (c == 0x75) {
-      cp = this.hex4(p + 2);
-      next = p + 6;
-      if (cp - 0xD800 < 0x400) {
-        // High surrogate: it makes a pair only with an immediately following \uDC00-\uDFFF.
-        if (next + 6 <= this.strEnd && <u32>load<u8>(next) == BACKSLASH && <u32>load<u8>(next + 1) == 0x75) {
-          const low = this.hex4(next + 2);
-          if (low - 0xDC00 < 0x400) {
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-            next += 6;
-          } else {
-            cp = 0xFFFD;
-          }
-        } else {
-          cp = 0xFFFD;
-        }
-      } else if (cp - 0xDC00 < 0x400) {
+  private decodeEscape(p: usize, bound: usize): u64 {
+    const short = <u32>load<u8>(SHORT_ESCAPES + <usize>load<u8>(p + 1));
+    if (short != 0) return (<u64>short << 32) | <u64>(p + 2);
+    let cp = this.hex4(p + 2);
+    let next = p + 6;
+    if (cp - 0xD800 < 0x400) {
+      // High surrogate: it makes a pair only with an immediately following \uDC00-\uDFFF.
+      // hex4 of a malformed escape has its high bits set, so it is never taken for one.
+      const pair = next + 6 <= bound && <u32>load<u8>(next) == BACKSLASH && <u32>load<u8>(next + 1) == 0x75;
+      const low = pair ? this.hex4(next + 2) : 0;
+      if (low - 0xDC00 < 0x400) {
+        cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+        next += 6;
+      } else {
         cp = 0xFFFD;
       }
+    } else if (cp - 0xDC00 < 0x400) {
+      cp = 0xFFFD;
     }
     return (<u64>cp << 32) | <u64>next;
   }
@@ -357,8 +357,7 @@ export class JsonReader {
     while (true) {
       // Plain text, the bulk of any prompt: a tight loop of its own.
       while (p + 16 <= end) {
-        const plain = v128.load(p);
-        if (i8x16.bitmask(v128.or(v128.or(i8x16.eq(plain, quotes), i8x16.eq(plain, slashes)), i8x16.lt_u(plain, space))) != 0) break;
+        if (specialBytes(v128.load(p)) != 0) break;
         p += 16;
       }
       if (p + 16 > end) break;
@@ -439,9 +438,6 @@ export class JsonReader {
    */
   private decodeRestInPlace(start: usize, p: usize): bool {
     const end = this.end;
-    const quotes = i8x16.splat(<i8>QUOTE);
-    const slashes = i8x16.splat(<i8>BACKSLASH);
-    const space = i8x16.splat(0x20);
     let to = p;
     while (true) {
       // At a backslash: one escape.
@@ -453,28 +449,16 @@ export class JsonReader {
         to++;
         p += 2;
       } else {
-        if (e != 0x75 || escapeEnd(p, end) == 0) return this.fail();
-        let cp = this.hex4(p + 2);
-        p += 6;
-        if (cp - 0xD800 < 0x400) {
-          // High surrogate: a pair only with an immediately following \uDC00-\uDFFF (as decodeEscape).
-          const pair = p + 6 <= end && load<u8>(p) == BACKSLASH && load<u8>(p + 1) == 0x75 && escapeEnd(p, end) == p + 6;
-          const low = pair ? this.hex4(p + 2) : 0;
-          if (low - 0xDC00 < 0x400) {
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-            p += 6;
-          } else {
-            cp = 0xFFFD;
-          }
-        } else if (cp - 0xDC00 < 0x400) {
-          cp = 0xFFFD;
-        }
-        to = storeUtf8(to, cp);
+        if (escapeEnd(p, end) == 0) return this.fail();
+        // Read before the write: the decoded bytes never reach past p.
+        const r = this.decodeEscape(p, end);
+        to = storeUtf8(to, <u32>(r >> 32));
+        p = <usize>(r & 0xFFFFFFFF);
       }
       // The plain run up to the next quote, backslash or control byte.
       while (p + 16 <= end) {
         const lane = v128.load(p);
-        const bits = i8x16.bitmask(v128.or(v128.or(i8x16.eq(lane, quotes), i8x16.eq(lane, slashes)), i8x16.lt_u(lane, space)));
+        const bits = specialBytes(lane);
         if (bits != 0) {
           // Only the k plain bytes: the rest of the lane's new place may
           // overlap text not read yet (the byte that stopped us, say), which

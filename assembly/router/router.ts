@@ -187,7 +187,7 @@ export class Router extends EventSink {
     this.lifecycle.sizeIndexes();
     stats.set(stats.members, <u64>endpoints.members);
     stats.set(stats.pickable, <u64>endpoints.pickable);
-    stats.set(stats.visibleSharePermille, <u64>Math.round(this.loads.visibleShare * 1000));
+    this.reportVisibleShare();
     this.loads.nowMs = nowMs();
     this.journal.open(this, this.vmTag);
     this.lastAppendMs = nowMs();
@@ -615,8 +615,12 @@ export class Router extends EventSink {
     if (c.measuredSpeed) loads.work.updateSpeeds();
     if (changed) {
       loads.noteServerLoad(ownRequests, serverRequests);
-      s.set(s.visibleSharePermille, <u64>Math.round(loads.visibleShare * 1000));
+      this.reportVisibleShare();
     }
+  }
+
+  private reportVisibleShare(): void {
+    this.stats.set(this.stats.visibleSharePermille, <u64>Math.round(this.loads.visibleShare * 1000));
   }
 
   apiOf(pathIndex: i32): i32 { return this.pathApis[pathIndex]; }
