@@ -96,6 +96,8 @@ export class Scorer {
   /** Queue and KV usage assumed for an eligible endpoint whose metrics are missing or stale. */
   private assumedQueue: f64 = NaN;
   private assumedKv: f64 = NaN;
+  /** The least load of any candidate (surveyEligible with the guard). */
+  private minCandidateLoad: f64 = 0;
 
   /** Endpoint keys by slot, for rendezvous weights. */
   private keys: StaticArray<u64>;
@@ -177,26 +179,24 @@ export class Scorer {
     if (considerAll) totalLoad = memberLoad;
     const mean = (totalLoad + 1) / <f64>candidates;
     const cap = max(c.guardLoadFactor * mean, mean + c.guardSlack);
-    let eligibleCount = 0;
-    let minLoad = f64.MAX_VALUE;
-    for (let e = 0; e < n; e++) {
-      const candidate = endpoints.isCandidate(e) && (considerAll || loads.isHealthy(e));
-      const ok = candidate && loads.load(e) + 1 <= cap;
-      unchecked(this.eligible[e] = ok);
-      if (ok) eligibleCount++;
-      if (candidate && loads.load(e) < minLoad) minLoad = loads.load(e);
-    }
+    const eligibleCount = this.surveyEligible(loads, match, cap, considerAll);
+    let narrowed = false;
     if (eligibleCount == 0) {
       // Only possible with slack 0: fall back to the least loaded candidates.
+      const minLoad = this.minCandidateLoad;
       for (let e = 0; e < n; e++) {
         unchecked(this.eligible[e] = endpoints.isCandidate(e) && (considerAll || loads.isHealthy(e)) && loads.load(e) == minLoad);
       }
+      narrowed = true;
     }
-    this.excludeSaturated(loads);
+    if (this.excludeSaturated(loads)) narrowed = true;
     // LoRA affinity: an adapter goes where it runs, else where it can be loaded.
-    if (model != 0 && loads.isKnownAdapter(model)) this.keepAdapterHosts(loads, model, match);
-    // 2. Any useful match among the eligible? (One pass with the assumed loads.)
-    this.surveyEligible(loads, match);
+    if (model != 0 && loads.isKnownAdapter(model)) {
+      this.keepAdapterHosts(loads, model, match);
+      narrowed = true;
+    }
+    // 2. Any useful match among the eligible? (With the assumed loads.)
+    if (narrowed) this.surveyEligible(loads, match, NaN, considerAll);
     const bestMatch = this.bestMatch;
     const bestMatchAnywhere = this.bestMatchAnywhere;
     this.lastDiverted = bestMatchAnywhere >= this.minMatchEntries && bestMatchAnywhere > bestMatch;
@@ -351,9 +351,9 @@ export class Scorer {
    * sent shared prefixes where they had to be prefilled again (README
    * "Scoring").
    */
-  private excludeSaturated(loads: LoadView): void {
+  private excludeSaturated(loads: LoadView): bool {
     // Nothing to test: work scoring has no queue test and kvSaturation 1 is off (the default).
-    if (this.config.workScoring && this.config.kvSaturation >= 1.0) return;
+    if (this.config.workScoring && this.config.kvSaturation >= 1.0) return false;
     const n = this.endpoints.span;
     let queueLimit = f64.MAX_VALUE;
     if (!this.config.workScoring) {
@@ -371,10 +371,11 @@ export class Scorer {
       if (this.saturated(e, loads, queueLimit)) saturatedCount++;
       else remaining++;
     }
-    if (remaining == 0 || saturatedCount == 0) return;
+    if (remaining == 0 || saturatedCount == 0) return false;
     for (let e = 0; e < n; e++) {
       if (unchecked(this.eligible[e]) && this.saturated(e, loads, queueLimit)) unchecked(this.eligible[e] = false);
     }
+    return true;
   }
 
   private saturated(e: i32, loads: LoadView, queueLimit: f64): bool {
@@ -385,9 +386,13 @@ export class Scorer {
   }
 
   /**
-   * One pass over the endpoints after the eligible set is final: the longest
-   * match among the eligible and anywhere, and the loads assumed for eligible
-   * endpoints without fresh metrics.
+   * One pass over the endpoints: the guard's eligible set (step 1, when `cap`
+   * is a number; with NaN the set stays as it is), and a survey of it: the
+   * longest match among the eligible and anywhere, the least load of any
+   * candidate, and the loads assumed for eligible endpoints without fresh
+   * metrics. Returns how many are eligible. The steps after the guard that
+   * narrow the set are rare (saturation, LoRA), and only then is the survey
+   * taken again, so the usual request passes over the endpoints once for both.
    *
    * An endpoint without fresh metrics is assumed as loaded as the average of
    * the eligible endpoints that have them. Assuming it idle would send it the
@@ -395,17 +400,29 @@ export class Scorer {
    * because the server is swamped; its in-flight count still tells the truth.
    * With no fresh metrics anywhere both stay NaN and the terms drop out alike.
    */
-  private surveyEligible(loads: LoadView, match: StaticArray<i32>): void {
+  private surveyEligible(loads: LoadView, match: StaticArray<i32>, cap: f64, considerAll: bool): i32 {
+    const endpoints = this.endpoints;
+    const eligible = this.eligible;
+    const guard = !isNaN(cap);
+    let eligibleCount = 0;
+    let minLoad = f64.MAX_VALUE;
     let queueSum: f64 = 0;
     let kvSum: f64 = 0;
     let queueCount = 0;
     let kvCount = 0;
     let bestMatch = 0;
     let bestMatchAnywhere = 0;
-    for (let e = 0; e < this.endpoints.span; e++) {
+    for (let e = 0; e < endpoints.span; e++) {
       const m = unchecked(match[e]);
       if (m > bestMatchAnywhere) bestMatchAnywhere = m;
-      if (!unchecked(this.eligible[e])) continue;
+      if (guard) {
+        const candidate = endpoints.isCandidate(e) && (considerAll || loads.isHealthy(e));
+        const load = loads.load(e);
+        if (candidate && load < minLoad) minLoad = load;
+        unchecked(eligible[e] = candidate && load + 1 <= cap);
+      }
+      if (!unchecked(eligible[e])) continue;
+      eligibleCount++;
       if (m > bestMatch) bestMatch = m;
       const q = loads.queue(e);
       if (!isNaN(q)) {
@@ -418,10 +435,12 @@ export class Scorer {
         kvCount++;
       }
     }
+    if (guard) this.minCandidateLoad = minLoad;
     this.bestMatch = bestMatch;
     this.bestMatchAnywhere = bestMatchAnywhere;
     this.assumedQueue = queueCount > 0 ? queueSum / <f64>queueCount : NaN;
     this.assumedKv = kvCount > 0 ? kvSum / <f64>kvCount : NaN;
+    return eligibleCount;
   }
 
   /**
