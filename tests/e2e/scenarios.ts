@@ -1,9 +1,10 @@
 // The end-to-end scenarios, written once against plain HTTP so they run the same
 // against real Envoy (envoy.test.ts) and the dev gateway (dev-gateway.test.ts):
 // prefix stickiness, spread over endpoints, the client's destination header
-// stripped, pass-through of non-inference requests, and the stat names in
-// /stats/prometheus. The simulated servers answer with `x-served-by: ip:port`,
-// which is how a scenario sees where a request went.
+// stripped, pass-through of non-inference requests, the stat names in
+// /stats/prometheus, and a lone gateway's visible share under load. The
+// simulated servers answer with `x-served-by: ip:port`, which is how a
+// scenario sees where a request went.
 import assert from "node:assert/strict";
 import { request } from "node:http";
 import type { TestContext } from "node:test";
@@ -177,6 +178,47 @@ export async function prometheusNames(t: Target, minRouted: number): Promise<voi
   assert.doesNotMatch(page, /^prefix_router_passthrough_[a-z]/m, "a pass-through stat kept its reason in the name");
 }
 
+/**
+ * A gateway alone in front of its servers does not take itself for one of
+ * several replicas (README "Scoring", step 4): under load from many clients
+ * at once, what its servers' pages report running or waiting is what it sent,
+ * through all its workers, so its visible share stays near 1 and its bands
+ * stay one gateway's. Counting one worker's requests alone would read about
+ * 1 / workers (through real Envoy's two workers, a build that did read
+ * 556-633‰). The servers must report enough load for the share to be judged
+ * at all (MIN_SERVER_REQUESTS in load.ts), which is checked too.
+ */
+export async function loneGatewayShare(t: Target): Promise<void> {
+  const clients = 16;
+  let stop = false;
+  let served = 0;
+  const client = async (k: number) => {
+    const system = `Lone ${t.seed}-${k % 4}. ${text(t.seed * 7 + (k % 4), 1500)}`;
+    for (let n = 0; !stop; n++) {
+      const body = JSON.stringify({ model: t.model, messages: [{ role: "system", content: system }, { role: "user", content: `question ${k}-${n}` }], max_tokens: 40 });
+      const r = await http(`${t.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body });
+      assert.equal(r.status, 200, `chat completion failed: ${r.status} ${r.body}`);
+      served++;
+    }
+  };
+  const runs = Array.from({ length: clients }, (_, k) => client(k));
+  let mostReported = 0;
+  let share: number | null = null;
+  try {
+    for (const deadline = Date.now() + 4000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
+      const page = (await http(`${t.adminUrl}/stats/prometheus`)).body;
+      const reported = t.endpoints.reduce((sum, e) => sum + (value(page, prometheusEndpointSeries("running", e)) ?? 0) + (value(page, prometheusEndpointSeries("queue", e)) ?? 0), 0);
+      mostReported = Math.max(mostReported, reported);
+      share = value(page, "prefix_router_visible_share_permille{}") ?? value(page, "prefix_router_visible_share_permille");
+    }
+  } finally {
+    stop = true;
+    await Promise.all(runs);
+  }
+  assert.ok(mostReported >= 8, `the servers' pages never reported 8 requests running or waiting (at most ${mostReported}; ${served} served): the share was not put to the test`);
+  assert.ok(share !== null && share >= 750, `visible share ${share}‰ with this gateway alone: it takes itself for one of ${share ? Math.round(1000 / share) : "?"} replicas`);
+}
+
 /** All scenarios, in order, as subtests. */
 export async function runScenarios(t: TestContext, target: Target): Promise<void> {
   await t.test("prefix stickiness", () => prefixStickiness(target));
@@ -185,4 +227,5 @@ export async function runScenarios(t: TestContext, target: Target): Promise<void
   await t.test("pass-through of non-inference requests", () => passThrough(target));
   // 7 sticky + 40 spread + 2 stripped routed requests went before.
   await t.test("stat names in /stats/prometheus", () => prometheusNames(target, 49));
+  await t.test("a gateway alone under load keeps a visible share near 1", () => loneGatewayShare(target));
 }
