@@ -179,6 +179,43 @@ export async function prometheusNames(t: Target, minRouted: number): Promise<voi
 }
 
 /**
+ * `clients` clients at once, each sending chat completions (one of four
+ * system prompts, 40 tokens each) one after another to `urls[k % urls.length]`
+ * for `ms`, while `sample` runs every 200 ms; returns how many were served.
+ * Every reply must be a 200.
+ */
+export async function chatLoad(
+  urls: readonly string[], model: string, seed: number, clients: number, ms: number, sample: () => Promise<void>,
+): Promise<number> {
+  let stop = false;
+  let served = 0;
+  const client = async (k: number) => {
+    const system = `Load ${seed}-${k % 4}. ${text(seed * 7 + (k % 4), 1500)}`;
+    for (let n = 0; !stop; n++) {
+      const body = JSON.stringify({ model, messages: [{ role: "system", content: system }, { role: "user", content: `question ${k}-${n}` }], max_tokens: 40 });
+      const r = await http(`${urls[k % urls.length]}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body });
+      assert.equal(r.status, 200, `chat completion failed: ${r.status} ${r.body}`);
+      served++;
+    }
+  };
+  const runs = Array.from({ length: clients }, (_, k) => client(k));
+  try {
+    for (const deadline = Date.now() + ms; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) await sample();
+  } finally {
+    stop = true;
+    await Promise.all(runs);
+  }
+  return served;
+}
+
+/** What a gateway's /stats/prometheus says of its visible share (‰) and of the load its servers report. */
+export async function visibleShare(t: Pick<Target, "adminUrl" | "endpoints">): Promise<{ share: number | null; reported: number }> {
+  const page = (await http(`${t.adminUrl}/stats/prometheus`)).body;
+  const reported = t.endpoints.reduce((sum, e) => sum + (value(page, prometheusEndpointSeries("running", e)) ?? 0) + (value(page, prometheusEndpointSeries("queue", e)) ?? 0), 0);
+  return { share: value(page, "prefix_router_visible_share_permille{}") ?? value(page, "prefix_router_visible_share_permille"), reported };
+}
+
+/**
  * A gateway alone in front of its servers does not take itself for one of
  * several replicas (README "Scoring", step 4): under load from many clients
  * at once, what its servers' pages report running or waiting is what it sent,
@@ -189,32 +226,13 @@ export async function prometheusNames(t: Target, minRouted: number): Promise<voi
  * at all (MIN_SERVER_REQUESTS in load.ts), which is checked too.
  */
 export async function loneGatewayShare(t: Target): Promise<void> {
-  const clients = 16;
-  let stop = false;
-  let served = 0;
-  const client = async (k: number) => {
-    const system = `Lone ${t.seed}-${k % 4}. ${text(t.seed * 7 + (k % 4), 1500)}`;
-    for (let n = 0; !stop; n++) {
-      const body = JSON.stringify({ model: t.model, messages: [{ role: "system", content: system }, { role: "user", content: `question ${k}-${n}` }], max_tokens: 40 });
-      const r = await http(`${t.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body });
-      assert.equal(r.status, 200, `chat completion failed: ${r.status} ${r.body}`);
-      served++;
-    }
-  };
-  const runs = Array.from({ length: clients }, (_, k) => client(k));
   let mostReported = 0;
   let share: number | null = null;
-  try {
-    for (const deadline = Date.now() + 4000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
-      const page = (await http(`${t.adminUrl}/stats/prometheus`)).body;
-      const reported = t.endpoints.reduce((sum, e) => sum + (value(page, prometheusEndpointSeries("running", e)) ?? 0) + (value(page, prometheusEndpointSeries("queue", e)) ?? 0), 0);
-      mostReported = Math.max(mostReported, reported);
-      share = value(page, "prefix_router_visible_share_permille{}") ?? value(page, "prefix_router_visible_share_permille");
-    }
-  } finally {
-    stop = true;
-    await Promise.all(runs);
-  }
+  const served = await chatLoad([t.url], t.model, t.seed, 16, 4000, async () => {
+    const v = await visibleShare(t);
+    mostReported = Math.max(mostReported, v.reported);
+    share = v.share;
+  });
   assert.ok(mostReported >= 8, `the servers' pages never reported 8 requests running or waiting (at most ${mostReported}; ${served} served): the share was not put to the test`);
   assert.ok(share !== null && share >= 750, `visible share ${share}‰ with this gateway alone: it takes itself for one of ${share ? Math.round(1000 / share) : "?"} replicas`);
 }
