@@ -3,13 +3,15 @@
 // The caller drives the grammar (beginObject / more / readKey / readString /
 // skipValue) and the reader validates as it goes, so one pass both checks the
 // request body is JSON and finds the fields the router needs. Nothing is
-// allocated per call: strings are reported as spans into the input and decoded
-// (escapes resolved) only when a caller asks, into a ByteSink. Every read is
+// allocated per call: strings are reported as spans into the input, which is
+// never modified, and copied only when a caller asks, into a ByteSink: decoded
+// (escapes resolved), or in their canonical JSON spelling (canonicalStringInto).
+// Every read is
 // bounds-checked against `end`; malformed input sets `failed` and every later
 // call returns false, so callers check once at the end. Nesting is tracked in
 // a fixed stack (MAX_DEPTH) instead of recursion, so deep input cannot exhaust
 // the Wasm stack.
-import { ByteSink, storeUtf8 } from "./bytes";
+import { ByteSink } from "./bytes";
 import { MAX_DEPTH } from "./limits";
 
 // @ts-ignore: decorator
@@ -20,7 +22,7 @@ import { MAX_DEPTH } from "./limits";
 @inline const IN_OBJECT: u8 = 1;
 // @ts-ignore: decorator
 @inline const IN_ARRAY: u8 = 2;
-/** Strings a reader remembers per input (scanStringBody): the long ones, and the ones it decoded in place. */
+/** Long strings a reader remembers per input (scanStringBody). */
 const MEMO_SLOTS: i32 = 256;
 /** Shorter strings are scanned again: finding them costs about what scanning does. */
 const MEMO_MIN_BYTES: usize = 256;
@@ -53,14 +55,19 @@ store<u8>(SHORT_ESCAPES + 0x6E, 0x0A); // \n
 store<u8>(SHORT_ESCAPES + 0x72, 0x0D); // \r
 store<u8>(SHORT_ESCAPES + 0x74, 0x09); // \t
 
-/** The bytes of `lane` that may follow a backslash as a two-character escape, except the backslash itself. */
-// @ts-ignore: decorator
-@inline function shortEscapeBytes(lane: v128): u32 {
-  const quoteOrSlash = v128.or(i8x16.eq(lane, i8x16.splat(0x22)), i8x16.eq(lane, i8x16.splat(0x2F)));
-  const bf = v128.or(i8x16.eq(lane, i8x16.splat(0x62)), i8x16.eq(lane, i8x16.splat(0x66)));
-  const nrt = v128.or(v128.or(i8x16.eq(lane, i8x16.splat(0x6E)), i8x16.eq(lane, i8x16.splat(0x72))), i8x16.eq(lane, i8x16.splat(0x74)));
-  return <u32>i8x16.bitmask(v128.or(v128.or(quoteOrSlash, bf), nrt));
-}
+/**
+ * By code point (below 0x60): the letter of the two-character escape that
+ * JSON.stringify writes for it (b f n r t, and " \ themselves), 0 if it writes
+ * none. A code point below 0x20 without one is written \u00xx.
+ */
+const ESCAPE_LETTERS: usize = memory.data(0x60);
+store<u8>(ESCAPE_LETTERS + 0x08, 0x62); // b
+store<u8>(ESCAPE_LETTERS + 0x09, 0x74); // t
+store<u8>(ESCAPE_LETTERS + 0x0A, 0x6E); // n
+store<u8>(ESCAPE_LETTERS + 0x0C, 0x66); // f
+store<u8>(ESCAPE_LETTERS + 0x0D, 0x72); // r
+store<u8>(ESCAPE_LETTERS + 0x22, 0x22); // "
+store<u8>(ESCAPE_LETTERS + 0x5C, 0x5C); // \
 
 /** Where the escape whose backslash is at `at` ends, or 0 if it is malformed or runs past `end`. */
 // @ts-ignore: decorator
@@ -82,8 +89,43 @@ store<u8>(SHORT_ESCAPES + 0x74, 0x09); // \t
     i8x16.lt_u(lane, i8x16.splat(0x20))));
 }
 
-/** Byte i of a lane holds i: with lt_u, a mask of a lane's first k bytes. */
-const LANE_INDEX = i8x16(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+const HEX_DIGITS = "0123456789abcdef";
+
+/** Code point `cp` as JSON.stringify spells it in a string (canonicalStringInto). */
+function writeCanonicalCodePoint(out: ByteSink, cp: u32): void {
+  if (cp >= 0x20 && cp != 0x22 && cp != 0x5C) {
+    out.writeCodePoint(cp);
+    return;
+  }
+  out.writeByte(BACKSLASH);
+  const letter = <u32>load<u8>(ESCAPE_LETTERS + <usize>cp);
+  if (letter != 0) {
+    out.writeByte(letter);
+    return;
+  }
+  out.writeByte(0x75); // u
+  out.writeByte(0x30);
+  out.writeByte(0x30);
+  out.writeByte(<u32>HEX_DIGITS.charCodeAt(<i32>(cp >> 4)));
+  out.writeByte(<u32>HEX_DIGITS.charCodeAt(<i32>(cp & 15)));
+}
+
+/** A string the reader read, kept to be made current again (JsonReader.keepString, useString). */
+@final
+export class StringSpan {
+  start: usize = 0;
+  end: usize = 0;
+  escaped: bool = false;
+  canonical: bool = true;
+
+  /** No string: an empty span. */
+  clear(): void {
+    this.start = 0;
+    this.end = 0;
+    this.escaped = false;
+    this.canonical = true;
+  }
+}
 
 @final
 export class JsonReader {
@@ -94,6 +136,11 @@ export class JsonReader {
   strStart: usize = 0;
   strEnd: usize = 0;
   strEscaped: bool = false;
+  /**
+   * Whether the span is already in canonical spelling (canonicalStringInto):
+   * none of its escapes is a \u escape or \/.
+   */
+  strCanonical: bool = true;
   private stack: StaticArray<u8> = new StaticArray<u8>(MAX_DEPTH);
   // The long strings scanned since reset, in input order: where each ends and
   // whether it holds escapes. A caller that walks the same values again (the
@@ -102,30 +149,20 @@ export class JsonReader {
   private memoStart: StaticArray<usize> = new StaticArray<usize>(MEMO_SLOTS);
   /** Where the string's closing quote is. */
   private memoEnd: StaticArray<usize> = new StaticArray<usize>(MEMO_SLOTS);
-  /** Where its text ends: before the quote, unless it was decoded in place. */
-  private memoTextEnd: StaticArray<usize> = new StaticArray<usize>(MEMO_SLOTS);
   private memoEscaped: StaticArray<bool> = new StaticArray<bool>(MEMO_SLOTS);
+  private memoCanonical: StaticArray<bool> = new StaticArray<bool>(MEMO_SLOTS);
   private memoCount: i32 = 0;
   private memoCursor: i32 = 0;
-  private decodesInPlace: bool = false;
 
-  /**
-   * Starts reading [ptr, ptr+len). With `decodeInPlace`, a string with escapes
-   * is decoded where it stands as it is first scanned: its text moves to the
-   * front of its span, and the reader remembers it (a later walk gets the
-   * decoded text and skips to the closing quote), so the prompt's escapes are
-   * handled in one pass instead of two (one to validate, one to decode).
-   * The input is changed, then: only for a caller that owns its copy and
-   * reads it with this reader alone, until the next reset.
-   */
-  reset(ptr: usize, len: usize, decodeInPlace: bool = false): void {
-    this.decodesInPlace = decodeInPlace;
+  /** Starts reading [ptr, ptr+len), which the reader never modifies. */
+  reset(ptr: usize, len: usize): void {
     this.pos = ptr;
     this.end = ptr + len;
     this.failed = false;
     this.strStart = 0;
     this.strEnd = 0;
     this.strEscaped = false;
+    this.strCanonical = true;
     this.memoCount = 0;
     this.memoCursor = 0;
   }
@@ -139,9 +176,10 @@ export class JsonReader {
     this.memoCursor = k;
     if (k == this.memoCount || unchecked(this.memoStart[k]) != p) return false;
     this.strStart = p;
-    this.strEnd = unchecked(this.memoTextEnd[k]);
+    this.strEnd = unchecked(this.memoEnd[k]);
     this.strEscaped = unchecked(this.memoEscaped[k]);
-    this.pos = unchecked(this.memoEnd[k]) + 1;
+    this.strCanonical = unchecked(this.memoCanonical[k]);
+    this.pos = this.strEnd + 1;
     return true;
   }
 
@@ -152,16 +190,13 @@ export class JsonReader {
   }
 
   /** Remembers a long string just scanned, if it is the furthest one yet. */
-  private remember(start: usize, end: usize, escaped: bool): void {
-    if (end - start >= MEMO_MIN_BYTES && this.mayRemember(start)) this.memorize(start, end, end, escaped);
-  }
-
-  private memorize(start: usize, end: usize, textEnd: usize, escaped: bool): void {
+  private remember(start: usize, end: usize, escaped: bool, canonical: bool): void {
+    if (end - start < MEMO_MIN_BYTES || !this.mayRemember(start)) return;
     const n = this.memoCount;
     unchecked(this.memoStart[n] = start);
     unchecked(this.memoEnd[n] = end);
-    unchecked(this.memoTextEnd[n] = textEnd);
     unchecked(this.memoEscaped[n] = escaped);
+    unchecked(this.memoCanonical[n] = canonical);
     this.memoCount = n + 1;
   }
 
@@ -223,6 +258,22 @@ export class JsonReader {
     return true;
   }
 
+  /** Copies the current string span into `span`. */
+  keepString(span: StringSpan): void {
+    span.start = this.strStart;
+    span.end = this.strEnd;
+    span.escaped = this.strEscaped;
+    span.canonical = this.strCanonical;
+  }
+
+  /** Makes a kept span the current string again (for stringEquals and the copies). */
+  useString(span: StringSpan): void {
+    this.strStart = span.start;
+    this.strEnd = span.end;
+    this.strEscaped = span.escaped;
+    this.strCanonical = span.canonical;
+  }
+
   /** Reads an object key and the colon after it; the key is the current string span. */
   readKey(): bool {
     return this.readString() && this.consume(0x3A);
@@ -266,20 +317,37 @@ export class JsonReader {
   /**
    * Appends the current string span to `out`, escapes resolved to UTF-8. A lone
    * UTF-16 surrogate escape becomes U+FFFD, as JavaScript's TextEncoder writes it,
-   * so that bodies equal as JSON values canonicalize to the same bytes.
+   * so that bodies equal as JSON values decode to the same bytes.
    */
   decodeStringInto(out: ByteSink): void {
+    this.copyStringInto(out, false);
+  }
+
+  /**
+   * Appends the current string span to `out` in its canonical spelling: as
+   * JavaScript's JSON.stringify writes the string's value, without the quotes.
+   * An escape JSON requires stays one (\" \\, and a control character as \b
+   * \f \n \r \t or \u00xx); every other character is itself, in UTF-8 (\u00e9
+   * and \/ become é and /; a lone surrogate U+FFFD). Strings equal as JSON
+   * values get the same bytes, and most strings are sent so spelled already
+   * (strCanonical), so they are copied as they are, with no pass to decode them.
+   */
+  canonicalStringInto(out: ByteSink): void {
+    this.copyStringInto(out, true);
+  }
+
+  private copyStringInto(out: ByteSink, canonical: bool): void {
     let p = this.strStart;
     const end = this.strEnd;
-    if (end <= p) return; // empty, or no string was read (never decode a stale span)
-    if (!this.strEscaped) {
+    if (end <= p) return; // empty, or no string was read (never copy a stale span)
+    if (!this.strEscaped || (canonical && this.strCanonical)) {
       out.writeBytes(p, end - p);
       return;
     }
     while (p < end) {
       if (out.full()) {
-        // Stop decoding, but count what is left as dropped (raw bytes, an upper
-        // bound): callers tell a string that did not fit by `dropped` > 0.
+        // Stop, but count what is left as dropped (raw bytes, an upper bound):
+        // callers tell a string that did not fit by `dropped` > 0.
         out.dropped += end - p;
         break;
       }
@@ -287,14 +355,22 @@ export class JsonReader {
       // every line or so ("\n"), so both are on the hot path.
       const q = out.writeUntil(p, end, <u8>BACKSLASH);
       if (q >= end) break;
-      const short = <u32>load<u8>(SHORT_ESCAPES + <usize>load<u8>(q + 1));
+      const letter = <u32>load<u8>(q + 1);
+      const short = <u32>load<u8>(SHORT_ESCAPES + <usize>letter);
       if (short != 0) {
-        out.writeByte(short);
+        if (canonical && letter != 0x2F) {
+          out.writeByte(BACKSLASH);
+          out.writeByte(letter);
+        } else {
+          out.writeByte(short);
+        }
         p = q + 2;
         continue;
       }
       const r = this.decodeEscape(q, end);
-      out.writeCodePoint(<u32>(r >> 32));
+      const cp = <u32>(r >> 32);
+      if (canonical) writeCanonicalCodePoint(out, cp);
+      else out.writeCodePoint(cp);
       p = <usize>(r & 0xFFFFFFFF);
     }
   }
@@ -335,57 +411,59 @@ export class JsonReader {
 
   /**
    * Scans from just after an opening quote to just after the closing one,
-   * validating escapes and rejecting raw control characters. Sixteen bytes at a
-   * time with SIMD; the escapes in a lane are checked where they stand, in
-   * order, without leaving the loop (prompts hold one every line or so: "\n"),
-   * and a quote an escape covers ("\"") does not end the string. An escape
-   * that runs into the next lane moves the scan past it.
+   * validating escapes and rejecting raw control characters, and noting
+   * whether the string is in canonical spelling (strCanonical). Sixteen bytes
+   * at a time with SIMD, in two loops: plain text in the tightest one; text
+   * with the escapes prompts are full of (a line break every line, quotes) in
+   * one that checks a lane's every escape at once from its bit masks, so that
+   * it has no branch per escape: at an escape every few lanes, a branch there
+   * is one no predictor learns (reports/bench-extract.md). A lane neither loop
+   * takes (the string's end, "\\", \u, an escape split across lanes) is
+   * checked escape by escape.
    */
   private scanStringBody(): bool {
     let p = this.pos;
     if (this.memoCount > 0 && this.recall(p)) return true;
     const end = this.end;
-    const start = p;
     this.strStart = p;
     let escaped = false;
-    // Only a string the reader will remember may be decoded where it stands:
-    // read again from its start, its decoded text would not parse.
-    const inPlace = this.decodesInPlace && this.mayRemember(p);
+    let canonical = true;
+    /** The backslashes the escape loop took, or-ed: all of them escape one of " n r t. */
+    let common: u32 = 0;
     const quotes = i8x16.splat(<i8>QUOTE);
     const slashes = i8x16.splat(<i8>BACKSLASH);
     const space = i8x16.splat(0x20);
     while (true) {
-      // Plain text, the bulk of any prompt: a tight loop of its own.
+      // Plain text, the bulk of any prompt.
       while (p + 16 <= end) {
         if (specialBytes(v128.load(p)) != 0) break;
         p += 16;
       }
+      // Text whose escapes are lone backslashes before " n r t (carry: the
+      // last lane ended with one, which covers this lane's first byte).
+      let carry: u32 = 0;
+      while (p + 16 <= end) {
+        const lane = v128.load(p);
+        const isQuote = i8x16.eq(lane, quotes);
+        const backslashes = <u32>i8x16.bitmask(i8x16.eq(lane, slashes));
+        const stops = <u32>i8x16.bitmask(v128.or(isQuote, i8x16.lt_u(lane, space)));
+        const escapable = <u32>i8x16.bitmask(v128.or(
+          v128.or(isQuote, i8x16.eq(lane, i8x16.splat(0x6E))),
+          v128.or(i8x16.eq(lane, i8x16.splat(0x72)), i8x16.eq(lane, i8x16.splat(0x74)))));
+        const covered = ((backslashes << 1) | carry) & 0xFFFF;
+        // Out of this loop: a backslash another covers ("\\"), an escape of any
+        // other byte, a quote or control byte no escape covers.
+        if (((backslashes & covered) | (covered & ~escapable) | (stops & ~covered)) != 0) break;
+        common |= backslashes;
+        carry = backslashes >> 15;
+        p += 16;
+      }
+      // A lane the loop did not take starts at the backslash covering its first byte.
+      if (carry != 0) p--;
       if (p + 16 > end) break;
       const lane = v128.load(p);
-      // Quotes and control bytes: the string's end, or malformed.
       let stops = <u32>i8x16.bitmask(v128.or(i8x16.eq(lane, quotes), i8x16.lt_u(lane, space)));
       let escapes = <u32>i8x16.bitmask(i8x16.eq(lane, slashes));
-      if (inPlace && escapes != 0 && (stops == 0 || ctz<u32>(stops) > ctz<u32>(escapes))) {
-        return this.decodeRestInPlace(start, p + <usize>ctz<u32>(escapes));
-      }
-      // The usual lane: lone backslashes, each before one of " / b f n r t,
-      // all checked at once. A backslash in the lane's last byte is left to
-      // the next lane, which then starts at it. Anything else ("\\", "\u",
-      // a bad escape) goes escape by escape below.
-      if ((escapes & (escapes << 1)) == 0) {
-        const escapedBytes = (escapes << 1) & 0xFFFF;
-        const realStops = stops & ~escapedBytes;
-        const inString: u32 = realStops != 0 ? (<u32>1 << ctz<u32>(realStops)) - 1 : 0xFFFF;
-        if ((escapedBytes & ~shortEscapeBytes(lane) & inString) == 0) {
-          if ((escapes & inString) != 0) escaped = true;
-          if (realStops != 0) {
-            p += <usize>ctz<u32>(realStops);
-            break;
-          }
-          p += (escapes & 0x8000) != 0 ? 15 : 16;
-          continue;
-        }
-      }
       let next = p; // past the last escape checked
       while (escapes != 0) {
         const at = p + <usize>ctz<u32>(escapes);
@@ -395,6 +473,7 @@ export class JsonReader {
         const after = escapeEnd(at, end);
         if (after == 0) return this.fail();
         escaped = true;
+        if (after - at == 6 || load<u8>(at + 1) == 0x2F) canonical = false; // \u, \/
         next = after;
         stops = after - p >= 16 ? 0 : stops & ~((<u32>1 << <u32>(after - p)) - 1);
       }
@@ -408,10 +487,12 @@ export class JsonReader {
     while (p < end) {
       const c = <u32>load<u8>(p);
       if (c == QUOTE) {
+        escaped = escaped || common != 0;
         this.strEnd = p;
         this.strEscaped = escaped;
+        this.strCanonical = canonical;
         this.pos = p + 1;
-        this.remember(this.strStart, p, escaped);
+        this.remember(this.strStart, p, escaped, canonical);
         return true;
       }
       if (c < 0x20) return this.fail();
@@ -419,80 +500,13 @@ export class JsonReader {
         p++;
         continue;
       }
-      if (inPlace) return this.decodeRestInPlace(start, p);
       const after = escapeEnd(p, end);
       if (after == 0) return this.fail();
       escaped = true;
+      if (after - p == 6 || load<u8>(p + 1) == 0x2F) canonical = false;
       p = after;
     }
     return this.fail();
-  }
-
-  /**
-   * scanStringBody's other half, for a string that may be decoded where it
-   * stands (reset's `decodeInPlace`): from its first backslash at `p`, checks
-   * and decodes the rest of the string starting at `start`, moving the text
-   * back over the escapes (decoded text is never longer than its JSON, so the
-   * writes stay behind the reads), and remembers it. The plain runs between
-   * escapes go 16 bytes at a time.
-   */
-  private decodeRestInPlace(start: usize, p: usize): bool {
-    const end = this.end;
-    let to = p;
-    while (true) {
-      // At a backslash: one escape.
-      if (p + 1 >= end) return this.fail();
-      const e = <u32>load<u8>(p + 1);
-      const short = <u32>load<u8>(SHORT_ESCAPES + e);
-      if (short != 0) {
-        store<u8>(to, <u8>short);
-        to++;
-        p += 2;
-      } else {
-        if (escapeEnd(p, end) == 0) return this.fail();
-        // Read before the write: the decoded bytes never reach past p.
-        const r = this.decodeEscape(p, end);
-        to = storeUtf8(to, <u32>(r >> 32));
-        p = <usize>(r & 0xFFFFFFFF);
-      }
-      // The plain run up to the next quote, backslash or control byte.
-      while (p + 16 <= end) {
-        const lane = v128.load(p);
-        const bits = specialBytes(lane);
-        if (bits != 0) {
-          // Only the k plain bytes: the rest of the lane's new place may
-          // overlap text not read yet (the byte that stopped us, say), which
-          // keeps its bytes.
-          const k = ctz<u32>(bits);
-          v128.store(to, v128.bitselect(lane, v128.load(to), i8x16.lt_u(LANE_INDEX, i8x16.splat(<i8>k))));
-          p += <usize>k;
-          to += <usize>k;
-          break;
-        }
-        v128.store(to, lane);
-        p += 16;
-        to += 16;
-      }
-      while (p < end) {
-        const c = <u32>load<u8>(p);
-        if (c == QUOTE || c == BACKSLASH || c < 0x20) break;
-        store<u8>(to, <u8>c);
-        p++;
-        to++;
-      }
-      if (p >= end) return this.fail();
-      const c = <u32>load<u8>(p);
-      if (c == QUOTE) {
-        this.strStart = start;
-        this.strEnd = to;
-        this.strEscaped = false;
-        this.pos = p + 1;
-        this.memorize(start, p, to, false);
-        return true;
-      }
-      if (c < 0x20) return this.fail();
-    }
-    return false; // unreachable: the loop only exits by return
   }
 
   /** Reads a number per the JSON grammar; its text is [strStart, strEnd). */

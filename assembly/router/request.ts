@@ -6,8 +6,11 @@
 // requests share a canonical prefix exactly when they share a rendered one:
 // system text first, then tools, then the conversation. It depends only on the
 // JSON value, not its spelling, for text (key order, whitespace and escapes
-// such as \u00e9 vs é do not change it). Layout (each message is
-// role 0x1F content 0x1E):
+// such as \u00e9 vs é do not change it): every string is written as
+// JavaScript's JSON.stringify spells its value, without the quotes
+// (json.ts canonicalStringInto), so a line break is the two bytes \n. Most
+// clients send that spelling already, so text is copied as it came, never
+// decoded. Layout (each message is role 0x1F content 0x1E):
 //
 //   completions:  prompt                         (a string)
 //                 p1 0x00 p2 0x00 … pn           (an array of strings)
@@ -20,7 +23,7 @@
 //   messages:     "system" 0x1F system 0x1E (a string or text blocks), tools,
 //                 then the messages
 //   tools:        0x1C + the tools value as compact JSON (whitespace dropped,
-//                 strings decoded) + 0x1E
+//                 strings in canonical spelling) + 0x1E
 //   content:      the string, or its parts in order: a text part (text,
 //                 input_text, output_text) contributes its text, any other
 //                 part (an image, a file, a tool call or result) 0x1D + its
@@ -36,11 +39,11 @@
 // into `salt`; the router folds it into the chain's seed, so requests with
 // different salts never match. Only the first `prompt.cap` bytes are produced
 // (maxPrefixBlocks × block size); past that the body is still validated but no
-// longer decoded. The body is never modified. Nothing here allocates per
+// longer copied. The body is never modified. Nothing here allocates per
 // request: the reader and the sinks belong to the extractor, which lives as
 // long as the VM.
 import { ByteSink } from "./bytes";
-import { JsonReader, JsonKind } from "./json";
+import { JsonReader, JsonKind, StringSpan } from "./json";
 import { xxh64 } from "./hash";
 import { MAX_MODEL_BYTES, MAX_SALT_BYTES } from "./limits";
 
@@ -100,6 +103,10 @@ export class PromptExtractor {
   previousResponse: u64 = 0;
   /** Position of the request's tools value while the prompt is written; 0 when none is pending. */
   private toolsAt: usize = 0;
+  // The strings a message or a content part names, kept while the rest of it is read.
+  private readonly role: StringSpan = new StringSpan();
+  private readonly partType: StringSpan = new StringSpan();
+  private readonly partText: StringSpan = new StringSpan();
 
   constructor(promptCap: usize) {
     this.prompt = new ByteSink(promptCap);
@@ -115,8 +122,7 @@ export class PromptExtractor {
   /** Parses [ptr, ptr+len) as a body of `api`; on Ok, `model`, `prompt` and `salt` hold the canonical bytes. */
   extract(ptr: usize, len: usize, api: i32): i32 {
     const r = this.reader;
-    // The body is this VM's copy (Envoy forwards its own), read by this reader alone: its escapes may be decoded in place.
-    r.reset(ptr, len, true);
+    r.reset(ptr, len);
     this.model.reset();
     this.salt.reset();
     this.prompt.reset();
@@ -227,8 +233,8 @@ export class PromptExtractor {
 
   /**
    * The validated JSON text [start, end) without insignificant whitespace and
-   * with strings decoded (quoted, escapes resolved), so that spelling does not
-   * change it.
+   * with strings in canonical spelling, so that spelling does not change it
+   * (JSON.stringify's text of the value, but for key order and numbers).
    */
   private writeCompact(start: usize, end: usize): void {
     const r = this.reader;
@@ -240,7 +246,7 @@ export class PromptExtractor {
         r.pos = p;
         r.readString();
         out.writeByte(0x22);
-        r.decodeStringInto(out);
+        r.canonicalStringInto(out);
         out.writeByte(0x22);
         p = r.pos;
       } else {
@@ -279,7 +285,7 @@ export class PromptExtractor {
     const kind = r.peekKind();
     if (kind == JsonKind.String) {
       r.readString();
-      r.decodeStringInto(this.prompt);
+      r.canonicalStringInto(this.prompt);
       return Extract.Ok;
     }
     if (kind != JsonKind.Array) return Extract.NoPrompt;
@@ -293,7 +299,7 @@ export class PromptExtractor {
       if (k != JsonKind.String) return Extract.NoPrompt;
       if (count > 0) this.prompt.writeByte(PROMPT_SEPARATOR);
       r.readString();
-      r.decodeStringInto(this.prompt);
+      r.canonicalStringInto(this.prompt);
       count++;
       if (this.prompt.full()) break;
     }
@@ -354,8 +360,8 @@ export class PromptExtractor {
   private canonicalMessage(item: bool = false): void {
     const r = this.reader;
     const start = r.pos;
-    let roleStart: usize = 0, roleEnd: usize = 0;
-    let roleEscaped = false;
+    const role = this.role;
+    role.clear();
     let hasRole = false;
     let contentAt: usize = 0;
     r.beginObject();
@@ -368,13 +374,9 @@ export class PromptExtractor {
         // The last "role" wins, as for "model"; one that is not a string leaves no role.
         if (r.peekKind() == JsonKind.String) {
           r.readString();
-          roleStart = r.strStart;
-          roleEnd = r.strEnd;
-          roleEscaped = r.strEscaped;
+          r.keepString(role);
         } else {
-          roleStart = 0;
-          roleEnd = 0;
-          roleEscaped = false;
+          role.clear();
           r.skipValue();
         }
       } else if (r.stringEquals("content")) {
@@ -393,17 +395,13 @@ export class PromptExtractor {
       r.pos = after;
       return;
     }
-    r.strStart = roleStart;
-    r.strEnd = roleEnd;
-    r.strEscaped = roleEscaped;
+    r.useString(role);
     // The tools go after the leading system (or developer) messages, where chat templates render them.
     if (this.toolsAt != 0 && !r.stringEquals("system") && !r.stringEquals("developer")) {
       this.flushTools();
-      r.strStart = roleStart;
-      r.strEnd = roleEnd;
-      r.strEscaped = roleEscaped;
+      r.useString(role);
     }
-    r.decodeStringInto(this.prompt);
+    r.canonicalStringInto(this.prompt);
     this.prompt.writeByte(ROLE_END);
     if (contentAt != 0) {
       r.pos = contentAt;
@@ -418,7 +416,7 @@ export class PromptExtractor {
     const kind = r.peekKind();
     if (kind == JsonKind.String) {
       r.readString();
-      r.decodeStringInto(this.prompt);
+      r.canonicalStringInto(this.prompt);
       return;
     }
     if (kind != JsonKind.Array) return; // null or anything else: no text
@@ -438,10 +436,9 @@ export class PromptExtractor {
   private canonicalPart(): void {
     const r = this.reader;
     const start = r.pos;
-    let typeStart: usize = 0, typeEnd: usize = 0;
-    let typeEscaped = false;
-    let textStart: usize = 0, textEnd: usize = 0;
-    let textEscaped = false;
+    const type = this.partType;
+    const text = this.partText;
+    type.clear();
     let hasText = false;
     r.beginObject();
     let first = true;
@@ -453,15 +450,15 @@ export class PromptExtractor {
       if ((isType || isText) && r.peekKind() == JsonKind.String) {
         r.readString();
         if (isType) {
-          typeStart = r.strStart; typeEnd = r.strEnd; typeEscaped = r.strEscaped;
+          r.keepString(type);
         } else {
-          textStart = r.strStart; textEnd = r.strEnd; textEscaped = r.strEscaped;
+          r.keepString(text);
           hasText = true;
         }
       } else {
         // Last key wins: a later non-string "type" or "text" undoes an earlier string one.
         if (isType) {
-          typeStart = 0; typeEnd = 0; typeEscaped = false;
+          type.clear();
         } else if (isText) {
           hasText = false;
         }
@@ -469,16 +466,16 @@ export class PromptExtractor {
       }
     }
     const after = r.pos;
-    r.strStart = typeStart; r.strEnd = typeEnd; r.strEscaped = typeEscaped;
+    r.useString(type);
     if (hasText && (r.stringEquals("text") || r.stringEquals("input_text") || r.stringEquals("output_text"))) {
-      r.strStart = textStart; r.strEnd = textEnd; r.strEscaped = textEscaped;
-      r.decodeStringInto(this.prompt);
+      r.useString(text);
+      r.canonicalStringInto(this.prompt);
     } else {
       // Its JSON text as sent: an image's URL or data, a tool call's arguments.
       // Spelled differently (key order, escapes), the same part gets another
       // digest and matches less, never wrongly.
       this.prompt.writeByte(OTHER_PART);
-      r.decodeStringInto(this.prompt);
+      r.canonicalStringInto(this.prompt);
       this.prompt.writeByte(DIGEST_MARK);
       const digest = xxh64(start, after - start, 0);
       for (let i: u64 = 0; i < 64; i += 8) this.prompt.writeByte(<u32>((digest >> i) & 0xFF));

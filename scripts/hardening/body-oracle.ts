@@ -97,6 +97,11 @@ function textDepth(text: string): number {
   return max;
 }
 
+/** How json.ts canonicalStringInto writes a string's value: as JSON.stringify spells it, without the quotes. */
+export function canonicalSpelling(s: string): string {
+  return JSON.stringify((s as unknown as { toWellFormed(): string }).toWellFormed()).slice(1, -1);
+}
+
 /** ByteSink: writes past the cap are dropped. */
 class Sink {
   private readonly parts: Uint8Array[] = [];
@@ -114,9 +119,9 @@ class Sink {
   byte(c: number): void {
     this.write(Uint8Array.of(c));
   }
+  /** A string of the prompt, in the extractor's canonical spelling: JSON.stringify's, a lone surrogate as U+FFFD. */
   string(s: string): void {
-    // TextEncoder writes a lone surrogate as U+FFFD, as the extractor does.
-    if (!this.full()) this.write(encoder.encode(s));
+    if (!this.full()) this.write(encoder.encode(canonicalSpelling(s)));
   }
   bytes(): Uint8Array {
     return Buffer.concat(this.parts);

@@ -10,15 +10,24 @@ function decoded(r: JsonReader): string {
   return s;
 }
 
+/** The canonical spelling of the reader's current string span. */
+function canonical(r: JsonReader): string {
+  const sink = new ByteSink(4096);
+  r.canonicalStringInto(sink);
+  const s = String.UTF8.decodeUnsafe(sink.ptr, sink.len);
+  sink.free();
+  return s;
+}
+
 /**
  * Walks the JSON array of strings `text` three times from its start: once to
  * validate it, then twice reading each string, which must decode to `want`.
  * `escapedAt` >= 0: only that string reports escapes (-1: not checked).
  */
-function expectWalks(text: string, want: string[], inPlace: bool, escapedAt: i32): void {
+function expectWalks(text: string, want: string[], escapedAt: i32): void {
   const bytes = String.UTF8.encode(text);
   const r = new JsonReader();
-  r.reset(changetype<usize>(bytes), <usize>bytes.byteLength, inPlace);
+  r.reset(changetype<usize>(bytes), <usize>bytes.byteLength);
   const at = r.pos;
   expect<bool>(r.skipValue()).toBe(true);
   expect<bool>(r.atEnd()).toBe(true);
@@ -42,7 +51,7 @@ describe("JsonReader walking the same values twice", () => {
     const escaped = "e".repeat(150) + "\\n\\u0041" + "e".repeat(150);
     const text = "[\"" + plain + "\",\"short\",\"" + escaped + "\",\"" + plain + "\"]";
     // Only the third string has escapes.
-    expectWalks(text, [plain, "short", "e".repeat(150) + "\nA" + "e".repeat(150), plain], false, 2);
+    expectWalks(text, [plain, "short", "e".repeat(150) + "\nA" + "e".repeat(150), plain], 2);
   });
 
   it("forgets what it scanned when reset to another input", () => {
@@ -58,22 +67,21 @@ describe("JsonReader walking the same values twice", () => {
 });
 
 /**
- * Reads `["<body>",1]` and returns the string's decoded text, or null if the
- * reader fails anywhere. With `inPlace`, the reader decodes escapes where they
- * stand (reset's decodeInPlace), and a second walk from the start must read
- * the same text.
+ * Reads `["<body>",1]` and returns the string's decoded text, or with
+ * `spelled` its canonical spelling, or null if the reader fails anywhere.
+ * A second walk from the start must read the same text (the first was
+ * remembered if the string was long).
  */
-function readArrayString(body: string, inPlace: bool = false): string | null {
+function readArrayString(body: string, spelled: bool = false): string | null {
   const bytes = String.UTF8.encode("[\"" + body + "\",1]");
   const r = new JsonReader();
-  r.reset(changetype<usize>(bytes), <usize>bytes.byteLength, inPlace);
+  r.reset(changetype<usize>(bytes), <usize>bytes.byteLength);
   const at = r.pos;
   let text: string | null = null;
-  const walks = inPlace ? 2 : 1;
-  for (let walk = 0; walk < walks; walk++) {
+  for (let walk = 0; walk < 2; walk++) {
     r.pos = at;
     if (!r.beginArray() || !r.more(0x5D, true) || !r.readString()) return null;
-    const t = decoded(r);
+    const t = spelled ? canonical(r) : decoded(r);
     // The reader must stand just past the closing quote: the element after it reads.
     if (!r.more(0x5D, false) || !r.readNumber() || r.more(0x5D, false) || r.failed) return null;
     if (text !== null && t != text) return "second walk: " + t;
@@ -84,18 +92,28 @@ function readArrayString(body: string, inPlace: bool = false): string | null {
 
 describe("JsonReader escapes at every position of a 16-byte lane", () => {
   it("decodes each escape wherever it falls, next to others and at the string's end", () => {
-    // JSON escape, then what it decodes to.
-    const escapes: string[] = ["\\n", "\n", "\\\"", "\"", "\\\\", "\\", "\\/", "/", "\\t", "\t", "\\b", "\b", "\\f", "\f", "\\r", "\r",
-      "\\u0041", "A", "\\u00e9", "é", "\\ud83d\\ude00", "😀", "\\\\\\\"", "\\\"", "\\\\\\\\", "\\\\", "\\\"\\\"", "\"\""];
-    for (let e = 0; e < escapes.length; e += 2) {
+    // JSON escape, what it decodes to, and its canonical spelling (JSON.stringify's).
+    const escapes: string[] = [
+      "\\n", "\n", "\\n", "\\\"", "\"", "\\\"", "\\\\", "\\", "\\\\", "\\/", "/", "/",
+      "\\t", "\t", "\\t", "\\b", "\b", "\\b", "\\f", "\f", "\\f", "\\r", "\r", "\\r",
+      "\\u0041", "A", "A", "\\u00e9", "é", "é", "\\ud83d\\ude00", "😀", "😀",
+      "\\u000a", "\n", "\\n", "\\u0022", "\"", "\\\"", "\\u005C", "\\", "\\\\", "\\u001F", "\u001f", "\\u001f",
+      "\\u007f", "\u007f", "\u007f", "\\ud800x", "\uFFFDx", "\uFFFDx",
+      "\\\\\\\"", "\\\"", "\\\\\\\"", "\\\\\\\\", "\\\\", "\\\\\\\\", "\\\"\\\"", "\"\"", "\\\"\\\"",
+      "\\r\\n", "\r\n", "\\r\\n", "\\n\\\\n", "\n\\n", "\\n\\\\n",
+    ];
+    for (let e = 0; e < escapes.length; e += 3) {
       for (let k = 0; k < 36; k++) {
         const a = "a".repeat(k);
         // Alone, then followed by more text and a second copy 17 bytes on, then last before the quote.
         const tail = "b".repeat(17);
-        for (let inPlace = 0; inPlace < 2; inPlace++) {
-          expect<string | null>(readArrayString(a + escapes[e], inPlace == 1)).toBe(a + escapes[e + 1]);
-          expect<string | null>(readArrayString(a + escapes[e] + tail + escapes[e] + "c", inPlace == 1)).toBe(a + escapes[e + 1] + tail + escapes[e + 1] + "c");
-        }
+        expect<string | null>(readArrayString(a + escapes[e])).toBe(a + escapes[e + 1]);
+        expect<string | null>(readArrayString(a + escapes[e] + tail + escapes[e] + "c")).toBe(a + escapes[e + 1] + tail + escapes[e + 1] + "c");
+        expect<string | null>(readArrayString(a + escapes[e], true)).toBe(a + escapes[e + 2]);
+        expect<string | null>(readArrayString(a + escapes[e] + tail + escapes[e] + "c", true)).toBe(a + escapes[e + 2] + tail + escapes[e + 2] + "c");
+        // Among common escapes, as prompts hold them: every lane of the string has one.
+        const lines = "x\\n".repeat(k % 9) + "line \\\"q\\\" \\t".repeat(3);
+        expect<string | null>(readArrayString(lines + a + escapes[e] + lines, true)).toBe(lines + a + escapes[e + 2] + lines);
       }
     }
   });
@@ -104,14 +122,15 @@ describe("JsonReader escapes at every position of a 16-byte lane", () => {
     for (let k = 0; k < 36; k++) {
       const a = "a".repeat(k);
       const lead = "\\n".repeat(k % 3); // with and without good escapes in the same lane
-      for (let inPlace = 0; inPlace < 2; inPlace++) {
-        expect<string | null>(readArrayString(lead + a + "\\x" + "b".repeat(20), inPlace == 1)).toBeNull();
-        expect<string | null>(readArrayString(lead + a + "\\u00g1" + "b".repeat(20), inPlace == 1)).toBeNull();
-        expect<string | null>(readArrayString(lead + a + "\\ud83d\\u00g1" + "b".repeat(20), inPlace == 1)).toBeNull();
-        expect<string | null>(readArrayString(lead + a + "\\\n" + "b".repeat(20), inPlace == 1)).toBeNull();
-        expect<string | null>(readArrayString(lead + a + "\t" + "b".repeat(20), inPlace == 1)).toBeNull();
-        expect<string | null>(readArrayString(lead + a + "\\n\t" + "b".repeat(20), inPlace == 1)).toBeNull();
-      }
+      expect<string | null>(readArrayString(lead + a + "\\x" + "b".repeat(20))).toBeNull();
+      expect<string | null>(readArrayString(lead + a + "\\u00g1" + "b".repeat(20))).toBeNull();
+      expect<string | null>(readArrayString(lead + a + "\\ud83d\\u00g1" + "b".repeat(20))).toBeNull();
+      expect<string | null>(readArrayString(lead + a + "\\\n" + "b".repeat(20))).toBeNull();
+      expect<string | null>(readArrayString(lead + a + "\t" + "b".repeat(20))).toBeNull();
+      expect<string | null>(readArrayString(lead + a + "\\n\t" + "b".repeat(20))).toBeNull();
+      // An escape of a byte the escape loop does not take, after lanes it did take.
+      expect<string | null>(readArrayString("\\n".repeat(20) + a + "\\q" + "b".repeat(20))).toBeNull();
+      expect<string | null>(readArrayString("\\n".repeat(20) + a + "\\" + "\n" + "b".repeat(20))).toBeNull();
       // `"\"` is not a whole string: the second quote is escaped, so the text runs on to `,1]` and ends unterminated.
       const bytes = String.UTF8.encode("[\"" + lead + a + "\\\"" + "b".repeat(k));
       const r = new JsonReader();
@@ -137,9 +156,22 @@ describe("JsonReader escapes at every position of a 16-byte lane", () => {
   });
 });
 
-describe("JsonReader decoding in place", () => {
-  it("reads every string again on later walks, past the memory of what it decoded", () => {
-    // 300 escaped strings: more than the reader remembers, so the last ones are scanned as before.
+describe("JsonReader canonical spelling", () => {
+  it("tells a string already canonically spelled from one with \\u or \\/ escapes", () => {
+    const cases: string[] = ["plain", "a\\nb\\\"c\\\\d\\te", "x".repeat(40) + "\\r\\n", "\\/", "a\\u00e9", "x".repeat(300) + "\\u0041"];
+    const spelled: bool[] = [true, true, true, false, false, false];
+    for (let i = 0; i < cases.length; i++) {
+      for (let walk = 0; walk < 2; walk++) {
+        const bytes = String.UTF8.encode("\"" + cases[i] + "\"");
+        const r = new JsonReader();
+        r.reset(changetype<usize>(bytes), <usize>bytes.byteLength);
+        expect<bool>(r.readString()).toBe(true);
+        expect<bool>(r.strCanonical).toBe(spelled[i]);
+      }
+    }
+  });
+
+  it("reads 300 escaped strings the same on a second walk, past the memory of long strings", () => {
     let text = "[";
     const want: string[] = [];
     for (let i = 0; i < 300; i++) {
@@ -148,14 +180,13 @@ describe("JsonReader decoding in place", () => {
       want.push(i.toString() + "\n" + "x".repeat(i % 40) + "é");
     }
     text += "]";
-    // Those the reader remembers read as decoded; the rest it decodes again: no escape flag to check.
-    expectWalks(text, want, true, -1);
+    expectWalks(text, want, -1);
   });
 
-  it("compares a key decoded in place by its decoded text", () => {
+  it("compares an escaped key by its decoded text", () => {
     const bytes = String.UTF8.encode("{\"mod\\u0065l\":1}");
     const r = new JsonReader();
-    r.reset(changetype<usize>(bytes), <usize>bytes.byteLength, true);
+    r.reset(changetype<usize>(bytes), <usize>bytes.byteLength);
     expect<bool>(r.beginObject() && r.more(0x7D, true) && r.readKey()).toBe(true);
     expect<bool>(r.stringEquals("model")).toBe(true);
     expect<bool>(r.readNumber() && !r.more(0x7D, false) && r.atEnd()).toBe(true);

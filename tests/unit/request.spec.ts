@@ -146,6 +146,18 @@ describe("chat bodies", () => {
     expect<string>(a).toBe(b);
   });
 
+  it("writes strings as JSON.stringify spells them: required escapes kept, every other character itself", () => {
+    // A line break stays the two bytes \n; \u00e9, \/ and \u000A become é, / and \n; a control character without a letter is \u00xx.
+    expect<string>(promptOf('{"model":"m","messages":[{"role":"user","content":"a\\nb \\u00e9 \\/ \\u000A \\u0001 \\"q\\" \\\\"}]}', true))
+      .toBe("user\x1Fa\\nb é / \\n \\u0001 \\\"q\\\" \\\\\x1E");
+    // A kept role or text part is spelled by what it holds, not by the string read after it.
+    expect<string>(promptOf('{"model":"m","messages":[{"role":"us\\u0065r","content":[{"text":"caf\\u00e9","type":"text","z":"plain"}]}]}', true))
+      .toBe("user\x1Fcafé\x1E");
+    // The tools' compact JSON keeps its strings' required escapes, so it is JSON still.
+    expect<string>(promptOf('{"model":"m","tools":[{"d":"say \\"hi\\"\\u0021"}],"messages":[{"role":"user","content":"u"}]}', true))
+      .toBe('\x1C[{"d":"say \\"hi\\"!"}]\x1Euser\x1Fu\x1E');
+  });
+
   it("turns lone surrogate escapes into U+FFFD", () => {
     expect<string>(promptOf('{"model":"m","prompt":"a\\ud800b\\udc00"}', false)).toBe("a\uFFFDb\uFFFD");
   });
