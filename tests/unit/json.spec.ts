@@ -1,19 +1,11 @@
 import { JsonReader } from "../../assembly/router/json";
 import { ByteSink } from "../../assembly/router/bytes";
 
-/** The decoded text of the reader's current string span. */
-function decoded(r: JsonReader): string {
+/** The reader's current string span, decoded, or with `spelled` in its canonical spelling. */
+function textOf(r: JsonReader, spelled: bool = false): string {
   const sink = new ByteSink(4096);
-  r.decodeStringInto(sink);
-  const s = String.UTF8.decodeUnsafe(sink.ptr, sink.len);
-  sink.free();
-  return s;
-}
-
-/** The canonical spelling of the reader's current string span. */
-function canonical(r: JsonReader): string {
-  const sink = new ByteSink(4096);
-  r.canonicalStringInto(sink);
+  if (spelled) r.canonicalStringInto(sink);
+  else r.decodeStringInto(sink);
   const s = String.UTF8.decodeUnsafe(sink.ptr, sink.len);
   sink.free();
   return s;
@@ -38,7 +30,7 @@ function expectWalks(text: string, want: string[], escapedAt: i32): void {
       expect<bool>(r.more(0x5D, i == 0)).toBe(true);
       expect<bool>(r.readString()).toBe(true);
       if (escapedAt >= 0) expect<bool>(r.strEscaped).toBe(i == escapedAt);
-      expect<string>(decoded(r)).toBe(want[i]);
+      expect<string>(textOf(r)).toBe(want[i]);
     }
     expect<bool>(r.more(0x5D, false)).toBe(false);
     expect<bool>(r.failed).toBe(false);
@@ -81,7 +73,7 @@ function readArrayString(body: string, spelled: bool = false): string | null {
   for (let walk = 0; walk < 2; walk++) {
     r.pos = at;
     if (!r.beginArray() || !r.more(0x5D, true) || !r.readString()) return null;
-    const t = spelled ? canonical(r) : decoded(r);
+    const t = textOf(r, spelled);
     // The reader must stand just past the closing quote: the element after it reads.
     if (!r.more(0x5D, false) || !r.readNumber() || r.more(0x5D, false) || r.failed) return null;
     if (text !== null && t != text) return "second walk: " + t;
