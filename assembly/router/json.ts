@@ -6,11 +6,10 @@
 // allocated per call: strings are reported as spans into the input, which is
 // never modified, and copied only when a caller asks, into a ByteSink: decoded
 // (escapes resolved), or in their canonical JSON spelling (canonicalStringInto).
-// Every read is
-// bounds-checked against `end`; malformed input sets `failed` and every later
-// call returns false, so callers check once at the end. Nesting is tracked in
-// a fixed stack (MAX_DEPTH) instead of recursion, so deep input cannot exhaust
-// the Wasm stack.
+// Every read is bounds-checked against `end`; malformed input sets `failed`
+// and every later call returns false, so callers check once at the end.
+// Nesting is tracked in a fixed stack (MAX_DEPTH) instead of recursion, so
+// deep input cannot exhaust the Wasm stack.
 import { ByteSink } from "./bytes";
 import { MAX_DEPTH } from "./limits";
 
@@ -142,8 +141,8 @@ export class JsonReader {
    */
   strCanonical: bool = true;
   private stack: StaticArray<u8> = new StaticArray<u8>(MAX_DEPTH);
-  // The long strings scanned since reset, in input order: where each ends and
-  // whether it holds escapes. A caller that walks the same values again (the
+  // The long strings scanned since reset, in input order: where each ends,
+  // whether it holds escapes and whether it is canonically spelled. A caller that walks the same values again (the
   // prompt extractor validates the whole body first, then reads the prompt's
   // values) gets those from here instead of scanning the text a second time.
   private memoStart: StaticArray<usize> = new StaticArray<usize>(MEMO_SLOTS);
