@@ -120,6 +120,13 @@ describe("JsonReader escapes at every position of a 16-byte lane", () => {
       expect<string | null>(readArrayString(lead + a + "\\\n" + "b".repeat(20))).toBeNull();
       expect<string | null>(readArrayString(lead + a + "\t" + "b".repeat(20))).toBeNull();
       expect<string | null>(readArrayString(lead + a + "\\n\t" + "b".repeat(20))).toBeNull();
+      // Runs of backslashes among common escapes: an even run is escaped
+      // backslashes, an odd one escapes the byte after it, here a bad escape.
+      const lines = "x\\n".repeat(k % 9) + "line \\\"q\\\" \\t".repeat(3);
+      for (let run = 1; run <= 5; run++) {
+        const body = lines + a + "\\".repeat(run) + "x" + lines + "\\\\".repeat(k % 4) + lines;
+        expect<string | null>(readArrayString(body, true)).toBe(run % 2 == 0 ? body : null);
+      }
       // An escape of a byte the escape loop does not take, after lanes it did take.
       expect<string | null>(readArrayString("\\n".repeat(20) + a + "\\q" + "b".repeat(20))).toBeNull();
       expect<string | null>(readArrayString("\\n".repeat(20) + a + "\\" + "\n" + "b".repeat(20))).toBeNull();
