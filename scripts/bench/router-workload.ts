@@ -11,25 +11,27 @@ export const HEADERS = { ":method": "POST", ":path": "/v1/chat/completions", ":a
 /**
  * Deterministic filler text of `n` characters, in lines of 80 characters or
  * so: real prompts are lines, and a JSON body carries each break as the
- * escape \n, which the filter decodes (json.ts), so a body without them
- * would time less work than real ones cost.
+ * escape \n, which the filter's reader checks (json.ts), so a body without
+ * them would time less work than real ones cost. With `code`, each line ends
+ * as a line of source code might, in a string literal holding a backslash
+ * (`= "\n";`), which JSON carries as \" and \\.
  */
-export function filler(seed: number, n: number, lineBreaks = true): string {
+export function filler(seed: number, n: number, lineBreaks = true, code = false): string {
   let x = (seed * 2654435761) >>> 0;
   const words = ["the", "model", "cache", "prefix", "token", "route", "envoy", "server", "block", "hash", "query", "answer"];
   let s = "";
   while (s.length < n) {
     x = (x * 1103515245 + 12345) >>> 0;
-    s += words[x % words.length] + (lineBreaks && x % 13 === 0 ? "\n" : " ");
+    s += words[x % words.length] + (lineBreaks && x % 13 === 0 ? (code ? ' = "\\n";\n' : "\n") : " ");
   }
   return s.slice(0, n);
 }
 
 /** A chat body of about `size` bytes: one of 8 shared system prompts (half the body) and a distinct question; `lineBreaks` false: without escapes. */
-export function chatBody(size: number, i: number, lineBreaks = true): string {
-  const system = filler(1000 + (i % 8), Math.floor(size / 2), lineBreaks);
+export function chatBody(size: number, i: number, lineBreaks = true, code = false): string {
+  const system = filler(1000 + (i % 8), Math.floor(size / 2), lineBreaks, code);
   const skeleton = JSON.stringify({ model: "llama-3.1-8b", messages: [{ role: "system", content: system }, { role: "user", content: "" }], max_tokens: 64 });
-  const user = `request ${i}: ` + filler(i, Math.max(0, size - skeleton.length - 20), lineBreaks);
+  const user = `request ${i}: ` + filler(i, Math.max(0, size - skeleton.length - 20), lineBreaks, code);
   return JSON.stringify({ model: "llama-3.1-8b", messages: [{ role: "system", content: system }, { role: "user", content: user }], max_tokens: 64 });
 }
 
