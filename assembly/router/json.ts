@@ -434,12 +434,12 @@ export class JsonReader {
    * validating escapes and rejecting raw control characters, and noting
    * whether the string is in canonical spelling (strCanonical). Sixteen bytes
    * at a time with SIMD, in two loops: plain text in the tightest one; text
-   * with the escapes prompts are full of (a line break every line, quotes) in
-   * one that checks a lane's every escape at once from its bit masks, so that
-   * it has no branch per escape: at an escape every few lanes, a branch there
-   * is one no predictor learns (reports/bench-extract.md). A lane neither loop
-   * takes (the string's end, "\\", \u, an escape split across lanes) is
-   * checked escape by escape.
+   * with the escapes prompts are full of (a line break every line, quotes,
+   * backslashes in code) in one that checks a lane's every escape at once from
+   * its bit masks, so that it has no branch per escape: at an escape every few
+   * lanes, a branch there is one no predictor learns (README "Decision speed
+   * and memory"). A lane neither loop takes (the string's end, \u, \/, \b,
+   * \f, a run of backslashes split across lanes) is checked escape by escape.
    */
   private scanStringBody(): bool {
     let p = this.pos;
@@ -448,7 +448,7 @@ export class JsonReader {
     this.strStart = p;
     let escaped = false;
     let canonical = true;
-    /** The backslashes the escape loop took, or-ed: all of them escape one of " n r t. */
+    /** The backslashes the escape loop took, or-ed: each escapes one of " \\ n r t, or is escaped. */
     let common: u32 = 0;
     const quotes = i8x16.splat(<i8>QUOTE);
     const slashes = i8x16.splat(<i8>BACKSLASH);
