@@ -47,9 +47,11 @@ import { HEARTBEAT_MS, MAX_RELEASES, MAX_ADDRESS_BYTES, MAX_RANKED, PENDING_PLAC
  * upgrade the old build's VMs and the new one's never read each other's
  * records. "t1": times on the monotonic clock; "f2": journal events carry
  * `matched` (journal.ts); "f3": block hashes are the lane-carried chain
- * (hash.ts BlockChain), which no "f2" build's entry would ever match.
+ * (hash.ts BlockChain), which no "f2" build's entry would ever match; "f4":
+ * strings are hashed in their canonical JSON spelling (request.ts), so an
+ * "f3" build's entries for prompts with escapes would not match this one's.
  */
-const SHARED_FORMAT = "f3";
+const SHARED_FORMAT = "f4";
 
 /** Mixed into the seed of salted chains, so a salt never reproduces another model's seed. */
 const SALT_SEED: u64 = 0x5A175A175A175A17;

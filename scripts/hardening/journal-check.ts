@@ -79,7 +79,7 @@ export function indexEntries(fm: FuzzModule, body: Uint8Array, layout: JournalLa
  * that must have written it.
  */
 export function checkJournal(shared: SharedDataView, layout: JournalLayout, endpointKeys: Set<bigint>, expected: Map<string, ExpectedEvent>): JournalCheck {
-  const ns = `prefix-router/${layout.rootId}/f3/b${layout.hashBlockSize}x${layout.indexStride}/`;
+  const ns = `prefix-router/${layout.rootId}/f4/b${layout.hashBlockSize}x${layout.indexStride}/`;
   const report: JournalCheck = { head: 0, slotsRead: 0, routingEvents: 0, releaseOnlyEvents: 0, matched: 0, corrupt: 0, problems: [] };
   const bad = (m: string) => {
     report.corrupt++;
