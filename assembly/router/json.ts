@@ -10,7 +10,7 @@
 // and every later call returns false, so callers check once at the end.
 // Nesting is tracked in a fixed stack (MAX_DEPTH) instead of recursion, so
 // deep input cannot exhaust the Wasm stack.
-import { ByteSink } from "./bytes";
+import { ByteSink, storeUtf8 } from "./bytes";
 import { MAX_DEPTH } from "./limits";
 
 // @ts-ignore: decorator
@@ -36,11 +36,25 @@ export namespace JsonKind {
   export const Literal: i32 = 5; // true, false, null
 }
 
-function hexValue(c: u32): i32 {
-  if (c - 0x30 < 10) return <i32>(c - 0x30);
-  const lower = c | 0x20;
-  if (lower - 0x61 < 6) return <i32>(lower - 0x61 + 10);
-  return -1;
+/**
+ * The value of the four hex digits at p, or 0xFFFFFFFF if any is not one.
+ * All four at once in one 32-bit word, without branches: in text sent as \u
+ * escapes (non-ASCII text from a client that escapes it, as Python's
+ * json.dumps does by default), digits and letters alternate at random, and a
+ * branch per digit was the larger part of reading such text.
+ */
+// @ts-ignore: decorator
+@inline function hex4At(p: usize): u32 {
+  const w = load<u32>(p); // the first digit in the low byte
+  const lower = w | 0x20202020;
+  // Per byte, bit 7 set when it is in '0'..'9', or in 'a'..'f' once lowered;
+  // no byte carries into the next while every byte is below 0x80.
+  const digit = (w + 0x50505050) & ~(w + 0x46464646);
+  const letter = (lower + 0x1F1F1F1F) & ~(lower + 0x19191919);
+  if ((((digit | letter) & 0x80808080) ^ 0x80808080) | (w & 0x80808080)) return 0xFFFFFFFF;
+  // A letter has bit 6 set and its low nibble is its value less 9.
+  const n = (w & 0x0F0F0F0F) + 9 * ((w >> 6) & 0x01010101);
+  return ((n & 0xF) << 12) | (n & 0xF00) | ((n >> 12) & 0xF0) | (n >> 24);
 }
 
 /** By the byte after a backslash: the byte its two-character escape stands for, 0 if it is not one. */
@@ -75,10 +89,7 @@ store<u8>(ESCAPE_LETTERS + 0x5C, 0x5C); // \
   const e = <u32>load<u8>(at + 1);
   if (load<u8>(SHORT_ESCAPES + e) != 0) return at + 2;
   if (e != 0x75 || at + 6 > end) return 0;
-  for (let i: usize = 2; i < 6; i++) {
-    if (hexValue(load<u8>(at + i)) < 0) return 0;
-  }
-  return at + 6;
+  return hex4At(at + 2) == 0xFFFFFFFF ? 0 : at + 6;
 }
 
 /** The bytes of `lane` that end a plain run in a string: quotes, backslashes and control bytes. */
@@ -372,10 +383,21 @@ export class JsonReader {
         break;
       }
       // The run up to the next backslash, then the escape: prompts hold one
-      // every line or so ("\n"), so both are on the hot path.
-      const q = out.writeUntil(p, end, <u8>BACKSLASH);
+      // every line or so ("\n"), so both are on the hot path. Text sent as
+      // \u escapes is escape after escape, with no run between.
+      const q = <u32>load<u8>(p) == BACKSLASH ? p : out.writeUntil(p, end, <u8>BACKSLASH);
       if (q >= end) break;
       const letter = <u32>load<u8>(q + 1);
+      if (letter == 0x75) {
+        // \uXXXX of a character from U+0080 on, not a surrogate: itself in
+        // UTF-8 in either spelling, straight into the sink while it has room.
+        const cp = this.hex4(q + 2);
+        if (cp >= 0x80 && cp - 0xD800 >= 0x800 && out.cap - out.len >= 4) {
+          out.len = storeUtf8(out.ptr + out.len, cp) - out.ptr;
+          p = q + 6;
+          continue;
+        }
+      }
       const short = <u32>load<u8>(SHORT_ESCAPES + <usize>letter);
       if (short != 0) {
         if (canonical && letter != 0x2F) {
@@ -425,8 +447,7 @@ export class JsonReader {
   }
 
   private hex4(p: usize): u32 {
-    return (<u32>hexValue(load<u8>(p)) << 12) | (<u32>hexValue(load<u8>(p + 1)) << 8) |
-      (<u32>hexValue(load<u8>(p + 2)) << 4) | <u32>hexValue(load<u8>(p + 3));
+    return hex4At(p);
   }
 
   /**

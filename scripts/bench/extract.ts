@@ -10,10 +10,12 @@
 // same bodies is timed alike, for scale.
 //
 // Usage: node --import tsx scripts/bench/extract.ts [--wasm build/fuzz.wasm]
-//          [--size 16384] [--bodies lines|plain|code] [--rounds 5]
+//          [--size 16384] [--bodies lines|plain|code|unicode] [--rounds 5]
 //   lines: the decision benchmark's bodies (a \n escape every line); plain:
 //   the same without line breaks, so without escapes; code: lines that end in
-//   a string literal holding a backslash (`= "\n";`), so \" and \\ escapes too.
+//   a string literal holding a backslash (`= "\n";`), so \" and \\ escapes too;
+//   unicode: the lines' letters turned into CJK characters and sent as \u
+//   escapes, as Python's json.dumps writes non-ASCII text by default.
 import { readFileSync } from "node:fs";
 import { relative } from "node:path";
 import { parseArgs } from "node:util";
@@ -27,8 +29,9 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "5" },
   },
 });
-if (values.bodies !== "lines" && values.bodies !== "plain" && values.bodies !== "code") {
-  process.stderr.write("usage: node --import tsx scripts/bench/extract.ts [--wasm build/fuzz.wasm] [--size 16384] [--bodies lines|plain|code] [--rounds 5]\n");
+const KINDS = ["lines", "plain", "code", "unicode"];
+if (!KINDS.includes(values.bodies)) {
+  process.stderr.write("usage: node --import tsx scripts/bench/extract.ts [--wasm build/fuzz.wasm] [--size 16384] [--bodies lines|plain|code|unicode] [--rounds 5]\n");
   process.exit(2);
 }
 
@@ -57,7 +60,16 @@ e._initialize?.();
 e.fuzz_body_setup(PROMPT_CAP);
 
 const size = Number(values.size);
-const bodies = Array.from({ length: POOL }, (_, i) => Buffer.from(chatBody(size, i, values.bodies !== "plain", values.bodies === "code")));
+/** A chat body's messages with each letter a CJK character, all non-ASCII written as \u escapes. */
+function asEscapedUnicode(body: string): string {
+  const value = JSON.parse(body) as { messages: Array<{ content: string }> };
+  for (const m of value.messages) m.content = m.content.replace(/[a-z]/g, (c) => String.fromCharCode(0x4e00 + ((c.charCodeAt(0) * 37) % 2000)));
+  return JSON.stringify(value).replace(/[\u0080-\uffff]/g, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
+}
+const bodies = Array.from({ length: POOL }, (_, i) => {
+  const body = chatBody(size, i, values.bodies !== "plain", values.bodies === "code");
+  return Buffer.from(values.bodies === "unicode" ? asEscapedUnicode(body) : body);
+});
 const slot = Math.max(...bodies.map((b) => b.length)) + 64;
 // Pages of our own past the module's heap, as the fuzz driver places its inputs.
 const base = e.memory.grow(Math.ceil((BATCH * slot) / 65536) + 1) * 65536;
