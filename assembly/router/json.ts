@@ -391,7 +391,7 @@ export class JsonReader {
       if (letter == 0x75) {
         // \uXXXX of a character from U+0080 on, not a surrogate: itself in
         // UTF-8 in either spelling, straight into the sink while it has room.
-        const cp = this.hex4(q + 2);
+        const cp = hex4At(q + 2);
         if (cp >= 0x80 && cp - 0xD800 >= 0x800 && out.cap - out.len >= 4) {
           out.len = storeUtf8(out.ptr + out.len, cp) - out.ptr;
           p = q + 6;
@@ -427,13 +427,13 @@ export class JsonReader {
   private decodeEscape(p: usize, bound: usize): u64 {
     const short = <u32>load<u8>(SHORT_ESCAPES + <usize>load<u8>(p + 1));
     if (short != 0) return (<u64>short << 32) | <u64>(p + 2);
-    let cp = this.hex4(p + 2);
+    let cp = hex4At(p + 2);
     let next = p + 6;
     if (cp - 0xD800 < 0x400) {
       // High surrogate: it makes a pair only with an immediately following \uDC00-\uDFFF.
-      // hex4 of a malformed escape has its high bits set, so it is never taken for one.
+      // hex4At of a malformed escape is 0xFFFFFFFF, so it is never taken for one.
       const pair = next + 6 <= bound && <u32>load<u8>(next) == BACKSLASH && <u32>load<u8>(next + 1) == 0x75;
-      const low = pair ? this.hex4(next + 2) : 0;
+      const low = pair ? hex4At(next + 2) : 0;
       if (low - 0xDC00 < 0x400) {
         cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
         next += 6;
@@ -444,10 +444,6 @@ export class JsonReader {
       cp = 0xFFFD;
     }
     return (<u64>cp << 32) | <u64>next;
-  }
-
-  private hex4(p: usize): u32 {
-    return hex4At(p);
   }
 
   /**

@@ -575,15 +575,13 @@ export class Router extends EventSink {
       if (e < 0) continue;
       const scrapedAt = entryScrapedAtMs(p);
       const fresh = scrapedAt > 0 && now - scrapedAt <= staleMs;
-      if (changed && fresh) {
-        const atServer = entryRunning(p) + entryWaiting(p);
-        if (!isNaN(atServer)) {
-          serverRequests += atServer;
-          ownRequests += loads.inFlight(e);
-        }
+      const waiting = entryWaiting(p);
+      const running = entryRunning(p);
+      if (changed && fresh && !isNaN(running + waiting)) {
+        serverRequests += running + waiting;
+        ownRequests += loads.inFlight(e);
       }
       const healthy = entryFailures(p) < <u32>m.unhealthyAfter;
-      const waiting = entryWaiting(p);
       const kv = entryKv(p);
       unchecked(loads.healthy[e] = healthy);
       loads.report(e, scrapedAt, fresh ? waiting : NaN, fresh ? kv : NaN);
@@ -609,7 +607,6 @@ export class Router extends EventSink {
         const es = s.of(e);
         s.set(es.healthy, healthy ? 1 : 0);
         s.set(es.queue, isNaN(waiting) ? 0 : <u64>max(waiting, 0.0));
-        const running = entryRunning(p);
         s.set(es.running, isNaN(running) ? 0 : <u64>max(running, 0.0));
         s.set(es.kvPermille, isNaN(kv) ? 0 : <u64>Math.round(min(max(kv, 0.0), 1.0) * 1000));
       }
