@@ -114,6 +114,19 @@ export function setSharedData(keyPtr: usize, keyLen: usize, valuePtr: usize, val
   return raw.proxy_set_shared_data(keyPtr, keyLen, valuePtr, valueLen, cas);
 }
 
+/** No gRPC status for proxy_send_local_response: Envoy uses one only in 0..16 (context.cc sendLocalResponse; ENVOY_HOST.md). */
+const NO_GRPC_STATUS: u32 = u32.MAX_VALUE;
+
+/**
+ * Answers the current stream from the filter instead of the upstream (Envoy
+ * sends it once the callback returns). The body is bytes, any bytes: Envoy
+ * takes it as a string_view.
+ */
+export function sendLocalResponse(status: u32, bodyPtr: usize, bodyLen: usize, headerPairs: ArrayBuffer, details: ArrayBuffer): u32 {
+  return raw.proxy_send_local_response(status, changetype<usize>(details), details.byteLength, bodyPtr, bodyLen,
+    changetype<usize>(headerPairs), headerPairs.byteLength, NO_GRPC_STATUS);
+}
+
 // ---- HTTP callouts -------------------------------------------------------------
 
 /** Dispatches an HTTP call; returns the token, or 0 when the host refused it. */

@@ -8,7 +8,7 @@ import { ByteSink } from "./bytes";
 import { JsonReader, JsonKind } from "./json";
 import { addressError, canonicalAddress } from "./address";
 import { Dialect, dialectNamed, explicitDialect, MetricNames } from "../metrics/dialect";
-import { MAX_INDEX_ENTRIES, HEARTBEAT_MS, MAX_ENDPOINTS } from "./limits";
+import { MAX_INDEX_ENTRIES, HEARTBEAT_MS, MAX_ENDPOINTS, MAX_PEERS } from "./limits";
 
 /** Scraping the model servers' Prometheus pages (absent: in-flight counts only). */
 export class MetricsConfig {
@@ -41,6 +41,28 @@ export class DiscoveryConfig {
   /** The port of each member's metrics page; 0: the port it serves on. */
   metricsPort: i32 = 0;
 }
+
+/**
+ * Other Envoy replicas in front of the same servers, whose routing decisions
+ * this filter takes into its index (peers.ts; README "Several Envoy replicas").
+ */
+export class PeersConfig {
+  /** The replicas' listener addresses, "ip:port"; this Envoy's own may be among them (it is recognised and skipped). */
+  addresses: string[] = [];
+  /** The cluster the asks go through: an ORIGINAL_DST cluster, as metrics.cluster. */
+  cluster: string = "";
+  /** The secret every replica shares: an ask without it is not answered. */
+  token: string = "";
+  /** The path asks are sent to; never one of the inference paths. */
+  path: string = "/.well-known/prefix-router/decisions";
+  intervalMs: i32 = 100;
+  timeoutMs: i32 = 1000;
+}
+
+/** A peer ask carries the shared token in this header (compared in constant time). */
+export const PEER_TOKEN_HEADER = "x-prefix-router-peer-token";
+/** The shortest token accepted: 16 characters of a random secret are beyond guessing. */
+const MIN_PEER_TOKEN: i32 = 16;
 
 export class EndpointConfig {
   constructor(public address: string, public metricsAddress: string) {}
@@ -106,6 +128,7 @@ export class Config {
   parkTimeoutMs: i32 = 500;
   metrics: MetricsConfig | null = null;
   discovery: DiscoveryConfig | null = null;
+  peers: PeersConfig | null = null;
   /** Requests with the same value of this header go to the same endpoint while it is eligible ("": no sessions). */
   sessionHeader: string = "";
   /** Sticky mappings (Responses ids, sessions) kept, shared by all VMs; the oldest fall out first (affinity.ts). */
@@ -313,6 +336,7 @@ function parseWith(rd: Reader, ptr: usize, len: usize): ConfigResult {
     else if (key == "parkTimeoutMs") c.parkTimeoutMs = rd.integer(key, 10, 60000);
     else if (key == "metrics") c.metrics = readMetrics(rd);
     else if (key == "discovery") c.discovery = readDiscovery(rd);
+    else if (key == "peers") c.peers = readPeers(rd);
     else if (key == "fallbackHosts") c.fallbackHosts = rd.integer(key, 0, 3);
     else if (key == "scoring") c.workScoring = readEither(rd, key, "work", "weights", c.workScoring ? 0 : 1) == 0;
     else if (key == "prefillSpeed") c.measuredSpeed = readEither(rd, key, "equal", "measured", c.measuredSpeed ? 1 : 0) == 1;
@@ -334,6 +358,9 @@ function parseWith(rd: Reader, ptr: usize, len: usize): ConfigResult {
   if (rd.error.length == 0 && c.paths.length == 0) rd.fail("paths", "at least one path is required");
   if (rd.error.length == 0 && c.sessionHeader.length > 0 && c.sessionHeader == c.destinationHeader) {
     rd.fail("sessionHeader", "must not be the destination header");
+  }
+  if (rd.error.length == 0 && c.peers !== null && c.paths.includes(c.peers!.path)) {
+    rd.fail("peers.path", "must not be one of the inference paths");
   }
   if (rd.error.length == 0 && c.indexStride > c.maxPrefixBlocks) rd.fail("indexStride", "must not exceed maxPrefixBlocks");
   if (rd.error.length == 0) checkTimings(rd, c);
@@ -368,6 +395,11 @@ function checkTimings(rd: Reader, c: Config): void {
   const d = c.discovery;
   if (d !== null && d.intervalMs < tick) {
     rd.fail("discovery.intervalMs", "at least tickMs (" + tick.toString() + "): polls are sent from the tick");
+    return;
+  }
+  const p = c.peers;
+  if (p !== null && p.intervalMs < tick) {
+    rd.fail("peers.intervalMs", "at least tickMs (" + tick.toString() + "): asks are sent from the tick");
   }
 }
 
@@ -553,6 +585,65 @@ function readDiscovery(rd: Reader): DiscoveryConfig | null {
   if (d.cluster.length == 0) rd.fail("discovery.cluster", "required");
   else if (d.adminCluster.length == 0) rd.fail("discovery.adminCluster", "required");
   return rd.ok() ? d : null;
+}
+
+function readPeers(rd: Reader): PeersConfig | null {
+  const p = new PeersConfig();
+  if (!rd.beginObject("peers")) return null;
+  let first = true;
+  while (rd.ok() && rd.r.more(CLOSE_OBJECT, first)) {
+    first = false;
+    if (!rd.r.readKey()) return null;
+    const key = rd.key();
+    const field = "peers." + key;
+    if (key == "addresses") readPeerAddresses(rd, p);
+    else if (key == "cluster") p.cluster = readClusterName(rd, field);
+    else if (key == "token") {
+      const v = rd.string(field);
+      if (v === null) return null;
+      if (v.length < MIN_PEER_TOKEN || v.length > 256 || !isToken(v)) {
+        rd.fail(field, "must be " + MIN_PEER_TOKEN.toString() + " to 256 letters, digits or -._~!#$%&'*+^`| (a random secret)");
+      } else p.token = v;
+    } else if (key == "path") {
+      const v = rd.string(field);
+      if (v !== null && (!v.startsWith("/") || v.indexOf("?") >= 0 || hasControlOrSpace(v))) {
+        rd.fail(field, "must start with / and hold no query, spaces or control characters");
+      } else if (v !== null) p.path = v;
+    } else if (key == "intervalMs") p.intervalMs = rd.integer(field, 10, 3600000);
+    else if (key == "timeoutMs") p.timeoutMs = rd.integer(field, 1, 600000);
+    else rd.fail(field, "unknown field");
+  }
+  if (!rd.ok()) return null;
+  if (p.addresses.length == 0) rd.fail("peers.addresses", "at least one address is required");
+  else if (p.cluster.length == 0) rd.fail("peers.cluster", "required");
+  else if (p.token.length == 0) rd.fail("peers.token", "required");
+  return rd.ok() ? p : null;
+}
+
+function readPeerAddresses(rd: Reader, p: PeersConfig): void {
+  if (!rd.beginArray("peers.addresses")) return;
+  let i = 0;
+  while (rd.ok() && rd.r.more(CLOSE_ARRAY, i == 0)) {
+    const field = "peers.addresses[" + i.toString() + "]";
+    if (i >= MAX_PEERS) {
+      rd.fail("peers.addresses", "at most " + MAX_PEERS.toString() + " peers");
+      return;
+    }
+    const a = rd.string(field);
+    if (a === null) return;
+    const bad = addressError(a);
+    if (bad !== null) {
+      rd.fail(field, "\"" + a + "\": " + bad);
+      return;
+    }
+    const address = canonicalAddress(a);
+    if (p.addresses.includes(address)) {
+      rd.fail(field, "\"" + a + "\" is listed twice");
+      return;
+    }
+    p.addresses.push(address);
+    i++;
+  }
 }
 
 function readMetrics(rd: Reader): MetricsConfig | null {

@@ -39,6 +39,24 @@ const EVENT_ROUTED: usize = 16;
 const EVENT_MATCHED: usize = 24;
 export const EVENT_HEADER_BYTES: usize = 32;
 
+/**
+ * The tag of an event another Envoy's filter made, taken in from a peer
+ * (peers.ts): it places blocks in the index and nothing else, since its
+ * request is not in flight here. VM tags count up from 1 (vm_tag.ts) and
+ * never reach it.
+ */
+export const PEER_TAG: u32 = u32.MAX_VALUE;
+
+// Readers of a stored event's fields, for code that hands events on (peer_answer.ts).
+// @ts-ignore: decorator
+@inline export function eventTag(p: usize): u32 { return load<u32>(p + EVENT_TAG); }
+// @ts-ignore: decorator
+@inline export function eventBlocks(p: usize): i32 { return <i32>load<u16>(p + EVENT_BLOCKS); }
+// @ts-ignore: decorator
+@inline export function eventRouted(p: usize): u64 { return load<u64>(p + EVENT_ROUTED); }
+// @ts-ignore: decorator
+@inline export function eventMatched(p: usize): i32 { return <i32>load<u16>(p + EVENT_MATCHED); }
+
 /** What a ring slot holds when read for a given seq. */
 namespace Slot {
   export const Unwritten: i32 = 0;
@@ -49,6 +67,11 @@ namespace Slot {
 /** Receives replicated events during sync. */
 export abstract class EventSink {
   abstract apply(tag: u32, routedKey: u64, releases: usize, releaseCount: i32, hashes: usize, blockCount: i32, matched: i32): void;
+}
+
+/** Takes stored events one by one (Journal.scan); false: no room for this one, stop. */
+export abstract class StoredEventSink {
+  abstract take(event: usize, size: usize): bool;
 }
 
 /** Counters the router exports as stats. */
@@ -190,6 +213,35 @@ export class Journal {
     }
   }
 
+  /**
+   * Hands `sink` the events in the ring from seq `since` on, oldest first and
+   * as stored (every VM's), until the head or until the sink has no room;
+   * returns the seq to go on from. A `since` past the head (the journal was
+   * reset: its Envoy restarted) or older than the ring starts at the oldest
+   * event the ring holds. Stops at a slot claimed but not yet written, as
+   * sync does, so that what it returns is never past an event still to come.
+   */
+  scan(since: u64, sink: StoredEventSink): u64 {
+    if (!this.readHead()) return 0;
+    const head = this.headSeen;
+    const oldest = head > this.slots ? head - this.slots : 0;
+    let seq = since > head || since < oldest ? oldest : since;
+    while (seq < head) {
+      const slot = this.readSlot(seq);
+      if (slot == Slot.Holds) {
+        const taken = sink.take(this.buf.ptr, this.buf.size);
+        this.buf.release();
+        if (!taken) break;
+        seq++;
+        continue;
+      }
+      this.buf.release();
+      if (slot == Slot.Unwritten && head - seq <= PENDING_WINDOW) break;
+      seq++;
+    }
+    return seq;
+  }
+
   /** Reads slot `seq` into buf (the caller releases it): whether it holds that event, a later one, or neither. */
   private readSlot(seq: u64): i32 {
     const keyLen = this.slotKey(seq);
@@ -221,9 +273,11 @@ export class Journal {
   /**
    * Appends the event built in `event` (header fields other than seq filled by
    * the caller). Returns the seq it got, or u64.MAX_VALUE if every claim lost.
-   * When that seq is the next one this VM would apply, it counts as applied.
+   * When that seq is the next one this VM would apply, an event of this VM's
+   * own counts as applied; one it took in from a peer (`own` false) is
+   * applied by this VM's next sync, like any other VM's.
    */
-  append(eventBytes: usize): u64 {
+  append(eventBytes: usize, own: bool = true): u64 {
     let seq: u64 = u64.MAX_VALUE;
     for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
       if (this.headCas == 0 && !this.readHead()) break;
@@ -246,7 +300,7 @@ export class Journal {
     store<u64>(this.event + EVENT_SEQ, seq);
     const keyLen = this.slotKey(seq);
     host.setSharedData(this.key, keyLen, this.event, eventBytes, 0);
-    if (seq == this.nextSeq) this.nextSeq = seq + 1;
+    if (own && seq == this.nextSeq) this.nextSeq = seq + 1;
     return seq;
   }
 

@@ -85,3 +85,14 @@ export const MAX_PAGE_BYTES: u32 = 8 << 20;
 export const MAX_ADAPTERS: i32 = 32;
 /** Adapters remembered as seen running anywhere, a request naming one being treated as an adapter request (a ring: the oldest are forgotten first). */
 export const KNOWN_ADAPTERS: i32 = 256;
+
+// ---- peer replicas (peers.ts) ------------------------------------------------------
+
+/** Envoy replicas one filter asks at most. */
+export const MAX_PEERS: i32 = 64;
+/**
+ * The most one peer answer holds: about 500 decisions of 16 KB prompts at the
+ * default stride. An answer that fills it ends early; the rest come with the
+ * next ask. Answers are built in, and read from, linear memory of this size.
+ */
+export const MAX_PEER_ANSWER_BYTES: usize = 1 << 20;

@@ -24,6 +24,11 @@ const CONTENT_LENGTH = String.UTF8.encode("content-length");
 export class RequestHead {
   /** The method is POST. */
   isPost: bool = false;
+  /** The method is GET (a peer's ask, peers.ts, is one). */
+  isGet: bool = false;
+  /** The :path value, query included, inside the map read (valid while it is). */
+  pathPtr: usize = 0;
+  pathLength: usize = 0;
   /** Index of the configured path the :path names (query ignored), or -1. */
   pathIndex: i32 = -1;
   /** content-length as a number; -1 when absent or not a plain decimal. */
@@ -35,6 +40,8 @@ export class RequestHead {
   /** Reads the facts above from a serialized header map. False when the map is malformed: nothing read from it counts. */
   read(ptr: usize, size: usize, paths: ArrayBuffer[], sessionHeader: ArrayBuffer): bool {
     this.isPost = false;
+    this.isGet = false;
+    this.pathLength = 0;
     this.pathIndex = -1;
     this.declaredLength = -1;
     this.session = 0;
@@ -50,8 +57,11 @@ export class RequestHead {
       if (!sawMethod && sameBytes(k, kn, METHOD)) {
         sawMethod = true;
         this.isPost = r.valueLength == 4 && load<u32>(r.value) == 0x54534F50; // "POST"
+        this.isGet = r.valueLength == 3 && load<u16>(r.value) == 0x4547 && load<u8>(r.value, 2) == 0x54; // "GET"
       } else if (!sawPath && sameBytes(k, kn, PATH)) {
         sawPath = true;
+        this.pathPtr = r.value;
+        this.pathLength = r.valueLength;
         this.pathIndex = pathIndexOf(r.value, r.valueLength, paths);
       } else if (!sawLength && sameBytes(k, kn, CONTENT_LENGTH)) {
         sawLength = true;

@@ -25,7 +25,8 @@ import { Discovery } from "./discovery";
 import { AffinityMap } from "./affinity";
 import { BlockChain, xxh64, mix64 } from "./hash";
 import { InFlightLedger } from "./inflight";
-import { Journal, EventSink, EVENT_HEADER_BYTES, JournalStats } from "./journal";
+import { Journal, EventSink, EVENT_HEADER_BYTES, JournalStats, PEER_TAG } from "./journal";
+import { Peers } from "./peers";
 import { LoadView } from "./load";
 import { CHARS_PER_TOKEN } from "./work";
 import { PrefixTable } from "./prefix_table";
@@ -92,6 +93,8 @@ export class Router extends EventSink {
   readonly vmTag: u32;
   readonly scraper: Scraper | null;
   readonly discovery: Discovery | null;
+  /** Other Envoy replicas this one trades decisions with (peers.ts), or null. */
+  readonly peers: Peers | null;
   readonly affinity: AffinityMap;
   /** The configured session header, lower-case; empty without sessions. */
   readonly sessionHeader: ArrayBuffer;
@@ -147,8 +150,8 @@ export class Router extends EventSink {
     }
     // Index entries depend on block size and stride: indexes that differ in either must not mix,
     // nor may builds that lay shared data out differently (SHARED_FORMAT).
-    const namespace = "prefix-router/" + rootId + "/" + SHARED_FORMAT + "/b" + config.hashBlockSize.toString() +
-      "x" + config.indexStride.toString() + "/";
+    const format = SHARED_FORMAT + "/b" + config.hashBlockSize.toString() + "x" + config.indexStride.toString();
+    const namespace = "prefix-router/" + rootId + "/" + format + "/";
     const slots = config.slotCount();
     const endpoints = new Endpoints(slots);
     const inFlight = new InFlightLedger(slots);
@@ -175,6 +178,8 @@ export class Router extends EventSink {
     this.vmTag = vmTag;
     const journal = new Journal(namespace, config.journalSlots, config.indexEntriesPerRequest());
     this.journal = journal;
+    const peers = config.peers;
+    this.peers = peers !== null ? new Peers(peers, namespace, format, vmTag, journal, endpoints.keys) : null;
     const metrics = config.metrics;
     const scraper = metrics !== null ? new Scraper(metrics, namespace, endpoints.keys, vmTag) : null;
     this.scraper = scraper;
@@ -408,6 +413,10 @@ export class Router extends EventSink {
   // ---- replication (EventSink) ---------------------------------------------------------
 
   apply(tag: u32, routedKey: u64, releases: usize, releaseCount: i32, hashes: usize, blockCount: i32, matched: i32): void {
+    if (tag == PEER_TAG) {
+      this.placePeerDecision(routedKey, hashes, blockCount, matched);
+      return;
+    }
     // One clock reading per catch-up (its caller's), not one per event.
     const now = this.loads.nowMs;
     this.inFlight.seen(tag, now);
@@ -432,6 +441,20 @@ export class Router extends EventSink {
     // they cover, less what e held of them before this pick (as its VM saw it).
     const tokens = <f64>blockCount * <f64>this.config.indexStride * <f64>this.config.hashBlockSize / CHARS_PER_TOKEN;
     this.loads.work.addRemote(e, this.uncachedTokens(tokens, matched), tokens, now);
+    this.place(e, hashes, blockCount, matched);
+  }
+
+  /**
+   * Another Envoy replica's decision (peers.ts): its blocks are placed at its
+   * endpoint like another worker's, but nothing is counted in flight here.
+   */
+  private placePeerDecision(routedKey: u64, hashes: usize, blockCount: i32, matched: i32): void {
+    const e = this.keys.indexOf(routedKey);
+    if (e >= 0 && this.journal.deliveringSeq >= unchecked(this.lifecycle.forgottenAt[e])) this.place(e, hashes, blockCount, matched);
+  }
+
+  /** Notes another decision's placement for this VM's index (written on the next flush). */
+  private place(e: i32, hashes: usize, blockCount: i32, matched: i32): void {
     if (!this.indexing) return;
     const generation = this.generationOf(e);
     if (!this.placements.add(e, generation, hashes, blockCount, matched)) {
@@ -483,12 +506,30 @@ export class Router extends EventSink {
       if (this.indexing) s.set(es.indexBlocks, <u64>this.table.size(e) * <u64>this.config.indexStride);
     }
     if (this.indexing) s.set(s.indexMemoryBytes, <u64>this.table.memoryBytes());
+    const peers = this.peers;
+    if (peers !== null) this.tradeWithPeers(peers, now);
     const scraper = this.scraper;
     if (scraper !== null) {
       const fresh = scraper.tick(now);
       this.applyLoadSnapshot(scraper, now, fresh);
     }
     s.flush();
+  }
+
+  /** Asks the peers when due, and counts what they answered and what this VM answered them. */
+  private tradeWithPeers(peers: Peers, now: i64): void {
+    peers.tick(now);
+    const s = this.stats;
+    s.add(s.peerAsks, <u64>peers.asks);
+    s.add(s.peerAskFailures, <u64>peers.askFailures);
+    s.add(s.peerDecisionsImported, <u64>peers.imported);
+    s.add(s.peerAnswers, <u64>peers.answered);
+    s.add(s.peerAsksRefused, <u64>peers.refused);
+    peers.asks = 0;
+    peers.askFailures = 0;
+    peers.imported = 0;
+    peers.answered = 0;
+    peers.refused = 0;
   }
 
   /**
@@ -529,6 +570,8 @@ export class Router extends EventSink {
 
   /** A callout answer: a membership poll's or a metrics scrape's. */
   onHttpCallResponse(token: u32, headerCount: u32, bodySize: u32): void {
+    const peers = this.peers;
+    if (peers !== null && peers.onResponse(token, headerCount, bodySize)) return;
     const discovery = this.discovery;
     if (discovery !== null && discovery.onResponse(token, headerCount, bodySize)) return;
     const scraper = this.scraper;
@@ -640,6 +683,8 @@ export class Router extends EventSink {
     if (scraper !== null) scraper.free();
     const discovery = this.discovery;
     if (discovery !== null) discovery.free();
+    const peers = this.peers;
+    if (peers !== null) peers.free();
     this.affinity.free();
   }
 }

@@ -176,6 +176,11 @@ export class RouterStats {
   serverRestarts: i32;
   discoveryPolls: i32;
   discoveryPollFailures: i32;
+  peerAsks: i32;
+  peerAskFailures: i32;
+  peerDecisionsImported: i32;
+  peerAnswers: i32;
+  peerAsksRefused: i32;
   endpointsAdded: i32;
   endpointsRemoved: i32;
   endpointsOverLimit: i32;
@@ -225,6 +230,11 @@ export class RouterStats {
     this.serverRestarts = c.define(p + "server_restarts");
     this.discoveryPolls = c.define(p + "discovery.polls");
     this.discoveryPollFailures = c.define(p + "discovery.poll_failures");
+    this.peerAsks = c.define(p + "peers.asks_answered");
+    this.peerAskFailures = c.define(p + "peers.ask_failures");
+    this.peerDecisionsImported = c.define(p + "peers.decisions_imported");
+    this.peerAnswers = c.define(p + "peers.answers_sent");
+    this.peerAsksRefused = c.define(p + "peers.asks_refused");
     this.endpointsAdded = c.define(p + "discovery.endpoints_added");
     this.endpointsRemoved = c.define(p + "discovery.endpoints_removed");
     this.endpointsOverLimit = c.define(p + "discovery.endpoints_over_limit");

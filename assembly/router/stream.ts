@@ -10,7 +10,9 @@
 //
 // Every request that passes the filter first loses any client-sent destination
 // header, so a client can never choose its upstream. Whatever happens the
-// request continues: the filter never answers, fails or rewrites a body.
+// request continues: the filter never fails it or rewrites a body, and
+// answers none itself but another replica's ask that carries the peers'
+// shared token (peers.ts).
 import { StreamContext } from "../abi/contexts";
 import { HeadersAction, DataAction, MapType, BufferType, WasmResult } from "../abi/enums";
 import { HostBuffer } from "../abi/memory";
@@ -60,7 +62,6 @@ export class RouterStream extends StreamContext {
     const router = this.router;
     if (router === null) return HeadersAction.Continue;
     const s = router.stats;
-    s.count(s.requests);
     // Always, and first: a client must not choose its upstream. The call is
     // cheap (nothing is copied back into the module), and it is made even when
     // the header_mutation filter before this one has removed the header
@@ -72,7 +73,15 @@ export class RouterStream extends StreamContext {
     host.removeHeader(MapType.RequestHeaders, router.destinationHeader);
     const read = host.getHeaderPairs(MapType.RequestHeaders, scratch) == WasmResult.Ok &&
       head.read(scratch.ptr, scratch.size, router.paths, router.sessionHeader);
+    // Another replica asking for this Envoy's decisions (peers.ts): answered here, never forwarded.
+    const peers = router.peers;
+    if (read && head.isGet && peers !== null && peers.answer(head.pathPtr, head.pathLength, scratch.ptr, scratch.size)) {
+      scratch.release();
+      return HeadersAction.StopIteration;
+    }
     scratch.release();
+    // Peers' asks are not requests: routed plus passed through stays equal to requests.
+    s.count(s.requests);
     if (!read || !head.isPost || head.pathIndex < 0) {
       s.pass(Pass.NotInference);
       return HeadersAction.Continue;

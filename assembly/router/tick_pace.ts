@@ -7,8 +7,8 @@
 // "In real Envoy", npm run bench:envoy-ab -- --idle). A VM is
 // idle when, for IDLE_AFTER_MS, it decided and ended no request, held none in
 // flight or parked, and no other VM appended to the journal; then its tick
-// runs every idle period instead: IDLE_TICK_MS, or half the metrics or
-// discovery interval if that is shorter, so that scrapes, polls and their
+// runs every idle period instead: IDLE_TICK_MS, or half the metrics,
+// discovery or peers interval if that is shorter, so that scrapes, polls, asks and their
 // leases keep their schedule and a published snapshot reaches every VM within
 // an interval (the holder publishes on a tick, the others read it on theirs;
 // metrics go stale only after staleAfterIntervals). Proxy-wasm has no way to wake a timer early
@@ -39,6 +39,8 @@ export class TickPace {
     if (m !== null) idle = min(idle, m.intervalMs / 2);
     const d = config.discovery;
     if (d !== null) idle = min(idle, d.intervalMs / 2);
+    const p = config.peers;
+    if (p !== null) idle = min(idle, p.intervalMs / 2);
     this.activeMs = <u32>config.tickMs;
     this.idleMs = <u32>max(idle, config.tickMs);
   }

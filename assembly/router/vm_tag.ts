@@ -33,6 +33,6 @@ export namespace VmTags {
     }
     // Contention this heavy at start-up is not expected; fall back to the clock,
     // which differs between VMs started at different instants.
-    return <u32>(host.nowNanos() | 1);
+    return (<u32>host.nowNanos() & 0x7FFFFFFF) | 1; // never PEER_TAG (journal.ts)
   }
 }

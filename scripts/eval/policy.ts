@@ -88,6 +88,8 @@ export interface PolicyContext {
   readonly inspect?: ServerInspector;
   /** The servers' KV block stored / removed events, for factories that set kvEventDelayMs (kv-events.ts). */
   readonly kvEvents?: KvEventSource;
+  /** Under replicated() (replicas.ts): which replica this instance is, of how many. Absent: one gateway. */
+  readonly replica?: { readonly index: number; readonly of: number };
 }
 
 export interface Policy {

@@ -30,7 +30,7 @@ export function replicated(f: PolicyFactory, replicas: number): PolicyFactory {
     async create(ctx: PolicyContext): Promise<Policy> {
       const instances: Policy[] = [];
       // Each replica draws its own random choices, as separate processes would.
-      for (let r = 0; r < replicas; r++) instances.push(await f.create({ ...ctx, seed: ctx.seed * 1_000 + r }));
+      for (let r = 0; r < replicas; r++) instances.push(await f.create({ ...ctx, seed: ctx.seed * 1_000 + r, replica: { index: r, of: replicas } }));
       // Requests reach pick() in arrival order, so one seeded stream fixes every assignment.
       const choice = new Rng(ctx.seed).fork("replicas");
       const owner = new Map<string, Policy>();

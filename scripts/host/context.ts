@@ -16,7 +16,7 @@ import type { Vm } from "./vm.ts";
 export interface FilterCallbacks {
   continueDecoding(): void;
   continueEncoding(): void;
-  sendLocalReply(status: number, body: string, modifyHeaders: ((h: HeaderMap) => void) | null, grpcStatus: number | null, details: string): void;
+  sendLocalReply(status: number, body: string | Uint8Array, modifyHeaders: ((h: HeaderMap) => void) | null, grpcStatus: number | null, details: string): void;
   resetStream(details: string): void;
   /** modifyDecodingBuffer: the filter manager's buffered request body. */
   decodingBuffer(): MutableBuffer | null;
@@ -424,7 +424,7 @@ export class Context {
   }
 
   /** envoy Context::sendLocalResponse: deferred; whitespace in details becomes '_'. */
-  sendLocalResponse(status: number, body: string, headers: [string, string][], grpcStatus: number, details: string): number {
+  sendLocalResponse(status: number, body: Uint8Array, headers: [string, string][], grpcStatus: number, details: string): number {
     if (this.callbacks !== null) {
       const cb = this.callbacks;
       const grpc = grpcStatus <= 16 ? grpcStatus : null;

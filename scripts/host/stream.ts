@@ -31,7 +31,10 @@ export interface DownstreamResponse extends Message {
 export interface LocalResponse {
   status: number;
   details: string;
+  /** The body as UTF-8 text (for tests and logs). */
   body: string;
+  /** The body's bytes as sent: Envoy takes a local reply's body as bytes (a string_view), not text. */
+  bodyBytes: Uint8Array;
   /** The local reply's headers as built by Envoy (before any filter saw them). */
   headers: HeaderList;
 }
@@ -324,7 +327,7 @@ export class HttpStream implements FilterCallbacks {
     if (d === "request") {
       this.sendLocalReply(413, "Payload Too Large", null, null, "request_payload_too_large");
     } else if (!this.res.headersContinued) {
-      this.directLocalReply(500, "Internal Server Error", "response_payload_too_large");
+      this.directLocalReply(500, encoder.encode("Internal Server Error"), "response_payload_too_large");
     } else {
       this.resetStream("response_payload_too_large");
     }
@@ -427,21 +430,21 @@ export class HttpStream implements FilterCallbacks {
    * response has started, directly if upstream response headers are being
    * processed, a reset if the client already has response headers.
    */
-  sendLocalReply(status: number, body: string, modifyHeaders: ((h: HeaderMap) => void) | null, _grpcStatus: number | null, details: string): void {
+  sendLocalReply(status: number, body: string | Uint8Array, modifyHeaders: ((h: HeaderMap) => void) | null, _grpcStatus: number | null, details: string): void {
     if (this.ended) return;
     if (this.res.out !== null) {
       this.resetStream(details);
       return;
     }
-    const headers = localReplyHeaders(status, body, modifyHeaders);
-    this.localResponse = { status, details, body, headers: headers.toList() };
+    const bytes = toBytes(body);
+    const headers = localReplyHeaders(status, bytes, modifyHeaders);
+    this.localResponse = localResponseOf(status, details, bytes, headers);
     if (this.res.headers !== null) {
-      this.directLocalReply(status, body, details, headers);
+      this.directLocalReply(status, bytes, details, headers);
       return;
     }
     // Decoding stops; the reply goes through this filter's encoder callbacks.
     this.requestAborted = true;
-    const bytes = encoder.encode(body);
     this.res.headers = headers;
     this.res.remoteComplete = bytes.length === 0;
     this.runHeaders("response");
@@ -452,10 +455,10 @@ export class HttpStream implements FilterCallbacks {
   }
 
   /** Utility::sendLocalReply straight to the client, skipping the encoder filters. */
-  private directLocalReply(status: number, body: string, details: string, headers = localReplyHeaders(status, body, null)): void {
-    this.localResponse ??= { status, details, body, headers: headers.toList() };
+  private directLocalReply(status: number, body: Uint8Array, details: string, headers = localReplyHeaders(status, body, null)): void {
+    this.localResponse ??= localResponseOf(status, details, body, headers);
     this.res.headersContinued = true;
-    this.res.out = { headers: headers.toList(), body: encoder.encode(body), trailers: null, complete: true };
+    this.res.out = { headers: headers.toList(), body, trailers: null, complete: true };
     this.destroy();
   }
 
@@ -498,15 +501,18 @@ export class HttpStream implements FilterCallbacks {
   }
 }
 
-function localReplyHeaders(status: number, body: string, modify: ((h: HeaderMap) => void) | null): HeaderMap {
+function localReplyHeaders(status: number, body: Uint8Array, modify: ((h: HeaderMap) => void) | null): HeaderMap {
   const headers = new HeaderMap([[":status", String(status)]]);
   modify?.(headers);
-  const length = encoder.encode(body).length;
-  if (length > 0) {
-    headers.set("content-length", String(length));
+  if (body.length > 0) {
+    headers.set("content-length", String(body.length));
     if (headers.get("content-type") === undefined) headers.set("content-type", "text/plain");
   }
   return headers;
+}
+
+function localResponseOf(status: number, details: string, body: Uint8Array, headers: HeaderMap): LocalResponse {
+  return { status, details, body: decoder.decode(body), bodyBytes: body, headers: headers.toList() };
 }
 
 function toBytes(chunk: string | Uint8Array): Uint8Array {

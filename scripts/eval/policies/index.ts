@@ -32,5 +32,11 @@ export const REGISTRY: Readonly<Record<PolicyName, PolicyFactory | undefined>> =
   "dynamo-kv": dynamoPolicy(),
   // The built .wasm driven through the host emulator (prefix-router.ts).
   "prefix-router": prefixRouterPolicy(),
+  // The same, its Envoy replicas trading decisions (assembly/router/peers.ts); one gateway alone routes as prefix-router.
+  "prefix-router-peers": prefixRouterPolicy({
+    name: "prefix-router-peers",
+    peers: true,
+    description: "prefix-router whose Envoy replicas ask each other for their routing decisions every 100 ms (peers)",
+  }),
   oracle,
 });

@@ -14,6 +14,7 @@
 import { Envoy, type HttpStream } from "../../host/index.ts";
 import type { PolicyContext, PolicyFactory, Policy, RouteRequest } from "../policy.ts";
 import type { Clock } from "../../host/clock.ts";
+import type { CalloutReply, CalloutRequest } from "../../host/callouts.ts";
 
 export const ROUTER_WASM = new URL("../../../build/prefix_router.wasm", import.meta.url).pathname;
 const DESTINATION = "x-gateway-destination-endpoint";
@@ -25,11 +26,58 @@ export interface PrefixRouterOptions {
   /** Overrides merged into the filter configuration (weights, guard, …). */
   config?: Record<string, unknown>;
   description?: string;
+  /** The name the policy reports under (default "prefix-router"). */
+  name?: string;
+  /**
+   * Replicas trade decisions (assembly/router/peers.ts): every instance made
+   * for one replay lists every other as a peer, and its asks reach the other
+   * instance's filter, which answers them from its journal, on the replay's clock.
+   */
+  peers?: boolean;
+}
+
+const PEER_TOKEN = "evaluator-peer-token-0123456789";
+const PEER_PORT = 10000;
+
+/** The replicas made for one replay (its clock), by their peer address. */
+const peerGroups = new WeakMap<object, Map<string, HttpFilterPlugin>>();
+type HttpFilterPlugin = Awaited<ReturnType<Envoy["addHttpFilter"]>>;
+
+/** The address replica k answers peers at: any distinct valid address will do, nothing is dialled. */
+function peerAddress(k: number): string {
+  return `10.255.${k >> 8}.${k & 255}:${PEER_PORT}`;
+}
+
+/**
+ * The replay's clock, but with a monotonic origin of this replica's own:
+ * separate Envoy processes never read their clocks at the same nanosecond,
+ * and the filter draws its instance id from them (peers.ts), while replicas
+ * on one virtual clock would. Only the origin moves (Clock allows any), so
+ * every interval and timer is the replay's.
+ */
+function ownMonotonicOrigin(clock: Clock, index: number): Clock {
+  if (index === 0) return clock;
+  const offset = BigInt(index) * 1_000_003n;
+  return { now: () => clock.now(), monotonicNs: () => clock.monotonicNs() + offset, setTimer: (ms, fire) => clock.setTimer(ms, fire) };
+}
+
+/** Asks the addressed instance's filter, as Envoy's ORIGINAL_DST cluster would reach that Envoy. */
+function askPeer(group: Map<string, HttpFilterPlugin>, req: CalloutRequest): CalloutReply {
+  const plugin = group.get(req.authority);
+  if (plugin === undefined) return { status: 503, body: "no such peer" };
+  const stream = plugin.newStream();
+  stream.sendRequestHeaders(Object.fromEntries(req.headers), true);
+  const local = stream.localResponse;
+  if (local === null) {
+    stream.complete();
+    return { status: 404, body: "not answered by the filter" };
+  }
+  return { status: local.status, headers: local.headers.filter(([k]) => !k.startsWith(":")), body: local.bodyBytes };
 }
 
 export function prefixRouterPolicy(opts: PrefixRouterOptions = {}): PolicyFactory {
   return {
-    name: "prefix-router",
+    name: opts.name ?? "prefix-router",
     description: opts.description ?? "this product: build/prefix_router.wasm in the host emulator (2 worker VMs), scraping the servers' /metrics itself every 200 ms",
     // The filter scrapes through its own callouts; the driver's scrape view is not used.
     scrapeIntervalMs: 0,
@@ -38,19 +86,34 @@ export function prefixRouterPolicy(opts: PrefixRouterOptions = {}): PolicyFactor
 }
 
 async function createPolicy(ctx: PolicyContext, opts: PrefixRouterOptions): Promise<Policy> {
+  let group = peerGroups.get(ctx.clock);
+  if (group === undefined) {
+    group = new Map();
+    peerGroups.set(ctx.clock, group);
+  }
+  const peers = group;
+  const replica = ctx.replica ?? { index: 0, of: 1 };
   const envoy = new Envoy({
-    clock: ctx.clock as Clock,
+    clock: opts.peers ? ownMonotonicOrigin(ctx.clock as Clock, replica.index) : (ctx.clock as Clock),
     logLevel: "warn",
     clusters: {
       metrics: {
         type: "handler",
         handle: (req) => ({ status: 200, headers: { "content-type": "text/plain; version=0.0.4" }, body: ctx.metricsText(req.authority) }),
       },
+      peers: { type: "handler", handle: (req) => askPeer(peers, req) },
     },
   });
+  const peerConfig = {
+    // The same list for every replica, its own address included, as a deployment would give it.
+    addresses: Array.from({ length: replica.of }, (_, k) => peerAddress(k)),
+    cluster: "peers",
+    token: PEER_TOKEN,
+  };
   const configuration = {
     endpoints: ctx.endpoints.map((address) => ({ address })),
     metrics: { cluster: "metrics", intervalMs: 200, timeoutMs: 1000 },
+    ...(opts.peers ? { peers: peerConfig } : {}),
     ...opts.config,
   };
   const plugin = await envoy.addHttpFilter({
@@ -62,6 +125,7 @@ async function createPolicy(ctx: PolicyContext, opts: PrefixRouterOptions): Prom
     concurrency: opts.vms ?? 2,
     allowOnHeadersStopIteration: true,
   });
+  peers.set(peerAddress(replica.index), plugin);
   const open = new Map<string, HttpStream>();
   let fallback = 0;
   return {
@@ -89,7 +153,7 @@ async function createPolicy(ctx: PolicyContext, opts: PrefixRouterOptions): Prom
     },
     close(): void {
       if (process.env.PREFIX_ROUTER_EVAL_STATS) {
-        const text = envoy.stats.prometheus().split("\n").filter((l) => /^prefix_router_(requests|routed|passthrough|rendezvous|guard|prefix_blocks|server_prefix|visible_share)/.test(l) && !l.endsWith(" 0"));
+        const text = envoy.stats.prometheus().split("\n").filter((l) => /^prefix_router_(requests|routed|passthrough|rendezvous|guard|prefix_blocks|server_prefix|visible_share|peers)/.test(l) && !l.endsWith(" 0"));
         process.stderr.write(text.join("\n") + "\n");
       }
       envoy.shutdown();

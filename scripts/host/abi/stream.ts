@@ -33,7 +33,7 @@ export const STREAM_FUNCTIONS: HostFunctions = {
   ) {
     const context = vm.contextOrEffectiveContext();
     const details = readString(vm, detailsPtr, detailsSize);
-    const body = readString(vm, bodyPtr, bodySize);
+    const body = readBytes(vm, bodyPtr, bodySize);
     const headers = readBytes(vm, headersPtr, headersSize);
     if (details === null || body === null || headers === null) return WasmResult.InvalidMemoryAccess;
     context.sendLocalResponse(status, body, decodePairs(headers), grpcStatus, details);
