@@ -128,6 +128,15 @@ export interface DiscoveryInput {
   metricsPort?: number;
 }
 
+/** Envoy replicas that trade routing decisions (README "Several Envoy replicas"; assembly/router/peers.ts). */
+export interface PeersInput {
+  /** Every replica's listener address as the others reach it, "ip:port"; this one's own may be among them. */
+  addresses: string[];
+  /** The secret all replicas share (16 or more characters). */
+  token: string;
+  intervalMs?: number;
+}
+
 export interface GatewayConfigInput {
   /** A static list of model servers; or `eds` instead. */
   endpoints?: Array<string | EndpointInput>;
@@ -157,6 +166,8 @@ export interface GatewayConfigInput {
   metrics?: false | MetricsInput;
   /** Further filter fields (weights, guard, tickMs, …) passed through; the filter validates them at on_configure. */
   filter?: Record<string, unknown>;
+  /** Other Envoy replicas to trade decisions with; their asks go through the metrics cluster (ORIGINAL_DST). */
+  peers?: PeersInput;
   /** Envoy access log on stdout naming the endpoint chosen and the host used. Default true. */
   accessLog?: boolean;
   /**
@@ -205,6 +216,7 @@ export interface GatewayConfig {
   /** 2 × maxBodyBytes: the filter buffers the whole body, and Envoy answers 413 once a buffer passes this. */
   bufferLimitBytes: number;
   metrics: ResolvedMetrics | null;
+  peers: PeersInput | null;
   filterExtra: Record<string, unknown>;
   accessLog: boolean;
   /** The filter's fallbackHosts, and num_retries of the override_host route. */
@@ -380,11 +392,19 @@ export function resolveConfig(input: GatewayConfigInput): GatewayConfig {
     maxBodyBytes,
     bufferLimitBytes: 2 * maxBodyBytes,
     metrics: metricsOf(input.metrics),
+    peers: peersOf(input.peers),
     filterExtra: { ...filterExtra },
     accessLog: input.accessLog ?? true,
     fallbackHosts,
     holdsHeaders: atLeast(envoyVersion, STOP_ITERATION_SINCE),
   };
+}
+
+function peersOf(p: PeersInput | undefined): PeersInput | null {
+  if (p === undefined) return null;
+  if (!Array.isArray(p.addresses) || p.addresses.length === 0) throw new GatewayConfigError("peers.addresses", "at least one address is required");
+  if (typeof p.token !== "string" || p.token.length < 16) throw new GatewayConfigError("peers.token", "at least 16 characters of a random secret");
+  return { addresses: [...p.addresses], token: p.token, ...(p.intervalMs === undefined ? {} : { intervalMs: p.intervalMs }) };
 }
 
 // ---- the filter's configuration ------------------------------------------------------------
@@ -423,6 +443,8 @@ export function filterConfiguration(c: GatewayConfig): Record<string, unknown> {
     m.dialect = c.metrics.dialect;
     out.metrics = m;
   }
+  // The asks go through the metrics cluster: ORIGINAL_DST on x-envoy-original-dst-host, as the scrapes.
+  if (c.peers !== null) out.peers = { addresses: c.peers.addresses, cluster: NAMES.metricsCluster, token: c.peers.token, ...(c.peers.intervalMs === undefined ? {} : { intervalMs: c.peers.intervalMs }) };
   return { ...out, ...c.filterExtra };
 }
 
@@ -619,13 +641,13 @@ function modelClusters(c: GatewayConfig): unknown[] {
 }
 
 function metricsCluster(c: GatewayConfig): unknown[] {
-  if (c.metrics === null) return [];
+  if (c.metrics === null && c.peers === null) return [];
   return [
     {
       name: NAMES.metricsCluster,
       type: "ORIGINAL_DST",
       lb_policy: "CLUSTER_PROVIDED",
-      connect_timeout: seconds(Math.min(1000, c.metrics.timeoutMs)),
+      connect_timeout: seconds(Math.min(1000, c.metrics?.timeoutMs ?? 1000)),
       // No http_header_name: the default x-envoy-original-dst-host, which the
       // filter puts on every scrape, names the endpoint's metrics address.
       original_dst_lb_config: { use_http_header: true },

@@ -3,6 +3,7 @@
 // check they are up to date by rendering them again). Owns: argument parsing,
 // the example list. Must not: write files or exit (config.ts does).
 import { parseArgs } from "node:util";
+import { readFileSync } from "node:fs";
 import {
   DEFAULT_ADMIN_GUARD_SOCKET, filterConfigurationText, parseEndpointList, renderEnvoyYaml, resolveConfig,
   type GatewayConfig, type GatewayConfigInput, type Variant,
@@ -48,6 +49,10 @@ export const USAGE = `usage: node --import tsx scripts/gateway/config.ts (--endp
   --no-metrics            route on the filter's own in-flight counts only
   --fallback-hosts N      endpoints the filter lists after its pick, 0-3, and the route's retries on connect
                           failure that go down that list (default 2; 0 and no retries for original_dst)
+  --peers LIST            the listener addresses ip:port of every Envoy replica in front of these servers (this
+                          one's may be among them): the filters trade routing decisions (README "Several Envoy
+                          replicas"); needs --peer-token-file
+  --peer-token-file FILE  the secret all replicas share, 16 or more characters (the file's first line)
   --filter-json JSON      more filter fields, e.g. '{"weights":{"prefix":4}}'
   --no-access-log         no stdout access log
   --format F              envoy (bootstrap YAML, default) | filter (the filter's JSON configuration)
@@ -85,6 +90,8 @@ export function parseGenerateArgs(argv: string[]): GenerateRequest {
       "no-metrics": { type: "boolean", default: false },
       "fallback-hosts": { type: "string" },
       "filter-json": { type: "string" },
+      peers: { type: "string" },
+      "peer-token-file": { type: "string" },
       "no-access-log": { type: "boolean", default: false },
       format: { type: "string", default: "envoy" },
       out: { type: "string" },
@@ -124,6 +131,11 @@ export function parseGenerateArgs(argv: string[]): GenerateRequest {
   }
   if (values["admin-guard-socket"] !== undefined && values.eds === undefined) throw new Error("--admin-guard-socket: only with --eds");
   if (values.eds !== undefined && values["ecds-endpoints"] !== undefined) throw new Error("--ecds-endpoints: not with --eds (the filter follows the cluster's hosts)");
+  if ((values.peers === undefined) !== (values["peer-token-file"] === undefined)) throw new Error("--peers and --peer-token-file go together");
+  const peers = values.peers === undefined ? undefined : {
+    addresses: values.peers.split(",").map((a) => a.trim()).filter((a) => a.length > 0),
+    token: readFileSync(values["peer-token-file"]!, "utf8").split("\n")[0].trim(),
+  };
   const input: GatewayConfigInput = {
     endpoints: values.endpoints === undefined ? undefined : parseEndpointList(values.endpoints),
     eds: values.eds,
@@ -138,6 +150,7 @@ export function parseGenerateArgs(argv: string[]): GenerateRequest {
     maxBodyBytes,
     metrics: values["no-metrics"] ? false : { path: values["metrics-path"], dialect: values["metrics-dialect"] },
     filter,
+    peers,
     accessLog: !values["no-access-log"],
     fallbackHosts,
   };
