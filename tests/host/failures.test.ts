@@ -18,7 +18,7 @@ describe("traps", () => {
     assert.equal(s.sendRequestHeaders(TRAP, true), "StopAllIterationAndWatermark");
     assert.equal(plugin.vms[0].failed, true);
     assert.equal(plugin.vms[0].failState, "RuntimeError");
-    assert.deepEqual(s.localResponse, { status: 503, details: "wasm_fail_stream", body: "", headers: [[":status", "503"]] });
+    assert.deepEqual(s.localResponse, { status: 503, details: "wasm_fail_stream", body: "", bodyBytes: new Uint8Array(0), headers: [[":status", "503"]] });
     assert.equal(s.downstreamResponse?.status, 503);
     assert.equal(s.upstreamRequest, null);
     assert.equal(s.ended, true);

@@ -6,7 +6,7 @@
 // continue and close taking effect after the VM call returns.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { Envoy, VirtualClock, WasmResult, bodyText } from "../../scripts/host/index.ts";
+import { Envoy, VirtualClock, WasmResult, bodyText, encodePairs } from "../../scripts/host/index.ts";
 import { guestCalls, minimalModule, pluginMessages, probeEnvoy, put, request, slots, wat } from "./helpers.ts";
 
 /** A filter that returns its count/size argument: the test picks the return value. */
@@ -175,6 +175,7 @@ describe("local replies, continue and close", () => {
       status: 429,
       details: "probe_local", // whitespace replaced
       body: "local from probe",
+      bodyBytes: new TextEncoder().encode("local from probe"),
       headers: [[":status", "429"], ["x-probe-local-reply", "1"], ["content-length", "16"], ["content-type", "text/plain"]],
     });
     assert.equal(s.downstreamResponse?.status, 429);
@@ -191,6 +192,35 @@ describe("local replies, continue and close", () => {
       "proxy_on_delete(2)",
     ]);
     assert.equal(s.sendRequestBody("more", true), "StreamEnded");
+    envoy.shutdown();
+  });
+
+  test("a local reply's body is bytes: every byte value and NULs arrive unchanged, content-length counts bytes", async () => {
+    // Every byte value once, then two NULs: not UTF-8 (0x80.., 0xFF), and text that would stop at a NUL.
+    const body = Uint8Array.from([...Array.from({ length: 256 }, (_, i) => i), 0, 0]);
+    const headers = encodePairs([["content-type", "application/octet-stream"]]);
+    const data = (bytes: Uint8Array) => [...bytes].map((b) => "\\" + b.toString(16).padStart(2, "0")).join("");
+    const module = minimalModule(`
+      (import "env" "proxy_send_local_response" (func $reply (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+      (data (i32.const 64) "bytes")
+      (data (i32.const 128) "${data(headers)}")
+      (data (i32.const 512) "${data(body)}")
+      (func (export "proxy_on_context_create") (param i32 i32))
+      (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+        (drop (call $reply (i32.const 200) (i32.const 64) (i32.const 5) (i32.const 512) (i32.const ${body.length})
+          (i32.const 128) (i32.const ${headers.length}) (i32.const -1)))
+        (i32.const 0))`);
+    const envoy = new Envoy({ clock: new VirtualClock() });
+    const plugin = await envoy.addHttpFilter({ name: "bytes", wasm: await wat(module) });
+    const s = plugin.newStream(0);
+    s.sendRequestHeaders(request("/"), true);
+    const local = s.localResponse!;
+    assert.equal(local.status, 200);
+    assert.deepEqual([...local.bodyBytes], [...body]);
+    assert.deepEqual(local.headers, [[":status", "200"], ["content-type", "application/octet-stream"], ["content-length", "258"]]);
+    assert.deepEqual([...s.downstreamResponse!.body], [...body]);
+    assert.equal(new Map(s.downstreamResponse!.headers).get("content-length"), "258");
+    assert.equal(s.upstreamRequest, null);
     envoy.shutdown();
   });
 

@@ -91,6 +91,75 @@ describe("configuration", () => {
     expect<bool>(parse(one + ',"tickMs":1000,"metrics":{"cluster":"m","intervalMs":1000}}').config !== null).toBe(true);
   });
 
+  it("reads peers with documented defaults, and every field when given", () => {
+    const one = '{"endpoints":[{"address":"10.0.0.5:8000"}],';
+    const d = parse(one + '"peers":{"addresses":["10.1.0.1:10000","[0:0::1]:10000"],"cluster":"prefix_router_metrics","token":"0123456789abcdef"}}').config!.peers!;
+    expect<string>(d.addresses.join(",")).toBe("10.1.0.1:10000,[::1]:10000"); // written as Envoy names hosts
+    expect<string>(d.cluster).toBe("prefix_router_metrics");
+    expect<string>(d.token).toBe("0123456789abcdef");
+    expect<string>(d.path).toBe("/.well-known/prefix-router/decisions");
+    expect<i32>(d.intervalMs).toBe(100);
+    expect<i32>(d.timeoutMs).toBe(1000);
+    const c = parse(one + '"tickMs":50,"peers":{"addresses":["10.1.0.1:10000"],"cluster":"p","token":"A-b.c_d~e!f#g$h%i&j\'k*l+m^n`o|p",' +
+      '"path":"/internal/decisions","intervalMs":50,"timeoutMs":250}}').config!.peers!;
+    expect<string>(c.token).toBe("A-b.c_d~e!f#g$h%i&j'k*l+m^n`o|p");
+    expect<string>(c.path).toBe("/internal/decisions");
+    expect<i32>(c.intervalMs).toBe(50);
+    expect<i32>(c.timeoutMs).toBe(250);
+    expect<bool>(parse(one + '"peers":null}').config === null).toBe(true);
+    expect<bool>(parse('{"endpoints":[{"address":"10.0.0.5:8000"}]}').config!.peers === null).toBe(true);
+  });
+
+  it("accepts up to 64 peers and names the peers field and the reason for each invalid one", () => {
+    const one = '{"endpoints":[{"address":"10.0.0.5:8000"}],';
+    const ok = '"cluster":"p","token":"0123456789abcdef"';
+    const peers = (fields: string): string => one + '"peers":{' + fields + "}}";
+    const addresses = (n: i32): string => {
+      const list: string[] = [];
+      for (let i = 0; i < n; i++) list.push('"10.1.0.' + (i + 1).toString() + ':10000"');
+      return '"addresses":[' + list.join(",") + "]";
+    };
+    expect<i32>(parse(peers(addresses(64) + "," + ok)).config!.peers!.addresses.length).toBe(64);
+    expect<string>(errorOf(peers(addresses(65) + "," + ok))).toBe("peers.addresses: at most 64 peers");
+    expect<string>(errorOf(peers(ok))).toBe("peers.addresses: at least one address is required");
+    expect<string>(errorOf(peers('"addresses":[],' + ok))).toBe("peers.addresses: at least one address is required");
+    expect<string>(errorOf(peers('"addresses":"10.1.0.1:10000",' + ok))).toBe("peers.addresses: expected an array");
+    expect<string>(errorOf(peers('"addresses":["10.1.0.1:10000","peer-b:10000"],' + ok)))
+      .toBe('peers.addresses[1]: "peer-b:10000": not a valid IPv4 address (host names are not allowed)');
+    expect<string>(errorOf(peers('"addresses":["10.1.0.1"],' + ok))).toBe('peers.addresses[0]: "10.1.0.1": expected ip:port');
+    expect<string>(errorOf(peers('"addresses":["10.1.0.1:0"],' + ok))).toBe('peers.addresses[0]: "10.1.0.1:0": port must be 1-65535');
+    expect<string>(errorOf(peers('"addresses":["10.1.0.1:10000","10.1.0.1:10000"],' + ok))).toBe('peers.addresses[1]: "10.1.0.1:10000" is listed twice');
+    // Duplicates are found in the form Envoy names hosts in.
+    expect<string>(errorOf(peers('"addresses":["[::1]:10000","[0::1]:10000"],' + ok))).toBe('peers.addresses[1]: "[0::1]:10000" is listed twice');
+    const a = '"addresses":["10.1.0.1:10000"],';
+    expect<string>(errorOf(peers(a + '"token":"0123456789abcdef"'))).toBe("peers.cluster: required");
+    expect<string>(errorOf(peers(a + '"cluster":"a b","token":"0123456789abcdef"'))).toBe("peers.cluster: must be printable ASCII without spaces");
+    expect<string>(errorOf(peers(a + '"cluster":"p"'))).toBe("peers.token: required");
+    const badToken = "peers.token: must be 16 to 256 letters, digits or -._~!#$%&'*+^`| (a random secret)";
+    expect<string>(errorOf(peers(a + '"cluster":"p","token":"0123456789abcde"'))).toBe(badToken); // 15 characters
+    expect<string>(errorOf(peers(a + '"cluster":"p","token":"0123456789 abcdef"'))).toBe(badToken);
+    expect<string>(errorOf(peers(a + '"cluster":"p","token":"0123456789:abcdef"'))).toBe(badToken);
+    expect<string>(errorOf(peers(a + '"cluster":"p","token":"' + "x".repeat(257) + '"'))).toBe(badToken);
+    expect<i32>(parse(peers(a + '"cluster":"p","token":"' + "x".repeat(256) + '"')).config!.peers!.token.length).toBe(256);
+    expect<string>(errorOf(peers(a + '"cluster":"p","token":1234567890123456789'))).toBe("peers.token: expected a string");
+    const badPath = "peers.path: must start with / and hold no query, spaces or control characters";
+    expect<string>(errorOf(peers(a + ok + ',"path":"/decisions?since=0"'))).toBe(badPath);
+    expect<string>(errorOf(peers(a + ok + ',"path":"decisions"'))).toBe(badPath);
+    expect<string>(errorOf(peers(a + ok + ',"path":"/my decisions"'))).toBe(badPath);
+    expect<string>(errorOf(peers(a + ok + ',"path":"/v1/chat/completions"'))).toBe("peers.path: must not be one of the inference paths");
+    // Against the paths configured, wherever they come in the object.
+    expect<string>(errorOf('{"peers":{' + a + ok + ',"path":"/generate"},"paths":["/generate"],"endpoints":[{"address":"10.0.0.5:8000"}]}'))
+      .toBe("peers.path: must not be one of the inference paths");
+    expect<bool>(parse(one + '"paths":["/generate"],"peers":{' + a + ok + ',"path":"/v1/chat/completions"}}').config !== null).toBe(true);
+    expect<string>(errorOf(peers(a + ok + ',"intervalMs":20'))).toBe("peers.intervalMs: at least tickMs (25): asks are sent from the tick");
+    expect<string>(errorOf(one + '"tickMs":200,"peers":{' + a + ok + ',"intervalMs":150}}')).toBe("peers.intervalMs: at least tickMs (200): asks are sent from the tick");
+    expect<bool>(parse(one + '"tickMs":200,"peers":{' + a + ok + ',"intervalMs":200}}').config !== null).toBe(true);
+    expect<string>(errorOf(peers(a + ok + ',"intervalMs":5'))).toBe("peers.intervalMs: must be between 10.0 and 3600000.0");
+    expect<string>(errorOf(peers(a + ok + ',"timeoutMs":0'))).toBe("peers.timeoutMs: must be between 1.0 and 600000.0");
+    expect<string>(errorOf(peers(a + ok + ',"interval":100'))).toBe("peers.interval: unknown field");
+    expect<string>(errorOf(one + '"peers":["10.1.0.1:10000"]}')).toBe("peers: expected an object");
+  });
+
   it("judges the replicas from the scrapes unless told how many share the servers", () => {
     const one = '{"endpoints":[{"address":"10.0.0.5:8000"}]';
     expect<i32>(parse(one + "}").config!.replicas).toBe(0);

@@ -81,6 +81,30 @@ describe("RequestHead", () => {
     expect<bool>(head.isPost).toBe(false);
   });
 
+  it("tells a GET (a peer's ask) and where the whole :path value is, query included", () => {
+    const head = new RequestHead();
+    const map = encodePairs([":method", ":path", ":authority"], ["GET", "/.well-known/prefix-router/decisions?since=12&instance=7", "10.1.0.1:10000"]);
+    expect<bool>(read(head, map)).toBe(true);
+    expect<bool>(head.isGet).toBe(true);
+    expect<bool>(head.isPost).toBe(false);
+    expect<i32>(head.pathIndex).toBe(-1);
+    expect<string>(String.UTF8.decodeUnsafe(head.pathPtr, head.pathLength)).toBe("/.well-known/prefix-router/decisions?since=12&instance=7");
+    // The pointer is into the map read.
+    expect<bool>(head.pathPtr > changetype<usize>(map) && head.pathPtr + head.pathLength <= changetype<usize>(map) + <usize>map.byteLength).toBe(true);
+    for (let i = 0; i < 6; i++) {
+      const method = ["get", "GETS", "GE", "HEAD", "POST", "G\u0000T"][i];
+      expect<bool>(read(head, encodePairs([":method", ":path"], [method, "/x"]))).toBe(true);
+      expect<bool>(head.isGet).toBe(false);
+    }
+    // Forgotten with the next request: no :path, no length.
+    expect<bool>(read(head, encodePairs([":method"], ["GET"]))).toBe(true);
+    expect<bool>(head.isGet).toBe(true);
+    expect<usize>(head.pathLength).toBe(0);
+    // Only the first :method counts.
+    expect<bool>(read(head, encodePairs([":method", ":method", ":path"], ["POST", "GET", "/x"]))).toBe(true);
+    expect<bool>(head.isGet).toBe(false);
+  });
+
   it("keeps the first of repeated headers, and trusts nothing of a malformed map", () => {
     const head = new RequestHead();
     expect<bool>(read(head, encodePairs([":path", ":path", ":method"], ["/v1/completions", "/other", "POST"]))).toBe(true);

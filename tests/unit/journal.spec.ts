@@ -1,0 +1,178 @@
+// The journal ring over shared data (tests/unit/shared-data-shim.js plays the
+// host's part: one store per spec file, so each test uses its own namespace).
+// Several Journal objects on one namespace are several VMs of one Envoy.
+export { malloc } from "../../assembly/abi/memory";
+import * as host from "../../assembly/abi/host";
+import { Journal, EventSink, StoredEventSink, PEER_TAG, EVENT_HEADER_BYTES, eventTag, eventBlocks, eventRouted, eventMatched } from "../../assembly/router/journal";
+import { PENDING_WINDOW } from "../../assembly/router/limits";
+
+/** Appends an event of `blocks` hashes base, base + 1, … routed to `routed`; returns its seq. */
+function append(j: Journal, tag: u32, routed: u64, base: u64, blocks: i32 = 2, own: bool = true): u64 {
+  for (let i = 0; i < blocks; i++) store<u64>(j.event + EVENT_HEADER_BYTES + (<usize>i << 3), base + <u64>i);
+  return j.append(j.writeHeader(tag, 0, blocks, routed, blocks > 0 ? 1 : 0), own);
+}
+
+/** Collects what scan hands over as "tag:routed:firstHash" (tag P for PEER_TAG); declines after `room` events. */
+class Collector extends StoredEventSink {
+  seen: string[] = [];
+  constructor(private room: i32 = i32.MAX_VALUE) {
+    super();
+  }
+  take(event: usize, size: usize): bool {
+    if (this.seen.length >= this.room) return false;
+    const blocks = eventBlocks(event);
+    expect<usize>(size).toBe(EVENT_HEADER_BYTES + (<usize>blocks << 3));
+    const tag = eventTag(event);
+    this.seen.push((tag == PEER_TAG ? "P" : tag.toString()) + ":" + eventRouted(event).toString() + ":" +
+      (blocks > 0 ? load<u64>(event + EVENT_HEADER_BYTES).toString() : "-"));
+    return true;
+  }
+}
+
+/** Records what sync delivers, as "tag:routed:firstHash/blocks/matched". */
+class Applied extends EventSink {
+  seen: string[] = [];
+  apply(tag: u32, routedKey: u64, releases: usize, releaseCount: i32, hashes: usize, blockCount: i32, matched: i32): void {
+    this.seen.push((tag == PEER_TAG ? "P" : tag.toString()) + ":" + routedKey.toString() + ":" +
+      (blockCount > 0 ? load<u64>(hashes).toString() : "-") + "/" + blockCount.toString() + "/" + matched.toString());
+  }
+}
+
+/** Sets `<ns>head` as a writer that claimed seqs but never wrote them would leave it. */
+function claimUnwritten(ns: string, head: u64): void {
+  const key = String.UTF8.encode(ns + "head");
+  const value = new ArrayBuffer(8);
+  store<u64>(changetype<usize>(value), head);
+  expect<u32>(host.setSharedData(changetype<usize>(key), key.byteLength, changetype<usize>(value), 8, 0)).toBe(0);
+}
+
+/** A journal on `ns` opened by VM `tag`. */
+function opened(ns: string, slots: i32, tag: u32, sink: EventSink = new Applied()): Journal {
+  const j = new Journal(ns, slots, 64);
+  j.open(sink, tag);
+  return j;
+}
+
+describe("Journal.scan", () => {
+  it("hands over every VM's events from a seq on, oldest first and as stored, and says where to go on", () => {
+    const ns = "scan-all/";
+    const a = opened(ns, 16, 1);
+    const b = opened(ns, 16, 2);
+    expect<u64>(append(a, 1, 11, 100)).toBe(0);
+    expect<u64>(append(b, 2, 22, 200)).toBe(1);
+    expect<u64>(append(a, PEER_TAG, 33, 300, 2, false)).toBe(2);
+    expect<u64>(append(a, 1, 0, 0, 0)).toBe(3); // a release or heartbeat: no blocks
+    expect<u64>(append(b, 2, 55, 500)).toBe(4);
+    const all = new Collector();
+    expect<u64>(a.scan(0, all)).toBe(5);
+    expect<string>(all.seen.join(" ")).toBe("1:11:100 2:22:200 P:33:300 1:0:- 2:55:500");
+    const middle = new Collector();
+    expect<u64>(b.scan(3, middle)).toBe(5);
+    expect<string>(middle.seen.join(" ")).toBe("1:0:- 2:55:500");
+    const none = new Collector();
+    expect<u64>(a.scan(5, none)).toBe(5);
+    expect<i32>(none.seen.length).toBe(0);
+    // Fields as stored.
+    const one = new Collector();
+    a.scan(4, one);
+    expect<string>(one.seen.join(" ")).toBe("2:55:500");
+  });
+
+  it("starts at the oldest event for a since past the head (the journal began again) or older than the ring", () => {
+    const ns = "scan-oldest/";
+    const a = opened(ns, 4, 1);
+    for (let i = 0; i < 3; i++) append(a, 1, 10 + <u64>i, 100 * <u64>i);
+    const past = new Collector();
+    expect<u64>(a.scan(1000, past)).toBe(3);
+    expect<string>(past.seen.join(" ")).toBe("1:10:0 1:11:100 1:12:200");
+    // Seven more: the ring of 4 holds seqs 6..9.
+    for (let i = 3; i < 10; i++) append(a, 1, 10 + <u64>i, 100 * <u64>i);
+    const old = new Collector();
+    expect<u64>(a.scan(2, old)).toBe(10);
+    expect<string>(old.seen.join(" ")).toBe("1:16:600 1:17:700 1:18:800 1:19:900");
+    const older = new Collector();
+    expect<u64>(a.scan(0, older)).toBe(10);
+    expect<i32>(older.seen.length).toBe(4);
+    const after = new Collector();
+    expect<u64>(a.scan(11, after)).toBe(10);
+    expect<string>(after.seen.join(" ")).toBe("1:16:600 1:17:700 1:18:800 1:19:900");
+    const inRing = new Collector();
+    expect<u64>(a.scan(7, inRing)).toBe(10);
+    expect<string>(inRing.seen.join(" ")).toBe("1:17:700 1:18:800 1:19:900");
+  });
+
+  it("stops where the sink has no room, and goes on from there next time", () => {
+    const ns = "scan-room/";
+    const a = opened(ns, 16, 1);
+    for (let i = 0; i < 5; i++) append(a, 1, 10 + <u64>i, 100 * <u64>i);
+    const two = new Collector(2);
+    expect<u64>(a.scan(0, two)).toBe(2);
+    expect<string>(two.seen.join(" ")).toBe("1:10:0 1:11:100");
+    const full = new Collector(0);
+    expect<u64>(a.scan(2, full)).toBe(2);
+    const rest = new Collector();
+    expect<u64>(a.scan(2, rest)).toBe(5);
+    expect<string>(rest.seen.join(" ")).toBe("1:12:200 1:13:300 1:14:400");
+  });
+
+  it("stops at a slot claimed but not yet written, never passing an event still to come", () => {
+    const ns = "scan-pending/";
+    const a = opened(ns, 256, 1);
+    append(a, 1, 10, 100);          // seq 0
+    claimUnwritten(ns, 2);           // seq 1 claimed by a writer still writing
+    const b = opened(ns, 256, 2);
+    expect<u64>(append(b, 2, 20, 200)).toBe(2);
+    const seen = new Collector();
+    expect<u64>(a.scan(0, seen)).toBe(1);
+    expect<string>(seen.seen.join(" ")).toBe("1:10:100");
+    // An unwritten slot further behind the head than PENDING_WINDOW is given up (its writer died).
+    for (let i: u64 = 0; i < PENDING_WINDOW; i++) append(b, 2, 30, 300 + i);
+    const later = new Collector();
+    expect<u64>(a.scan(0, later)).toBe(3 + PENDING_WINDOW);
+    expect<i32>(later.seen.length).toBe(2 + <i32>PENDING_WINDOW);
+    expect<string>(later.seen[1]).toBe("2:20:200");
+  });
+
+  it("hands over nothing before the journal exists", () => {
+    const j = new Journal("scan-none/", 16, 64);
+    const seen = new Collector();
+    expect<u64>(j.scan(0, seen)).toBe(0);
+    expect<u64>(j.scan(7, seen)).toBe(0);
+    expect<i32>(seen.seen.length).toBe(0);
+  });
+});
+
+describe("Journal.append from a peer", () => {
+  it("leaves a peer's event (own false) to this VM's own sync, and an own event out of it", () => {
+    const ns = "append-own/";
+    const mine = new Applied();
+    const a = opened(ns, 16, 1, mine);
+    const other = new Applied();
+    const b = opened(ns, 16, 2, other);
+    expect<u64>(append(a, PEER_TAG, 77, 700, 3, false)).toBe(0);
+    expect<u64>(a.position()).toBe(0); // not applied yet
+    a.sync(mine, 1);
+    expect<string>(mine.seen.join(" ")).toBe("P:77:700/3/1");
+    expect<u64>(a.position()).toBe(1);
+    // The same event appended as this VM's own counts as applied: its sync does not hand it over again …
+    expect<u64>(append(a, PEER_TAG, 88, 800, 3, true)).toBe(1);
+    expect<u64>(a.position()).toBe(2);
+    a.sync(mine, 1);
+    expect<string>(mine.seen.join(" ")).toBe("P:77:700/3/1");
+    // … while every other VM gets both.
+    b.sync(other, 2);
+    expect<string>(other.seen.join(" ")).toBe("P:77:700/3/1 P:88:800/3/1");
+  });
+
+  it("delivers a peer's event after this VM's own later ones are skipped", () => {
+    const ns = "append-mixed/";
+    const mine = new Applied();
+    const a = opened(ns, 16, 1, mine);
+    append(a, PEER_TAG, 77, 700, 2, false); // seq 0: still to apply here
+    append(a, 1, 11, 100);                   // seq 1: own, but behind the peer's
+    append(a, PEER_TAG, 99, 900, 2, false); // seq 2
+    a.sync(mine, 1);
+    expect<string>(mine.seen.join(" ")).toBe("P:77:700/2/1 P:99:900/2/1");
+    expect<u64>(a.position()).toBe(3);
+  });
+});
