@@ -16,7 +16,7 @@ import type { StepModel } from "../sim/params.ts";
 import { DEFAULT_LATENCIES, NO_LATENCIES } from "./replay.ts";
 import { DEFAULT_LOADS, DEFAULT_TRACE, DEFAULT_VARIANT_LOADS, REALISTIC, REPO_ROOT, runEval, VARIANTS } from "./run.ts";
 import type { ArrivalMode } from "./trace.ts";
-import { prefixRouterPolicy } from "./policies/prefix-router.ts";
+import { prefixRouterPolicy, prefixRouterPeersPolicy } from "./policies/prefix-router.ts";
 import { filterFieldsFromJson } from "../gateway/envoy-config.ts";
 
 const { values } = parseArgs({
@@ -92,7 +92,7 @@ await runEval({
   seed: Number(values.seed),
   policies: values.policies?.split(","),
   // The registered adapter with these fields merged into the filter's configuration.
-  factories: overrides ? { "prefix-router": prefixRouterPolicy({ config: overrides }) } : undefined,
+  factories: overrides ? { "prefix-router": prefixRouterPolicy({ config: overrides }), "prefix-router-peers": prefixRouterPeersPolicy({ config: overrides }) } : undefined,
   limit: values.limit ? positiveInt("limit", values.limit) : undefined,
   replicas: positiveInt("replicas", values.replicas!),
   realism: {

@@ -10,7 +10,7 @@ import { gaiePolicy } from "./gaie.ts";
 import { llmdApproxPolicy, llmdPrecisePolicy } from "./llmd.ts";
 import { oracle } from "./oracle.ts";
 import { sglangPolicy } from "./sglang.ts";
-import { prefixRouterPolicy } from "./prefix-router.ts";
+import { prefixRouterPolicy, prefixRouterPeersPolicy } from "./prefix-router.ts";
 
 export const POLICY_NAMES = [
   "random", "round-robin", "least-request", "chwbl",
@@ -33,10 +33,6 @@ export const REGISTRY: Readonly<Record<PolicyName, PolicyFactory | undefined>> =
   // The built .wasm driven through the host emulator (prefix-router.ts).
   "prefix-router": prefixRouterPolicy(),
   // The same, its Envoy replicas trading decisions (assembly/router/peers.ts); one gateway alone routes as prefix-router.
-  "prefix-router-peers": prefixRouterPolicy({
-    name: "prefix-router-peers",
-    peers: true,
-    description: "prefix-router whose Envoy replicas ask each other for their routing decisions every 100 ms (peers)",
-  }),
+  "prefix-router-peers": prefixRouterPeersPolicy(),
   oracle,
 });

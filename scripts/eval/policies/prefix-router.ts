@@ -85,6 +85,16 @@ export function prefixRouterPolicy(opts: PrefixRouterOptions = {}): PolicyFactor
   };
 }
 
+/** prefix-router with `peers` on: its replicas ask each other for their decisions (every 100 ms unless the config says otherwise). */
+export function prefixRouterPeersPolicy(opts: PrefixRouterOptions = {}): PolicyFactory {
+  return prefixRouterPolicy({
+    name: "prefix-router-peers",
+    description: "prefix-router whose Envoy replicas ask each other for their routing decisions (peers)",
+    ...opts,
+    peers: true,
+  });
+}
+
 async function createPolicy(ctx: PolicyContext, opts: PrefixRouterOptions): Promise<Policy> {
   let group = peerGroups.get(ctx.clock);
   if (group === undefined) {
@@ -113,8 +123,9 @@ async function createPolicy(ctx: PolicyContext, opts: PrefixRouterOptions): Prom
   const configuration = {
     endpoints: ctx.endpoints.map((address) => ({ address })),
     metrics: { cluster: "metrics", intervalMs: 200, timeoutMs: 1000 },
-    ...(opts.peers ? { peers: peerConfig } : {}),
     ...opts.config,
+    // Overrides of single peers fields (intervalMs, …) keep the replay's addresses, cluster and token.
+    ...(opts.peers ? { peers: { ...peerConfig, ...(opts.config?.peers as Record<string, unknown> | undefined) } } : {}),
   };
   const plugin = await envoy.addHttpFilter({
     name: "prefix_router",
