@@ -24,6 +24,16 @@
 // with this Envoy's own instance id is this Envoy (the list is the same
 // everywhere): it is asked no more.
 //
+// Where to ask each peer from next (its instance and seq, the "cursor") is
+// kept in shared data (<ns>peer_cursor <address>), not in the asking VM: the
+// lease passes to another VM whenever its holder misses a renewal (a thread
+// held up for 3 intervals), and a VM with a cursor of its own would then ask
+// from where it last asked, or from the peer's oldest decision, and take in
+// again every decision since (real Envoy, 2 workers, the process stopped for
+// 600 ms: 6 decisions imported 12 times). An answer is taken in only by the
+// VM that moves the cursor on from where its ask began (CAS), so an answer
+// to an ask the previous holder still had in flight is not taken in twice.
+//
 // Answering: any worker VM answers a GET to `path` that carries the shared
 // token (x-prefix-router-peer-token, compared in constant time), from the
 // journal ring in shared data, with the decisions this Envoy made itself:
@@ -56,14 +66,22 @@ class Peer {
   /** The callout in flight (0: none). */
   token: u32 = 0;
   dispatchedAtMs: i64 = 0;
-  /** The seq to ask from, in the journal of `instance`. */
+  /** The seq to ask from, in the journal of `instance`: the shared cursor as the ask in flight read it. */
   since: u64 = 0;
   instance: u64 = 0;
+  /** The cursor's CAS token when the ask in flight read it. */
+  cursorCas: u32 = 0;
   /** The address is this Envoy's own. */
   isSelf: bool = false;
   failing: bool = false;
-  constructor(readonly address: string) {}
+  /** Its cursor's shared-data key. */
+  readonly cursorKey: ArrayBuffer;
+  constructor(readonly address: string, namespace: string) {
+    this.cursorKey = String.UTF8.encode(namespace + "peer_cursor " + address);
+  }
 }
+
+const CURSOR_BYTES: usize = 16;
 
 @final
 export class Peers {
@@ -78,6 +96,8 @@ export class Peers {
   private nextAskMs: i64 = 0;
   private holding: bool = false;
   private buf: HostBuffer = new HostBuffer();
+  private cursorBuf: HostBuffer = new HostBuffer();
+  private cursorScratch: usize = heap.alloc(CURSOR_BYTES);
   private reader: PeerAnswerReader = new PeerAnswerReader();
   private writer: PeerAnswerWriter | null = null;
   private pairs: PairsReader = new PairsReader();
@@ -96,12 +116,15 @@ export class Peers {
     this.instanceKey = String.UTF8.encode(namespace + "instance");
     const key = String.UTF8.encode(formatKey);
     this.format = xxh64(changetype<usize>(key), key.byteLength, 0);
-    for (let i = 0; i < config.addresses.length; i++) this.list.push(new Peer(config.addresses[i]));
+    for (let i = 0; i < config.addresses.length; i++) this.list.push(new Peer(config.addresses[i], namespace));
   }
 
   free(): void {
     this.lease.free();
     this.buf.release();
+    this.cursorBuf.release();
+    heap.free(this.cursorScratch);
+    this.cursorScratch = 0;
     const w = this.writer;
     if (w !== null) w.free();
     this.writer = null;
@@ -146,6 +169,7 @@ export class Peers {
       // One ask in flight per peer; Envoy answers every callout (a timeout is a 504), but do not wait forever.
       if (p.token != 0 && now - p.dispatchedAtMs < timeout + interval) continue;
       if (p.token != 0) this.fail(p, "no answer within " + timeout.toString() + " ms");
+      if (!this.readCursor(p)) continue;
       const path = this.config.path + "?since=" + p.since.toString() + "&instance=" + p.instance.toString();
       const headers = encodePairs(
         [":method", ":path", ":authority", "x-envoy-original-dst-host", PEER_TOKEN_HEADER],
@@ -201,8 +225,11 @@ export class Peers {
       host.log(LogLevel.Info, "prefix-router: peer " + p.address + " answers again");
     }
     // A restarted peer's seqs began again: the answer (to a since from its last life) starts at its oldest.
-    p.instance = r.instance;
-    p.since = r.nextSeq;
+    // Another VM moved the cursor on since this ask read it: it took these decisions in already.
+    if (!this.moveCursor(p, r.instance, r.nextSeq)) {
+      this.buf.release();
+      return true;
+    }
     const journal = this.journal;
     const hashes = journal.event + EVENT_HEADER_BYTES;
     while (r.next()) {
@@ -214,6 +241,39 @@ export class Peers {
     }
     this.buf.release();
     return true;
+  }
+
+  /**
+   * Reads p's shared cursor into p.instance, p.since and p.cursorCas; writes
+   * a zero one first if there is none (racing creators write the same), so
+   * that the CAS in moveCursor always has a token to check. False when it
+   * cannot be read (not expected): p is not asked this time.
+   */
+  private readCursor(p: Peer): bool {
+    const key = changetype<usize>(p.cursorKey);
+    const keyLen = <usize>p.cursorKey.byteLength;
+    const b = this.cursorBuf;
+    if (host.getSharedData(key, keyLen, b) != WasmResult.Ok || b.size != CURSOR_BYTES) {
+      b.release();
+      memory.fill(this.cursorScratch, 0, CURSOR_BYTES);
+      host.setSharedData(key, keyLen, this.cursorScratch, CURSOR_BYTES, 0);
+      if (host.getSharedData(key, keyLen, b) != WasmResult.Ok || b.size != CURSOR_BYTES) {
+        b.release();
+        return false;
+      }
+    }
+    p.instance = load<u64>(b.ptr);
+    p.since = load<u64>(b.ptr + 8);
+    p.cursorCas = b.cas;
+    b.release();
+    return true;
+  }
+
+  /** Moves p's cursor on to (instance, next) if no VM moved it since p's ask read it. */
+  private moveCursor(p: Peer, instance: u64, next: u64): bool {
+    store<u64>(this.cursorScratch, instance);
+    store<u64>(this.cursorScratch + 8, next);
+    return host.setSharedData(changetype<usize>(p.cursorKey), <usize>p.cursorKey.byteLength, this.cursorScratch, CURSOR_BYTES, p.cursorCas) == WasmResult.Ok;
   }
 
   private fail(p: Peer, reason: string): void {
