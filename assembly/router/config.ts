@@ -49,6 +49,13 @@ export class DiscoveryConfig {
 export class PeersConfig {
   /** The replicas' listener addresses, "ip:port"; this Envoy's own may be among them (it is recognised and skipped). */
   addresses: string[] = [];
+  /**
+   * Instead of `addresses`: the replicas are the hosts of this Envoy cluster
+   * (e.g. STRICT_DNS over a Kubernetes headless Service), followed through
+   * Envoy's admin API as endpoint discovery follows the model cluster
+   * (maxEndpoints: MAX_PEERS; metricsPort unused).
+   */
+  members: DiscoveryConfig | null = null;
   /** The cluster the asks go through: an ORIGINAL_DST cluster, as metrics.cluster. */
   cluster: string = "";
   /** The secret every replica shares: an ask without it is not answered. */
@@ -400,6 +407,11 @@ function checkTimings(rd: Reader, c: Config): void {
   const p = c.peers;
   if (p !== null && p.intervalMs < tick) {
     rd.fail("peers.intervalMs", "at least tickMs (" + tick.toString() + "): asks are sent from the tick");
+    return;
+  }
+  const pm = p !== null ? p.members : null;
+  if (pm !== null && pm.intervalMs < tick) {
+    rd.fail("peers.members.intervalMs", "at least tickMs (" + tick.toString() + "): polls are sent from the tick");
   }
 }
 
@@ -597,6 +609,7 @@ function readPeers(rd: Reader): PeersConfig | null {
     const key = rd.key();
     const field = "peers." + key;
     if (key == "addresses") readPeerAddresses(rd, p);
+    else if (key == "members") p.members = readPeerMembers(rd);
     else if (key == "cluster") p.cluster = readClusterName(rd, field);
     else if (key == "token") {
       const v = rd.string(field);
@@ -614,10 +627,33 @@ function readPeers(rd: Reader): PeersConfig | null {
     else rd.fail(field, "unknown field");
   }
   if (!rd.ok()) return null;
-  if (p.addresses.length == 0) rd.fail("peers.addresses", "at least one address is required");
+  if (p.addresses.length > 0 && p.members !== null) rd.fail("peers", "give either addresses or members, not both");
+  else if (p.addresses.length == 0 && p.members === null) rd.fail("peers.addresses", "at least one address is required (or members, to follow a cluster)");
   else if (p.cluster.length == 0) rd.fail("peers.cluster", "required");
   else if (p.token.length == 0) rd.fail("peers.token", "required");
   return rd.ok() ? p : null;
+}
+
+function readPeerMembers(rd: Reader): DiscoveryConfig | null {
+  const d = new DiscoveryConfig();
+  d.maxEndpoints = MAX_PEERS;
+  if (!rd.beginObject("peers.members")) return null;
+  let first = true;
+  while (rd.ok() && rd.r.more(CLOSE_OBJECT, first)) {
+    first = false;
+    if (!rd.r.readKey()) return null;
+    const key = rd.key();
+    const field = "peers.members." + key;
+    if (key == "cluster") d.cluster = readClusterName(rd, field);
+    else if (key == "adminCluster") d.adminCluster = readClusterName(rd, field);
+    else if (key == "intervalMs") d.intervalMs = rd.integer(field, 100, 3600000);
+    else if (key == "timeoutMs") d.timeoutMs = rd.integer(field, 1, 600000);
+    else rd.fail(field, "unknown field");
+  }
+  if (!rd.ok()) return null;
+  if (d.cluster.length == 0) rd.fail("peers.members.cluster", "required");
+  else if (d.adminCluster.length == 0) rd.fail("peers.members.adminCluster", "required");
+  return rd.ok() ? d : null;
 }
 
 function readPeerAddresses(rd: Reader, p: PeersConfig): void {

@@ -49,7 +49,8 @@ export class Discovery {
   /** Hosts the last poll left out because they exceed maxEndpoints. */
   overLimit: i32 = 0;
 
-  constructor(readonly config: DiscoveryConfig, namespace: string, vmTag: u32) {
+  /** `role` names the poller in its log lines ("endpoint discovery"; peers.ts follows its replicas with one too). */
+  constructor(readonly config: DiscoveryConfig, namespace: string, vmTag: u32, private role: string = "endpoint discovery") {
     this.lease = new Lease(namespace + "discovery_lease", vmTag);
     this.adminCluster = String.UTF8.encode(config.adminCluster);
     this.clusterName = String.UTF8.encode(config.cluster);
@@ -126,7 +127,7 @@ export class Discovery {
     this.overLimit = this.writer.overflow;
     if (this.failing) {
       this.failing = false;
-      host.log(LogLevel.Info, "prefix-router: endpoint discovery answers again; following cluster \"" + this.config.cluster + "\"");
+      host.log(LogLevel.Info, "prefix-router: " + this.role + " answers again; following cluster \"" + this.config.cluster + "\"");
     }
     if (this.holding) this.publish();
     return true;
@@ -136,7 +137,7 @@ export class Discovery {
     this.failures++;
     if (this.failing) return;
     this.failing = true;
-    host.log(LogLevel.Error, "prefix-router: endpoint discovery failed, keeping the last membership: " + reason);
+    host.log(LogLevel.Error, "prefix-router: " + this.role + " failed, keeping the last membership: " + reason);
   }
 
 

@@ -15,6 +15,11 @@
 // another worker's decision, but counts nothing in flight (that request is
 // the other Envoy's to count, and the servers' pages show it).
 //
+// The replicas are a static list (peers.addresses) or the hosts of an Envoy
+// cluster (peers.members: e.g. STRICT_DNS over a Kubernetes headless Service,
+// whose pods come and go), read from Envoy's admin API through the admin
+// guard as endpoint discovery reads the model cluster (discovery.ts).
+//
 // Asking: one VM of the Envoy asks (it holds <ns>peers_lease), one ask in
 // flight per peer, `GET <path>?since=<seq>&instance=<id>` through an
 // ORIGINAL_DST cluster with x-envoy-original-dst-host set to the peer's
@@ -51,6 +56,8 @@ import { Journal, EVENT_HEADER_BYTES, PEER_TAG } from "./journal";
 import { EndpointKeys } from "./endpoint_keys";
 import { Lease } from "./lease";
 import { PeerAnswerWriter, PeerAnswerReader } from "./peer_answer";
+import { Discovery } from "./discovery";
+import { Member, MemberRecordReader } from "./membership";
 import { xxh64, mix64 } from "./hash";
 import { MAX_PEER_ANSWER_BYTES } from "./limits";
 
@@ -86,6 +93,10 @@ const CURSOR_BYTES: usize = 16;
 @final
 export class Peers {
   private lease: Lease;
+  private namespace: string;
+  /** With peers.members: follows the replicas' cluster (the list changes as they come and go). */
+  private members: Discovery | null;
+  private memberReader: MemberRecordReader = new MemberRecordReader();
   private cluster: ArrayBuffer;
   private token: ArrayBuffer;
   private list: Peer[] = [];
@@ -108,6 +119,7 @@ export class Peers {
   imported: u32 = 0;
   answered: u32 = 0;
   refused: u32 = 0;
+  memberPollFailures: u32 = 0;
 
   constructor(readonly config: PeersConfig, namespace: string, formatKey: string, vmTag: u32, private journal: Journal, private keys: EndpointKeys) {
     this.lease = new Lease(namespace + "peers_lease", vmTag);
@@ -116,11 +128,40 @@ export class Peers {
     this.instanceKey = String.UTF8.encode(namespace + "instance");
     const key = String.UTF8.encode(formatKey);
     this.format = xxh64(changetype<usize>(key), key.byteLength, 0);
+    this.namespace = namespace;
     for (let i = 0; i < config.addresses.length; i++) this.list.push(new Peer(config.addresses[i], namespace));
+    const members = config.members;
+    this.members = members !== null ? new Discovery(members, namespace + "peers/", vmTag, "peer discovery") : null;
+  }
+
+  /**
+   * The replicas are now the members the record lists, less those Envoy does
+   * not count healthy: a peer that stays keeps its cursor and any ask in
+   * flight; the answer to an ask sent to one that left is ignored.
+   */
+  private follow(record: HostBuffer): void {
+    const r = this.memberReader;
+    if (!r.open(record.ptr, record.size)) return;
+    const next: Peer[] = [];
+    while (r.next()) {
+      if (r.state == Member.Excluded) continue;
+      const address = String.UTF8.decodeUnsafe(r.address, r.length);
+      let peer: Peer | null = null;
+      for (let i = 0; i < this.list.length; i++) {
+        if (unchecked(this.list[i]).address == address) {
+          peer = unchecked(this.list[i]);
+          break;
+        }
+      }
+      next.push(peer !== null ? peer : new Peer(address, this.namespace));
+    }
+    this.list = next;
   }
 
   free(): void {
     this.lease.free();
+    const members = this.members;
+    if (members !== null) members.free();
     this.buf.release();
     this.cursorBuf.release();
     heap.free(this.cursorScratch);
@@ -156,6 +197,13 @@ export class Peers {
   // ---- asking ------------------------------------------------------------------------
 
   tick(now: i64): void {
+    const members = this.members;
+    if (members !== null) {
+      if (members.tick(now)) this.follow(members.record);
+      this.memberPollFailures += members.failures;
+      members.polls = 0;
+      members.failures = 0;
+    }
     if (now < this.nextAskMs) return;
     const interval = <i64>this.config.intervalMs;
     this.nextAskMs = now + interval;
@@ -180,9 +228,11 @@ export class Peers {
     }
   }
 
-  /** Handles a callout answer if it is one of the asks'; false for any other token. */
+  /** Handles a callout answer if it is one of the asks' or the members poll's; false for any other token. */
   onResponse(token: u32, headerCount: u32, bodySize: u32): bool {
     if (token == 0) return false;
+    const members = this.members;
+    if (members !== null && members.onResponse(token, headerCount, bodySize)) return true;
     let p: Peer | null = null;
     for (let i = 0; i < this.list.length; i++) {
       if (unchecked(this.list[i]).token == token) {

@@ -525,6 +525,8 @@ export class Router extends EventSink {
     s.add(s.peerDecisionsImported, <u64>peers.imported);
     s.add(s.peerAnswers, <u64>peers.answered);
     s.add(s.peerAsksRefused, <u64>peers.refused);
+    s.add(s.peerMemberPollFailures, <u64>peers.memberPollFailures);
+    peers.memberPollFailures = 0;
     peers.asks = 0;
     peers.askFailures = 0;
     peers.imported = 0;

@@ -181,6 +181,7 @@ export class RouterStats {
   peerDecisionsImported: i32;
   peerAnswers: i32;
   peerAsksRefused: i32;
+  peerMemberPollFailures: i32;
   endpointsAdded: i32;
   endpointsRemoved: i32;
   endpointsOverLimit: i32;
@@ -235,6 +236,7 @@ export class RouterStats {
     this.peerDecisionsImported = c.define(p + "peers.decisions_imported");
     this.peerAnswers = c.define(p + "peers.answers_sent");
     this.peerAsksRefused = c.define(p + "peers.asks_refused");
+    this.peerMemberPollFailures = c.define(p + "peers.member_poll_failures");
     this.endpointsAdded = c.define(p + "discovery.endpoints_added");
     this.endpointsRemoved = c.define(p + "discovery.endpoints_removed");
     this.endpointsOverLimit = c.define(p + "discovery.endpoints_over_limit");

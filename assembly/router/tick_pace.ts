@@ -41,6 +41,8 @@ export class TickPace {
     if (d !== null) idle = min(idle, d.intervalMs / 2);
     const p = config.peers;
     if (p !== null) idle = min(idle, p.intervalMs / 2);
+    const pm = p !== null ? p.members : null;
+    if (pm !== null) idle = min(idle, pm.intervalMs / 2);
     this.activeMs = <u32>config.tickMs;
     this.idleMs = <u32>max(idle, config.tickMs);
   }

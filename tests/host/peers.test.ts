@@ -83,6 +83,8 @@ interface ReplicaOptions {
   noPeers?: boolean;
   /** The monotonic origin's index (default k): another one for an Envoy restarted at address k. */
   origin?: number;
+  /** Envoy's admin API as the admin guard forwards it (an "admin_guard" cluster): for peers.members. */
+  admin?: (req: CalloutRequest) => CalloutReply;
 }
 
 async function addReplica(w: World, k: number, opts: ReplicaOptions = {}): Promise<Replica> {
@@ -103,6 +105,7 @@ async function addReplica(w: World, k: number, opts: ReplicaOptions = {}): Promi
           return deliverAsk(w, req);
         },
       },
+      ...(opts.admin === undefined ? {} : { admin_guard: { type: "handler" as const, handle: opts.admin } }),
     },
   });
   const peers = { addresses: opts.peers ?? [address], cluster: "peers", token: TOKEN, ...opts.peersConfig };
@@ -521,6 +524,62 @@ describe("peers: finding oneself and broken peers", () => {
       assert.ok(r.envoy.logs.some((l) => l.message.includes(`peer ${other.address}: its filter hashes prompts differently`)));
       assert.ok(counter(r, "peers.answers_sent") >= 4, "each still answers the other");
     }
+    shutdown(w);
+  });
+});
+
+describe("peers: following the replicas' cluster (peers.members)", () => {
+  test("asks the cluster's healthy hosts as Envoy's admin API lists them, and stops asking one that left or is unhealthy", async () => {
+    const w = world();
+    // The replicas' cluster as admin /clusters text (admin_clusters.ts): what each Envoy would read of a
+    // STRICT_DNS cluster over a headless Service. Host k's health flags; absent hosts are not listed.
+    const health: (string | null)[] = ["healthy", "healthy", "healthy"];
+    let polls = 0;
+    let adminDown = false;
+    const admin = (req: CalloutRequest): CalloutReply => {
+      polls++;
+      if (adminDown) return { status: 503, body: "no healthy upstream" };
+      assert.equal(req.path, "/clusters?filter=^replicas$");
+      const lines = health.flatMap((h, k) => (h === null ? [] : [
+        `replicas::${peerAddress(k)}::cx_active::0`,
+        `replicas::${peerAddress(k)}::health_flags::${h}`,
+      ]));
+      return { status: 200, body: lines.join("\n") + "\n" };
+    };
+    const members = { peersConfig: { addresses: undefined, members: { cluster: "replicas", adminCluster: "admin_guard", intervalMs: 100 } }, admin };
+    const a = await addReplica(w, 0, { ...members, config: { replicas: 1 }, page: ((e) => (e === ENDPOINTS[3] ? IDLE_PAGE : BUSY_PAGE)) });
+    const b = await addReplica(w, 1, members);
+    const c = await addReplica(w, 2, members);
+    await run(w, 600);
+    assert.ok(polls > 0, "the members are polled through the admin cluster");
+    // Each asks the others, itself once at most (it recognises its own instance).
+    assert.ok((b.asksTo.get(a.address) ?? 0) >= 3 && (b.asksTo.get(c.address) ?? 0) >= 3, `B asks A and C: ${[...b.asksTo]}`);
+    assert.ok((b.asksTo.get(b.address) ?? 0) <= 1);
+
+    for (let i = 0; i < 4; i++) assert.equal(send(a, chatBody(firstTurn(i)), { complete: true }).destination, ENDPOINTS[3]);
+    await run(w, 300);
+    assert.equal(counter(b, "peers.decisions_imported"), 4);
+    assert.equal(counter(c, "peers.decisions_imported"), 4);
+    for (let i = 0; i < 4; i++) assert.equal(send(b, chatBody(nextTurn(i)), { complete: true }).destination, ENDPOINTS[3]);
+
+    // C leaves the cluster and A turns unhealthy: B asks neither any more.
+    health[2] = null;
+    health[0] = "/failed_active_hc";
+    await run(w, 300); // the next membership poll and the asks already in flight
+    const before = { a: b.asksTo.get(a.address) ?? 0, c: b.asksTo.get(c.address) ?? 0 };
+    await run(w, 1000);
+    assert.equal(b.asksTo.get(a.address) ?? 0, before.a, "no asks to an unhealthy replica");
+    assert.equal(b.asksTo.get(c.address) ?? 0, before.c, "no asks to a replica that left");
+    // A back; then the admin API fails: the last list stays (B keeps asking A), and the failures are counted.
+    health[0] = "healthy";
+    await run(w, 300);
+    assert.equal(counter(b, "peers.member_poll_failures"), 0);
+    adminDown = true;
+    const askedA = b.asksTo.get(a.address) ?? 0;
+    await run(w, 1000);
+    assert.ok(counter(b, "peers.member_poll_failures") >= 3, "failed membership polls are counted");
+    assert.ok((b.asksTo.get(a.address) ?? 0) >= askedA + 5, "the last membership stays while polls fail");
+    assert.ok(b.envoy.logs.some((l) => l.message.includes("peer discovery failed, keeping the last membership")));
     shutdown(w);
   });
 });

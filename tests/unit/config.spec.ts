@@ -121,8 +121,9 @@ describe("configuration", () => {
     };
     expect<i32>(parse(peers(addresses(64) + "," + ok)).config!.peers!.addresses.length).toBe(64);
     expect<string>(errorOf(peers(addresses(65) + "," + ok))).toBe("peers.addresses: at most 64 peers");
-    expect<string>(errorOf(peers(ok))).toBe("peers.addresses: at least one address is required");
-    expect<string>(errorOf(peers('"addresses":[],' + ok))).toBe("peers.addresses: at least one address is required");
+    const noPeers = "peers.addresses: at least one address is required (or members, to follow a cluster)";
+    expect<string>(errorOf(peers(ok))).toBe(noPeers);
+    expect<string>(errorOf(peers('"addresses":[],' + ok))).toBe(noPeers);
     expect<string>(errorOf(peers('"addresses":"10.1.0.1:10000",' + ok))).toBe("peers.addresses: expected an array");
     expect<string>(errorOf(peers('"addresses":["10.1.0.1:10000","peer-b:10000"],' + ok)))
       .toBe('peers.addresses[1]: "peer-b:10000": not a valid IPv4 address (host names are not allowed)');
@@ -158,6 +159,26 @@ describe("configuration", () => {
     expect<string>(errorOf(peers(a + ok + ',"timeoutMs":0'))).toBe("peers.timeoutMs: must be between 1.0 and 600000.0");
     expect<string>(errorOf(peers(a + ok + ',"interval":100'))).toBe("peers.interval: unknown field");
     expect<string>(errorOf(one + '"peers":["10.1.0.1:10000"]}')).toBe("peers: expected an object");
+  });
+
+  it("follows the peers from a cluster's members instead of a list, and names what is wrong with one", () => {
+    const one = '{"endpoints":[{"address":"10.0.0.5:8000"}],';
+    const ok = '"cluster":"prefix_router_metrics","token":"0123456789abcdef"';
+    const peers = (fields: string): string => one + '"peers":{' + fields + "}}";
+    const m = parse(peers('"members":{"cluster":"prefix_router_peers","adminCluster":"prefix_router_admin_guard"},' + ok)).config!.peers!;
+    expect<i32>(m.addresses.length).toBe(0);
+    const d = m.members!;
+    expect<string>(d.cluster).toBe("prefix_router_peers");
+    expect<string>(d.adminCluster).toBe("prefix_router_admin_guard");
+    expect<i32>(d.intervalMs).toBe(1000);
+    expect<i32>(d.maxEndpoints).toBe(64);
+    expect<i32>(parse(peers('"members":{"cluster":"c","adminCluster":"g","intervalMs":250,"timeoutMs":50},' + ok)).config!.peers!.members!.intervalMs).toBe(250);
+    expect<string>(errorOf(peers('"addresses":["10.1.0.1:10000"],"members":{"cluster":"c","adminCluster":"g"},' + ok))).toBe("peers: give either addresses or members, not both");
+    expect<string>(errorOf(peers('"members":{"adminCluster":"g"},' + ok))).toBe("peers.members.cluster: required");
+    expect<string>(errorOf(peers('"members":{"cluster":"c"},' + ok))).toBe("peers.members.adminCluster: required");
+    expect<string>(errorOf(peers('"members":{"cluster":"c","adminCluster":"g","maxEndpoints":8},' + ok))).toBe("peers.members.maxEndpoints: unknown field");
+    expect<string>(errorOf(one + '"tickMs":200,"peers":{"members":{"cluster":"c","adminCluster":"g","intervalMs":150},' + ok + ',"intervalMs":200}}'))
+      .toBe("peers.members.intervalMs: at least tickMs (200): polls are sent from the tick");
   });
 
   it("judges the replicas from the scrapes unless told how many share the servers", () => {
