@@ -53,8 +53,8 @@ export function socketPathError(path: string): string | null {
 }
 
 export interface AdminGuardOptions {
-  /** The cluster whose hosts the filter reads (discovery.cluster). */
-  cluster: string;
+  /** The clusters whose hosts the filter reads (discovery.cluster, peers.members.cluster): one allowed GET each. */
+  clusters: string[];
   /** Where the guard listens; the filter's callouts connect here. */
   socketPath: string;
   /** Envoy's admin address; must be a fixed port, since a cluster names it. */
@@ -95,10 +95,10 @@ export function adminGuardListener(o: AdminGuardOptions): Record<string, unknown
           name: "admin_guard",
           domains: ["*"],
           routes: [
-            {
-              match: { path: "/clusters", headers: [exact(":method", "GET"), exact(":path", adminClustersPath(o.cluster))] },
+            ...o.clusters.map((cluster) => ({
+              match: { path: "/clusters", headers: [exact(":method", "GET"), exact(":path", adminClustersPath(cluster))] },
               route: { cluster: ADMIN_GUARD_NAMES.admin, timeout: "5s" },
-            },
+            })),
             { match: { prefix: "" }, direct_response: { status: 403 } },
           ],
         },

@@ -27,7 +27,7 @@ import { dirname } from "node:path";
 import YAML from "yaml";
 import { isLoopback, parseBindAddress, parseEndpointAddress, addressError, canonicalAddress, formatAddress, type SocketAddress } from "./address.ts";
 import { envoyStatsTags } from "./stats-tags.ts";
-import { ADMIN_GUARD_NAMES, adminClustersPath, adminGuardClusters, adminGuardListener, socketPathError } from "./admin-guard.ts";
+import { ADMIN_GUARD_NAMES, adminClustersPath, adminGuardClusters, adminGuardListener, socketPathError, type AdminGuardOptions } from "./admin-guard.ts";
 import {
   ENVOY_VERSION, FAILURE_POLICY_SINCE, ORIGINAL_DST_HEADER_NAME_SINCE, OVERRIDE_HOST_SINCE, STOP_ITERATION_SINCE,
   atLeast, isVersion,
@@ -48,6 +48,8 @@ export const NAMES = Object.freeze({
   chosenCluster: "prefix_router_models_chosen",
   /** Where the filter's metrics scrapes go (proxy_http_call), one ORIGINAL_DST cluster for every endpoint. */
   metricsCluster: "prefix_router_metrics",
+  /** peers.dns: the Envoy replicas, a STRICT_DNS cluster the filter follows through the admin guard. */
+  peersCluster: "prefix_router_peers",
   /** Discovery: the filter's adminCluster, a listener on a Unix socket that lets only its GET through. */
   adminGuard: ADMIN_GUARD_NAMES.guard,
   /** Discovery: the admin address, reached only through the guard's route. */
@@ -131,7 +133,14 @@ export interface DiscoveryInput {
 /** Envoy replicas that trade routing decisions (README "Several Envoy replicas"; assembly/router/peers.ts). */
 export interface PeersInput {
   /** Every replica's listener address as the others reach it, "ip:port"; this one's own may be among them. */
-  addresses: string[];
+  addresses?: string[];
+  /**
+   * Instead of `addresses`: "name:port", a DNS name that resolves to every
+   * replica (a Kubernetes headless Service) and their listener port. Envoy
+   * resolves it (a STRICT_DNS cluster) and the filter follows the cluster's
+   * hosts through the admin guard; needs a fixed admin port.
+   */
+  dns?: string;
   /** The secret all replicas share (16 or more characters). */
   token: string;
   intervalMs?: number;
@@ -216,7 +225,7 @@ export interface GatewayConfig {
   /** 2 × maxBodyBytes: the filter buffers the whole body, and Envoy answers 413 once a buffer passes this. */
   bufferLimitBytes: number;
   metrics: ResolvedMetrics | null;
-  peers: PeersInput | null;
+  peers: ResolvedPeers | null;
   filterExtra: Record<string, unknown>;
   accessLog: boolean;
   /** The filter's fallbackHosts, and num_retries of the override_host route. */
@@ -309,7 +318,7 @@ function discoveryOf(input: GatewayConfigInput): ResolvedDiscovery {
 /** Validates the inputs and fills in defaults. Throws GatewayConfigError naming the field. */
 export function resolveConfig(input: GatewayConfigInput): GatewayConfig {
   const discovery = input.eds === undefined ? null : discoveryOf(input);
-  if (discovery === null && input.adminGuardSocket !== undefined) throw new GatewayConfigError("adminGuardSocket", "only with eds");
+  if (discovery === null && input.adminGuardSocket !== undefined && input.peers?.dns === undefined) throw new GatewayConfigError("adminGuardSocket", "only with eds or peers.dns");
   if (discovery === null && input.discovery !== undefined) throw new GatewayConfigError("discovery", "only with eds");
   if (discovery === null && (!Array.isArray(input.endpoints) || input.endpoints.length === 0)) {
     throw new GatewayConfigError("endpoints", "at least one endpoint is required (or eds, to follow the cluster's hosts from a file)");
@@ -392,7 +401,7 @@ export function resolveConfig(input: GatewayConfigInput): GatewayConfig {
     maxBodyBytes,
     bufferLimitBytes: 2 * maxBodyBytes,
     metrics: metricsOf(input.metrics),
-    peers: peersOf(input.peers),
+    peers: peersOf(input.peers, input, admin),
     filterExtra: { ...filterExtra },
     accessLog: input.accessLog ?? true,
     fallbackHosts,
@@ -400,11 +409,31 @@ export function resolveConfig(input: GatewayConfigInput): GatewayConfig {
   };
 }
 
-function peersOf(p: PeersInput | undefined): PeersInput | null {
+export interface ResolvedPeers {
+  addresses: string[] | null;
+  /** With `dns`: the STRICT_DNS cluster's name and port, and the admin guard's socket. */
+  dns: { host: string; port: number; adminGuardSocket: string } | null;
+  token: string;
+  intervalMs: number | null;
+}
+
+function peersOf(p: PeersInput | undefined, input: GatewayConfigInput, admin: SocketAddress): ResolvedPeers | null {
   if (p === undefined) return null;
-  if (!Array.isArray(p.addresses) || p.addresses.length === 0) throw new GatewayConfigError("peers.addresses", "at least one address is required");
   if (typeof p.token !== "string" || p.token.length < 16) throw new GatewayConfigError("peers.token", "at least 16 characters of a random secret");
-  return { addresses: [...p.addresses], token: p.token, ...(p.intervalMs === undefined ? {} : { intervalMs: p.intervalMs }) };
+  const intervalMs = optionalInteger("peers.intervalMs", p.intervalMs, 10, 3_600_000);
+  if ((p.addresses === undefined) === (p.dns === undefined)) throw new GatewayConfigError("peers", "give either addresses or dns");
+  if (p.addresses !== undefined) {
+    if (!Array.isArray(p.addresses) || p.addresses.length === 0) throw new GatewayConfigError("peers.addresses", "at least one address is required");
+    return { addresses: [...p.addresses], dns: null, token: p.token, intervalMs };
+  }
+  const m = /^([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?):(\d{1,5})$/.exec(String(p.dns));
+  const port = m === null ? 0 : Number(m[3]);
+  if (m === null || port < 1 || port > 65535) throw new GatewayConfigError("peers.dns", `"${p.dns}": expected name:port, e.g. prefix-router-peers.gateway.svc.cluster.local:10000`);
+  if (admin.port === 0) throw new GatewayConfigError("admin", "port 0 with peers.dns: the admin guard's cluster must name the admin port, so it cannot be picked at start; give a fixed port");
+  const adminGuardSocket = input.adminGuardSocket ?? DEFAULT_ADMIN_GUARD_SOCKET;
+  const socketError = socketPathError(adminGuardSocket);
+  if (socketError !== null) throw new GatewayConfigError("adminGuardSocket", `"${adminGuardSocket}": ${socketError}`);
+  return { addresses: null, dns: { host: m[1], port, adminGuardSocket }, token: p.token, intervalMs };
 }
 
 // ---- the filter's configuration ------------------------------------------------------------
@@ -444,7 +473,15 @@ export function filterConfiguration(c: GatewayConfig): Record<string, unknown> {
     out.metrics = m;
   }
   // The asks go through the metrics cluster: ORIGINAL_DST on x-envoy-original-dst-host, as the scrapes.
-  if (c.peers !== null) out.peers = { addresses: c.peers.addresses, cluster: NAMES.metricsCluster, token: c.peers.token, ...(c.peers.intervalMs === undefined ? {} : { intervalMs: c.peers.intervalMs }) };
+  const p = c.peers;
+  if (p !== null) {
+    out.peers = {
+      ...(p.addresses !== null ? { addresses: p.addresses } : { members: { cluster: NAMES.peersCluster, adminCluster: NAMES.adminGuard } }),
+      cluster: NAMES.metricsCluster,
+      token: p.token,
+      ...(p.intervalMs === null ? {} : { intervalMs: p.intervalMs }),
+    };
+  }
   return { ...out, ...c.filterExtra };
 }
 
@@ -640,6 +677,31 @@ function modelClusters(c: GatewayConfig): unknown[] {
   ];
 }
 
+/** The admin guard, when the filter follows a cluster through it: the model cluster (eds), the replicas' (peers.dns), or both. */
+function adminGuardOf(c: GatewayConfig): AdminGuardOptions | null {
+  const dns = c.peers?.dns ?? null;
+  const clusters = [...(c.discovery === null ? [] : [NAMES.modelCluster]), ...(dns === null ? [] : [NAMES.peersCluster])];
+  if (clusters.length === 0) return null;
+  return { clusters, socketPath: c.discovery?.adminGuardSocket ?? dns!.adminGuardSocket, admin: c.admin };
+}
+
+/** peers.dns: Envoy resolves the name to every replica; the filter reads the hosts through the admin guard. */
+function peersCluster(c: GatewayConfig): unknown[] {
+  const dns = c.peers?.dns ?? null;
+  if (dns === null) return [];
+  return [
+    {
+      name: NAMES.peersCluster,
+      type: "STRICT_DNS",
+      connect_timeout: "1s",
+      load_assignment: {
+        cluster_name: NAMES.peersCluster,
+        endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: dns.host, port_value: dns.port } } } }] }],
+      },
+    },
+  ];
+}
+
 function metricsCluster(c: GatewayConfig): unknown[] {
   if (c.metrics === null && c.peers === null) return [];
   return [
@@ -686,7 +748,7 @@ export function envoyBootstrap(c: GatewayConfig): Record<string, unknown> {
     ],
   };
   if (c.accessLog) hcm.access_log = accessLog(c);
-  const guard = c.discovery === null ? null : { cluster: NAMES.modelCluster, socketPath: c.discovery.adminGuardSocket, admin: c.admin };
+  const guard = adminGuardOf(c);
   return {
     ...(c.discovery === null ? {} : { node: { id: NAMES.node, cluster: NAMES.node } }),
     admin: { address: socketAddress(c.admin) },
@@ -711,7 +773,7 @@ export function envoyBootstrap(c: GatewayConfig): Record<string, unknown> {
         // After the model listener: the launcher reads the first listener's address.
         ...(guard === null ? [] : [adminGuardListener(guard)]),
       ],
-      clusters: [...modelClusters(c), ...metricsCluster(c), ...(guard === null ? [] : adminGuardClusters(guard))],
+      clusters: [...modelClusters(c), ...metricsCluster(c), ...peersCluster(c), ...(guard === null ? [] : adminGuardClusters(guard))],
     },
   };
 }

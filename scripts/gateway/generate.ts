@@ -52,6 +52,9 @@ export const USAGE = `usage: node --import tsx scripts/gateway/config.ts (--endp
   --peers LIST            the listener addresses ip:port of every Envoy replica in front of these servers (this
                           one's may be among them): the filters trade routing decisions (README "Several Envoy
                           replicas"); needs --peer-token-file
+  --peers-dns NAME:PORT   instead of --peers: a DNS name that resolves to every replica (a Kubernetes headless
+                          Service) and their listener port; Envoy resolves it and the filter follows its hosts
+                          through the admin guard (needs a fixed --admin port)
   --peer-token-file FILE  the secret all replicas share, 16 or more characters (the file's first line)
   --filter-json JSON      more filter fields, e.g. '{"weights":{"prefix":4}}'
   --no-access-log         no stdout access log
@@ -91,6 +94,7 @@ export function parseGenerateArgs(argv: string[]): GenerateRequest {
       "fallback-hosts": { type: "string" },
       "filter-json": { type: "string" },
       peers: { type: "string" },
+      "peers-dns": { type: "string" },
       "peer-token-file": { type: "string" },
       "no-access-log": { type: "boolean", default: false },
       format: { type: "string", default: "envoy" },
@@ -131,11 +135,13 @@ export function parseGenerateArgs(argv: string[]): GenerateRequest {
   }
   if (values["admin-guard-socket"] !== undefined && values.eds === undefined) throw new Error("--admin-guard-socket: only with --eds");
   if (values.eds !== undefined && values["ecds-endpoints"] !== undefined) throw new Error("--ecds-endpoints: not with --eds (the filter follows the cluster's hosts)");
-  if ((values.peers === undefined) !== (values["peer-token-file"] === undefined)) throw new Error("--peers and --peer-token-file go together");
-  const peers = values.peers === undefined ? undefined : {
-    addresses: values.peers.split(",").map((a) => a.trim()).filter((a) => a.length > 0),
-    token: readFileSync(values["peer-token-file"]!, "utf8").split("\n")[0].trim(),
-  };
+  const peerList = values.peers !== undefined || values["peers-dns"] !== undefined;
+  if (values.peers !== undefined && values["peers-dns"] !== undefined) throw new Error("--peers and --peers-dns: give one");
+  if (peerList !== (values["peer-token-file"] !== undefined)) throw new Error("--peers (or --peers-dns) and --peer-token-file go together");
+  const token = () => readFileSync(values["peer-token-file"]!, "utf8").split("\n")[0].trim();
+  const peers = !peerList ? undefined : values.peers !== undefined
+    ? { addresses: values.peers.split(",").map((a) => a.trim()).filter((a) => a.length > 0), token: token() }
+    : { dns: values["peers-dns"], token: token() };
   const input: GatewayConfigInput = {
     endpoints: values.endpoints === undefined ? undefined : parseEndpointList(values.endpoints),
     eds: values.eds,

@@ -265,8 +265,8 @@ function assertAdminGuard(listener: Obj, clusters: Obj[], cluster: string, admin
   const socketPath: string = listener.address.pipe.path;
   const allowed: string = listener.filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0].match.headers[1].string_match.exact;
   assert.equal(allowed, adminClustersPath(cluster));
-  assert.deepEqual(listener, adminGuardListener({ cluster, socketPath, admin }));
-  assert.deepEqual(clusters, adminGuardClusters({ cluster, socketPath, admin }));
+  assert.deepEqual(listener, adminGuardListener({ clusters: [cluster], socketPath, admin }));
+  assert.deepEqual(clusters, adminGuardClusters({ clusters: [cluster], socketPath, admin }));
   return socketPath;
 }
 

@@ -27,6 +27,9 @@
 // Skipped without Envoy on a developer's machine; under CI it fails instead.
 import assert from "node:assert/strict";
 import type { TestContext } from "node:test";
+import { rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { DEFAULT_SIM_PARAMS } from "../../scripts/sim/params.ts";
 import { startServers } from "../../scripts/sim/server.ts";
 import { envoyTest, freePort, startEnvoyGateway, type EnvoyGateway } from "./real-envoy.ts";
@@ -219,5 +222,40 @@ envoyTest("two Envoy replicas with peers: decisions cross, the answer needs the 
     for (const g of gateways) g.envoy.child.kill("SIGCONT");
     await Promise.all(gateways.map((g) => g.stop()));
     await Promise.all([...servers.map((s) => s.stop()), ...pages.map((p) => p.stop())]);
+  }
+});
+
+// peers.dns (the generator's --peers-dns): the replicas are the hosts of a
+// STRICT_DNS cluster, which the filter reads through the admin guard
+// (peers.members). One DNS name gives one port, so each Envoy here names one
+// listener: A its own (it finds itself there), B A's; B then takes in A's
+// decisions through a membership it read from Envoy's admin API.
+envoyTest("peers followed through a STRICT_DNS cluster and the admin guard (peers.dns)", { timeout: 60_000 }, async () => {
+  const servers = await startServers({ count: 2, portBase: 0, host: "127.0.0.1", speedup: 20 });
+  const gateways: EnvoyGateway[] = [];
+  const socket = (name: string) => join(tmpdir(), `prefix-router-peers-${process.pid}-${name}.sock`);
+  try {
+    const endpoints = servers.map((s) => s.address);
+    const portA = await freePort();
+    const addressA = `127.0.0.1:${portA}`;
+    const withDns = async (listen: string, dns: string, name: string) => startEnvoyGateway({
+      listen, endpoints, peers: { dns, token: TOKEN },
+      admin: `127.0.0.1:${await freePort()}`,
+      adminGuardSocket: socket(name),
+    }, { concurrency: 2 });
+    gateways.push(await withDns(addressA, addressA, "a"));
+    gateways.push(await withDns("127.0.0.1:0", addressA, "b"));
+    const [a, b] = gateways;
+    await waitFor("A to find itself among the cluster's hosts", 5_000, () => a.output.some((l) => l.includes(`peer ${addressA} is this Envoy; it is not asked`)));
+    for (let k = 0; k < 4; k++) await sendTurn(a, k, 1, endpoints);
+    await waitFor("B to import A's 4 decisions", 5_000, async () => ((await stats(b.adminUrl)).get(`${P}peers.decisions_imported`) ?? 0) >= 4);
+    const sb = await stats(b.adminUrl);
+    assert.equal(sb.get(`${P}peers.decisions_imported`), 4);
+    assert.equal(sb.get(`${P}peers.member_poll_failures`) ?? 0, 0);
+    assert.ok(!b.output.some((l) => l.includes("peer discovery failed")), "B's membership polls failed");
+  } finally {
+    await Promise.all(gateways.map((g) => g.stop()));
+    await Promise.all(servers.map((s) => s.stop()));
+    await Promise.all(["a", "b"].map((n) => rm(socket(n), { force: true })));
   }
 });
