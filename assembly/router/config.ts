@@ -342,7 +342,7 @@ function parseWith(rd: Reader, ptr: usize, len: usize): ConfigResult {
     else if (key == "tickMs") c.tickMs = rd.integer(key, 10, 60000);
     else if (key == "parkTimeoutMs") c.parkTimeoutMs = rd.integer(key, 10, 60000);
     else if (key == "metrics") c.metrics = readMetrics(rd);
-    else if (key == "discovery") c.discovery = readDiscovery(rd);
+    else if (key == "discovery") c.discovery = readDiscovery(rd, "discovery", 0);
     else if (key == "peers") c.peers = readPeers(rd);
     else if (key == "fallbackHosts") c.fallbackHosts = rd.integer(key, 0, 3);
     else if (key == "scoring") c.workScoring = readEither(rd, key, "work", "weights", c.workScoring ? 0 : 1) == 0;
@@ -576,26 +576,32 @@ function readClusterName(rd: Reader, field: string): string {
   return v;
 }
 
-function readDiscovery(rd: Reader): DiscoveryConfig | null {
+/**
+ * A cluster followed through the admin API: `discovery`, or with `maxHosts`
+ * (> 0) the replicas' `peers.members`, whose host limit is fixed and whose
+ * metrics port means nothing.
+ */
+function readDiscovery(rd: Reader, name: string, maxHosts: i32): DiscoveryConfig | null {
   const d = new DiscoveryConfig();
-  if (!rd.beginObject("discovery")) return null;
+  if (maxHosts > 0) d.maxEndpoints = maxHosts;
+  if (!rd.beginObject(name)) return null;
   let first = true;
   while (rd.ok() && rd.r.more(CLOSE_OBJECT, first)) {
     first = false;
     if (!rd.r.readKey()) return null;
     const key = rd.key();
-    const field = "discovery." + key;
+    const field = name + "." + key;
     if (key == "cluster") d.cluster = readClusterName(rd, field);
     else if (key == "adminCluster") d.adminCluster = readClusterName(rd, field);
     else if (key == "intervalMs") d.intervalMs = rd.integer(field, 100, 3600000);
     else if (key == "timeoutMs") d.timeoutMs = rd.integer(field, 1, 600000);
-    else if (key == "maxEndpoints") d.maxEndpoints = rd.integer(field, 1, 4096);
-    else if (key == "metricsPort") d.metricsPort = rd.integer(field, 0, 65535);
+    else if (key == "maxEndpoints" && maxHosts == 0) d.maxEndpoints = rd.integer(field, 1, 4096);
+    else if (key == "metricsPort" && maxHosts == 0) d.metricsPort = rd.integer(field, 0, 65535);
     else rd.fail(field, "unknown field");
   }
   if (!rd.ok()) return null;
-  if (d.cluster.length == 0) rd.fail("discovery.cluster", "required");
-  else if (d.adminCluster.length == 0) rd.fail("discovery.adminCluster", "required");
+  if (d.cluster.length == 0) rd.fail(name + ".cluster", "required");
+  else if (d.adminCluster.length == 0) rd.fail(name + ".adminCluster", "required");
   return rd.ok() ? d : null;
 }
 
@@ -609,7 +615,7 @@ function readPeers(rd: Reader): PeersConfig | null {
     const key = rd.key();
     const field = "peers." + key;
     if (key == "addresses") readPeerAddresses(rd, p);
-    else if (key == "members") p.members = readPeerMembers(rd);
+    else if (key == "members") p.members = readDiscovery(rd, "peers.members", MAX_PEERS);
     else if (key == "cluster") p.cluster = readClusterName(rd, field);
     else if (key == "token") {
       const v = rd.string(field);
@@ -632,28 +638,6 @@ function readPeers(rd: Reader): PeersConfig | null {
   else if (p.cluster.length == 0) rd.fail("peers.cluster", "required");
   else if (p.token.length == 0) rd.fail("peers.token", "required");
   return rd.ok() ? p : null;
-}
-
-function readPeerMembers(rd: Reader): DiscoveryConfig | null {
-  const d = new DiscoveryConfig();
-  d.maxEndpoints = MAX_PEERS;
-  if (!rd.beginObject("peers.members")) return null;
-  let first = true;
-  while (rd.ok() && rd.r.more(CLOSE_OBJECT, first)) {
-    first = false;
-    if (!rd.r.readKey()) return null;
-    const key = rd.key();
-    const field = "peers.members." + key;
-    if (key == "cluster") d.cluster = readClusterName(rd, field);
-    else if (key == "adminCluster") d.adminCluster = readClusterName(rd, field);
-    else if (key == "intervalMs") d.intervalMs = rd.integer(field, 100, 3600000);
-    else if (key == "timeoutMs") d.timeoutMs = rd.integer(field, 1, 600000);
-    else rd.fail(field, "unknown field");
-  }
-  if (!rd.ok()) return null;
-  if (d.cluster.length == 0) rd.fail("peers.members.cluster", "required");
-  else if (d.adminCluster.length == 0) rd.fail("peers.members.adminCluster", "required");
-  return rd.ok() ? d : null;
 }
 
 function readPeerAddresses(rd: Reader, p: PeersConfig): void {
