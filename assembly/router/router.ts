@@ -570,7 +570,7 @@ export class Router extends EventSink {
       ch.added.toString() + " -" + ch.removed.toString() + ")");
   }
 
-  /** A callout answer: a membership poll's or a metrics scrape's. */
+  /** A callout answer: a peer ask's or its members poll's, a membership poll's or a metrics scrape's. */
   onHttpCallResponse(token: u32, headerCount: u32, bodySize: u32): void {
     const peers = this.peers;
     if (peers !== null && peers.onResponse(token, headerCount, bodySize)) return;
