@@ -65,6 +65,15 @@ import { MAX_RANKED } from "./limits";
  * of 0.75 × R and, in an uncommitted build, than no band for cold requests
  * at all (scripts/eval/README.md, "One of several replicas").
  */
+/*
+ * Replicas that trade decisions (peers.ts) share the index, so "auto" keeps
+ * one gateway's bands for them: with four at 4× the trace's mean TTFT was
+ * 592 ms with those bands against 988 with the wide ones (whose rendezvous
+ * placement piled the trace's long prompts up), multi-turn 39 against 45,
+ * agent 117 against 119, shared-prefix 125 against 120 (8 servers,
+ * `--policies prefix-router-peers --router-config '{"replicas":1}'` against
+ * the default; README "How well it routes").
+ */
 const COLD_BAND_PER_REPLICA: f64 = 15;
 const MATCH_BAND_PER_REPLICA: f64 = 0.75;
 
@@ -277,8 +286,9 @@ export class Scorer {
     const extraWeight = max((c.affinity - 1.0) * pressure, min(c.affinity - 1.0, 1.0));
     // Second pass: the estimates, and the best of them for the band. With
     // matchBandMs 0 a useful match takes the lowest estimate, ranked at once.
-    // One of several replicas: both bands widen (COLD_BAND_PER_REPLICA).
-    const replicas = c.replicas > 0 ? c.replicas : loads.replicas();
+    // One of several replicas: both bands widen (COLD_BAND_PER_REPLICA), unless
+    // they trade decisions (peers), which is what the bands stand in for.
+    const replicas = c.replicas > 0 ? c.replicas : c.peers !== null ? 1 : loads.replicas();
     const band = replicas == 1 ? (useful ? c.matchBandMs : c.coldBandMs)
       : <f64>replicas * (useful ? c.matchBandMs * MATCH_BAND_PER_REPLICA : c.coldBandMs * COLD_BAND_PER_REPLICA);
     const byEstimate = band == 0 && useful;
