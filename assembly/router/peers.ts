@@ -58,7 +58,8 @@ import { Lease } from "./lease";
 import { PeerAnswerWriter, PeerAnswerReader } from "./peer_answer";
 import { Discovery } from "./discovery";
 import { Member, MemberRecordReader } from "./membership";
-import { xxh64, mix64 } from "./hash";
+import { xxh64String, mix64 } from "./hash";
+import { pathBeforeQuery, sameBytes } from "./request_head";
 import { MAX_PEER_ANSWER_BYTES } from "./limits";
 
 const LEASE_INTERVALS: i64 = 3;
@@ -99,6 +100,8 @@ export class Peers {
   private memberReader: MemberRecordReader = new MemberRecordReader();
   private cluster: ArrayBuffer;
   private token: ArrayBuffer;
+  /** peers.path, the bytes an ask's :path starts with. */
+  private path: ArrayBuffer;
   private list: Peer[] = [];
   private instanceKey: ArrayBuffer;
   private instanceId: u64 = 0;
@@ -126,8 +129,8 @@ export class Peers {
     this.cluster = String.UTF8.encode(config.cluster);
     this.token = String.UTF8.encode(config.token);
     this.instanceKey = String.UTF8.encode(namespace + "instance");
-    const key = String.UTF8.encode(formatKey);
-    this.format = xxh64(changetype<usize>(key), key.byteLength, 0);
+    this.format = xxh64String(formatKey);
+    this.path = String.UTF8.encode(config.path);
     this.namespace = namespace;
     for (let i = 0; i < config.addresses.length; i++) this.list.push(new Peer(config.addresses[i], namespace));
     const members = config.members;
@@ -341,16 +344,8 @@ export class Peers {
    * Returns true when it sent the answer (the stream must then stop).
    */
   answer(pathPtr: usize, pathLen: usize, pairsPtr: usize, pairsSize: usize): bool {
-    const want = this.config.path;
-    const wantBytes = String.UTF8.byteLength(want);
-    let q = pathLen;
-    for (let i: usize = 0; i < pathLen; i++) {
-      if (load<u8>(pathPtr + i) == 0x3F) {
-        q = i;
-        break;
-      }
-    }
-    if (<i32>q != wantBytes || String.UTF8.decodeUnsafe(pathPtr, q) != want) return false;
+    const q = pathBeforeQuery(pathPtr, pathLen);
+    if (!sameBytes(pathPtr, q, this.path)) return false;
     if (!this.carriesToken(pairsPtr, pairsSize)) {
       this.refused++;
       return false;
@@ -382,7 +377,7 @@ export class Peers {
     const n = <usize>this.token.byteLength;
     let found = false;
     while (r.next()) {
-      if (r.keyLength != <usize>TOKEN_HEADER.byteLength || memory.compare(r.key, changetype<usize>(TOKEN_HEADER), r.keyLength) != 0) continue;
+      if (!sameBytes(r.key, r.keyLength, TOKEN_HEADER)) continue;
       if (found) return false; // two token headers: not a peer's ask
       found = true;
       let diff: u32 = <u32>(r.valueLength ^ n);

@@ -75,19 +75,21 @@ export class RequestHead {
 }
 
 /** [p, p+n) holds exactly the bytes of `name`. */
-function sameBytes(p: usize, n: usize, name: ArrayBuffer): bool {
+export function sameBytes(p: usize, n: usize, name: ArrayBuffer): bool {
   return n == <usize>name.byteLength && memory.compare(p, changetype<usize>(name), n) == 0;
+}
+
+/** The length of the path in the :path value [p, p+n), before any query ("?"). */
+export function pathBeforeQuery(p: usize, n: usize): usize {
+  for (let i: usize = 0; i < n; i++) {
+    if (load<u8>(p + i) == 0x3F /* ? */) return i;
+  }
+  return n;
 }
 
 /** Index of the path in `paths` that [p, p+n) names up to any query, or -1. */
 function pathIndexOf(p: usize, n: usize, paths: ArrayBuffer[]): i32 {
-  let length = n;
-  for (let i: usize = 0; i < n; i++) {
-    if (load<u8>(p + i) == 0x3F /* ? */) {
-      length = i;
-      break;
-    }
-  }
+  const length = pathBeforeQuery(p, n);
   for (let i = 0; i < paths.length; i++) {
     if (sameBytes(p, length, unchecked(paths[i]))) return i;
   }

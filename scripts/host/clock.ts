@@ -144,3 +144,17 @@ export class RealClock implements Clock {
     return { cancel: () => clearTimeout(handle) };
   }
 }
+
+/**
+ * `clock` with a monotonic origin of process `index`'s own (index 0: the
+ * clock itself). Separate Envoy processes never read their clocks at the same
+ * nanosecond, and the filter draws its instance id from them (assembly/router/
+ * peers.ts); emulated Envoys on one virtual clock would draw the same id and
+ * each take the other for itself. Only the origin moves (Clock allows any),
+ * so every interval and timer is the shared clock's.
+ */
+export function withOwnMonotonicOrigin(clock: Clock, index: number): Clock {
+  if (index === 0) return clock;
+  const offset = BigInt(index) * 1_000_003n;
+  return { now: () => clock.now(), monotonicNs: () => clock.monotonicNs() + offset, setTimer: (ms, fire) => clock.setTimer(ms, fire) };
+}

@@ -5,7 +5,7 @@
 // (inspectModule) serves tests that check a .wasm without running it.
 export { Envoy, ConfigRejectedError } from "./envoy.ts";
 export type { EnvoyOptions, HttpFilterOptions } from "./envoy.ts";
-export { VirtualClock, RealClock } from "./clock.ts";
+export { VirtualClock, RealClock, withOwnMonotonicOrigin } from "./clock.ts";
 export type { Clock, TimerHandle } from "./clock.ts";
 export type { Plugin, FailurePolicy } from "./plugin.ts";
 export type { HttpStream, Message, DownstreamResponse, LocalResponse } from "./stream.ts";

@@ -6,7 +6,7 @@
 // (scripts/eval/policies/prefix-router.ts askPeer does the same).
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { Envoy, VirtualClock, type CalloutReply, type CalloutRequest, type Clock, type HttpStream, type Plugin } from "../../scripts/host/index.ts";
+import { Envoy, VirtualClock, withOwnMonotonicOrigin, type CalloutReply, type CalloutRequest, type HttpStream, type Plugin } from "../../scripts/host/index.ts";
 import { ROUTER_WASM, addresses, chatBody, header, send, text } from "../router/harness.ts";
 import { vllmPage } from "../router/metrics-server.ts";
 
@@ -19,20 +19,6 @@ const BUSY_PAGE = vllmPage({ waiting: 60, running: 64, kv: 0.97 });
 
 /** Replica k's listener address, as the peers list names it (nothing is dialled). */
 const peerAddress = (k: number) => `10.255.0.${k + 1}:10000`;
-
-/**
- * The shared clock with a monotonic origin of replica k's own. The filter
- * draws its instance id from the wall and monotonic clocks at start-up
- * (peers.ts instance()); two Envoy processes never read them at the same
- * nanosecond, but two emulated Envoys on one VirtualClock would, draw the same
- * id, and each take the other for itself. Only the origin moves, so every
- * timer and interval is the shared clock's.
- */
-function ownMonotonicOrigin(clock: VirtualClock, k: number): Clock {
-  if (k === 0) return clock;
-  const offset = BigInt(k) * 1_000_003n;
-  return { now: () => clock.now(), monotonicNs: () => clock.monotonicNs() + offset, setTimer: (ms, fire) => clock.setTimer(ms, fire) };
-}
 
 interface Replica {
   address: string;
@@ -91,7 +77,7 @@ async function addReplica(w: World, k: number, opts: ReplicaOptions = {}): Promi
   const address = peerAddress(k);
   const asksTo = new Map<string, number>();
   const envoy = new Envoy({
-    clock: ownMonotonicOrigin(w.clock, opts.origin ?? k),
+    clock: withOwnMonotonicOrigin(w.clock, opts.origin ?? k),
     logLevel: "info",
     clusters: {
       metrics: {

@@ -11,7 +11,7 @@
 // its proxy_http_call callouts reach an in-process cluster that answers with
 // the server's /metrics page at the current virtual time, so the filter sees
 // load exactly as it would in production, on its own timer.
-import { Envoy, type HttpStream } from "../../host/index.ts";
+import { Envoy, withOwnMonotonicOrigin, type HttpStream } from "../../host/index.ts";
 import type { PolicyContext, PolicyFactory, Policy, RouteRequest } from "../policy.ts";
 import type { Clock } from "../../host/clock.ts";
 import type { CalloutReply, CalloutRequest } from "../../host/callouts.ts";
@@ -46,19 +46,6 @@ type HttpFilterPlugin = Awaited<ReturnType<Envoy["addHttpFilter"]>>;
 /** The address replica k answers peers at: any distinct valid address will do, nothing is dialled. */
 function peerAddress(k: number): string {
   return `10.255.${k >> 8}.${k & 255}:${PEER_PORT}`;
-}
-
-/**
- * The replay's clock, but with a monotonic origin of this replica's own:
- * separate Envoy processes never read their clocks at the same nanosecond,
- * and the filter draws its instance id from them (peers.ts), while replicas
- * on one virtual clock would. Only the origin moves (Clock allows any), so
- * every interval and timer is the replay's.
- */
-function ownMonotonicOrigin(clock: Clock, index: number): Clock {
-  if (index === 0) return clock;
-  const offset = BigInt(index) * 1_000_003n;
-  return { now: () => clock.now(), monotonicNs: () => clock.monotonicNs() + offset, setTimer: (ms, fire) => clock.setTimer(ms, fire) };
 }
 
 /** Asks the addressed instance's filter, as Envoy's ORIGINAL_DST cluster would reach that Envoy. */
@@ -104,7 +91,7 @@ async function createPolicy(ctx: PolicyContext, opts: PrefixRouterOptions): Prom
   const peers = group;
   const replica = ctx.replica ?? { index: 0, of: 1 };
   const envoy = new Envoy({
-    clock: opts.peers ? ownMonotonicOrigin(ctx.clock as Clock, replica.index) : (ctx.clock as Clock),
+    clock: opts.peers ? withOwnMonotonicOrigin(ctx.clock as Clock, replica.index) : (ctx.clock as Clock),
     logLevel: "warn",
     clusters: {
       metrics: {
