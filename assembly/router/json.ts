@@ -120,6 +120,24 @@ store<u8>(ESCAPE_LETTERS + 0x5C, 0x5C); // \
   return ((EVEN ^ (sum << 1)) & follows & 0xFFFF) | (sum & 0x10000);
 }
 
+/** coveredBytes for two lanes at once: a 32-bit mask in, bit 32 of the result for the byte after them. */
+// @ts-ignore: decorator
+@inline function coveredBytes2(backslashes: u32): u64 {
+  const EVEN: u64 = 0x55555555;
+  const ODD: u64 = 0xAAAAAAAA;
+  const b = <u64>backslashes;
+  const follows = b << 1;
+  const sum = (b & ODD & ~follows) + b;
+  return ((EVEN ^ (sum << 1)) & follows & 0xFFFFFFFF) | (sum & 0x100000000);
+}
+
+/** The bytes of `lane` a backslash may escape in the escape loop's lanes: " (given as `isQuote`) n r t. */
+// @ts-ignore: decorator
+@inline function escapableBytes(lane: v128, isQuote: v128): v128 {
+  return v128.or(v128.or(isQuote, i8x16.eq(lane, i8x16.splat(0x6E))),
+    v128.or(i8x16.eq(lane, i8x16.splat(0x72)), i8x16.eq(lane, i8x16.splat(0x74))));
+}
+
 const HEX_DIGITS = "0123456789abcdef";
 
 /** Code point `cp` as JSON.stringify spells it in a string (canonicalStringInto). */
@@ -477,16 +495,42 @@ export class JsonReader {
         p += 16;
       }
       // Text whose escapes are of " \\ n r t (carry: the last lane ended with
-      // a backslash that covers this lane's first byte).
+      // a backslash that covers this lane's first byte). Two lanes a turn:
+      // one branch and one run computation per 32 bytes, and a run of
+      // backslashes across the two lanes needs no carry.
       let carry: u32 = 0;
+      while (p + 32 <= end) {
+        const low = v128.load(p);
+        const high = v128.load(p, 16);
+        const quoteLow = i8x16.eq(low, quotes);
+        const quoteHigh = i8x16.eq(high, quotes);
+        const backslashes = <u32>i8x16.bitmask(i8x16.eq(low, slashes)) | (<u32>i8x16.bitmask(i8x16.eq(high, slashes)) << 16);
+        const stops = <u32>i8x16.bitmask(v128.or(quoteLow, i8x16.lt_u(low, space))) |
+          (<u32>i8x16.bitmask(v128.or(quoteHigh, i8x16.lt_u(high, space))) << 16);
+        const escapable = (<u32>i8x16.bitmask(escapableBytes(low, quoteLow)) |
+          (<u32>i8x16.bitmask(escapableBytes(high, quoteHigh)) << 16)) | backslashes;
+        const inLanes = coveredBytes2(backslashes);
+        const covered = <u32>inLanes | carry;
+        const stray = (covered & ~escapable) | (stops & ~covered) | (carry & backslashes);
+        if (stray != 0) {
+          // The first lane is clean: the one-lane loop below starts at the second.
+          if ((stray & 0xFFFF) == 0) {
+            common |= backslashes & 0xFFFF;
+            carry = (covered >> 16) & 1;
+            p += 16;
+          }
+          break;
+        }
+        common |= backslashes;
+        carry = <u32>(inLanes >> 32);
+        p += 32;
+      }
       while (p + 16 <= end) {
         const lane = v128.load(p);
         const isQuote = i8x16.eq(lane, quotes);
         const backslashes = <u32>i8x16.bitmask(i8x16.eq(lane, slashes));
         const stops = <u32>i8x16.bitmask(v128.or(isQuote, i8x16.lt_u(lane, space)));
-        const escapable = <u32>i8x16.bitmask(v128.or(
-          v128.or(isQuote, i8x16.eq(lane, i8x16.splat(0x6E))),
-          v128.or(i8x16.eq(lane, i8x16.splat(0x72)), i8x16.eq(lane, i8x16.splat(0x74))))) | backslashes;
+        const escapable = <u32>i8x16.bitmask(escapableBytes(lane, isQuote)) | backslashes;
         const inLane = coveredBytes(backslashes);
         const covered = (inLane & 0xFFFF) | carry;
         // Out of this loop: an escape of any other byte, a quote or control

@@ -238,17 +238,8 @@ export class Router extends EventSink {
     const entries = this.journal.event + EVENT_HEADER_BYTES;
     const chain = this.chain;
     chain.start(modelHash);
-    let firstBlock: u64 = 0;
-    let indexed = 0;
-    for (let i = 0, k = 1; i < blocks; i++, k++) {
-      chain.absorb(prompt.ptr + <usize>i * blockSize, blockSize);
-      if (i == 0) firstBlock = chain.digest();
-      if (k == stride) {
-        store<u64>(entries + (<usize>indexed << 3), chain.digest());
-        indexed++;
-        k = 0;
-      }
-    }
+    const firstBlock = chain.absorbBlocks(prompt.ptr, blocks, blockSize, stride, entries);
+    const indexed = blocks / stride;
     // A prompt shorter than one block still gets a stable placement key.
     const placementKey = blocks > 0 ? firstBlock : xxh64(prompt.ptr, prompt.len, modelHash);
     this.blocks = blocks;

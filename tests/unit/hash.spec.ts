@@ -70,6 +70,36 @@ describe("BlockChain", () => {
     }
   });
 
+  it("absorbs many blocks at once with the block-by-block hashes, every stride-th written and the first returned", () => {
+    const text = BASE.repeat(4); // 1024 bytes
+    const bytes = String.UTF8.encode(text);
+    const p = changetype<usize>(bytes);
+    const out = new StaticArray<u64>(1024);
+    const outPtr = changetype<usize>(out);
+    // Multiples of 32 bytes take the lanes-in-locals loop; the others block by block.
+    const sizes: i32[] = [32, 64, 96, 128, 8, 40, 72];
+    const strides: i32[] = [1, 3, 16];
+    for (let s = 0; s < sizes.length; s++) {
+      const size = sizes[s];
+      const each = chainOf(text, size, 5);
+      for (let t = 0; t < strides.length; t++) {
+        const stride = strides[t];
+        for (let blocks = 0; blocks <= min(each.length, 20); blocks += blocks < 4 ? 1 : 7) {
+          const chain = new BlockChain();
+          chain.start(5);
+          for (let i = 0; i < 1024; i++) out[i] = 0xDEAD;
+          const first = chain.absorbBlocks(p, blocks, <usize>size, stride, outPtr);
+          expect<u64>(first).toBe(blocks > 0 ? each[0] : 0);
+          const written = blocks / stride;
+          for (let i = 0; i < written; i++) expect<u64>(out[i]).toBe(each[(i + 1) * stride - 1]);
+          expect<u64>(out[written]).toBe(0xDEAD); // nothing past them
+          // The chain stands after the last block: the next one hashes as block by block.
+          if (blocks < each.length) expect<u64>(chain.next(p + <usize>(blocks * size), <usize>size)).toBe(each[blocks]);
+        }
+      }
+    }
+  });
+
   it("carries on from a copied state as from the original", () => {
     const bytes = String.UTF8.encode(BASE);
     const p = changetype<usize>(bytes);

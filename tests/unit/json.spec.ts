@@ -62,10 +62,20 @@ describe("JsonReader walking the same values twice", () => {
  * Reads `["<body>",1]` and returns the string's decoded text, or with
  * `spelled` its canonical spelling, or null if the reader fails anywhere.
  * A second walk from the start must read the same text (the first was
- * remembered if the string was long).
+ * remembered if the string was long). The same with 40 spaces after the
+ * string must read the same: there the scan's wide loops run up to the
+ * closing quote, where without them they leave the last bytes to the
+ * byte-by-byte loop.
  */
 function readArrayString(body: string, spelled: bool = false): string | null {
-  const bytes = String.UTF8.encode("[\"" + body + "\",1]");
+  const tight = readArrayStringWith(body, spelled, "");
+  const padded = readArrayStringWith(body, spelled, " ".repeat(40));
+  if (tight != padded) return "padded: " + (padded === null ? "null" : padded!);
+  return tight;
+}
+
+function readArrayStringWith(body: string, spelled: bool, padding: string): string | null {
+  const bytes = String.UTF8.encode("[\"" + body + "\"," + padding + "1]");
   const r = new JsonReader();
   r.reset(changetype<usize>(bytes), <usize>bytes.byteLength);
   const at = r.pos;
@@ -82,7 +92,7 @@ function readArrayString(body: string, spelled: bool = false): string | null {
   return text;
 }
 
-describe("JsonReader escapes at every position of a 16-byte lane", () => {
+describe("JsonReader escapes at every position of a 16-byte lane and of the two-lane turn", () => {
   it("decodes each escape wherever it falls, next to others and at the string's end", () => {
     // JSON escape, what it decodes to, and its canonical spelling (JSON.stringify's).
     const escapes: string[] = [
@@ -95,7 +105,7 @@ describe("JsonReader escapes at every position of a 16-byte lane", () => {
       "\\r\\n", "\r\n", "\\r\\n", "\\n\\\\n", "\n\\n", "\\n\\\\n",
     ];
     for (let e = 0; e < escapes.length; e += 3) {
-      for (let k = 0; k < 36; k++) {
+      for (let k = 0; k < 68; k++) {
         const a = "a".repeat(k);
         // Alone, then followed by more text and a second copy 17 bytes on, then last before the quote.
         const tail = "b".repeat(17);
@@ -111,7 +121,7 @@ describe("JsonReader escapes at every position of a 16-byte lane", () => {
   });
 
   it("fails on a bad escape, a raw control byte, or a quote an escape covers, wherever they fall", () => {
-    for (let k = 0; k < 36; k++) {
+    for (let k = 0; k < 68; k++) {
       const a = "a".repeat(k);
       const lead = "\\n".repeat(k % 3); // with and without good escapes in the same lane
       expect<string | null>(readArrayString(lead + a + "\\x" + "b".repeat(20))).toBeNull();
