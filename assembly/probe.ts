@@ -34,6 +34,7 @@
 // close stream) are declared here, not in abi/: the probe exercises ABI paths
 // the router must not depend on.
 export * from "./abi/exports";
+export * from "./abi/exports_observing";
 import { RootContext, StreamContext, RootContextFactory } from "./abi/contexts";
 import { setRootContextFactory } from "./abi/registry";
 import { HostBuffer } from "./abi/memory";

@@ -1,25 +1,21 @@
-// Every proxy_on_* callback Envoy calls, as a one-line dispatch to the context
-// objects in contexts.ts. Re-exported by each module entry (index.ts, probe.ts).
+// The proxy_on_* callbacks a filter needs, as one-line dispatches to the
+// context objects in contexts.ts. Re-exported by each module entry (index.ts,
+// probe.ts, floor.ts). proxy_on_log and proxy_on_response_trailers are in
+// exports_observing.ts: the host calls a callback only if the module exports
+// it (cpp-host src/context.cc onLog, onResponseTrailers), and the router
+// needs neither, so it leaves them out and saves Envoy a call into the VM per
+// request.
 //
 // Context bookkeeping follows cpp-host: proxy_on_context_create(id, 0) creates a
 // root context, (id, root) a stream under that root (src/context.cc). A callback
 // for an id we do not know (which Envoy should never send) is answered inertly
 // instead of trapping: a trap would fail the whole VM and every stream on it.
-import { RootContext, StreamContext } from "./contexts";
-import { factory, roots, streams } from "./registry";
+import { factory, roots, streams, rootOf, streamOf, streamCreated, streamDeleted } from "./registry";
 import { HeadersAction, DataAction } from "./enums";
 
 export { malloc } from "./memory";
 // Pulls in the global abort handler that asconfig.json names with --use abort=.
 import "./abort";
-
-function rootOf(id: u32): RootContext | null {
-  return roots.has(id) ? roots.get(id) : null;
-}
-
-function streamOf(id: u32): StreamContext | null {
-  return streams.has(id) ? streams.get(id) : null;
-}
 
 export function proxy_abi_version_0_2_1(): void {}
 
@@ -30,7 +26,8 @@ export function proxy_on_context_create(contextId: u32, parentId: u32): void {
     return;
   }
   const root = rootOf(parentId);
-  if (root !== null) streams.set(contextId, root.newStream(contextId));
+  if (root === null) return;
+  streamCreated(contextId, root.newStream(contextId));
 }
 
 export function proxy_on_vm_start(rootId: u32, vmConfigurationSize: u32): u32 {
@@ -78,16 +75,6 @@ export function proxy_on_response_body(id: u32, bodySize: u32, endOfStream: u32)
   return s !== null ? s.onResponseBody(bodySize, endOfStream != 0) : DataAction.Continue;
 }
 
-export function proxy_on_response_trailers(id: u32, trailerCount: u32): u32 {
-  const s = streamOf(id);
-  return s !== null ? s.onResponseTrailers(trailerCount) : 0;
-}
-
-export function proxy_on_log(id: u32): void {
-  const s = streamOf(id);
-  if (s !== null) s.onLog();
-}
-
 export function proxy_on_done(id: u32): u32 {
   const s = streamOf(id);
   if (s !== null) {
@@ -99,6 +86,6 @@ export function proxy_on_done(id: u32): u32 {
 }
 
 export function proxy_on_delete(id: u32): void {
-  if (streams.has(id)) streams.delete(id);
+  if (streams.has(id)) streamDeleted(id);
   else if (roots.has(id)) roots.delete(id);
 }

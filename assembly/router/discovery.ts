@@ -63,8 +63,14 @@ export class Discovery {
     this.published = new ByteSink(writer.sink.cap);
   }
 
-  /** This VM polls (holds the lease). */
-  isHolder(): bool { return this.holding; }
+  /**
+   * Whether the record last read is one this VM published: that VM counts
+   * the change, once for the proxy. Not "the VM holding the lease when it
+   * applies a record": a VM that took the lease just before applying the
+   * last holder's record counted that change a second time (seen in real
+   * Envoy with two workers: 6 endpoints added for 4).
+   */
+  recordIsOwn(): bool { return this.shared.lastReadIsOwn(); }
 
   free(): void {
     this.lease.free();

@@ -74,6 +74,7 @@ const INITIAL_SLOTS: u32 = 2048;
 const MIN_SLOTS: u32 = 16;
 /** The table never has more slots than this (u32 slot ids; 2 × MAX_INDEX_ENTRIES is far below). */
 const MAX_SLOTS: u64 = 0x7FFFFFFF;
+/** A ring's first size; it doubles from there, so its size is always a power of two (positions wrap by a mask). */
 const INITIAL_RING: u32 = 256;
 /** Slots matchPrefix keeps per entry for the commit (endpoints holding that hash); more are looked up again. */
 const FOUND_PER_ENTRY: i32 = 4;
@@ -287,7 +288,7 @@ export class PrefixTable {
     const head = unchecked(this.ringHead[e]);
     // Every pair of e is in its ring exactly once.
     for (let i: u32 = 0; i < unchecked(this.ringLength[e]); i++) {
-      const s = this.find(<u32>e, load<u64>(ring + (<usize>((head + i) % slots) << 3)));
+      const s = this.find(<u32>e, load<u64>(ring + (<usize>((head + i) & (slots - 1)) << 3)));
       if (s != NONE) this.remove(s);
     }
     if (ring != 0) heap.free(ring);
@@ -383,7 +384,7 @@ export class PrefixTable {
     const ring = unchecked(this.ring[e]);
     const slots = unchecked(this.ringSlots[e]);
     const head = unchecked(this.ringHead[e]);
-    for (let k: u32 = 0; k < ahead; k++) fold ^= load<u64>(this.at(this.home(load<u64>(ring + (<usize>((head + k) % slots) << 3)))));
+    for (let k: u32 = 0; k < ahead; k++) fold ^= load<u64>(this.at(this.home(load<u64>(ring + (<usize>((head + k) & (slots - 1)) << 3)))));
     this.warmFold ^= fold;
   }
 
@@ -419,7 +420,7 @@ export class PrefixTable {
       slots = unchecked(this.ringSlots[e]);
     }
     const head = unchecked(this.ringHead[e]);
-    const at = (head + length) % slots;
+    const at = (head + length) & (slots - 1);
     store<u64>(unchecked(this.ring[e]) + (<usize>at << 3), h);
     unchecked(this.ringLength[e] = length + 1);
   }
@@ -427,7 +428,7 @@ export class PrefixTable {
   private popRing(e: i32): u64 {
     const head = unchecked(this.ringHead[e]);
     const h = load<u64>(unchecked(this.ring[e]) + (<usize>head << 3));
-    unchecked(this.ringHead[e] = (head + 1) % unchecked(this.ringSlots[e]));
+    unchecked(this.ringHead[e] = (head + 1) & (unchecked(this.ringSlots[e]) - 1));
     unchecked(this.ringLength[e]--);
     return h;
   }
@@ -440,7 +441,7 @@ export class PrefixTable {
     const head = unchecked(this.ringHead[e]);
     const fresh = heap.alloc(<usize>slots << 3);
     for (let i: u32 = 0; i < length; i++) {
-      store<u64>(fresh + (<usize>i << 3), load<u64>(old + (<usize>((head + i) % oldSlots) << 3)));
+      store<u64>(fresh + (<usize>i << 3), load<u64>(old + (<usize>((head + i) & (oldSlots - 1)) << 3)));
     }
     if (old != 0) heap.free(old);
     unchecked(this.ring[e] = fresh);

@@ -37,6 +37,11 @@ export class PublishedValue {
   /** This VM's next version number (the low half of the version). */
   get nextVersion(): u64 { return this.published + 1; }
 
+  /** Whether the value last read is one this VM published (its version carries the publisher's tag). */
+  lastReadIsOwn(): bool {
+    return this.readVersion != u64.MAX_VALUE && <u32>(this.readVersion >> 32) == this.vmTag;
+  }
+
   /** Reads the value into `into` (released first) when its version changed since the last read; true if it did. */
   readIfChanged(into: HostBuffer): bool {
     if (host.getSharedData(changetype<usize>(this.versionKey), this.versionKey.byteLength, this.buf) != WasmResult.Ok ||

@@ -34,8 +34,13 @@ function setTickPeriod(periodMs: u32): void {
 export class RouterRoot extends StreamHost {
   private parked: RouterStream[] = [];
   private noBodyStreak: i32 = 0;
-  /** When a parked stream last got a body callback: proof, until then, that Envoy holds headers. */
-  private lastBodyMs: i64 = -1;
+  /**
+   * Body callbacks parked streams have had: a stream that parked at the same
+   * count saw none arrive on this worker while it waited, a sign that Envoy
+   * does not hold headers. A count, not a clock reading: exact, and no host
+   * call per request.
+   */
+  private bodiesSeen: u32 = 0;
   private headersNotHeld: bool = false;
   private reprobeAtMs: i64 = 0;
   private pace: TickPace | null = null;
@@ -96,7 +101,9 @@ export class RouterRoot extends StreamHost {
 
   /** Also the first sign of work for a VM whose ticks slowed down (tick_pace.ts): they speed up now. */
   park(s: StreamContext): void {
-    this.parked.push(changetype<RouterStream>(s));
+    const stream = changetype<RouterStream>(s);
+    stream.bodiesSeenAtPark = this.bodiesSeen;
+    this.parked.push(stream);
     const pace = this.pace;
     if (pace !== null) setTickPeriod(pace.wake());
   }
@@ -107,7 +114,7 @@ export class RouterRoot extends StreamHost {
     if (i >= 0) this.parked.splice(i, 1);
     if (bodySeen) {
       this.noBodyStreak = 0;
-      this.lastBodyMs = nowMs();
+      this.bodiesSeen++;
       if (this.headersNotHeld) {
         this.headersNotHeld = false;
         host.log(LogLevel.Info, "prefix-router: request bodies arrive while headers are held again; routing resumed");
@@ -139,7 +146,7 @@ export class RouterRoot extends StreamHost {
       // (tests/e2e/envoy-requests.test.ts, late bodies). Where the host cannot
       // say, fall back to: no other body arrived during the wait.
       const received = s.bodyBytesReceived();
-      const withheld = received > 0 || (received < 0 && this.lastBodyMs < s.parkedAtMs);
+      const withheld = received > 0 || (received < 0 && this.bodiesSeen == s.bodiesSeenAtPark);
       s.failOpen(withheld ? Pass.HeadersNotHeld : Pass.BodyTimeout);
       if (withheld) this.noBodyStreak++;
     }

@@ -545,8 +545,8 @@ export class Router extends EventSink {
     if (ch.added > 0 || ch.removed > 0) this.lifecycle.sizeIndexes();
     s.set(s.members, <u64>endpoints.members);
     s.set(s.pickable, <u64>endpoints.pickable);
-    // Every VM applies the change; the polling VM alone counts and logs it, once for the proxy.
-    if (!discovery.isHolder()) return;
+    // Every VM applies the change; the VM that published it alone counts and logs it, once for the proxy.
+    if (!discovery.recordIsOwn()) return;
     s.add(s.endpointsAdded, <u64>ch.added);
     s.add(s.endpointsRemoved, <u64>ch.removed);
     // The poller's record holds at most maxEndpoints hosts; what it left out, and what found no slot here.

@@ -48,6 +48,8 @@ export class RouterStream extends StreamContext {
   /** Its uncached prompt tokens, prefill work until the response starts. */
   uncachedTokens: f64 = 0;
   parkedAtMs: i64 = 0;
+  /** The root's count of body callbacks when this stream parked (root.ts). */
+  bodiesSeenAtPark: u32 = 0;
   /** The hash of the session header's value, 0 without one. */
   session: u64 = 0;
   /** A routed Responses request whose answer's id is still to be read. */

@@ -17,6 +17,7 @@
 // ship in the release binary and be one configuration push away from
 // production; a wrapper adds no byte to it.
 export * from "../abi/exports";
+export * from "../abi/exports_observing";
 import { RootContext, StreamContext, RootContextFactory } from "../abi/contexts";
 import { setRootContextFactory } from "../abi/registry";
 import { LogLevel, MapType } from "../abi/enums";
