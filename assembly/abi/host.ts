@@ -48,6 +48,13 @@ export function nowNanos(): u64 {
   return load<u64>(returnValueSlot());
 }
 
+/** 64 random bits from the host (WASI random_get), 0 if it refuses (no known host does). */
+export function randomU64(): u64 {
+  store<u64>(returnValueSlot(), 0);
+  if (raw.wasi_random_get(returnValueSlot(), 8) != 0) return 0;
+  return load<u64>(returnValueSlot());
+}
+
 export function setTickPeriodMs(ms: u32): void {
   raw.proxy_set_tick_period_milliseconds(ms);
 }

@@ -44,3 +44,12 @@ export {
 // @ts-ignore: decorator
 @external("wasi_snapshot_preview1", "clock_time_get")
 export declare function wasi_clock_time_get(clockId: u32, precision: u64, timePtr: usize): u16;
+
+/**
+ * WASI's random source, which the SDK does not declare either.
+ * proxy-wasm-cpp-host serves it from BoringSSL's RAND_bytes, up to 64 KiB a
+ * call (src/exports.cc wasi_unstable_random_get).
+ */
+// @ts-ignore: decorator
+@external("wasi_snapshot_preview1", "random_get")
+export declare function wasi_random_get(bufPtr: usize, bufLen: usize): u16;

@@ -187,8 +187,8 @@ export class Peers {
     if (host.getSharedData(key, keyLen, this.buf) != WasmResult.Ok || this.buf.size != 8) {
       this.buf.release();
       const drawn = memory.data(8);
-      // No random source in the ABI; two Envoys whose clocks read the same nanosecond at start-up are not expected.
-      store<u64>(drawn, mix64(host.nowNanos() ^ (host.monotonicNanos() << 17)) | 1);
+      // The host's random bits, mixed with both clocks should a host refuse them.
+      store<u64>(drawn, mix64(host.randomU64() ^ host.nowNanos() ^ (host.monotonicNanos() << 17)) | 1);
       host.setSharedData(key, keyLen, drawn, 8, 0);
       host.getSharedData(key, keyLen, this.buf);
     }

@@ -48,7 +48,7 @@
 // could grind prompts whose entries all share a home and make every lookup,
 // touch and eviction walk one long run (measured with the chained table
 // before: 40× slower requests for everyone with an 8k-entry table). The owner
-// passes a salt the client cannot know (router.ts: the VM's start time in ns).
+// passes a salt the client cannot know (router.ts: the host's random bits).
 //
 // This file knows nothing of Envoy: shared-data replication is journal.ts's job.
 import { mix64 } from "./hash";

@@ -163,7 +163,7 @@ export class Router extends EventSink {
     this.extractor = new PromptExtractor(config.promptCap());
     // A salt for the table's buckets that clients cannot predict (see prefix_table.ts).
     // Slots start with no index share; each member gets one as it arrives (lifecycle.ts).
-    const table = new PrefixTable(slots, 0, mix64(host.nowNanos() ^ 0x9E3779B97F4A7C15), config.indexEntriesPerRequest());
+    const table = new PrefixTable(slots, 0, mix64(host.randomU64() ^ host.nowNanos() ^ 0x9E3779B97F4A7C15), config.indexEntriesPerRequest());
     this.table = table;
     this.placements = new PendingPlacements(table, endpoints.generation, PENDING_PLACEMENTS,
       max<usize>(PENDING_ARENA_BYTES, <usize>config.indexEntriesPerRequest() << 3));

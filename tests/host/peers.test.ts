@@ -69,6 +69,8 @@ interface ReplicaOptions {
   noPeers?: boolean;
   /** The monotonic origin's index (default k): another one for an Envoy restarted at address k. */
   origin?: number;
+  /** The emulated Envoy's random seed (WASI random_get), default the emulator's. */
+  seed?: number;
   /** Envoy's admin API as the admin guard forwards it (an "admin_guard" cluster): for peers.members. */
   admin?: (req: CalloutRequest) => CalloutReply;
 }
@@ -78,6 +80,7 @@ async function addReplica(w: World, k: number, opts: ReplicaOptions = {}): Promi
   const asksTo = new Map<string, number>();
   const envoy = new Envoy({
     clock: withOwnMonotonicOrigin(w.clock, opts.origin ?? k),
+    ...(opts.seed === undefined ? {} : { seed: opts.seed }),
     logLevel: "info",
     clusters: {
       metrics: {
@@ -247,6 +250,20 @@ describe("peers: trading decisions between two Envoys", () => {
 
   // The asks are sent by the main-thread VM (the first to take the lease); a worker takes in what it
   // appended on its next sync, also after it began keeping an index (before that, it replays the ring).
+  test("replicas whose clocks read alike still tell each other apart: the instance id takes the host's random bits", async () => {
+    // Same monotonic origin, same wall clock: before random_get, both drew one instance id and each took the other for itself.
+    const w = world();
+    const both = [peerAddress(0), peerAddress(1)];
+    const light = ENDPOINTS[3];
+    const a = await addReplica(w, 0, { peers: both, origin: 0, seed: 1, config: { replicas: 1 }, page: ((e) => (e === light ? IDLE_PAGE : BUSY_PAGE)) });
+    const b = await addReplica(w, 1, { peers: both, origin: 0, seed: 2 });
+    await run(w, 500);
+    for (let i = 0; i < 3; i++) assert.equal(send(a, chatBody(firstTurn(i)), { complete: true }).destination, light);
+    await run(w, 300);
+    assert.equal(counter(b, "peers.decisions_imported"), 3);
+    shutdown(w);
+  });
+
   test("a replica with one worker follows the decisions it took in after it began keeping an index", async () => {
     const { w, a, b, light } = await pair({ bVms: 1 });
     await run(w, 300);
