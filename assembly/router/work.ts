@@ -9,6 +9,8 @@
 //   remote_e(now) = max(0, remote_e(t) − rate_e × (now − t))
 //     other VMs' picks, replicated through the journal, which carries no
 //     first-token events: a fluid queue the server works off at its rate.
+//   peer_e(now): the same for other Envoy replicas' picks (peers.ts), which
+//     come with no release either, so nothing caps them but the draining.
 //   context_e: prompt tokens of this proxy's requests in flight at e. Decoding
 //     requests read their whole context every step, which slows the steps the
 //     next prefill shares (vLLM batches prefill chunks with decodes).
@@ -20,7 +22,7 @@
 //     ratio is noise in a fleet of equal servers and cost 55% on mean TTFT
 //     there, so it is opt-in (scripts/eval/README.md, "Work scoring").
 //
-//   TTFT_e ≈ (max(pending_e + remote_e, queued_e × meanUncached) + uncached_e
+//   TTFT_e ≈ (max(pending_e + remote_e + peer_e, queued_e × meanUncached) + uncached_e
 //             + decodeWeight × context_e) / rate_e
 //
 // where queued_e is the server's reported queue corrected by what was sent and
@@ -46,6 +48,9 @@ export class WorkLedger {
   private readonly remoteUncached: StaticArray<f64>;
   private readonly remoteRequests: StaticArray<f64>;
   readonly context: StaticArray<f64>;
+  /** Uncached prefill other Envoy replicas sent e (peers.ts) and when: drained at e's rate, with no release to cap it. */
+  private readonly peerBacklog: StaticArray<f64>;
+  private readonly peerBacklogAtMs: StaticArray<i64>;
   /** Measured prefill tokens per ms, NaN until the server reports one. */
   readonly measuredRate: StaticArray<f64>;
   /** Each endpoint's measured rate over the mean of those measured (1 when unknown). */
@@ -72,6 +77,8 @@ export class WorkLedger {
     this.remoteUncached = new StaticArray<f64>(endpoints);
     this.remoteRequests = new StaticArray<f64>(endpoints);
     this.context = new StaticArray<f64>(endpoints);
+    this.peerBacklog = new StaticArray<f64>(endpoints);
+    this.peerBacklogAtMs = new StaticArray<i64>(endpoints);
     this.measuredRate = new StaticArray<f64>(endpoints);
     this.speed = new StaticArray<f64>(endpoints);
     for (let e = 0; e < endpoints; e++) {
@@ -88,6 +95,8 @@ export class WorkLedger {
     unchecked(this.remoteUncached[e] = 0);
     unchecked(this.remoteRequests[e] = 0);
     unchecked(this.context[e] = 0);
+    unchecked(this.peerBacklog[e] = 0);
+    unchecked(this.peerBacklogAtMs[e] = 0);
     unchecked(this.measuredRate[e] = NaN);
     unchecked(this.speed[e] = 1);
   }
@@ -130,10 +139,25 @@ export class WorkLedger {
     return min(max(unchecked(this.backlog[e]) - this.rate(e) * elapsed, 0.0), inFlight);
   }
 
-  /** Prefill tokens ahead of a new request at e: this VM's exactly, other VMs' as drained. */
+  /** Uncached prefill other Envoys sent e and not yet worked off at `now`, in tokens. */
+  // @ts-ignore: decorator
+  @inline peerBacklogAt(e: i32, now: i64): f64 {
+    const b = unchecked(this.peerBacklog[e]);
+    if (b == 0) return 0;
+    const elapsed = <f64>max<i64>(now - unchecked(this.peerBacklogAtMs[e]), 0);
+    return max(b - this.rate(e) * elapsed, 0.0);
+  }
+
+  /** Prefill tokens ahead of a new request at e: this VM's exactly, other VMs' and other Envoys' as drained. */
   // @ts-ignore: decorator
   @inline ahead(e: i32, now: i64): f64 {
-    return unchecked(this.pending[e]) + this.backlogAt(e, now);
+    return unchecked(this.pending[e]) + this.backlogAt(e, now) + this.peerBacklogAt(e, now);
+  }
+
+  /** Another Envoy replica sent e a request (a decision traded through peers.ts). */
+  addPeer(e: i32, uncached: f64, now: i64): void {
+    unchecked(this.peerBacklog[e] = this.peerBacklogAt(e, now) + uncached);
+    unchecked(this.peerBacklogAtMs[e] = now);
   }
 
   /** This VM sent e a request: `uncached` prompt tokens to prefill, `context` tokens it holds while in flight. */

@@ -68,6 +68,23 @@ describe("WorkLedger", () => {
     expect<f64>(w.ahead(0, 30)).toBe(500);
   });
 
+  it("counts other Envoy replicas' picks as work ahead that drains at the rate, with no release to wait for", () => {
+    const w = new WorkLedger(2, 10);
+    w.addPeer(0, 1000, 0);
+    w.addPeer(0, 500, 20); // 800 left of the first, then 500 more
+    expect<f64>(w.ahead(0, 20)).toBe(1300);
+    expect<f64>(w.ahead(0, 70)).toBe(800);
+    expect<f64>(w.ahead(0, 500)).toBe(0);
+    expect<f64>(w.ahead(1, 20)).toBe(0);
+    // Beside this VM's own and other VMs' work, not instead of it; a slot that starts over forgets it.
+    w.addOwn(0, 100, 100);
+    w.addRemote(0, 200, 200, 500);
+    w.addPeer(0, 300, 500);
+    expect<f64>(w.ahead(0, 500)).toBe(600);
+    w.reset(0);
+    expect<f64>(w.ahead(0, 500)).toBe(0);
+  });
+
   it("estimates TTFT as the work ahead plus the request's own prefill and the decode it shares steps with, at the rate", () => {
     const w = new WorkLedger(1, 10);
     w.addOwn(0, 2000, 3000);
