@@ -2,7 +2,7 @@
 //   [--workload trace|shared-prefix|multi-turn|lora-mix|bursts|agent] [--policies a,b] [--seed 1] [--limit N] [--replicas R]
 //   [--tokenizer varying|fixed] [--step-model context|linear] [--arrivals spread|recorded] [--latencies on|off]
 //   [--variants all|none|a,b] [--variant-loads 1,4,8] [--max-load-steps 4] [--resamples 500]
-//   [--router-config JSON] [--no-plots] [--no-progress]`
+//   [--router-config JSON] [--wasm FILE] [--no-plots] [--no-progress]`
 // Owns: argument parsing and defaults. Must not: hold evaluation logic (run.ts).
 //
 // Loads are multiples of the recorded arrival rate (--loads 4 = --time-scale
@@ -40,6 +40,7 @@ const { values } = parseArgs({
     "max-load-steps": { type: "string", default: "4" },
     resamples: { type: "string", default: "500" },
     "router-config": { type: "string" },
+    wasm: { type: "string" },
     "no-plots": { type: "boolean", default: false },
     "no-progress": { type: "boolean", default: false },
     help: { type: "boolean", default: false },
@@ -52,7 +53,8 @@ if (values.help) {
       "         [--workload trace|shared-prefix|multi-turn|lora-mix|bursts|agent] [--policies random,oracle,…] [--seed 1] [--limit N] [--replicas R]\n" +
       "         [--tokenizer varying|fixed] [--step-model context|linear] [--arrivals spread|recorded] [--latencies on|off]\n" +
       `         [--variants all|none|${Object.keys(VARIANTS).join(",")}] [--variant-loads 1,4,8] [--max-load-steps 4] [--resamples 500]\n` +
-      "         [--router-config JSON (prefix-router's configuration overrides)] [--no-plots] [--no-progress]\n" +
+      "         [--router-config JSON (prefix-router's configuration overrides)] [--wasm FILE (prefix-router's build; default build/prefix_router.wasm)]\n" +
+      "         [--no-plots] [--no-progress]\n" +
       `default trace: ${DEFAULT_TRACE}\n`,
   );
   process.exit(0);
@@ -81,6 +83,7 @@ const timeScales = values["time-scale"] !== undefined
   ? positives("time-scale", values["time-scale"])
   : positives("loads", values.loads ?? DEFAULT_LOADS.join(",")).map((l) => 1 / l);
 const overrides = values["router-config"] !== undefined ? filterFieldsFromJson("--router-config", values["router-config"]) : undefined;
+const wasmPath = values.wasm !== undefined ? resolve(values.wasm) : undefined;
 
 const variants = values.variants === "none" ? [] : values.variants === "all" ? Object.keys(VARIANTS) : values.variants!.split(",");
 
@@ -91,8 +94,10 @@ await runEval({
   timeScales,
   seed: Number(values.seed),
   policies: values.policies?.split(","),
-  // The registered adapter with these fields merged into the filter's configuration.
-  factories: overrides ? { "prefix-router": prefixRouterPolicy({ config: overrides }), "prefix-router-peers": prefixRouterPeersPolicy({ config: overrides }) } : undefined,
+  // The registered adapter with these fields merged into the filter's configuration, or run on another build.
+  factories: overrides || values.wasm
+    ? { "prefix-router": prefixRouterPolicy({ config: overrides, wasm: wasmPath }), "prefix-router-peers": prefixRouterPeersPolicy({ config: overrides, wasm: wasmPath }) }
+    : undefined,
   limit: values.limit ? positiveInt("limit", values.limit) : undefined,
   replicas: positiveInt("replicas", values.replicas!),
   realism: {
