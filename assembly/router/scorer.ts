@@ -58,12 +58,16 @@ import { MAX_RANKED } from "./limits";
  * Each replica's own in-flight work is a smaller part of each server's load
  * and its estimates differ from the others' by more. A prompt no endpoint is
  * known to hold may well be one another replica placed already, on its
- * rendezvous choice, so the cold band is wide: coldBandMs 50 × 15 × 4 = 3 s
- * for four replicas, wide enough that replicas agree under load, narrow
- * enough to keep new prompts off a server seconds behind the others. On
- * shared-prefix and bursts (8 servers, 4 replicas) it did better than bands
- * of 0.75 × R and, in an uncommitted build, than no band for cold requests
- * at all (scripts/eval/README.md, "One of several replicas").
+ * rendezvous choice, so the cold band is wider: coldBandMs 50 × 5 × 4 = 1 s
+ * for four replicas. The factor was chosen from 3, 5, 7, 10 and 15 (one
+ * build each; 2, 4 and 8 replicas; shared-prefix, multi-turn, agent,
+ * bursts, the trace; 1× and 4×; 8 servers) by the worst mean TTFT against
+ * the best baseline with as many replicas: agent with eight at 4× is the
+ * worst whatever the factor (1.90), and of the cells the factor moves, 5
+ * leaves the worst lowest (the trace with eight at 4×, 1.38; 15: 1.78, its
+ * rendezvous placement putting the trace's long, rarely shared prompts on
+ * busy servers; 3: shared-prefix with eight, 1.89). Shared-prefix with four
+ * at 4× pays for it: 1.22 against 0.81 (reports/eval/replica-cold-band.md).
  */
 /*
  * Replicas that trade decisions (peers.ts) share the index, so "auto" keeps
@@ -74,7 +78,7 @@ import { MAX_RANKED } from "./limits";
  * `--policies prefix-router-peers --router-config '{"replicas":1}'` against
  * the default; README "How well it routes").
  */
-const COLD_BAND_PER_REPLICA: f64 = 15;
+const COLD_BAND_PER_REPLICA: f64 = 5;
 const MATCH_BAND_PER_REPLICA: f64 = 0.75;
 
 /** Ranks an endpoint within the band above any outside it (whose key is minus an estimate in ms). */
