@@ -35,9 +35,9 @@ const PARTS: Array<[RegExp, string]> = [
   [/^assembly\/router\/(prefix_table|pending_placements)\//, "index (match, insert, evict)"],
   [/^assembly\/router\/(scorer|work|load|inflight)\//, "scoring and load"],
   [/^assembly\/router\/(json|request|bytes)\//, "reading the JSON, the prompt"],
-  [/^assembly\/router\/hash\//, "hashing"],
-  // The block chain (hash.ts BlockChain) is inlined into the decision, where it is most of the time.
-  [/^assembly\/router\/router\/Router#decide$/, "hashing the blocks (inlined into Router#decide, with the decision's own steps)"],
+  // The block chain runs in BlockChain#absorbBlocks (before commit cc72c61 it was inlined into Router#decide).
+  [/^assembly\/router\/hash\//, "hashing the blocks"],
+  [/^assembly\/router\/router\/Router#decide$/, "the decision's own steps (Router#decide)"],
   [/^assembly\/router\/(journal|affinity)\/|^assembly\/abi\/host\/getSharedData/, "journal (shared data)"],
   [/^~lib\/rt\//, "allocator and GC"],
 ];
