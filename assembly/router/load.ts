@@ -50,10 +50,10 @@ export class LoadView {
   /** The time of the current decision (set by the router before each pick). */
   nowMs: i64 = 0;
 
-  /** `prefillTokensPerMs`: the rate assumed for a server that has not shown its own. */
-  constructor(readonly inFlightLedger: InFlightLedger, prefillTokensPerMs: f64 = 20) {
+  /** `prefillTokensPerMs`: the rate assumed for a server that has not shown its own; `withPeers`: see WorkLedger. */
+  constructor(readonly inFlightLedger: InFlightLedger, prefillTokensPerMs: f64 = 20, withPeers: bool = false) {
     const n = inFlightLedger.endpointCount;
-    this.work = new WorkLedger(n, prefillTokensPerMs);
+    this.work = new WorkLedger(n, prefillTokensPerMs, withPeers);
     this.queueDepth = new StaticArray<f64>(n);
     this.sentSinceReport = new StaticArray<i32>(n);
     this.doneSinceReport = new StaticArray<i32>(n);

@@ -168,7 +168,7 @@ export class Router extends EventSink {
     this.placements = new PendingPlacements(table, endpoints.generation, PENDING_PLACEMENTS,
       max<usize>(PENDING_ARENA_BYTES, <usize>config.indexEntriesPerRequest() << 3));
     this.inFlight = inFlight;
-    const loads = new LoadView(inFlight, config.prefillTokensPerSecond / 1000);
+    const loads = new LoadView(inFlight, config.prefillTokensPerSecond / 1000, config.peers !== null);
     this.loads = loads;
     this.scorer = new Scorer(config, endpoints);
     const stats = new RouterStats(slots);

@@ -48,9 +48,14 @@ export class WorkLedger {
   private readonly remoteUncached: StaticArray<f64>;
   private readonly remoteRequests: StaticArray<f64>;
   readonly context: StaticArray<f64>;
-  /** Uncached prefill other Envoy replicas sent e (peers.ts) and when: drained at e's rate, with no release to cap it. */
+  /**
+   * Uncached prefill other Envoy replicas sent e (peers.ts) and when: drained
+   * at e's rate, with no release to cap it. Empty without peers, so that a
+   * filter that trades nothing carries nothing for it.
+   */
   private readonly peerBacklog: StaticArray<f64>;
   private readonly peerBacklogAtMs: StaticArray<i64>;
+  private readonly withPeers: bool;
   /** Measured prefill tokens per ms, NaN until the server reports one. */
   readonly measuredRate: StaticArray<f64>;
   /** Each endpoint's measured rate over the mean of those measured (1 when unknown). */
@@ -70,15 +75,17 @@ export class WorkLedger {
     if (this.samples == 0) this.meanUncached = promptTokens;
   }
 
-  constructor(endpoints: i32, private defaultRate: f64) {
+  /** `withPeers`: the filter trades decisions with other Envoy replicas (addPeer is called). */
+  constructor(endpoints: i32, private defaultRate: f64, withPeers: bool = false) {
     this.pending = new StaticArray<f64>(endpoints);
     this.backlog = new StaticArray<f64>(endpoints);
     this.backlogAtMs = new StaticArray<i64>(endpoints);
     this.remoteUncached = new StaticArray<f64>(endpoints);
     this.remoteRequests = new StaticArray<f64>(endpoints);
     this.context = new StaticArray<f64>(endpoints);
-    this.peerBacklog = new StaticArray<f64>(endpoints);
-    this.peerBacklogAtMs = new StaticArray<i64>(endpoints);
+    this.withPeers = withPeers;
+    this.peerBacklog = new StaticArray<f64>(withPeers ? endpoints : 0);
+    this.peerBacklogAtMs = new StaticArray<i64>(withPeers ? endpoints : 0);
     this.measuredRate = new StaticArray<f64>(endpoints);
     this.speed = new StaticArray<f64>(endpoints);
     for (let e = 0; e < endpoints; e++) {
@@ -95,8 +102,10 @@ export class WorkLedger {
     unchecked(this.remoteUncached[e] = 0);
     unchecked(this.remoteRequests[e] = 0);
     unchecked(this.context[e] = 0);
-    unchecked(this.peerBacklog[e] = 0);
-    unchecked(this.peerBacklogAtMs[e] = 0);
+    if (this.withPeers) {
+      unchecked(this.peerBacklog[e] = 0);
+      unchecked(this.peerBacklogAtMs[e] = 0);
+    }
     unchecked(this.measuredRate[e] = NaN);
     unchecked(this.speed[e] = 1);
   }
@@ -142,6 +151,7 @@ export class WorkLedger {
   /** Uncached prefill other Envoys sent e and not yet worked off at `now`, in tokens. */
   // @ts-ignore: decorator
   @inline peerBacklogAt(e: i32, now: i64): f64 {
+    if (!this.withPeers) return 0;
     const b = unchecked(this.peerBacklog[e]);
     if (b == 0) return 0;
     const elapsed = <f64>max<i64>(now - unchecked(this.peerBacklogAtMs[e]), 0);
@@ -156,6 +166,7 @@ export class WorkLedger {
 
   /** Another Envoy replica sent e a request (a decision traded through peers.ts). */
   addPeer(e: i32, uncached: f64, now: i64): void {
+    if (!this.withPeers) return;
     unchecked(this.peerBacklog[e] = this.peerBacklogAt(e, now) + uncached);
     unchecked(this.peerBacklogAtMs[e] = now);
   }

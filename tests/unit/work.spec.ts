@@ -69,7 +69,7 @@ describe("WorkLedger", () => {
   });
 
   it("counts other Envoy replicas' picks as work ahead that drains at the rate, with no release to wait for", () => {
-    const w = new WorkLedger(2, 10);
+    const w = new WorkLedger(2, 10, true);
     w.addPeer(0, 1000, 0);
     w.addPeer(0, 500, 20); // 800 left of the first, then 500 more
     expect<f64>(w.ahead(0, 20)).toBe(1300);
@@ -83,6 +83,10 @@ describe("WorkLedger", () => {
     expect<f64>(w.ahead(0, 500)).toBe(600);
     w.reset(0);
     expect<f64>(w.ahead(0, 500)).toBe(0);
+    // A filter without peers keeps nothing for them.
+    const alone = new WorkLedger(1, 10);
+    alone.addPeer(0, 1000, 0);
+    expect<f64>(alone.ahead(0, 0)).toBe(0);
   });
 
   it("estimates TTFT as the work ahead plus the request's own prefill and the decode it shares steps with, at the rate", () => {
