@@ -18,7 +18,7 @@
 //
 // Usage: node --import tsx scripts/bench/envoy-ab.ts --wasm A.wasm,B.wasm
 //          [--workers 2] [--size 16384] [--rounds 6] [--seconds 3] [--connections 64]
-//          [--idle] [--endpoints 8]
+//          [--idle] [--endpoints 8] [--stream-chunks N]
 //   A name in --wasm may also be "plain" (the same bootstrap without the Wasm
 //   filter) or "floor" (build/floor.wasm): --wasm plain,build/prefix_router.wasm
 //   gives the filter's share of plain Envoy's throughput, paired by round.
@@ -33,7 +33,7 @@ import { median } from "./median.ts";
 import { INSTALL_WRK, findWrk, runWrkWithoutErrors } from "./wrk.ts";
 import { chatLoadScript } from "./wrk-scripts.ts";
 
-const USAGE = "usage: node --import tsx scripts/bench/envoy-ab.ts --wasm A.wasm,B.wasm|plain|floor [--workers 2] [--size 16384] [--rounds 6] [--seconds 3] [--connections 64] [--idle] [--endpoints 8]\n";
+const USAGE = "usage: node --import tsx scripts/bench/envoy-ab.ts --wasm A.wasm,B.wasm|plain|floor [--workers 2] [--size 16384] [--rounds 6] [--seconds 3] [--connections 64] [--idle] [--endpoints 8] [--stream-chunks N]\n";
 const { values } = parseArgs({
   options: {
     wasm: { type: "string" },
@@ -44,6 +44,8 @@ const { values } = parseArgs({
     connections: { type: "string", default: "64" },
     idle: { type: "boolean", default: false },
     endpoints: { type: "string", default: "8" },
+    // > 0: the upstream streams each answer as N events a millisecond apart (loopback-upstream.ts).
+    "stream-chunks": { type: "string", default: "0" },
   },
 });
 function wholePositive(name: string, text: string): number {
@@ -65,6 +67,7 @@ const rounds = wholePositive("rounds", values.rounds!);
 const seconds = wholePositive("seconds", values.seconds!); // wrk's -d takes whole seconds
 const connections = wholePositive("connections", values.connections!);
 const endpointCount = wholePositive("endpoints", values.endpoints!);
+const streamChunks = values["stream-chunks"] === "0" ? 0 : wholePositive("stream-chunks", values["stream-chunks"]!);
 const wrk = findWrk();
 if (wrk === null && !values.idle) {
   process.stderr.write(`wrk not found: ${INSTALL_WRK}\n`);
@@ -86,7 +89,7 @@ function sideOf(name: string): { filter: boolean | "floor"; wasmFile?: string } 
 const stops = new StopOnExit();
 const ticks = clockTicksPerSecond();
 try {
-  const upstream = await startLoopbackUpstream(endpointCount, ROOT);
+  const upstream = await startLoopbackUpstream(endpointCount, ROOT, streamChunks);
   stops.add(upstream.stop);
   const envoys: EnvoyUnderTest[] = [];
   for (const wasmFile of builds) {

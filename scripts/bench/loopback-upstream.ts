@@ -1,6 +1,9 @@
 // Stand-in model servers for the real-Envoy load test and soak: K HTTP/1.1
 // servers on loopback ports in a process of their own, each answering every
-// request at once with a small chat-completion JSON once its body has arrived.
+// request at once with a small chat-completion JSON once its body has arrived,
+// or, with `streamChunks` N > 0, as a model server streams: N server-sent
+// events a millisecond apart, so that Envoy reads each as a data frame of its
+// own and the filter's response-body callback runs per frame.
 // They do no model work on purpose: what is measured is Envoy's cost and the
 // filter's, so the upstream must be as cheap as it can be, and it runs apart
 // from the driver and the load generator so no two of them share an event loop.
@@ -23,12 +26,35 @@ const ANSWER = Buffer.from(JSON.stringify({
   usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
 }));
 
-async function serve(count: number): Promise<void> {
+const EVENT = Buffer.from(`data: ${JSON.stringify({
+  id: "chatcmpl-bench",
+  object: "chat.completion.chunk",
+  model: "llama-3.1-8b",
+  choices: [{ index: 0, delta: { content: "ok" }, finish_reason: null }],
+})}\n\n`);
+const LAST_EVENT = Buffer.from("data: [DONE]\n\n");
+
+/** Writes `left` more events a millisecond apart, then the last one. */
+function streamEvents(res: import("node:http").ServerResponse, left: number): void {
+  if (left === 0) {
+    res.end(LAST_EVENT);
+    return;
+  }
+  res.write(EVENT);
+  setTimeout(() => streamEvents(res, left - 1), 1);
+}
+
+async function serve(count: number, streamChunks: number): Promise<void> {
   const servers: Server[] = [];
   for (let i = 0; i < count; i++) {
     const server = createServer((req, res) => {
       req.resume();
       req.on("end", () => {
+        if (streamChunks > 0) {
+          res.writeHead(200, { "content-type": "text/event-stream" });
+          streamEvents(res, streamChunks);
+          return;
+        }
         res.writeHead(200, { "content-type": "application/json", "content-length": ANSWER.length });
         res.end(ANSWER);
       });
@@ -52,9 +78,12 @@ export interface LoopbackUpstream {
   stop(): Promise<void>;
 }
 
-/** Spawns the servers' process from the repository root (where tsx resolves) and waits for their addresses. */
-export async function startLoopbackUpstream(count: number, cwd: string): Promise<LoopbackUpstream> {
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), String(count)], {
+/**
+ * Spawns the servers' process from the repository root (where tsx resolves) and waits for their addresses.
+ * `streamChunks` > 0: each answer is that many streamed events (see the top of this file).
+ */
+export async function startLoopbackUpstream(count: number, cwd: string, streamChunks = 0): Promise<LoopbackUpstream> {
+  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), String(count), String(streamChunks)], {
     cwd,
     stdio: ["pipe", "pipe", "inherit"],
   });
@@ -81,7 +110,7 @@ export async function startLoopbackUpstream(count: number, cwd: string): Promise
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  serve(Number(process.argv[2] ?? "8")).catch((e: unknown) => {
+  serve(Number(process.argv[2] ?? "8"), Number(process.argv[3] ?? "0")).catch((e: unknown) => {
     process.stderr.write(`loopback upstream: ${(e as Error).message}\n`);
     process.exit(1);
   });
