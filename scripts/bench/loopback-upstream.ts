@@ -13,7 +13,7 @@
 // signalled. startLoopbackUpstream spawns it and stops it.
 // Owns: that process. Must not: model behaviour (scripts/sim has caches and load).
 import { spawn, type ChildProcess } from "node:child_process";
-import { createServer, type Server } from "node:http";
+import { createServer, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -34,8 +34,9 @@ const EVENT = Buffer.from(`data: ${JSON.stringify({
 })}\n\n`);
 const LAST_EVENT = Buffer.from("data: [DONE]\n\n");
 
-/** Writes `left` more events a millisecond apart, then the last one. */
-function streamEvents(res: import("node:http").ServerResponse, left: number): void {
+/** Writes `left` more events a millisecond apart, then the last one; stops if the client went away. */
+function streamEvents(res: ServerResponse, left: number): void {
+  if (res.destroyed) return;
   if (left === 0) {
     res.end(LAST_EVENT);
     return;
