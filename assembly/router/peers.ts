@@ -11,9 +11,11 @@
 // callouts, and it can answer a request itself. So each replica asks every
 // other, once per intervalMs, for the routing decisions it made since the
 // last ask, and puts them into its own journal (journal.ts) as decisions of a
-// peer: every VM of this Envoy then places their blocks in its index, as for
-// another worker's decision, but counts nothing in flight (that request is
-// the other Envoy's to count, and the servers' pages show it).
+// peer: every VM of this Envoy then places their blocks in its index and
+// counts their prefill as work ahead at their endpoints, as for another
+// worker's decision (router.ts placePeerDecision), but counts nothing in
+// flight (that request is the other Envoy's to count, and the servers' pages
+// show it).
 //
 // The replicas are a static list (peers.addresses) or the hosts of an Envoy
 // cluster (peers.members: e.g. STRICT_DNS over a Kubernetes headless Service,

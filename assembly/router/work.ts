@@ -135,17 +135,23 @@ export class WorkLedger {
     }
   }
 
+  /** What is left at `now` of `tokens` of prefill queued at e at `sinceMs`, e working them off at its rate. */
+  // @ts-ignore: decorator
+  @inline private drained(e: i32, tokens: f64, sinceMs: i64, now: i64): f64 {
+    const elapsed = <f64>max<i64>(now - sinceMs, 0);
+    return max(tokens - this.rate(e) * elapsed, 0.0);
+  }
+
   /** Uncached prefill other VMs sent to e and not yet worked off at `now`, in tokens. */
   // @ts-ignore: decorator
   @inline backlogAt(e: i32, now: i64): f64 {
     const inFlight = unchecked(this.remoteUncached[e]);
     if (inFlight == 0) return 0; // the usual case with one worker, or an endpoint idle of others' work
-    const elapsed = <f64>max<i64>(now - unchecked(this.backlogAtMs[e]), 0);
     // Never more than the prefill of the requests still in flight: a request
     // that ended has certainly been prefilled. This also nets out a journal
     // replayed at once (a new VM catching up), whose picks and releases all
     // arrive at the same instant.
-    return min(max(unchecked(this.backlog[e]) - this.rate(e) * elapsed, 0.0), inFlight);
+    return min(this.drained(e, unchecked(this.backlog[e]), unchecked(this.backlogAtMs[e]), now), inFlight);
   }
 
   /** Uncached prefill other Envoys sent e and not yet worked off at `now`, in tokens. */
@@ -153,9 +159,7 @@ export class WorkLedger {
   @inline peerBacklogAt(e: i32, now: i64): f64 {
     if (!this.withPeers) return 0;
     const b = unchecked(this.peerBacklog[e]);
-    if (b == 0) return 0;
-    const elapsed = <f64>max<i64>(now - unchecked(this.peerBacklogAtMs[e]), 0);
-    return max(b - this.rate(e) * elapsed, 0.0);
+    return b == 0 ? 0 : this.drained(e, b, unchecked(this.peerBacklogAtMs[e]), now);
   }
 
   /** Prefill tokens ahead of a new request at e: this VM's exactly, other VMs' and other Envoys' as drained. */
