@@ -7,7 +7,7 @@
 // envoy source/extensions/common/wasm/context.cc `getMap`).
 import * as raw from "./imports";
 import { WasmResult, LogLevel } from "./enums";
-import { HostBuffer, clearReturnSlots, returnValueSlot } from "./memory";
+import { HostBuffer, clearReturnSlots, returnPtrSlot, returnSizeSlot, returnValueSlot } from "./memory";
 
 // ---- logging -------------------------------------------------------------
 
@@ -53,6 +53,44 @@ export function randomU64(): u64 {
   store<u64>(returnValueSlot(), 0);
   if (raw.wasi_random_get(returnValueSlot(), 8) != 0) return 0;
   return load<u64>(returnValueSlot());
+}
+
+/** More variables or bytes than this in the VM's environment are taken for a host error. */
+const MAX_ENVIRONMENT_COUNT: u32 = 4096;
+const MAX_ENVIRONMENT_BYTES: u32 = 1 << 20;
+
+/**
+ * The value of the VM's environment variable `name`, or null if it has none
+ * (Envoy leaves out a host_env_keys entry its own environment lacks). For
+ * secrets that must not sit in the filter's configuration text; read at
+ * configuration, never per request.
+ */
+export function environmentVariable(name: string): string | null {
+  clearReturnSlots();
+  if (raw.wasi_environ_sizes_get(returnPtrSlot(), returnSizeSlot()) != 0) return null;
+  const count = load<u32>(returnPtrSlot());
+  const bytes = load<u32>(returnSizeSlot());
+  if (count == 0 || bytes == 0 || count > MAX_ENVIRONMENT_COUNT || bytes > MAX_ENVIRONMENT_BYTES) return null;
+  const pointers = heap.alloc(<usize>count << 2);
+  const text = heap.alloc(<usize>bytes);
+  const end = text + <usize>bytes;
+  const prefix = String.UTF8.encode(name + "=");
+  const prefixLength = <usize>prefix.byteLength;
+  let value: string | null = null;
+  if (raw.wasi_environ_get(pointers, text) == 0) {
+    for (let i: u32 = 0; i < count && value === null; i++) {
+      const start = <usize>load<u32>(pointers + (<usize>i << 2));
+      if (start < text || start >= end) continue;
+      let stop = start;
+      while (stop < end && load<u8>(stop) != 0) stop++;
+      if (stop - start >= prefixLength && memory.compare(start, changetype<usize>(prefix), prefixLength) == 0) {
+        value = String.UTF8.decodeUnsafe(start + prefixLength, stop - start - prefixLength);
+      }
+    }
+  }
+  heap.free(pointers);
+  heap.free(text);
+  return value;
 }
 
 export function setTickPeriodMs(ms: u32): void {

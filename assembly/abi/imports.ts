@@ -53,3 +53,18 @@ export declare function wasi_clock_time_get(clockId: u32, precision: u64, timePt
 // @ts-ignore: decorator
 @external("wasi_snapshot_preview1", "random_get")
 export declare function wasi_random_get(bufPtr: usize, bufLen: usize): u16;
+
+/**
+ * WASI's environment, which the SDK does not declare either: the VM's
+ * vm_config.environment_variables (Envoy: host_env_keys read from Envoy's own
+ * environment, and key_values), written by proxy-wasm-cpp-host as one
+ * "KEY=VALUE\0" per variable (src/exports.cc wasi_unstable_environ_get,
+ * wasi_unstable_environ_sizes_get).
+ */
+// @ts-ignore: decorator
+@external("wasi_snapshot_preview1", "environ_sizes_get")
+export declare function wasi_environ_sizes_get(countPtr: usize, bufSizePtr: usize): u16;
+
+// @ts-ignore: decorator
+@external("wasi_snapshot_preview1", "environ_get")
+export declare function wasi_environ_get(environPtr: usize, bufPtr: usize): u16;

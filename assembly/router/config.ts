@@ -60,6 +60,13 @@ export class PeersConfig {
   cluster: string = "";
   /** The secret every replica shares: an ask without it is not answered. */
   token: string = "";
+  /**
+   * Instead of `token`: the name of the VM's environment variable that holds
+   * it (Envoy: vm_config.environment_variables), so that the secret can come
+   * from a Kubernetes Secret rather than sit in the configuration's text. The
+   * root reads it at configuration (root.ts) and fills `token`.
+   */
+  tokenEnv: string = "";
   /** The path asks are sent to; never one of the inference paths. */
   path: string = "/.well-known/prefix-router/decisions";
   intervalMs: i32 = 100;
@@ -70,6 +77,23 @@ export class PeersConfig {
 export const PEER_TOKEN_HEADER = "x-prefix-router-peer-token";
 /** The shortest token accepted: 16 characters of a random secret are beyond guessing. */
 const MIN_PEER_TOKEN: i32 = 16;
+
+/** What is wrong with a peers' token (it travels as a header value), or null. The message never quotes it. */
+export function peerTokenError(v: string): string | null {
+  if (v.length >= MIN_PEER_TOKEN && v.length <= 256 && isToken(v)) return null;
+  return "must be " + MIN_PEER_TOKEN.toString() + " to 256 letters, digits or -._~!#$%&'*+^`| (a random secret)";
+}
+
+/** A portable environment variable name (POSIX.1-2017, 8.1), at most 128 characters. */
+function isEnvironmentName(v: string): bool {
+  if (v.length == 0 || v.length > 128) return false;
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    const letter = (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x5F;
+    if (!letter && !(i > 0 && c >= 0x30 && c <= 0x39)) return false;
+  }
+  return true;
+}
 
 export class EndpointConfig {
   constructor(public address: string, public metricsAddress: string) {}
@@ -620,9 +644,14 @@ function readPeers(rd: Reader): PeersConfig | null {
     else if (key == "token") {
       const v = rd.string(field);
       if (v === null) return null;
-      if (v.length < MIN_PEER_TOKEN || v.length > 256 || !isToken(v)) {
-        rd.fail(field, "must be " + MIN_PEER_TOKEN.toString() + " to 256 letters, digits or -._~!#$%&'*+^`| (a random secret)");
-      } else p.token = v;
+      const bad = peerTokenError(v);
+      if (bad !== null) rd.fail(field, bad);
+      else p.token = v;
+    } else if (key == "tokenEnv") {
+      const v = rd.string(field);
+      if (v === null) return null;
+      if (!isEnvironmentName(v)) rd.fail(field, "must be an environment variable's name: a letter or _, then letters, digits or _, at most 128");
+      else p.tokenEnv = v;
     } else if (key == "path") {
       const v = rd.string(field);
       if (v !== null && (!v.startsWith("/") || v.indexOf("?") >= 0 || hasControlOrSpace(v))) {
@@ -636,7 +665,8 @@ function readPeers(rd: Reader): PeersConfig | null {
   if (p.addresses.length > 0 && p.members !== null) rd.fail("peers", "give either addresses or members, not both");
   else if (p.addresses.length == 0 && p.members === null) rd.fail("peers.addresses", "at least one address is required (or members, to follow a cluster)");
   else if (p.cluster.length == 0) rd.fail("peers.cluster", "required");
-  else if (p.token.length == 0) rd.fail("peers.token", "required");
+  else if (p.token.length > 0 && p.tokenEnv.length > 0) rd.fail("peers", "give either token or tokenEnv, not both");
+  else if (p.token.length == 0 && p.tokenEnv.length == 0) rd.fail("peers.token", "required (or tokenEnv, the environment variable that holds it)");
   return rd.ok() ? p : null;
 }
 

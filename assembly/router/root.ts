@@ -17,7 +17,7 @@ import { StreamHost } from "./stream_host";
 import { BufferType, LogLevel } from "../abi/enums";
 import { HostBuffer } from "../abi/memory";
 import * as host from "../abi/host";
-import { parseConfig } from "./config";
+import { parseConfig, peerTokenError, Config } from "./config";
 import { Router, nowMs, logError } from "./router";
 import { RouterStream } from "./stream";
 import { Pass } from "./stats";
@@ -29,6 +29,26 @@ const REPROBE_MS: i64 = 30000;
 /** Applies a period TickPace asked for; 0: keep the one running. */
 function setTickPeriod(periodMs: u32): void {
   if (periodMs != 0) host.setTickPeriodMs(periodMs);
+}
+
+/**
+ * peers.tokenEnv: the token from the VM's environment, checked as a token
+ * written in the configuration is. Returns what is wrong, or null; a message
+ * names the variable, never its value.
+ */
+function readPeerToken(config: Config): string | null {
+  const peers = config.peers;
+  if (peers === null || peers.tokenEnv.length == 0) return null;
+  const name = peers.tokenEnv;
+  const value = host.environmentVariable(name);
+  if (value === null) {
+    return "peers.tokenEnv: the Wasm VM has no environment variable " + name +
+      " (Envoy: set it in Envoy's environment and name it in vm_config.environment_variables.host_env_keys)";
+  }
+  const bad = peerTokenError(value);
+  if (bad !== null) return "peers.tokenEnv: the value of " + name + " " + bad;
+  peers.token = value;
+  return null;
 }
 
 export class RouterRoot extends StreamHost {
@@ -54,6 +74,11 @@ export class RouterRoot extends StreamHost {
     const config = result.config;
     if (config === null) {
       logError("invalid configuration: " + result.error);
+      return false;
+    }
+    const tokenError = readPeerToken(config);
+    if (tokenError !== null) {
+      logError("invalid configuration: " + tokenError);
       return false;
     }
     host.getProperty("plugin_root_id", buf);

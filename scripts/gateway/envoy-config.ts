@@ -141,8 +141,15 @@ export interface PeersInput {
    * hosts through the admin guard; needs a fixed admin port.
    */
   dns?: string;
-  /** The secret all replicas share (16 or more characters). */
-  token: string;
+  /** The secret all replicas share (16 or more characters); or `tokenEnv` instead. */
+  token?: string;
+  /**
+   * Instead of `token`: the name of an environment variable of Envoy's that
+   * holds it (a Kubernetes Secret, say). The Wasm VM sees it through
+   * vm_config.environment_variables.host_env_keys, and the filter's
+   * configuration names the variable, never the secret.
+   */
+  tokenEnv?: string;
   intervalMs?: number;
 }
 
@@ -413,18 +420,23 @@ export interface ResolvedPeers {
   addresses: string[] | null;
   /** With `dns`: the STRICT_DNS cluster's name and port, and the admin guard's socket. */
   dns: { host: string; port: number; adminGuardSocket: string } | null;
-  token: string;
+  /** Exactly one of token and tokenEnv is set. */
+  token: string | null;
+  tokenEnv: string | null;
   intervalMs: number | null;
 }
 
 function peersOf(p: PeersInput | undefined, input: GatewayConfigInput, admin: SocketAddress): ResolvedPeers | null {
   if (p === undefined) return null;
-  if (typeof p.token !== "string" || p.token.length < 16) throw new GatewayConfigError("peers.token", "at least 16 characters of a random secret");
+  if ((p.token === undefined) === (p.tokenEnv === undefined)) throw new GatewayConfigError("peers", "give either token or tokenEnv");
+  if (p.token !== undefined && (typeof p.token !== "string" || p.token.length < 16)) throw new GatewayConfigError("peers.token", "at least 16 characters of a random secret");
+  if (p.tokenEnv !== undefined && !ENVIRONMENT_NAME.test(String(p.tokenEnv))) throw new GatewayConfigError("peers.tokenEnv", `"${p.tokenEnv}": not an environment variable's name (a letter or _, then letters, digits or _)`);
+  const secret = { token: p.token ?? null, tokenEnv: p.tokenEnv ?? null };
   const intervalMs = optionalInteger("peers.intervalMs", p.intervalMs, 10, 3_600_000);
   if ((p.addresses === undefined) === (p.dns === undefined)) throw new GatewayConfigError("peers", "give either addresses or dns");
   if (p.addresses !== undefined) {
     if (!Array.isArray(p.addresses) || p.addresses.length === 0) throw new GatewayConfigError("peers.addresses", "at least one address is required");
-    return { addresses: [...p.addresses], dns: null, token: p.token, intervalMs };
+    return { addresses: [...p.addresses], dns: null, ...secret, intervalMs };
   }
   const m = /^([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?):(\d{1,5})$/.exec(String(p.dns));
   const port = m === null ? 0 : Number(m[3]);
@@ -433,8 +445,11 @@ function peersOf(p: PeersInput | undefined, input: GatewayConfigInput, admin: So
   const adminGuardSocket = input.adminGuardSocket ?? DEFAULT_ADMIN_GUARD_SOCKET;
   const socketError = socketPathError(adminGuardSocket);
   if (socketError !== null) throw new GatewayConfigError("adminGuardSocket", `"${adminGuardSocket}": ${socketError}`);
-  return { addresses: null, dns: { host: m[1], port, adminGuardSocket }, token: p.token, intervalMs };
+  return { addresses: null, dns: { host: m[1], port, adminGuardSocket }, ...secret, intervalMs };
 }
+
+/** A portable environment variable name (POSIX.1-2017, 8.1), as the filter accepts for peers.tokenEnv. */
+const ENVIRONMENT_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
 // ---- the filter's configuration ------------------------------------------------------------
 
@@ -478,7 +493,7 @@ export function filterConfiguration(c: GatewayConfig): Record<string, unknown> {
     out.peers = {
       ...(p.addresses !== null ? { addresses: p.addresses } : { members: { cluster: NAMES.peersCluster, adminCluster: NAMES.adminGuard } }),
       cluster: NAMES.metricsCluster,
-      token: p.token,
+      ...(p.token !== null ? { token: p.token } : { tokenEnv: p.tokenEnv }),
       ...(p.intervalMs === null ? {} : { intervalMs: p.intervalMs }),
     };
   }
@@ -528,6 +543,8 @@ function wasmFilter(c: GatewayConfig): Record<string, unknown> {
       vm_id: NAMES.vmId,
       runtime: "envoy.wasm.runtime.v8",
       code: { local: { filename: c.wasmFile } },
+      // peers.tokenEnv: Envoy hands the VM this variable of its own environment (absent there, absent here).
+      ...(c.peers?.tokenEnv != null ? { environment_variables: { host_env_keys: [c.peers.tokenEnv] } } : {}),
     },
     configuration: typed("google.protobuf.StringValue", { value: filterConfigurationText(c) }),
   };

@@ -122,6 +122,8 @@ export interface StartOptions {
   fileFlushIntervalMs?: number;
   /** Every line Envoy (or func-e) prints. */
   onOutput?: (line: string) => void;
+  /** More environment for Envoy's process (e.g. a variable that vm_config.environment_variables hands the VM). */
+  env?: Record<string, string>;
 }
 
 export interface RunningEnvoy {
@@ -174,7 +176,7 @@ export async function startEnvoy(runner: EnvoyRunner, options: StartOptions): Pr
   await rm(options.adminAddressPath, { force: true });
   const child = spawn(runner.command, args, {
     cwd: options.cwd,
-    env: { ...process.env, ...runner.env },
+    env: { ...process.env, ...runner.env, ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const recent: string[] = [];

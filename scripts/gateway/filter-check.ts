@@ -25,6 +25,9 @@ export async function checkFilterConfiguration(wasm: string | Uint8Array, c: Gat
       concurrency: 1,
       allowOnHeadersStopIteration: c.holdsHeaders,
       failurePolicy: "FAIL_OPEN",
+      // peers.tokenEnv: the secret is in Envoy's environment where it runs, not here; a stand-in of
+      // the accepted form lets the check cover everything else.
+      ...(c.peers?.tokenEnv != null ? { environment: { [c.peers.tokenEnv]: "stand-in-token-for-the-check" } } : {}),
     });
     return null;
   } catch (e) {

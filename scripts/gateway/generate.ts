@@ -56,6 +56,8 @@ export const USAGE = `usage: node --import tsx scripts/gateway/config.ts (--endp
                           Service) and their listener port; Envoy resolves it and the filter follows its hosts
                           through the admin guard (needs a fixed --admin port)
   --peer-token-file FILE  the secret all replicas share, 16 or more characters (the file's first line)
+  --peer-token-env NAME   instead of --peer-token-file: Envoy's environment variable that holds the secret (e.g.
+                          from a Kubernetes Secret); the config names the variable, never the secret
   --filter-json JSON      more filter fields, e.g. '{"weights":{"prefix":4}}'
   --no-access-log         no stdout access log
   --format F              envoy (bootstrap YAML, default) | filter (the filter's JSON configuration)
@@ -96,6 +98,7 @@ export function parseGenerateArgs(argv: string[]): GenerateRequest {
       peers: { type: "string" },
       "peers-dns": { type: "string" },
       "peer-token-file": { type: "string" },
+      "peer-token-env": { type: "string" },
       "no-access-log": { type: "boolean", default: false },
       format: { type: "string", default: "envoy" },
       out: { type: "string" },
@@ -137,11 +140,14 @@ export function parseGenerateArgs(argv: string[]): GenerateRequest {
   if (values.eds !== undefined && values["ecds-endpoints"] !== undefined) throw new Error("--ecds-endpoints: not with --eds (the filter follows the cluster's hosts)");
   const peerList = values.peers !== undefined || values["peers-dns"] !== undefined;
   if (values.peers !== undefined && values["peers-dns"] !== undefined) throw new Error("--peers and --peers-dns: give one");
-  if (peerList !== (values["peer-token-file"] !== undefined)) throw new Error("--peers (or --peers-dns) and --peer-token-file go together");
-  const token = () => readFileSync(values["peer-token-file"]!, "utf8").split("\n")[0].trim();
+  const tokenFile = values["peer-token-file"];
+  const tokenEnv = values["peer-token-env"];
+  if (tokenFile !== undefined && tokenEnv !== undefined) throw new Error("--peer-token-file and --peer-token-env: give one");
+  if (peerList !== (tokenFile !== undefined || tokenEnv !== undefined)) throw new Error("--peers (or --peers-dns) and --peer-token-file (or --peer-token-env) go together");
+  const secret = () => (tokenEnv !== undefined ? { tokenEnv } : { token: readFileSync(tokenFile!, "utf8").split("\n")[0].trim() });
   const peers = !peerList ? undefined : values.peers !== undefined
-    ? { addresses: values.peers.split(",").map((a) => a.trim()).filter((a) => a.length > 0), token: token() }
-    : { dns: values["peers-dns"], token: token() };
+    ? { addresses: values.peers.split(",").map((a) => a.trim()).filter((a) => a.length > 0), ...secret() }
+    : { dns: values["peers-dns"], ...secret() };
   const input: GatewayConfigInput = {
     endpoints: values.endpoints === undefined ? undefined : parseEndpointList(values.endpoints),
     eds: values.eds,

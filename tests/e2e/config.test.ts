@@ -224,6 +224,31 @@ test("stats_tags: the filter's stat names come out of /stats/prometheus as label
   }
 });
 
+test("peers' token from Envoy's environment: the config names the variable, Envoy hands it to the VM, the secret appears nowhere", async () => {
+  const name = "PREFIX_ROUTER_PEER_TOKEN";
+  const { config, wasm, filter } = parts({ peers: { addresses: ["10.0.1.1:10000", "10.0.1.2:10000"], tokenEnv: name } });
+  assert.deepEqual(wasm.vm_config.environment_variables, { host_env_keys: [name] });
+  assert.equal(filter.peers.tokenEnv, name);
+  assert.equal(filter.peers.token, undefined);
+  assert.equal(await checkFilterConfiguration(WASM, config), null, "the filter accepts it (with a stand-in value)");
+  // With a token instead, no environment is handed over.
+  const given = parts({ peers: { addresses: ["10.0.1.1:10000"], token: "a-token-of-24-characters" } });
+  assert.equal(given.wasm.vm_config.environment_variables, undefined);
+  assert.equal(given.filter.peers.token, "a-token-of-24-characters");
+  for (const [peers, field] of [
+    [{ addresses: ["10.0.1.1:10000"], token: "a-token-of-24-characters", tokenEnv: name }, "peers"],
+    [{ addresses: ["10.0.1.1:10000"] }, "peers"],
+    [{ addresses: ["10.0.1.1:10000"], tokenEnv: "1ST" }, "peers.tokenEnv"],
+    [{ addresses: ["10.0.1.1:10000"], tokenEnv: "A-B" }, "peers.tokenEnv"],
+  ] as const) {
+    assert.throws(() => resolveConfig({ endpoints: FOUR, peers }), (e: unknown) => e instanceof GatewayConfigError && e.field === field, JSON.stringify(peers));
+  }
+  const cli = spawnSync(process.execPath, ["--import", "tsx", "scripts/gateway/config.ts", "--endpoints", "127.0.0.1:8001", "--peers", "127.0.0.1:10000", "--peer-token-env", name, "--no-check"], { cwd: ROOT, encoding: "utf8" });
+  assert.equal(cli.status, 0, cli.stderr);
+  assert.match(cli.stdout, new RegExp(`host_env_keys:\\s*\\n\\s*- ${name}`));
+  assert.match(cli.stdout, new RegExp(`"tokenEnv": "${name}"`));
+});
+
 test("config.ts CLI: writes the bootstrap to stdout, and fails in one line on a bad address", () => {
   const ok = spawnSync(process.execPath, ["--import", "tsx", "scripts/gateway/config.ts", "--endpoints", "127.0.0.1:8001", "--no-check"], { cwd: ROOT, encoding: "utf8" });
   assert.equal(ok.status, 0, ok.stderr);

@@ -39,6 +39,8 @@ import { http, text } from "./scenarios.ts";
 import { stats, waitFor } from "./live-traffic.ts";
 
 const TOKEN = "e2e-peers-token-5f0c9a1d7b3e";
+/** The variable of B's Envoy that holds the token (peers.tokenEnv). */
+const TOKEN_ENV = "PREFIX_ROUTER_E2E_PEER_TOKEN";
 const PEER_PATH = "/.well-known/prefix-router/decisions";
 const TOKEN_HEADER = "x-prefix-router-peer-token";
 const P = "wasmcustom.prefix_router.";
@@ -99,12 +101,16 @@ envoyTest("two Envoy replicas with peers: decisions cross, the answer needs the 
     const addressA = `127.0.0.1:${portA}`;
     const addressB = `127.0.0.1:${portB}`;
     const peers = { addresses: [addressA, addressB], token: TOKEN };
+    // B reads the token from Envoy's environment (peers.tokenEnv; vm_config.environment_variables.host_env_keys),
+    // as a Kubernetes Secret would hand it over: every ask and answer below between A and B also checks that
+    // Envoy's WASI environ_get gives the VM exactly the variable's value.
+    const peersFromEnvironment = { addresses: [addressA, addressB], tokenEnv: TOKEN_ENV };
     const started = await Promise.allSettled([
       startEnvoyGateway({
         listen: addressA, peers, filter: { kvSaturation: 0.9 },
         endpoints: servers.map((s, i) => ({ address: s.address, metricsAddress: pages[i].address })),
       }, { concurrency: 2 }),
-      startEnvoyGateway({ listen: addressB, peers, endpoints }, { concurrency: 2 }),
+      startEnvoyGateway({ listen: addressB, peers: peersFromEnvironment, endpoints }, { concurrency: 2, env: { [TOKEN_ENV]: TOKEN } }),
       startEnvoyGateway({ endpoints }, { concurrency: 1 }),
     ]);
     for (const s of started) if (s.status === "fulfilled") gateways.push(s.value);

@@ -38,22 +38,22 @@ interface Validation {
 }
 
 /** `envoy --mode validate -c FILE` from the repository root (the configs name build/prefix_router.wasm relative to it). */
-async function validate(configPath: string): Promise<Validation> {
+async function validate(configPath: string, env: Record<string, string> = {}): Promise<Validation> {
   const { runner } = await requireEnvoy();
   return new Promise((resolve) => {
     execFile(
       runner.command,
       [...runner.prefix, "--mode", "validate", "-c", configPath, "--log-level", "warn", "--component-log-level", "wasm:info"],
-      { cwd: ROOT, env: { ...process.env, ...runner.env }, timeout: 60_000, maxBuffer: 4 << 20 },
+      { cwd: ROOT, env: { ...process.env, ...runner.env, ...env }, timeout: 60_000, maxBuffer: 4 << 20 },
       (error, stdout, stderr) => resolve({ ok: error === null, output: `${stdout}\n${stderr}` }),
     );
   });
 }
 
-async function validateObject(name: string, bootstrap: Obj): Promise<Validation> {
+async function validateObject(name: string, bootstrap: Obj, env: Record<string, string> = {}): Promise<Validation> {
   const path = join(dir, `${name}.yaml`);
   await writeFile(path, YAML.stringify(bootstrap));
-  return validate(path);
+  return validate(path, env);
 }
 
 function assertValid(v: Validation, what: string): void {
@@ -106,6 +106,24 @@ envoyTest("validation runs the filter: a configuration the filter refuses fails 
   const v = await validateObject("refused", withFilterJson(bootstrap(), '{"endpoints":[{"address":"127.0.0.1:8001"}],"weights":{"prefix":-1}}'));
   assert.equal(v.ok, false, "Envoy accepted a configuration the filter must refuse");
   assert.match(v.output, /prefix-router: invalid configuration: weights\.prefix/);
+});
+
+envoyTest("peers.tokenEnv: Envoy hands the VM the variable host_env_keys names; without it in Envoy's environment the filter refuses the configuration", { timeout: 60_000 }, async () => {
+  const name = "PREFIX_ROUTER_VALIDATE_PEER_TOKEN";
+  const config = resolveConfig({
+    endpoints: ["127.0.0.1:8001"], wasmFile: WASM, listen: "127.0.0.1:0", admin: "127.0.0.1:0",
+    peers: { addresses: ["127.0.0.1:10000"], tokenEnv: name },
+  });
+  const b = envoyBootstrap(config) as Obj;
+  assert.deepEqual(wasmFilter(b).typed_config.config.vm_config.environment_variables, { host_env_keys: [name] });
+  assertValid(await validateObject("token-env", b, { [name]: "validate-token-0123456789" }), "a bootstrap whose token is in Envoy's environment");
+  const absent = await validateObject("token-env-absent", b);
+  assert.equal(absent.ok, false, "Envoy accepted a configuration whose token variable is not set");
+  assert.match(absent.output, new RegExp(`peers\\.tokenEnv: the Wasm VM has no environment variable ${name}`));
+  const short = await validateObject("token-env-short", b, { [name]: "too-short" });
+  assert.equal(short.ok, false);
+  assert.match(short.output, new RegExp(`peers\\.tokenEnv: the value of ${name} must be 16 to 256`));
+  assert.doesNotMatch(short.output, /too-short/, "the value is not logged");
 });
 
 envoyTest("Envoy Gateway manifests: the filter's config and the EnvoyProxy bootstrap merge validate in Envoy", { timeout: 60_000 }, async () => {

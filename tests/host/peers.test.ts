@@ -6,7 +6,7 @@
 // (scripts/eval/policies/prefix-router.ts askPeer does the same).
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { Envoy, VirtualClock, withOwnMonotonicOrigin, type CalloutReply, type CalloutRequest, type HttpStream, type Plugin } from "../../scripts/host/index.ts";
+import { ConfigRejectedError, Envoy, VirtualClock, withOwnMonotonicOrigin, type CalloutReply, type CalloutRequest, type HttpStream, type Plugin } from "../../scripts/host/index.ts";
 import { ROUTER_WASM, addresses, chatBody, header, send, text } from "../router/harness.ts";
 import { vllmPage } from "../router/metrics-server.ts";
 
@@ -73,6 +73,8 @@ interface ReplicaOptions {
   seed?: number;
   /** Envoy's admin API as the admin guard forwards it (an "admin_guard" cluster): for peers.members. */
   admin?: (req: CalloutRequest) => CalloutReply;
+  /** The VM's environment (vm_config.environment_variables), WASI environ_get's answer. */
+  environment?: Record<string, string>;
 }
 
 async function addReplica(w: World, k: number, opts: ReplicaOptions = {}): Promise<Replica> {
@@ -112,6 +114,7 @@ async function addReplica(w: World, k: number, opts: ReplicaOptions = {}): Promi
     configuration: JSON.stringify(configuration),
     concurrency: opts.vms ?? 2,
     allowOnHeadersStopIteration: true,
+    ...(opts.environment === undefined ? {} : { environment: opts.environment }),
   });
   const r: Replica = { address, envoy, plugin, asksTo };
   const before = w.byAddress.get(address);
@@ -342,6 +345,65 @@ describe("peers: trading decisions between two Envoys", () => {
     await run(w, 300);
     assert.equal(counter(b, "peers.decisions_imported"), 1);
     shutdown(w);
+  });
+});
+
+describe("peers: the token from the VM's environment (peers.tokenEnv)", () => {
+  const ENV = "PREFIX_ROUTER_PEER_TOKEN";
+
+  test("a replica that reads the token from its environment trades decisions with one that was given it", async () => {
+    const w = world();
+    const both = [peerAddress(0), peerAddress(1)];
+    const light = ENDPOINTS[3];
+    // Other variables around it: the lookup takes the whole name, not a prefix of another.
+    const environment = { [`${ENV}_OLD`]: "x".repeat(20), PATH: "/usr/bin", [ENV]: TOKEN, [`A${ENV}`]: "y".repeat(20) };
+    const a = await addReplica(w, 0, {
+      peers: both, config: { replicas: 1 }, page: ((e) => (e === light ? IDLE_PAGE : BUSY_PAGE)),
+      peersConfig: { token: undefined, tokenEnv: ENV }, environment,
+    });
+    const b = await addReplica(w, 1, { peers: both });
+    await run(w, 500);
+    for (let i = 0; i < 4; i++) assert.equal(send(a, chatBody(firstTurn(i)), { complete: true }).destination, light);
+    await run(w, 300);
+    assert.equal(counter(b, "peers.decisions_imported"), 4, "B's asks carry the token A read from its environment");
+    assert.ok(counter(a, "peers.asks_answered") >= 1, "A's asks carry it too");
+    assert.equal(counter(a, "peers.ask_failures") + counter(b, "peers.ask_failures"), 0);
+    // The token A answers to is exactly the variable's value.
+    const s = ask(a, { token: "x".repeat(20) });
+    assert.equal(s.localResponse, null, "another variable's value is not the token");
+    s.complete();
+    assert.equal(ask(a).localResponse?.status, 200);
+    shutdown(w);
+  });
+
+  /** The configuration error the filter logs, from a rejected addReplica. */
+  async function refusal(opts: ReplicaOptions): Promise<string> {
+    const w = world();
+    try {
+      await addReplica(w, 0, opts);
+    } catch (e) {
+      assert.ok(e instanceof ConfigRejectedError, `expected the configuration refused, got ${e}`);
+      return e.message;
+    } finally {
+      shutdown(w);
+    }
+    assert.fail("the configuration was accepted");
+  }
+
+  test("a variable that is missing, too short or not a token, a bad name, or both token and tokenEnv: the configuration is refused, the value never logged", async () => {
+    const missing = await refusal({ peersConfig: { token: undefined, tokenEnv: ENV }, environment: { OTHER: TOKEN } });
+    assert.match(missing, /peers\.tokenEnv: the Wasm VM has no environment variable PREFIX_ROUTER_PEER_TOKEN .*host_env_keys/);
+    const none = await refusal({ peersConfig: { token: undefined, tokenEnv: ENV } });
+    assert.match(none, /no environment variable PREFIX_ROUTER_PEER_TOKEN/);
+    const short = await refusal({ peersConfig: { token: undefined, tokenEnv: ENV }, environment: { [ENV]: "short-secret" } });
+    assert.match(short, /peers\.tokenEnv: the value of PREFIX_ROUTER_PEER_TOKEN must be 16 to 256/);
+    assert.doesNotMatch(short, /short-secret/, "the value is not logged");
+    const spaced = await refusal({ peersConfig: { token: undefined, tokenEnv: ENV }, environment: { [ENV]: "a secret with spaces in it" } });
+    assert.doesNotMatch(spaced, /secret with/);
+    assert.match(await refusal({ peersConfig: { token: undefined, tokenEnv: "9LIVES" } }), /peers\.tokenEnv: must be an environment variable's name/);
+    assert.match(await refusal({ peersConfig: { token: undefined, tokenEnv: "A=B" } }), /peers\.tokenEnv: must be an environment variable's name/);
+    assert.match(await refusal({ peersConfig: { tokenEnv: ENV }, environment: { [ENV]: TOKEN } }), /peers: give either token or tokenEnv, not both/);
+    assert.match(await refusal({ peersConfig: { token: undefined } }), /peers\.token: required \(or tokenEnv/);
   });
 });
 
