@@ -10,6 +10,8 @@
 //          [--limit 1500] [--seed 1] [--candidates '{"name":{config overrides},…}'] [--baselines a,b,…]
 //          [--part k/n] [--json FILE]          run the cells of slice k of n, append results to FILE
 //          [--wasm FILE]                       the candidates run this build of the filter
+//          [--max-load-steps N]                also find each policy's highest sustainable load (p90 TTFT
+//                                              under 1 s, run.ts searchSustainableLoad), N bisection steps
 //        node --import tsx scripts/eval/grid.ts --summarize FILE[,FILE…] [--out FILE.md]
 import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
@@ -31,6 +33,7 @@ const { values } = parseArgs({
     summarize: { type: "string" },
     wasm: { type: "string" },
     out: { type: "string" },
+    "max-load-steps": { type: "string", default: "0" },
   },
 });
 
@@ -45,6 +48,10 @@ interface Result {
   hitRate: number;
   ttftMeanMs: number;
   ttftP90Ms: number;
+  /** With --max-load-steps: the highest load the policy sustains in this cell (the same in each of its rows). */
+  sustains?: number;
+  /** …and true when every load tried passed (it sustains at least that). */
+  sustainsEveryLoad?: boolean;
 }
 
 const list = (s: string) => s.split(",").map((x) => x.trim()).filter((x) => x !== "");
@@ -63,11 +70,13 @@ async function runCells(): Promise<void> {
     const r = await runEval({
       workload: cell.workload, servers: cell.servers, timeScales: loads.map((l) => 1 / l), seed: Number(values.seed),
       limit: Number(values.limit), policies: [...baselines, ...Object.keys(factories)], factories, progress: false, log: () => {},
+      maxLoadSteps: Number(values["max-load-steps"]),
     });
     const rows: Result[] = r.runs.flatMap((run, k) => run.policies.map((p) => ({
       workload: cell.workload, servers: cell.servers, load: loads[k],
       policy: p.name.replace(/^candidate:/, ""), candidate: p.name.startsWith("candidate:"),
       hitRate: p.summary.hitRate, ttftMeanMs: p.summary.ttftMeanMs, ttftP90Ms: p.summary.ttftP90Ms,
+      ...(p.sustainable === undefined ? {} : { sustains: p.sustainable.load, sustainsEveryLoad: p.sustainable.failsAt === Infinity }),
     })));
     const text = rows.map((x) => JSON.stringify(x)).join("\n") + "\n";
     if (values.json) appendFileSync(values.json, text);
@@ -116,7 +125,50 @@ function summarize(files: string[]): string {
     const cell = (r?: Result) => (r ? `${fmt(r.ttftMeanMs)} / ${fmt(r.ttftP90Ms)} (${(r.hitRate * 100).toFixed(0)}%)` : "–");
     out.push(`| ${b.workload} | ${b.servers} | ${b.load}× | ${b.policy} ${cell(b)} | ${names.map((n) => cell(rs.find((r) => r.candidate && r.policy === n))).join(" | ")} |`);
   }
+  out.push(...sustainableLoads(results, names));
   return out.join("\n") + "\n";
+}
+
+/**
+ * With --max-load-steps: per cell (workload · servers), each candidate's
+ * highest sustainable load against the best baseline's. A load every policy
+ * passed up to the top of the sweep is written "≥ L" and ties with another
+ * "≥ L".
+ */
+function sustainableLoads(results: Result[], names: string[]): string[] {
+  const measured = results.filter((r) => r.sustains !== undefined);
+  if (measured.length === 0) return [];
+  const cells = new Map<string, Map<string, Result>>();
+  for (const r of measured) {
+    const k = `${r.workload} · ${r.servers}`;
+    if (!cells.has(k)) cells.set(k, new Map());
+    cells.get(k)!.set(`${r.candidate ? "c" : "b"}:${r.policy}`, r);
+  }
+  const text = (r: Result) => `${r.sustainsEveryLoad ? "≥ " : ""}${r.sustains!.toFixed(2)}×`;
+  const out = ["", "Highest sustainable load (p90 TTFT under 1 s) per workload · servers; ratio = candidate over the best baseline (above 1: it sustains more).", ""];
+  out.push(`| workload · servers | best baseline | ${names.join(" | ")} |`, `|---|---|${names.map(() => "---|").join("")}`);
+  const worst = new Map<string, { ratio: number; cell: string; atLeast: number }>(names.map((n) => [n, { ratio: Infinity, cell: "", atLeast: 0 }]));
+  for (const [cell, rs] of [...cells.entries()].sort(([a], [b]) => a.localeCompare(b, "en", { numeric: true }))) {
+    const base = [...rs.entries()].filter(([k]) => k.startsWith("b:")).map(([, r]) => r).sort((a, b) => b.sustains! - a.sustains!);
+    if (base.length === 0) continue;
+    const b = base[0];
+    const row = names.map((n) => {
+      const c = rs.get(`c:${n}`);
+      if (c === undefined) return "–";
+      const ratio = b.sustains! > 0 ? c.sustains! / b.sustains! : Infinity;
+      const w = worst.get(n)!;
+      if (ratio >= 1 || (c.sustainsEveryLoad && b.sustainsEveryLoad)) w.atLeast++;
+      if (ratio < w.ratio) worst.set(n, { ...w, ratio, cell });
+      return `${text(c)} (${Number.isFinite(ratio) ? ratio.toFixed(2) : "∞"})`;
+    });
+    out.push(`| ${cell} | ${b.policy} ${text(b)} | ${row.join(" | ")} |`);
+  }
+  out.push("", "| candidate | cells at or above the best baseline | lowest ratio (cell) |", "|---|---:|---|");
+  for (const n of names) {
+    const w = worst.get(n)!;
+    out.push(`| ${n} | ${w.atLeast} of ${cells.size} | ${w.ratio.toFixed(2)} (${w.cell}) |`);
+  }
+  return out;
 }
 
 if (values.summarize) {

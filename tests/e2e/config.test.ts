@@ -13,7 +13,7 @@ import YAML from "yaml";
 import { Envoy, VirtualClock } from "../../scripts/host/index.ts";
 import {
   NAMES, envoyBootstrap, filterConfiguration, filterConfigurationText, renderEnvoyYaml, resolveConfig, GatewayConfigError,
-  type GatewayConfigInput,
+  type GatewayConfigInput, type PeersInput,
 } from "../../scripts/gateway/envoy-config.ts";
 import { EXAMPLES, renderExample } from "../../scripts/gateway/generate.ts";
 import { addressError } from "../../scripts/gateway/address.ts";
@@ -235,12 +235,13 @@ test("peers' token from Envoy's environment: the config names the variable, Envo
   const given = parts({ peers: { addresses: ["10.0.1.1:10000"], token: "a-token-of-24-characters" } });
   assert.equal(given.wasm.vm_config.environment_variables, undefined);
   assert.equal(given.filter.peers.token, "a-token-of-24-characters");
-  for (const [peers, field] of [
+  const refused: [PeersInput, string][] = [
     [{ addresses: ["10.0.1.1:10000"], token: "a-token-of-24-characters", tokenEnv: name }, "peers"],
     [{ addresses: ["10.0.1.1:10000"] }, "peers"],
     [{ addresses: ["10.0.1.1:10000"], tokenEnv: "1ST" }, "peers.tokenEnv"],
     [{ addresses: ["10.0.1.1:10000"], tokenEnv: "A-B" }, "peers.tokenEnv"],
-  ] as const) {
+  ];
+  for (const [peers, field] of refused) {
     assert.throws(() => resolveConfig({ endpoints: FOUR, peers }), (e: unknown) => e instanceof GatewayConfigError && e.field === field, JSON.stringify(peers));
   }
   const cli = spawnSync(process.execPath, ["--import", "tsx", "scripts/gateway/config.ts", "--endpoints", "127.0.0.1:8001", "--peers", "127.0.0.1:10000", "--peer-token-env", name, "--no-check"], { cwd: ROOT, encoding: "utf8" });
