@@ -280,19 +280,21 @@ function regenerated(filter: Obj): Obj {
     maxBodyBytes: filter.maxBodyBytes,
     metrics: filter.metrics && { path: filter.metrics.path, timeoutMs: filter.metrics.timeoutMs, dialect: filter.metrics.dialect },
     fallbackHosts: filter.fallbackHosts,
+    // peers.members: the generator's peers cluster, whatever name it resolves (checked by each test).
+    ...(filter.peers === undefined ? {} : { admin: "127.0.0.1:19000", peers: { dns: "peers.invalid:1", tokenEnv: filter.peers.tokenEnv } }),
   });
   const out = filterConfiguration(config);
   if (filter.discovery !== undefined) (out.discovery as Obj).cluster = filter.discovery.cluster;
   return out;
 }
 
-/** The admin guard a manifest carries must be the generator's for that cluster, socket and admin address. */
-function assertAdminGuard(listener: Obj, clusters: Obj[], cluster: string, admin: { ip: string; port: number }): string {
+/** The admin guard a manifest carries must be the generator's for those clusters, socket and admin address. */
+function assertAdminGuard(listener: Obj, clusters: Obj[], followed: string[], admin: { ip: string; port: number }): string {
   const socketPath: string = listener.address.pipe.path;
-  const allowed: string = listener.filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0].match.headers[1].string_match.exact;
-  assert.equal(allowed, adminClustersPath(cluster));
-  assert.deepEqual(listener, adminGuardListener({ clusters: [cluster], socketPath, admin }));
-  assert.deepEqual(clusters, adminGuardClusters({ clusters: [cluster], socketPath, admin }));
+  const routes: Obj[] = listener.filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes;
+  assert.deepEqual(routes.slice(0, -1).map((r) => r.match.headers[1].string_match.exact), followed.map(adminClustersPath));
+  assert.deepEqual(listener, adminGuardListener({ clusters: followed, socketPath, admin }));
+  assert.deepEqual(clusters, adminGuardClusters({ clusters: followed, socketPath, admin }));
   return socketPath;
 }
 
@@ -329,7 +331,32 @@ test("Envoy Gateway manifests: filter config, endpointOverride header, buffer li
   assert.deepEqual(merged.filter((c) => c.name === NAMES.metricsCluster), generated.static_resources.clusters.filter((c: Obj) => c.name === NAMES.metricsCluster));
   // The admin guard: the generator's, for the route's cluster and Envoy Gateway's admin (bootstrap.go EnvoyAdminPort).
   const guardClusters = merged.filter((c) => c.name === NAMES.adminGuard || c.name === NAMES.adminCluster);
-  const socket = assertAdminGuard(boot.static_resources.listeners[0], guardClusters, filter.discovery.cluster, { ip: "127.0.0.1", port: 19000 });
+  const socket = assertAdminGuard(boot.static_resources.listeners[0], guardClusters, [filter.discovery.cluster, filter.peers.members.cluster], { ip: "127.0.0.1", port: 19000 });
+  // The replicas trade decisions (peers): they find each other through a headless Service over this
+  // Gateway's proxy pods (internal/gatewayapi/translator.go OwningGatewayNameLabel), on the listener's
+  // container port (listener.go servicePortToContainerPort: +10000 below 1024), as the generator's
+  // --peers-dns cluster resolves it.
+  const gateway = kind(docs, "Gateway");
+  const service = kind(docs, "Service");
+  assert.equal(service.spec.clusterIP, "None", "headless: the name resolves to every pod");
+  assert.deepEqual(service.spec.selector, {
+    "gateway.envoyproxy.io/owning-gateway-name": gateway.metadata.name,
+    "gateway.envoyproxy.io/owning-gateway-namespace": gateway.metadata.namespace,
+  });
+  const listenerPort: number = gateway.spec.listeners[0].port;
+  const containerPort = listenerPort < 1024 ? listenerPort + 10000 : listenerPort;
+  assert.deepEqual(service.spec.ports.map((p: Obj) => [p.port, p.targetPort]), [[containerPort, containerPort]]);
+  assert.equal(filter.peers.members.cluster, NAMES.peersCluster);
+  assert.equal(filter.peers.members.adminCluster, NAMES.adminGuard);
+  const peersDns = `${service.metadata.name}.${service.metadata.namespace}.svc.cluster.local:${containerPort}`;
+  const withPeers = envoyBootstrap(resolveConfig({ endpoints: FOUR, admin: "127.0.0.1:19000", peers: { dns: peersDns, tokenEnv: filter.peers.tokenEnv } })) as Obj;
+  assert.deepEqual(merged.filter((c) => c.name === NAMES.peersCluster), withPeers.static_resources.clusters.filter((c: Obj) => c.name === NAMES.peersCluster));
+  // The token: a Secret's key in the proxy container's environment, handed to the VM by env.hostKeys; never in the config.
+  assert.equal(filter.peers.token, undefined);
+  assert.deepEqual(wasm.env.hostKeys, [filter.peers.tokenEnv]);
+  const tokenVar = (proxy.spec.provider.kubernetes.envoyDeployment.container.env as Obj[]).find((e) => e.name === filter.peers.tokenEnv);
+  assert.ok(tokenVar?.valueFrom?.secretKeyRef?.name, "the token variable comes from a Secret");
+  assert.notEqual(tokenVar.valueFrom.secretKeyRef.optional, true, "without the Secret the pods do not start (not a gateway without its token)");
   const deployment = proxy.spec.provider.kubernetes.envoyDeployment;
   const mount = deployment.container.volumeMounts.find((m: Obj) => socket.startsWith(`${m.mountPath}/`));
   assert.ok(mount, `no volume mounted where the guard socket ${socket} is`);
@@ -380,7 +407,7 @@ test("Istio manifests: WasmPlugin and EnvoyFilter carry the same filter config; 
   assert.equal(filter.discovery.cluster, `outbound|${serviceMatch.portNumber}||${serviceMatch.service}`);
   const guardListener = clusters.find((p) => p.applyTo === "LISTENER" && p.patch.operation === "ADD")!.patch.value;
   const guardClusters = clusters.filter((p) => p.applyTo === "CLUSTER" && p.patch.operation === "ADD" && p.patch.value.name !== NAMES.metricsCluster).map((p) => p.patch.value);
-  const socket = assertAdminGuard(guardListener, guardClusters, filter.discovery.cluster, { ip: "127.0.0.1", port: 15000 });
+  const socket = assertAdminGuard(guardListener, guardClusters, [filter.discovery.cluster], { ip: "127.0.0.1", port: 15000 });
   assert.ok(socket.startsWith("/etc/istio/proxy/"), "the guard socket is in the istio-agent's emptyDir");
   assert.equal(clusters.find((p) => p.applyTo === "LISTENER")!.patch.value.per_connection_buffer_limit_bytes, 2 * filter.maxBodyBytes);
   // The gateway listener's stats named as the generated configs name them, on the same port.

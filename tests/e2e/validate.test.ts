@@ -131,15 +131,21 @@ envoyTest("Envoy Gateway manifests: the filter's config and the EnvoyProxy boots
   const policy = docs.find((d) => d.kind === "EnvoyExtensionPolicy");
   const proxy = docs.find((d) => d.kind === "EnvoyProxy");
   assert.ok(policy && proxy);
-  // Envoy Gateway hands wasm[].config to the filter as JSON text (internal/xds/translator/wasm.go).
-  const b = withFilterJson(bootstrap(), JSON.stringify(policy.spec.wasm[0].config));
+  // Envoy Gateway hands wasm[].config to the filter as JSON text, and env.hostKeys to the VM as
+  // vm_config.environment_variables.host_env_keys (internal/xds/translator/wasm.go); the variables
+  // come from the proxy container's environment (a Secret there, a stand-in here).
+  const wasm = policy.spec.wasm[0];
+  const b = withFilterJson(bootstrap(), JSON.stringify(wasm.config));
+  const hostKeys: string[] = wasm.env?.hostKeys ?? [];
+  if (hostKeys.length > 0) wasmFilter(b).typed_config.config.vm_config.environment_variables = { host_env_keys: hostKeys };
+  const containerEnv = Object.fromEntries(hostKeys.map((k) => [k, "validate-stand-in-secret-0123"]));
   // The EnvoyProxy bootstrap is merged into Envoy Gateway's own: its stats tags, listeners and clusters are appended.
   const merge = YAML.parse(proxy.spec.bootstrap.value) as Obj;
   b.stats_config = merge.stats_config;
   const clusters: Obj[] = merge.static_resources.clusters;
   b.static_resources.clusters = [...b.static_resources.clusters.filter((c: Obj) => !clusters.some((m) => m.name === c.name)), ...clusters];
   b.static_resources.listeners.push(...merge.static_resources.listeners);
-  assertValid(await validateObject("envoy-gateway", b), "Envoy Gateway's filter config and bootstrap merge");
+  assertValid(await validateObject("envoy-gateway", b, containerEnv), "Envoy Gateway's filter config and bootstrap merge");
 });
 
 envoyTest("Istio manifests: the ECDS extension config, the cluster patches and the WasmPlugin's config validate in Envoy", { timeout: 60_000 }, async () => {
