@@ -1,16 +1,17 @@
 // The proxy_on_* callbacks a filter needs, as one-line dispatches to the
 // context objects in contexts.ts. Re-exported by each module entry (index.ts,
-// probe.ts, floor.ts). proxy_on_log and proxy_on_response_trailers are in
-// exports_observing.ts: the host calls a callback only if the module exports
-// it (cpp-host src/context.cc onLog, onResponseTrailers), and the router
-// needs neither, so it leaves them out and saves Envoy a call into the VM per
-// request.
+// probe.ts, floor.ts). proxy_on_log, proxy_on_response_trailers and
+// proxy_on_delete are in exports_observing.ts: the host calls a callback only
+// if the module exports it (cpp-host src/context.cc onLog,
+// onResponseTrailers, onDelete), and the router needs none of them (on_done
+// forgets the context, below), so it leaves them out and saves Envoy two calls
+// into the VM per request.
 //
 // Context bookkeeping follows cpp-host: proxy_on_context_create(id, 0) creates a
 // root context, (id, root) a stream under that root (src/context.cc). A callback
 // for an id we do not know (which Envoy should never send) is answered inertly
 // instead of trapping: a trap would fail the whole VM and every stream on it.
-import { factory, roots, streams, rootOf, streamOf, streamCreated, streamDeleted } from "./registry";
+import { factory, roots, rootOf, streamOf, streamCreated, streamDeleted } from "./registry";
 import { HeadersAction, DataAction } from "./enums";
 
 export { malloc } from "./memory";
@@ -75,17 +76,24 @@ export function proxy_on_response_body(id: u32, bodySize: u32, endOfStream: u32)
   return s !== null ? s.onResponseBody(bodySize, endOfStream != 0) : DataAction.Continue;
 }
 
+/**
+ * The context's end, and its deletion: Envoy calls proxy_on_delete right after
+ * proxy_on_done for every stream (envoy source/extensions/common/wasm/context.cc
+ * Context::onDestroy) and for a root that on_done says is done (cpp-host
+ * src/wasm.cc startShutdown), so the context is forgotten here and
+ * proxy_on_delete is not exported: one call into the VM fewer per request. A
+ * root that is not done yet (none of this filter's) stays registered.
+ */
 export function proxy_on_done(id: u32): u32 {
   const s = streamOf(id);
   if (s !== null) {
     s.onDone();
+    streamDeleted(id);
     return 1;
   }
   const root = rootOf(id);
-  return root === null || root.onDone() ? 1 : 0;
-}
-
-export function proxy_on_delete(id: u32): void {
-  if (streams.has(id)) streamDeleted(id);
-  else if (roots.has(id)) roots.delete(id);
+  if (root === null) return 1;
+  if (!root.onDone()) return 0;
+  roots.delete(id);
+  return 1;
 }

@@ -12,3 +12,9 @@ export function proxy_on_log(id: u32): void {
   const s = streamOf(id);
   if (s !== null) s.onLog();
 }
+
+/**
+ * Exported so that the probe sees Envoy's call; proxy_on_done (exports.ts)
+ * has already forgotten the context by then.
+ */
+export function proxy_on_delete(id: u32): void {}
