@@ -162,7 +162,9 @@ export class RouterRoot extends StreamHost {
     const timeout = <i64>this.router!.config.parkTimeoutMs;
     for (let i = this.parked.length - 1; i >= 0; i--) {
       const s = this.parked[i];
-      if (now - s.parkedAtMs < timeout) continue;
+      // The wait is counted from the first tick that finds the stream parked (up to a tick late).
+      if (s.parkSeenAtMs < 0) s.parkSeenAtMs = now;
+      if (now - s.parkSeenAtMs < timeout) continue;
       this.parked.splice(i, 1);
       // A timeout says "headers not held" only when Envoy had body bytes for
       // the stream that it never gave us. A client that has sent no body yet

@@ -17,7 +17,7 @@ import { StreamContext } from "../abi/contexts";
 import { HeadersAction, DataAction, MapType, BufferType, WasmResult } from "../abi/enums";
 import { HostBuffer } from "../abi/memory";
 import * as host from "../abi/host";
-import { Router, nowMs } from "./router";
+import { Router } from "./router";
 import { Api, responseIdHash } from "./request";
 import { RequestHead } from "./request_head";
 import { StreamHost } from "./stream_host";
@@ -47,7 +47,12 @@ export class RouterStream extends StreamContext {
   contextTokens: f64 = 0;
   /** Its uncached prompt tokens, prefill work until the response starts. */
   uncachedTokens: f64 = 0;
-  parkedAtMs: i64 = 0;
+  /**
+   * When the root's tick first found this stream parked, -1 before: a body
+   * nearly always comes before any tick, so parking costs a request no clock
+   * reading (root.ts failOpenStuckStreams).
+   */
+  parkSeenAtMs: i64 = -1;
   /** The root's count of body callbacks when this stream parked (root.ts). */
   bodiesSeenAtPark: u32 = 0;
   /** The hash of the session header's value, 0 without one. */
@@ -104,7 +109,6 @@ export class RouterStream extends StreamContext {
     this.api = router.apiOf(head.pathIndex);
     this.session = head.session;
     this.state = StreamState.Parked;
-    this.parkedAtMs = nowMs();
     root.park(this);
     return HeadersAction.StopIteration;
   }
