@@ -102,13 +102,18 @@ export class DevGateway {
     const c = options.config;
     // It has no EDS subscription and no admin API to poll: the filter would wait for members forever.
     if (c.discovery !== null) throw new GatewayConfigError("eds", "the dev gateway does not serve EDS or Envoy's admin /clusters; run real Envoy (npm run envoy:install)");
+    if (c.peers?.dns != null) throw new GatewayConfigError("peers.dns", "the dev gateway does not resolve a replicas' cluster or serve Envoy's admin /clusters; list the replicas with --peers");
+    // peers.tokenEnv: as vm_config.environment_variables.host_env_keys, the variable from this process's environment, if set.
+    const tokenEnv = c.peers?.tokenEnv ?? null;
+    const environment = tokenEnv !== null && process.env[tokenEnv] !== undefined ? { [tokenEnv]: process.env[tokenEnv]! } : {};
     const envoy = new Envoy({
       clock: new RealClock(),
       logLevel: options.logLevel ?? "info",
       statsTags: [...STATS_TAGS],
       // The listener's per_connection_buffer_limit_bytes, as in the Envoy config.
       bufferLimitBytes: c.bufferLimitBytes,
-      clusters: c.metrics === null ? {} : { [NAMES.metricsCluster]: { type: "original_dst" } },
+      // Scrapes and peer asks go through it, as in the Envoy config (envoy-config.ts metricsCluster).
+      clusters: c.metrics === null && c.peers === null ? {} : { [NAMES.metricsCluster]: { type: "original_dst" } },
       recordLogs: false,
       onLog: options.onLog,
     });
@@ -123,6 +128,7 @@ export class DevGateway {
         concurrency: options.concurrency ?? 2,
         allowOnHeadersStopIteration: c.holdsHeaders,
         failurePolicy: "FAIL_OPEN",
+        environment,
       });
     } catch (e) {
       envoy.shutdown();

@@ -10,6 +10,8 @@ import { startServers, type SimServer } from "../../scripts/sim/server.ts";
 import { DevGateway } from "../../scripts/gateway/dev-gateway.ts";
 import { resolveConfig } from "../../scripts/gateway/envoy-config.ts";
 import { http, runScenarios, text, type Target } from "./scenarios.ts";
+import { stats, waitFor } from "./live-traffic.ts";
+import { freePort } from "./real-envoy.ts";
 
 const WASM = new URL("../../build/prefix_router.wasm", import.meta.url).pathname;
 
@@ -76,4 +78,48 @@ test("dev gateway: an unreachable upstream gets Envoy's 503 local reply", async 
   } finally {
     await gw.stop();
   }
+});
+
+test("dev gateway: two gateways with peers trade their decisions over loopback HTTP (one reads its token from the environment)", async () => {
+  const TOKEN = "dev-gateway-peers-token-0f3b7c";
+  const ENV = "PREFIX_ROUTER_DEV_PEER_TOKEN";
+  const [portA, portB] = [await freePort(), await freePort()];
+  assert.notEqual(portA, portB);
+  const addresses = [`127.0.0.1:${portA}`, `127.0.0.1:${portB}`];
+  const endpoints = servers.map((s) => s.address);
+  const base = { endpoints, admin: "127.0.0.1:0", wasmFile: WASM, metrics: false as const };
+  process.env[ENV] = TOKEN;
+  const gateways: DevGateway[] = [];
+  try {
+    // No metrics: the peers' asks need the ORIGINAL_DST cluster all the same.
+    gateways.push(await DevGateway.start({ config: resolveConfig({ ...base, listen: addresses[0], peers: { addresses, token: TOKEN } }) }));
+    gateways.push(await DevGateway.start({ config: resolveConfig({ ...base, listen: addresses[1], peers: { addresses, tokenEnv: ENV } }) }));
+    const [a, b] = gateways;
+    const N = 5;
+    for (let k = 0; k < N; k++) {
+      const body = JSON.stringify({ model: target.model, messages: [{ role: "system", content: `dev peers ${k}: ${text(300 + k, 2500)}` }, { role: "user", content: "hi" }], max_tokens: 2 });
+      const r = await http(`${(k % 2 === 0 ? a : b).url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body });
+      assert.equal(r.status, 200, r.body);
+    }
+    const imported = async (g: DevGateway) => (await stats(g.adminUrl)).get("wasmcustom.prefix_router.peers.decisions_imported") ?? 0;
+    // A routed 3 (k = 0, 2, 4), B routed 2: each takes in the other's, once.
+    await waitFor("the gateways to take in each other's decisions", 5_000, async () => (await imported(a)) === 2 && (await imported(b)) === 3);
+    await new Promise((r) => setTimeout(r, 400)); // several more asks each way: nothing echoes back
+    assert.equal(await imported(a), 2);
+    assert.equal(await imported(b), 3);
+    for (const g of gateways) {
+      const s = await stats(g.adminUrl);
+      assert.equal(s.get("wasmcustom.prefix_router.peers.ask_failures") ?? 0, 0);
+      assert.equal(s.get("wasmcustom.prefix_router.peers.asks_refused") ?? 0, 0);
+      assert.ok((s.get("wasmcustom.prefix_router.peers.answers_sent") ?? 0) > 0);
+    }
+  } finally {
+    delete process.env[ENV];
+    await Promise.all(gateways.map((g) => g.stop()));
+  }
+});
+
+test("dev gateway: peers.dns is refused in one line (no replicas' cluster to resolve here)", async () => {
+  const config = resolveConfig({ endpoints: ["127.0.0.1:1"], listen: "127.0.0.1:0", admin: "127.0.0.1:9901", wasmFile: WASM, peers: { dns: "replicas.invalid:10000", token: "a-token-of-24-characters" } });
+  await assert.rejects(DevGateway.start({ config }), /peers\.dns: the dev gateway does not resolve/);
 });
