@@ -406,8 +406,24 @@ test("Istio manifests: WasmPlugin and EnvoyFilter carry the same filter config; 
   const serviceMatch = clusters.find((p) => p.applyTo === "CLUSTER" && p.patch.operation === "MERGE")!.match.cluster;
   assert.equal(filter.discovery.cluster, `outbound|${serviceMatch.portNumber}||${serviceMatch.service}`);
   const guardListener = clusters.find((p) => p.applyTo === "LISTENER" && p.patch.operation === "ADD")!.patch.value;
-  const guardClusters = clusters.filter((p) => p.applyTo === "CLUSTER" && p.patch.operation === "ADD" && p.patch.value.name !== NAMES.metricsCluster).map((p) => p.patch.value);
-  const socket = assertAdminGuard(guardListener, guardClusters, [filter.discovery.cluster], { ip: "127.0.0.1", port: 15000 });
+  const added = clusters.filter((p) => p.applyTo === "CLUSTER" && p.patch.operation === "ADD").map((p) => p.patch.value);
+  const guardClusters = added.filter((c) => c.name !== NAMES.metricsCluster && c.name !== NAMES.peersCluster);
+  const socket = assertAdminGuard(guardListener, guardClusters, [filter.discovery.cluster, filter.peers.members.cluster], { ip: "127.0.0.1", port: 15000 });
+  // The replicas (peers.yaml): a headless Service over the gateway's pods, on the listener's port, resolved
+  // as the generator's --peers-dns cluster; the token from the proxy's environment, in both manifests alike.
+  const service = kind(manifests("istio/peers.yaml"), "Service");
+  assert.equal(service.spec.clusterIP, "None");
+  assert.deepEqual(service.spec.selector, ef.spec.workloadSelector.labels);
+  const listenerPort: number = clusters.find((p) => p.applyTo === "LISTENER" && p.patch.operation === "MERGE")!.match.listener.portNumber;
+  assert.deepEqual(service.spec.ports.map((p: Obj) => [p.port, p.targetPort]), [[listenerPort, listenerPort]]);
+  assert.equal(filter.peers.members.cluster, NAMES.peersCluster);
+  const peersDns = `${service.metadata.name}.${service.metadata.namespace}.svc.cluster.local:${listenerPort}`;
+  const withPeers = envoyBootstrap(resolveConfig({ endpoints: FOUR, admin: "127.0.0.1:15000", peers: { dns: peersDns, tokenEnv: filter.peers.tokenEnv } })) as Obj;
+  assert.deepEqual(added.filter((c) => c.name === NAMES.peersCluster), withPeers.static_resources.clusters.filter((c: Obj) => c.name === NAMES.peersCluster));
+  assert.equal(filter.peers.token, undefined);
+  assert.deepEqual(cfg.vm_config.environment_variables, { host_env_keys: [filter.peers.tokenEnv] });
+  assert.deepEqual(plugin.spec.vmConfig.env, [{ name: filter.peers.tokenEnv, valueFrom: "HOST" }]);
+  assert.match(readFileSync(`${ROOT}envoy/k8s/istio/peers.yaml`, "utf8"), new RegExp(`--from-literal=${filter.peers.tokenEnv}=`), "peers.yaml says how to create the token's Secret under the variable's name");
   assert.ok(socket.startsWith("/etc/istio/proxy/"), "the guard socket is in the istio-agent's emptyDir");
   assert.equal(clusters.find((p) => p.applyTo === "LISTENER")!.patch.value.per_connection_buffer_limit_bytes, 2 * filter.maxBodyBytes);
   // The gateway listener's stats named as the generated configs name them, on the same port.

@@ -174,10 +174,17 @@ envoyTest("Istio manifests: the ECDS extension config, the cluster patches and t
     if (p.patch.operation === "ADD") b.static_resources.listeners.push(structuredClone(p.patch.value));
     else Object.assign(b.static_resources.listeners[0], p.patch.value);
   }
-  assertValid(await validateObject("istio-envoyfilter", b), "Istio's EnvoyFilter patches");
+  // The token's variable, which the istio-proxy container has from the Secret (peers.yaml).
+  const hostKeys: string[] = typed.config.vm_config.environment_variables?.host_env_keys ?? [];
+  const proxyEnv = Object.fromEntries(hostKeys.map((k) => [k, "validate-stand-in-secret-0123"]));
+  assertValid(await validateObject("istio-envoyfilter", b, proxyEnv), "Istio's EnvoyFilter patches");
 
   const plugin = documents(await readFile(join(ROOT, "envoy/k8s/istio/wasmplugin.yaml"), "utf8")).find((d) => d.kind === "WasmPlugin");
   assert.ok(plugin);
   // Istio hands pluginConfig to the filter as JSON text (istio/istio pilot/pkg/model/extensions.go).
-  assertValid(await validateObject("istio-wasmplugin", withFilterJson(bootstrap(), JSON.stringify(plugin.spec.pluginConfig))), "the WasmPlugin's filter config");
+  // vmConfig.env with valueFrom HOST becomes host_env_keys (istio/istio pilot/pkg/model/extensions.go).
+  const wb = withFilterJson(bootstrap(), JSON.stringify(plugin.spec.pluginConfig));
+  const fromHost = (plugin.spec.vmConfig?.env ?? []).filter((e: Obj) => e.valueFrom === "HOST").map((e: Obj) => e.name as string);
+  if (fromHost.length > 0) wasmFilter(wb).typed_config.config.vm_config.environment_variables = { host_env_keys: fromHost };
+  assertValid(await validateObject("istio-wasmplugin", wb, proxyEnv), "the WasmPlugin's filter config");
 });
