@@ -135,7 +135,17 @@ describe("configuration", () => {
     const a = '"addresses":["10.1.0.1:10000"],';
     expect<string>(errorOf(peers(a + '"token":"0123456789abcdef"'))).toBe("peers.cluster: required");
     expect<string>(errorOf(peers(a + '"cluster":"a b","token":"0123456789abcdef"'))).toBe("peers.cluster: must be printable ASCII without spaces");
-    expect<string>(errorOf(peers(a + '"cluster":"p"'))).toBe("peers.token: required");
+    expect<string>(errorOf(peers(a + '"cluster":"p"'))).toBe("peers.token: required (or tokenEnv, the environment variable that holds it)");
+    // tokenEnv names the VM's variable that holds the token (the root reads it, root.ts); only its name is checked here.
+    expect<string>(parse(peers(a + '"cluster":"p","tokenEnv":"PEER_TOKEN_2"')).config!.peers!.tokenEnv).toBe("PEER_TOKEN_2");
+    expect<string>(parse(peers(a + '"cluster":"p","tokenEnv":"_x"')).config!.peers!.token).toBe("");
+    expect<string>(errorOf(peers(a + '"cluster":"p","token":"0123456789abcdef","tokenEnv":"T"'))).toBe("peers: give either token or tokenEnv, not both");
+    const badName = "peers.tokenEnv: must be an environment variable's name: a letter or _, then letters, digits or _, at most 128";
+    expect<string>(errorOf(peers(a + '"cluster":"p","tokenEnv":"2T"'))).toBe(badName);
+    expect<string>(errorOf(peers(a + '"cluster":"p","tokenEnv":"A-B"'))).toBe(badName);
+    expect<string>(errorOf(peers(a + '"cluster":"p","tokenEnv":""'))).toBe(badName);
+    expect<string>(errorOf(peers(a + '"cluster":"p","tokenEnv":"' + "T".repeat(129) + '"'))).toBe(badName);
+    expect<i32>(parse(peers(a + '"cluster":"p","tokenEnv":"' + "T".repeat(128) + '"')).config!.peers!.tokenEnv.length).toBe(128);
     const badToken = "peers.token: must be 16 to 256 letters, digits or -._~!#$%&'*+^`| (a random secret)";
     expect<string>(errorOf(peers(a + '"cluster":"p","token":"0123456789abcde"'))).toBe(badToken); // 15 characters
     expect<string>(errorOf(peers(a + '"cluster":"p","token":"0123456789 abcdef"'))).toBe(badToken);
