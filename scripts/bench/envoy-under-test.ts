@@ -13,7 +13,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import YAML from "yaml";
-import { envoyBootstrap, resolveConfig } from "../gateway/envoy-config.ts";
+import { envoyBootstrap, resolveConfig, type PeersInput } from "../gateway/envoy-config.ts";
 import { INSTALL_VENV, envoyVersionOf, findEnvoy, startEnvoy, type RunningEnvoy } from "../gateway/envoy-runner.ts";
 import type { StopOnExit } from "./stop-on-exit.ts";
 
@@ -32,6 +32,10 @@ export interface EnvoyUnderTestOptions {
   routerConfig?: Record<string, unknown>;
   /** Another build of the filter in WASM's place (with `filter: true`): bench:envoy-ab compares builds. */
   wasmFile?: string;
+  /** The listener's address (default 127.0.0.1:0): replicas that are each other's peers must know it before they start. */
+  listen?: string;
+  /** Other Envoys to trade decisions with (the generator's `peers`; bench:envoy-peers). */
+  peers?: PeersInput;
 }
 
 export interface EnvoyUnderTest {
@@ -83,8 +87,9 @@ export async function startEnvoyUnderTest(options: EnvoyUnderTestOptions): Promi
   if (runner === null) throw new Error(`real Envoy not found: ${INSTALL_VENV} (or set ENVOY_BIN)`);
   const config = resolveConfig({
     endpoints: options.endpoints,
-    listen: "127.0.0.1:0",
+    listen: options.listen ?? "127.0.0.1:0",
     admin: "127.0.0.1:0",
+    ...(options.peers === undefined ? {} : { peers: options.peers }),
     wasmFile: options.filter === "floor" ? FLOOR_WASM : options.wasmFile ?? WASM,
     envoyVersion: await envoyUnderTestVersion(),
     metrics: false,
