@@ -90,7 +90,7 @@ try {
   await sleep(1000);
 
   const rows = { a: [] as number[], c: [] as number[], idle: [] as number[], perImport: [] as number[], share: [] as number[] };
-  console.log(`${size} B chat bodies, ${workers} Envoy workers each, ${connections} connections, ${seconds} s per phase\n`);
+  console.log(`${size} B chat bodies, ${workers} Envoy worker${workers === 1 ? "" : "s"} each, ${connections} connections, ${seconds} s per phase\n`);
   console.log("| round | B idle, CPU ms/s | A with peers, req/s | A CPU µs/req | B: decisions taken in per A request | B CPU µs per decision taken in | C without peers, req/s | C CPU µs/req |");
   console.log("|---|---|---|---|---|---|---|---|");
   for (let round = 1; round <= rounds; round++) {
