@@ -41,25 +41,33 @@ function quantile(xs: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
 }
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-const row = (label: string, xs: number[]) =>
-  `| ${label} | ${xs.length} | ${mean(xs).toFixed(0)} | ${[0.5, 0.7, 0.9, 0.99].map((p) => quantile(xs, p).toFixed(0)).join(" | ")} |`;
+/** A period's row: its requests' TTFTs, and how many of them missed (the cache held under half the prompt). */
+const row = (label: string, xs: number[], misses: number) =>
+  `| ${label} | ${xs.length} | ${misses} | ${mean(xs).toFixed(0)} | ${[0.5, 0.7, 0.9, 0.99].map((p) => quantile(xs, p).toFixed(0)).join(" | ")} |`;
 
 console.log(`${workload.name}: ${workload.description}; ${servers} servers, ${load}× load, seed ${seed}; TTFT in ms by arrival period of ${periodMs / load} ms (${periodMs} ms of the workload's own time)\n`);
-console.log("| policy, period | requests | mean | p50 | p70 | p90 | p99 |");
-console.log("|---|---|---|---|---|---|---|");
+console.log("| policy, period | requests | misses | mean | p50 | p70 | p90 | p99 |");
+console.log("|---|---|---|---|---|---|---|---|");
 for (const name of values.policies!.split(",")) {
   const factory: PolicyFactory | undefined = name === "prefix-router" ? prefixRouterPolicy({}) : REGISTRY[name as keyof typeof REGISTRY];
   if (factory === undefined) throw new Error(`unknown policy ${name}`);
   const r = await replay(workload, factory, { servers, timeScale: 1 / load, sim: params, seed, latencies: REALISTIC.latencies });
   const all: number[] = [];
+  let allMisses = 0;
   const byPeriod: number[][] = Array.from({ length: periods }, () => []);
+  const missesByPeriod = new Array<number>(periods).fill(0);
   for (let i = 0; i < r.arrivalMs.length; i++) {
     const ttft = r.firstTokenMs[i] - r.arrivalMs[i];
     if (Number.isNaN(ttft)) continue; // refused: the summaries count these apart
+    const missed = r.hitTokens[i] < 0.5 * r.promptTokens[i] ? 1 : 0;
     all.push(ttft);
+    allMisses += missed;
     const p = Math.floor((r.arrivalMs[i] * load) / periodMs);
-    if (p < periods) byPeriod[p].push(ttft);
+    if (p < periods) {
+      byPeriod[p].push(ttft);
+      missesByPeriod[p] += missed;
+    }
   }
-  console.log(row(`${name}, all`, all));
-  byPeriod.forEach((xs, p) => { if (xs.length > 0) console.log(row(`${name}, period ${p + 1}`, xs)); });
+  console.log(row(`${name}, all`, all, allMisses));
+  byPeriod.forEach((xs, p) => { if (xs.length > 0) console.log(row(`${name}, period ${p + 1}`, xs, missesByPeriod[p])); });
 }
