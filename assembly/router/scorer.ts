@@ -279,9 +279,10 @@ export class Scorer {
     // scraped queues lag by a request.
     // First pass: each eligible endpoint's backlog, kept in `estimates` for the second.
     let leastBacklog = f64.MAX_VALUE;
+    const work = loads.work;
     for (let e = 0; e < n; e++) {
       if (!unchecked(this.eligible[e])) continue;
-      const backlog = loads.work.backlogTokens(e, this.queueOf(e, loads), now);
+      const backlog = work.backlogTokens(e, this.queueOf(e, loads), now);
       unchecked(estimates[e] = backlog);
       leastBacklog = min(leastBacklog, backlog);
     }

@@ -229,7 +229,8 @@ export class WorkLedger {
   }
 
   /** Prefill tokens waiting at e before a new request: what this proxy knows of, or the reported queue if longer. */
-  backlogTokens(e: i32, queued: f64, now: i64): f64 {
+  // @ts-ignore: decorator
+  @inline backlogTokens(e: i32, queued: f64, now: i64): f64 {
     const ahead = this.ahead(e, now);
     return isNaN(queued) ? ahead : max(ahead, queued * this.meanUncached);
   }
