@@ -20,6 +20,13 @@ const SPARE_MAX: usize = 1 << 20;
 let spare: usize = 0;
 let spareCapacity: usize = 0;
 
+// Small buffers (the request's header pairs, a shared-data value, each other
+// VM's journal event: several per decision, one after another) all get a
+// block of SPARE_MIN bytes, and the last one released is kept for the next,
+// so that reading them costs the heap no allocation and no free (with 8
+// worker VMs, 10.9 to 10.7 µs a decision side by side, `npm run bench:ab`).
+let smallSpare: usize = 0;
+
 // @ts-ignore: decorator
 @inline function pageRounded(size: usize): usize {
   return (size + SPARE_PAGE - 1) & ~(SPARE_PAGE - 1);
@@ -37,13 +44,23 @@ export function malloc(size: usize): usize {
     return heap.alloc(pageRounded(size));
   }
   // A zero-size request never comes from cpp-host (empty data writes 0/0 without
-  // calling malloc), but returning a valid block keeps any caller safe.
-  return heap.alloc(size > 0 ? size : 1);
+  // calling malloc), but a valid block keeps any caller safe.
+  if (smallSpare != 0) {
+    const p = smallSpare;
+    smallSpare = 0;
+    return p;
+  }
+  return heap.alloc(SPARE_MIN);
 }
 
-/** Frees a block malloc returned for `size` bytes, keeping a large one for the next large buffer. */
+/** Frees a block malloc returned for `size` bytes, keeping one for the next buffer of its kind. */
 function freeHostBlock(ptr: usize, size: usize): void {
-  if (size >= SPARE_MIN && size <= SPARE_MAX) {
+  if (size < SPARE_MIN) {
+    if (smallSpare == 0) smallSpare = ptr;
+    else heap.free(ptr);
+    return;
+  }
+  if (size <= SPARE_MAX) {
     const capacity = pageRounded(size);
     if (capacity > spareCapacity) {
       if (spare != 0) heap.free(spare);
