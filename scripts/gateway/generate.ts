@@ -233,7 +233,12 @@ export const EXAMPLES: readonly Example[] = Object.freeze([
   { file: "envoy/generated/filter-config.json", args: ["--endpoints", EXAMPLE_ENDPOINTS, "--format", "filter"] },
   // Endpoint discovery: the cluster's hosts from a file (EXAMPLE_EDS), followed by the filter.
   { file: "envoy/generated/envoy-eds.yaml", args: ["--eds", "envoy/generated/eds/models.json"] },
+  // One of two replicas that trade decisions, the token in Envoy's environment (EXAMPLE_PEER_TOKEN_ENV).
+  { file: "envoy/generated/envoy-peers.yaml", args: ["--endpoints", EXAMPLE_ENDPOINTS, "--peers", "127.0.0.1:10000,127.0.0.1:10001", "--peer-token-env", "PREFIX_ROUTER_PEER_TOKEN"] },
 ]);
+
+/** The variable the peers example reads its token from: set it in Envoy's environment to run it. */
+export const EXAMPLE_PEER_TOKEN_ENV = "PREFIX_ROUTER_PEER_TOKEN";
 
 /**
  * The EDS file the --eds example reads, with the same four hosts, one of them
