@@ -32,6 +32,7 @@ import { StopOnExit } from "./stop-on-exit.ts";
 import { median } from "./median.ts";
 import { INSTALL_WRK, findWrk, runWrkWithoutErrors } from "./wrk.ts";
 import { chatLoadScript } from "./wrk-scripts.ts";
+import { positiveInteger } from "./options.ts";
 
 const USAGE = "usage: node --import tsx scripts/bench/envoy-ab.ts --wasm A.wasm,B.wasm|plain|floor [--workers 2] [--size 16384] [--rounds 6] [--seconds 3] [--connections 64] [--idle] [--endpoints 8] [--stream-chunks N]\n";
 const { values } = parseArgs({
@@ -48,13 +49,14 @@ const { values } = parseArgs({
     "stream-chunks": { type: "string", default: "0" },
   },
 });
+/** positiveInteger, with the usage after the error and exit status 2. */
 function wholePositive(name: string, text: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n <= 0) {
-    process.stderr.write(`--${name}: "${text}" is not a positive whole number\n${USAGE}`);
+  try {
+    return positiveInteger(name, text);
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n${USAGE}`);
     process.exit(2);
   }
-  return n;
 }
 if (!values.wasm || values.wasm.split(",").length < 2) {
   process.stderr.write(USAGE);

@@ -25,6 +25,7 @@ import { median } from "./median.ts";
 import { INSTALL_WRK, findWrk, runWrkWithoutErrors } from "./wrk.ts";
 import { chatLoadScript } from "./wrk-scripts.ts";
 import { freePort } from "../gateway/files.ts";
+import { positiveInteger } from "./options.ts";
 
 const { values } = parseArgs({
   options: {
@@ -36,17 +37,12 @@ const { values } = parseArgs({
     endpoints: { type: "string", default: "8" },
   },
 });
-const whole = (name: string, text: string): number => {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name}: "${text}" is not a positive whole number`);
-  return n;
-};
-const workers = whole("workers", values.workers!);
-const size = whole("size", values.size!);
-const rounds = whole("rounds", values.rounds!);
-const seconds = whole("seconds", values.seconds!);
-const connections = whole("connections", values.connections!);
-const endpointCount = whole("endpoints", values.endpoints!);
+const workers = positiveInteger("workers", values.workers!);
+const size = positiveInteger("size", values.size!);
+const rounds = positiveInteger("rounds", values.rounds!);
+const seconds = positiveInteger("seconds", values.seconds!);
+const connections = positiveInteger("connections", values.connections!);
+const endpointCount = positiveInteger("endpoints", values.endpoints!);
 const wrk = findWrk();
 if (wrk === null) {
   process.stderr.write(`wrk not found: ${INSTALL_WRK}\n`);

@@ -17,13 +17,13 @@ import { execFileSync, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-
 import { parseArgs } from "node:util";
 import { startLoopbackUpstream } from "./loopback-upstream.ts";
 import { ROOT, startEnvoyUnderTest } from "./envoy-under-test.ts";
 import { StopOnExit } from "./stop-on-exit.ts";
 import { INSTALL_WRK, findWrk, runWrkWithoutErrors } from "./wrk.ts";
 import { chatLoadScript } from "./wrk-scripts.ts";
+import { positiveInteger } from "./options.ts";
 
 const { values } = parseArgs({
   options: {
@@ -32,9 +32,9 @@ const { values } = parseArgs({
     connections: { type: "string", default: "64" },
   },
 });
-const seconds = Number(values.seconds);
-const size = Number(values.size);
-const connections = Number(values.connections);
+const seconds = positiveInteger("seconds", values.seconds!);
+const size = positiveInteger("size", values.size!);
+const connections = positiveInteger("connections", values.connections!);
 const FREQUENCY = 2999; // Hz: not a multiple of the kernel's tick, so samples do not lock to it
 const wrk = findWrk();
 if (wrk === null) {

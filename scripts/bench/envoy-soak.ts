@@ -29,6 +29,7 @@ import { ROOT, envoyUnderTestVersion, startEnvoyUnderTest } from "./envoy-under-
 import { StopOnExit } from "./stop-on-exit.ts";
 import { INSTALL_WRK, findWrk, runWrk, wrkVersion } from "./wrk.ts";
 import { SOAK_MIX, soakMixScript } from "./wrk-scripts.ts";
+import { positiveInteger } from "./options.ts";
 
 const { values } = parseArgs({
   options: {
@@ -38,11 +39,6 @@ const { values } = parseArgs({
     out: { type: "string", default: "reports/envoy-soak.md" },
   },
 });
-function positiveInteger(name: string, text: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name}: "${text}" is not a positive whole number`);
-  return n;
-}
 const REQUESTS = positiveInteger("requests", values.requests!);
 const CONNECTIONS = positiveInteger("connections", values.connections!);
 const WORKERS = positiveInteger("workers", values.workers!);
