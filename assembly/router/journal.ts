@@ -4,32 +4,53 @@
 // proxy-wasm shared data is a key/value store with compare-and-swap and no
 // delete (ENVOY_HOST.md §5). Reading a whole index from it on every request
 // would copy megabytes; instead each VM keeps its own index (prefix_table.ts)
-// and all VMs replicate it from a bounded, append-only ring of events:
+// and all VMs replicate it from an append-only log of events, kept twice:
 //
-//   <ns>head          u64 next sequence number (claimed by CAS)
-//   <ns>slot/<k>      the event with seq ≡ k (mod journalSlots)
+//   <ns>page          the open page: the newest events, at most
+//                     JOURNAL_PAGE_BYTES of them (always the newest one);
+//                     appending is a compare-and-swap of the whole page, and
+//                     so is what orders events (the next seq is the page's
+//                     first + count)
+//   <ns>slot/<k>      the event with seq ≡ k (mod journalSlots), written by
+//                     its appender right after the page took it: the ring a
+//                     VM that fell behind the page, or starts, reads
 //
+//   page:   +0 first seq u64 | +8 count u32 | +12 event bytes u32 |
+//           +16 count events back to back, seqs first, first + 1, …
 //   event:  +0 seq u64 | +8 vm tag u32 | +12 releases u16 | +14 blocks u16 |
 //           +16 routed endpoint key u64 (0 = none) |
 //           +24 matched u16: leading index entries the routed endpoint held
 //               already, as the deciding VM saw it | +26 reserved (zero) |
 //           +32 blocks × index entry (block hash) u64 | releases × endpoint key u64
 //   (hashes first, so the router can hash a prompt straight into the event)
-//   The EVENT_* offsets below name these fields; writeHeader and append write
-//   them, readSlot and deliver read them.
+//   The PAGE_* and EVENT_* offsets below name these fields; pages are read by
+//   readPage and written by append, events written by writeHeader and append
+//   and read by readSlot and deliver.
 //
-// Appending claims seq H by CAS-ing head from H to H+1, then writes slot H mod S.
+// A decision so costs three host calls however many VMs there are: one read
+// of the page (every other VM's events since this VM's last decision, in
+// order), the page's compare-and-swap and the slot's write. A ring of slots
+// alone, with a head claimed by CAS, cost one read per other VM's event:
+// with 8 worker VMs, 10 shared-data calls a decision, which real Envoy's
+// profile showed as most of what 8 workers added in Envoy's own code
+// (reports/envoy-perf.md). The page stays below the host's 4 KiB
+// small-buffer size, so reading it costs the heap nothing either.
+//
 // Readers apply events in seq order and skip their own (already applied when
-// made). A slot still holding an older seq was claimed but not yet written by
-// another thread: the reader waits for it on a later sync, unless it is far
-// behind the head (its writer died between claim and write), then skips it.
-// A reader that fell more than S behind jumps ahead (the ring was overwritten).
-// So shared data holds at most 2 + journalSlots keys of at most
-// 32 + 8 × (MAX_RELEASES + maxPrefixBlocks) bytes each, whatever the traffic.
+// made): those older than the page from the ring, then the page's. A slot
+// older than the page but still holding an older seq was taken by the page
+// but not yet written (its writer is between its two calls): the reader
+// waits for it on a later sync, unless it is far behind the head (its writer
+// died between them), then skips it. A reader that fell more than
+// journalSlots behind jumps ahead (the ring was overwritten). So shared data
+// holds at most 2 + journalSlots keys: the page, of at most
+// 16 + max(JOURNAL_PAGE_BYTES, one event) bytes, and slots of at most
+// 32 + 8 × (MAX_RELEASES + maxPrefixBlocks / indexStride) bytes each,
+// whatever the traffic.
 import * as host from "../abi/host";
 import { WasmResult } from "../abi/enums";
 import { HostBuffer } from "../abi/memory";
-import { MAX_RELEASES, PENDING_WINDOW, CLAIM_ATTEMPTS } from "./limits";
+import { MAX_RELEASES, PENDING_WINDOW, CLAIM_ATTEMPTS, JOURNAL_PAGE_BYTES } from "./limits";
 
 const EVENT_SEQ: usize = 0;
 const EVENT_TAG: usize = 8;
@@ -38,6 +59,11 @@ const EVENT_BLOCKS: usize = 14;
 const EVENT_ROUTED: usize = 16;
 const EVENT_MATCHED: usize = 24;
 export const EVENT_HEADER_BYTES: usize = 32;
+
+const PAGE_FIRST: usize = 0;
+const PAGE_COUNT: usize = 8;
+const PAGE_EVENT_BYTES: usize = 12;
+const PAGE_HEADER_BYTES: usize = 16;
 
 /**
  * The tag of an event another Envoy's filter made, taken in from a peer
@@ -86,13 +112,21 @@ export class JournalStats {
 export class Journal {
   private prefix: ArrayBuffer;
   private key: usize;          // scratch for "<ns>slot/<k>"
-  private headKey: ArrayBuffer;
-  private headValue: usize = memory.data(8);
+  private pageKey: ArrayBuffer;
   private slots: u64;
   private nextSeq: u64 = 0;    // the next seq this VM has not yet applied
   private headSeen: u64 = 0;
-  private headCas: u32 = 0;
   private buf: HostBuffer = new HostBuffer();
+  // The page as this VM last read it: an append writes the next page in
+  // place, a new header over the events it drops and the new event after the
+  // last (tryAppend).
+  private page: usize;
+  private pageFirst: u64 = 0;
+  private pageCount: u32 = 0;
+  private pageBytes: usize = 0;
+  private pageCas: u32 = 0;
+  /** The image stands for the page shared data holds as of pageCas (this VM has not appended since). */
+  private pageHeld: bool = false;
   readonly stats: JournalStats = new JournalStats();
   /** The seq of the event being handed to a sink, for a sink that weighs events by age (router.ts IndexReplay). */
   deliveringSeq: u64 = 0;
@@ -102,13 +136,21 @@ export class Journal {
 
   constructor(namespace: string, slots: i32, maxBlocks: i32) {
     this.prefix = String.UTF8.encode(namespace);
-    this.headKey = String.UTF8.encode(namespace + "head");
+    this.pageKey = String.UTF8.encode(namespace + "page");
     this.key = heap.alloc(<usize>this.prefix.byteLength + 32);
     memory.copy(this.key, changetype<usize>(this.prefix), this.prefix.byteLength);
     this.slots = <u64>slots;
     this.eventCapacity = maxBlocks;
-    this.event = heap.alloc(EVENT_HEADER_BYTES + (<usize>(MAX_RELEASES + maxBlocks) << 3));
+    const maxEvent = EVENT_HEADER_BYTES + (<usize>(MAX_RELEASES + maxBlocks) << 3);
+    this.event = heap.alloc(maxEvent);
     memory.fill(this.event, 0, EVENT_HEADER_BYTES);
+    // Room for the largest page this VM takes in, and an event after it.
+    this.page = heap.alloc(this.pageLimit() + maxEvent);
+  }
+
+  /** The largest page this VM takes in (a larger value is not a page of this format). */
+  private pageLimit(): usize {
+    return PAGE_HEADER_BYTES + max(JOURNAL_PAGE_BYTES, EVENT_HEADER_BYTES + (<usize>(MAX_RELEASES + this.eventCapacity) << 3));
   }
 
   /**
@@ -126,34 +168,70 @@ export class Journal {
     return EVENT_HEADER_BYTES + (<usize>(blocks + releases) << 3);
   }
 
-  /** Creates the head key if this is the first VM, and starts reading at the
+  /** Creates the page if this is the first VM, and starts reading at the
    * oldest event still in the ring, so a new VM starts with the loads that
    * history leaves (its index comes from replay, router.ts startIndexing). */
   open(sink: EventSink, selfTag: u32): void {
-    if (!this.readHead()) {
-      store<u64>(this.headValue, 0);
-      // Racing VMs all write 0 here before any append, so the race is benign.
-      host.setSharedData(changetype<usize>(this.headKey), this.headKey.byteLength, this.headValue, 8, 0);
-      this.readHead();
+    if (!this.readPage() && this.pageCas == 0) {
+      // An empty page at seq 0. Racing VMs all write it before any append (a
+      // configuration's VMs start before its traffic), so the race is benign.
+      const p = this.page;
+      store<u64>(p + PAGE_FIRST, 0);
+      store<u32>(p + PAGE_COUNT, 0);
+      store<u32>(p + PAGE_EVENT_BYTES, 0);
+      host.setSharedData(changetype<usize>(this.pageKey), this.pageKey.byteLength, p, PAGE_HEADER_BYTES, 0);
+      this.readPage();
     }
     const head = this.headSeen;
     this.nextSeq = head > this.slots ? head - this.slots : 0;
     this.sync(sink, selfTag);
   }
 
-  /** Reads head; false if it does not exist yet. */
-  private readHead(): bool {
-    const status = host.getSharedData(changetype<usize>(this.headKey), this.headKey.byteLength, this.buf);
-    const ok = status == WasmResult.Ok && this.buf.size == 8;
-    if (ok) {
-      this.headSeen = load<u64>(this.buf.ptr);
-      this.headCas = this.buf.cas;
-    } else {
+  /**
+   * Reads the page: head from its header, and its events into this VM's
+   * image. A page whose events this VM cannot take (larger than its image,
+   * as another configuration's under the same vm_id may write, or not
+   * whole) is taken as empty at its head, so that sync reads those events
+   * from the ring and an append starts a page of its own there. False if
+   * there is no page, or none of this format (then headSeen is 0, and
+   * pageCas the value's token, if any, so that an append replaces it).
+   */
+  private readPage(): bool {
+    const status = host.getSharedData(changetype<usize>(this.pageKey), this.pageKey.byteLength, this.buf);
+    const src = this.buf.ptr;
+    const size = this.buf.size;
+    this.pageCas = this.buf.cas;
+    if (status != WasmResult.Ok || size < PAGE_HEADER_BYTES || <usize>load<u32>(src + PAGE_EVENT_BYTES) != size - PAGE_HEADER_BYTES) {
+      this.buf.release();
+      this.pageHeld = false;
       this.headSeen = 0;
-      this.headCas = 0;
+      return false;
+    }
+    const first = load<u64>(src + PAGE_FIRST);
+    const count = load<u32>(src + PAGE_COUNT);
+    // Every event whole, in seq order from first, ending where the page does.
+    let ok = size <= this.pageLimit();
+    let e = src + PAGE_HEADER_BYTES;
+    const end = src + size;
+    for (let i: u32 = 0; ok && i < count; i++) {
+      const bytes = validEventBytes(e, end);
+      ok = bytes != 0 && load<u64>(e + EVENT_SEQ) == first + i;
+      e += bytes;
+    }
+    this.headSeen = first + <u64>count;
+    if (ok && e == end) {
+      memory.copy(this.page, src, size);
+      this.pageFirst = first;
+      this.pageCount = count;
+      this.pageBytes = size - PAGE_HEADER_BYTES;
+    } else {
+      this.pageFirst = this.headSeen;
+      this.pageCount = 0;
+      this.pageBytes = 0;
     }
     this.buf.release();
-    return ok;
+    this.pageHeld = true;
+    return true;
   }
 
   /** The next seq this VM will read: it moves when any VM appends (tick_pace.ts watches it). */
@@ -163,7 +241,7 @@ export class Journal {
 
   /** Applies every event this VM has not seen yet (except its own). */
   sync(sink: EventSink, selfTag: u32): void {
-    if (!this.readHead()) return;
+    if (!this.readPage()) return;
     const head = this.headSeen;
     if (head < this.nextSeq) {
       // The head went backwards: shared data was reset under us. Start over there.
@@ -175,11 +253,12 @@ export class Journal {
       this.stats.gaps += head - this.slots - this.nextSeq;
       this.nextSeq = head - this.slots;
     }
-    while (this.nextSeq < head) {
+    // Older than the page: from the ring.
+    while (this.nextSeq < this.pageFirst) {
       const seq = this.nextSeq;
       const slot = this.readSlot(seq);
       if (slot == Slot.Holds) {
-        this.deliver(sink, selfTag);
+        this.deliver(this.buf.ptr, sink, selfTag);
         this.stats.applied++;
         this.buf.release();
         this.nextSeq++;
@@ -192,10 +271,20 @@ export class Journal {
         this.nextSeq++;
         continue;
       }
-      // Claimed but not written yet (or garbage). Wait for it unless it is old.
-      if (head - seq <= PENDING_WINDOW) break;
+      // Taken by the page but not written yet (or garbage). Wait for it unless it is old.
+      if (head - seq <= PENDING_WINDOW) return;
       this.stats.gaps++;
       this.nextSeq++;
+    }
+    // The page's, in order (readPage checked each one).
+    let e = this.page + PAGE_HEADER_BYTES;
+    for (let seq = this.pageFirst; seq < head; seq++) {
+      if (seq >= this.nextSeq) {
+        this.deliver(e, sink, selfTag);
+        this.stats.applied++;
+        this.nextSeq = seq + 1;
+      }
+      e += storedEventBytes(e);
     }
   }
 
@@ -208,7 +297,7 @@ export class Journal {
   replay(sink: EventSink, selfTag: u32): void {
     const from = this.nextSeq > this.slots ? this.nextSeq - this.slots : 0;
     for (let seq = from; seq < this.nextSeq; seq++) {
-      if (this.readSlot(seq) == Slot.Holds) this.deliver(sink, selfTag);
+      if (this.readSlot(seq) == Slot.Holds) this.deliver(this.buf.ptr, sink, selfTag);
       this.buf.release();
     }
   }
@@ -218,11 +307,11 @@ export class Journal {
    * as stored (every VM's), until the head or until the sink has no room;
    * returns the seq to go on from. A `since` past the head (the journal was
    * reset: its Envoy restarted) or older than the ring starts at the oldest
-   * event the ring holds. Stops at a slot claimed but not yet written, as
+   * event the ring holds. Stops at a slot taken but not yet written, as
    * sync does, so that what it returns is never past an event still to come.
    */
   scan(since: u64, sink: StoredEventSink): u64 {
-    if (!this.readHead()) return 0;
+    if (!this.readPage()) return 0;
     const head = this.headSeen;
     const oldest = head > this.slots ? head - this.slots : 0;
     let seq = since > head || since < oldest ? oldest : since;
@@ -248,19 +337,14 @@ export class Journal {
     const status = host.getSharedData(this.key, keyLen, this.buf);
     const p = this.buf.ptr;
     const size = this.buf.size;
-    if (status != WasmResult.Ok || size < EVENT_HEADER_BYTES) return Slot.Unwritten;
-    const releases = <i32>load<u16>(p + EVENT_RELEASES);
-    const blocks = <i32>load<u16>(p + EVENT_BLOCKS);
-    const valid = size == EVENT_HEADER_BYTES + (<usize>(releases + blocks) << 3) && <i32>load<u16>(p + EVENT_MATCHED) <= blocks;
-    if (!valid) return Slot.Unwritten;
+    if (status != WasmResult.Ok || size == 0 || validEventBytes(p, p + size) != size) return Slot.Unwritten;
     const written = load<u64>(p + EVENT_SEQ);
     if (written == seq) return Slot.Holds;
     return written > seq ? Slot.Overwritten : Slot.Unwritten;
   }
 
-  /** Hands the event in buf (readSlot said it holds one) to `sink`, unless this VM wrote it. */
-  private deliver(sink: EventSink, selfTag: u32): void {
-    const p = this.buf.ptr;
+  /** Hands the event at `p` (checked whole) to `sink`, unless this VM wrote it. */
+  private deliver(p: usize, sink: EventSink, selfTag: u32): void {
     const tag = load<u32>(p + EVENT_TAG);
     if (tag == selfTag) return;
     const releases = <i32>load<u16>(p + EVENT_RELEASES);
@@ -272,36 +356,66 @@ export class Journal {
 
   /**
    * Appends the event built in `event` (header fields other than seq filled by
-   * the caller). Returns the seq it got, or u64.MAX_VALUE if every claim lost.
-   * When that seq is the next one this VM would apply, an event of this VM's
-   * own counts as applied; one it took in from a peer (`own` false) is
+   * the caller). Returns the seq it got, or u64.MAX_VALUE if every attempt
+   * lost. When that seq is the next one this VM would apply, an event of this
+   * VM's own counts as applied; one it took in from a peer (`own` false) is
    * applied by this VM's next sync, like any other VM's.
    */
   append(eventBytes: usize, own: bool = true): u64 {
     let seq: u64 = u64.MAX_VALUE;
     for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
-      if (this.headCas == 0 && !this.readHead()) break;
-      const claimed = this.headSeen;
-      store<u64>(this.headValue, claimed + 1);
-      const status = host.setSharedData(changetype<usize>(this.headKey), this.headKey.byteLength, this.headValue, 8, this.headCas);
-      if (status == WasmResult.Ok) {
+      // The page as the last sync read it, unless this VM changed it since.
+      if (!this.pageHeld && !this.readPage()) {
+        // No page of this format: begin one where this VM has read to.
+        this.pageFirst = this.nextSeq;
+        this.pageCount = 0;
+        this.pageBytes = 0;
+      }
+      const claimed = this.pageFirst + <u64>this.pageCount;
+      if (this.tryAppend(claimed, eventBytes)) {
         seq = claimed;
-        this.headSeen = claimed + 1;
-        this.headCas = 0; // unknown until the next read
         break;
       }
       this.stats.casConflicts++;
-      this.readHead();
+      this.pageHeld = false;
     }
     if (seq == u64.MAX_VALUE) {
       this.stats.appendFailures++;
       return seq;
     }
-    store<u64>(this.event + EVENT_SEQ, seq);
     const keyLen = this.slotKey(seq);
     host.setSharedData(this.key, keyLen, this.event, eventBytes, 0);
     if (own && seq == this.nextSeq) this.nextSeq = seq + 1;
     return seq;
+  }
+
+  /**
+   * Writes the next page in place over this VM's image: the oldest events
+   * dropped until the event fits in JOURNAL_PAGE_BYTES (or none is left),
+   * a new header over the last dropped bytes, the event as seq `claimed`
+   * at the end. True if the compare-and-swap took it.
+   */
+  private tryAppend(claimed: u64, eventBytes: usize): bool {
+    let start = this.page + PAGE_HEADER_BYTES;
+    let first = this.pageFirst;
+    let bytes = this.pageBytes;
+    while (first < claimed && bytes + eventBytes > JOURNAL_PAGE_BYTES) {
+      const dropped = storedEventBytes(start);
+      start += dropped;
+      bytes -= dropped;
+      first++;
+    }
+    const end = start + bytes;
+    store<u64>(this.event + EVENT_SEQ, claimed);
+    memory.copy(end, this.event, eventBytes);
+    const p = start - PAGE_HEADER_BYTES;
+    store<u64>(p + PAGE_FIRST, first);
+    store<u32>(p + PAGE_COUNT, <u32>(claimed - first + 1));
+    store<u32>(p + PAGE_EVENT_BYTES, <u32>(bytes + eventBytes));
+    const status = host.setSharedData(changetype<usize>(this.pageKey), this.pageKey.byteLength, p, PAGE_HEADER_BYTES + bytes + eventBytes, this.pageCas);
+    // The image is no longer the page (moved, or stale): the next append or sync reads it again.
+    this.pageHeld = false;
+    return status == WasmResult.Ok;
   }
 
   /** Writes "<ns>slot/<seq mod slots>" into the key scratch; returns its length. */
@@ -327,6 +441,21 @@ export class Journal {
   free(): void {
     heap.free(this.key);
     heap.free(this.event);
+    heap.free(this.page);
     this.buf.release();
   }
+}
+
+/** An event's size as its header gives it. */
+// @ts-ignore: decorator
+@inline function storedEventBytes(p: usize): usize {
+  return EVENT_HEADER_BYTES + (<usize>(<i32>load<u16>(p + EVENT_RELEASES) + <i32>load<u16>(p + EVENT_BLOCKS)) << 3);
+}
+
+/** The size of a whole, well-formed event at `p` that ends at or before `end`; 0 if there is none. */
+function validEventBytes(p: usize, end: usize): usize {
+  if (end - p < EVENT_HEADER_BYTES) return 0;
+  const bytes = storedEventBytes(p);
+  if (end - p < bytes || load<u16>(p + EVENT_MATCHED) > load<u16>(p + EVENT_BLOCKS)) return 0;
+  return bytes;
 }

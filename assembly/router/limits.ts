@@ -41,9 +41,18 @@ export const MAX_ENDPOINTS: i32 = 0xFFFE;
 
 /** Releases one journal event carries; a VM with more pending appends an event of releases only. */
 export const MAX_RELEASES: i32 = 64;
+/**
+ * Bytes of events the journal's open page keeps (journal.ts): a VM deciding
+ * reads every other VM's events since its last decision from it in one host
+ * call. Below the 4 KiB at which the host's buffers leave the small-block
+ * path (abi/memory.ts), and room for 20 events of a 16 KB prompt's 16 index
+ * entries and a few releases; a page always holds its newest event, however
+ * large.
+ */
+export const JOURNAL_PAGE_BYTES: usize = 4000;
 /** How far behind the journal's head an unwritten slot may be before readers skip it (its writer died). */
 export const PENDING_WINDOW: u64 = 64;
-/** Compare-and-swap attempts to claim a journal sequence number before the event is dropped (counted). */
+/** Compare-and-swap attempts to append to the journal's page before the event is dropped (counted). */
 export const CLAIM_ATTEMPTS: i32 = 16;
 
 /**

@@ -50,9 +50,11 @@ import { HEARTBEAT_MS, MAX_RELEASES, MAX_ADDRESS_BYTES, MAX_RANKED, PENDING_PLAC
  * `matched` (journal.ts); "f3": block hashes are the lane-carried chain
  * (hash.ts BlockChain), which no "f2" build's entry would ever match; "f4":
  * strings are hashed in their canonical JSON spelling (request.ts), so an
- * "f3" build's entries for prompts with escapes would not match this one's.
+ * "f3" build's entries for prompts with escapes would not match this one's;
+ * "f5": the journal is ordered by its open page, not by a head counter
+ * (journal.ts), and an "f4" build's appends would never reach this one's.
  */
-const SHARED_FORMAT = "f4";
+const SHARED_FORMAT = "f5";
 
 /** Mixed into the seed of salted chains, so a salt never reproduces another model's seed. */
 const SALT_SEED: u64 = 0x5A175A175A175A17;

@@ -1,6 +1,6 @@
 // Where real Envoy's CPU goes with and without the filter (npm run
 // bench:envoy-perf): Linux perf samples each Envoy (plain, the floor module,
-// the filter; one worker; saturated by wrk with the load test's chat bodies)
+// the filter; one worker unless --workers says more; saturated by wrk with the load test's chat bodies)
 // and splits them by code region: Envoy's own binary (its C++, the Wasm host
 // functions, V8's runtime and its calls in and out of the module among them),
 // V8's generated code ("[JIT]": the module's own work, compiled), the kernel
@@ -12,7 +12,7 @@
 // Needs perf (Debian's linux-perf) allowed to sample this user's processes
 // (kernel.perf_event_paranoid ≤ 2) and wrk. A command, not a test.
 //
-// Usage: node --import tsx scripts/bench/envoy-perf.ts [--seconds 5] [--size 16384] [--connections 64]
+// Usage: node --import tsx scripts/bench/envoy-perf.ts [--seconds 5] [--size 16384] [--connections 64] [--workers 1]
 import { execFileSync, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -30,11 +30,13 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "5" },
     size: { type: "string", default: "16384" },
     connections: { type: "string", default: "64" },
+    workers: { type: "string", default: "1" },
   },
 });
 const seconds = positiveInteger("seconds", values.seconds!);
 const size = positiveInteger("size", values.size!);
 const connections = positiveInteger("connections", values.connections!);
+const workers = positiveInteger("workers", values.workers!);
 const FREQUENCY = 2999; // Hz: not a multiple of the kernel's tick, so samples do not lock to it
 const wrk = findWrk();
 if (wrk === null) {
@@ -64,7 +66,7 @@ try {
   const script = chatLoadScript({ bodyBytes: size });
   const rows: { name: string; perRequest: Map<string, number>; requests: number }[] = [];
   for (const name of ["plain", "floor", "filter"] as const) {
-    const envoy = await startEnvoyUnderTest({ endpoints: upstream.addresses, workers: 1, filter: name === "plain" ? false : name === "floor" ? "floor" : true });
+    const envoy = await startEnvoyUnderTest({ endpoints: upstream.addresses, workers, filter: name === "plain" ? false : name === "floor" ? "floor" : true });
     const stop = stops.add(envoy.stop);
     await runWrkWithoutErrors(wrk, { url: envoy.url, connections, durationSeconds: 2, script, args: ["1"] }, `${name} warm-up`);
     const data = join(dir, `${name}.data`);
@@ -78,7 +80,7 @@ try {
   }
   const cell = (m: Map<string, number>, k: string) => (m.get(k) ?? 0).toFixed(1);
   const total = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
-  console.log(`${size} B chat bodies, 1 Envoy worker, ${connections} connections, ${seconds} s sampled at ${FREQUENCY} Hz each; Envoy CPU in µs per request\n`);
+  console.log(`${size} B chat bodies, ${workers} Envoy worker${workers === 1 ? "" : "s"}, ${connections} connections, ${seconds} s sampled at ${FREQUENCY} Hz each; Envoy CPU in µs per request\n`);
   console.log(`| Envoy | requests | ${REGIONS.join(" | ")} | total |`);
   console.log(`|---|---|${REGIONS.map(() => "---|").join("")}---|`);
   for (const r of rows) console.log(`| ${r.name} | ${r.requests} | ${REGIONS.map((k) => cell(r.perRequest, k)).join(" | ")} | ${total(r.perRequest).toFixed(1)} |`);

@@ -1,6 +1,7 @@
 // Reads the shared prefix-index journal back out of the emulator's shared data
 // and checks it against what the requests should have written: every slot
-// well formed (its seq in the slot it belongs to, sizes consistent), every
+// well formed (its seq in the slot it belongs to, sizes consistent), the open
+// page's events in seq order and each the same bytes as its slot, every
 // routed endpoint key one of the configured endpoints, and every routing
 // event's block hashes exactly the chained hashes of the request it records.
 // The expected hashes are computed by the router's own extractor and xxHash64
@@ -11,6 +12,8 @@ import type { FuzzModule } from "./fuzz-module.ts";
 
 /** A journal event's header (journal.ts): what every event's size bound starts with. */
 export const HEADER_BYTES = 32;
+/** The journal page's header (journal.ts): first seq, count, event bytes. */
+const PAGE_HEADER_BYTES = 16;
 /** Released in-flight counts one event carries at most (limits.ts MAX_RELEASES). */
 const MAX_RELEASES = 64;
 
@@ -79,20 +82,41 @@ export function indexEntries(fm: FuzzModule, body: Uint8Array, layout: JournalLa
  * that must have written it.
  */
 export function checkJournal(shared: SharedDataView, layout: JournalLayout, endpointKeys: Set<bigint>, expected: Map<string, ExpectedEvent>): JournalCheck {
-  const ns = `prefix-router/${layout.rootId}/f4/b${layout.hashBlockSize}x${layout.indexStride}/`;
+  const ns = `prefix-router/${layout.rootId}/f5/b${layout.hashBlockSize}x${layout.indexStride}/`;
   const report: JournalCheck = { head: 0, slotsRead: 0, routingEvents: 0, releaseOnlyEvents: 0, matched: 0, corrupt: 0, problems: [] };
   const bad = (m: string) => {
     report.corrupt++;
     if (report.problems.length < 20) report.problems.push(m);
   };
-  const head = shared.get(ns + "head");
-  if (head === undefined || head.value.length !== 8) {
-    bad("no journal head");
+  const page = shared.get(ns + "page");
+  const pv = page?.value;
+  const pd = pv === undefined ? undefined : new DataView(pv.buffer, pv.byteOffset, pv.length);
+  if (pv === undefined || pd === undefined || pv.length < PAGE_HEADER_BYTES || pd.getUint32(12, true) !== pv.length - PAGE_HEADER_BYTES) {
+    bad("no journal page");
     return report;
   }
-  const headSeq = new DataView(head.value.buffer, head.value.byteOffset, 8).getBigUint64(0, true);
+  const first = pd.getBigUint64(0, true);
+  const count = pd.getUint32(8, true);
+  const headSeq = first + BigInt(count);
   report.head = Number(headSeq);
   const slots = BigInt(layout.journalSlots);
+  // The page: its events back to back from seq first, each the same bytes as the slot still holding that seq.
+  let at = PAGE_HEADER_BYTES;
+  for (let i = 0; i < count; i++) {
+    const size = at + HEADER_BYTES <= pv.length ? HEADER_BYTES + 8 * (pd.getUint16(at + 12, true) + pd.getUint16(at + 14, true)) : Infinity;
+    if (at + size > pv.length || pd.getBigUint64(at, true) !== first + BigInt(i)) {
+      bad(`page: event ${i} of ${count} out of place`);
+      return report;
+    }
+    const seq = first + BigInt(i);
+    const slot = shared.get(`${ns}slot/${seq % slots}`)?.value;
+    const event = pv.subarray(at, at + size);
+    if (slot !== undefined && slot.length >= 8 && new DataView(slot.buffer, slot.byteOffset, 8).getBigUint64(0, true) === seq && Buffer.compare(slot, event) !== 0) {
+      bad(`page: event ${seq} differs from its slot`);
+    }
+    at += size;
+  }
+  if (at !== pv.length) bad(`page: ${pv.length - at} bytes after its ${count} events`);
   for (let k = 0n; k < slots; k++) {
     const entry = shared.get(`${ns}slot/${k}`);
     if (entry === undefined) continue;

@@ -64,7 +64,8 @@ export async function soak(o: { requests: number; windows?: number; seed: number
       // The defaults, given explicitly so that the shared-data bound below is exact.
       maxPrefixBlocks: DEFAULT_MAX_PREFIX_BLOCKS, indexStride: DEFAULT_INDEX_STRIDE },
   });
-  // Journal slots of at most one event each (and a key of at most 64 bytes), plus head, tags, lease, load and its version.
+  // Journal slots of at most one event each (and a key of at most 64 bytes), plus the journal's and the
+  // affinity ring's pages (≤ 4 KB each), tags, lease, load and its version, within 64 KiB.
   const bound = { keys: JOURNAL_SLOTS + 8, bytes: JOURNAL_SLOTS * (64 + journalEventBound(DEFAULT_MAX_PREFIX_BLOCKS, DEFAULT_INDEX_STRIDE)) + 64 * 1024 };
   const windowsCount = o.windows ?? 10;
   const perWindow = Math.ceil(o.requests / windowsCount);

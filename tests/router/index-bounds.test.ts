@@ -33,9 +33,11 @@ test("10^5 distinct prompts keep shared data under its bound", async () => {
   // indexStride 1: every block of these short prompts is an index entry, so the index and
   // the journal's events fill (at the default stride a 300-character prompt has none).
   const gw = await gateway({ endpoints: 4, vms: 2, config: { journalSlots: slots, maxPrefixBlocks, indexStride: 1, lruCapacityPerServer: 2000 } });
-  // keys: head, vm tag counter, the affinity ring's head (no sticky routes here), and one
-  // per slot; values at most one event (keys at most 64 bytes).
-  const bound = (slots + 3) * (64 + journalEventBound(maxPrefixBlocks, 1));
+  // keys (at most 64 bytes each): one per slot, of at most one event; the journal's page and the
+  // affinity ring's (no sticky routes here), of at most 4,000 bytes of events or one event, and a
+  // 16-byte header (journal.ts); the vm tag counter.
+  const event = journalEventBound(maxPrefixBlocks, 1);
+  const bound = slots * (64 + event) + 2 * (64 + 16 + Math.max(4000, event)) + (64 + 8);
   const memory0 = gw.plugin.vms.map((vm) => vm.memoryBytes());
   for (let i = 0; i < 100_000; i++) {
     send(gw, chatBody([["user", `${i} ${text(i, 300)}`]]), { complete: true });

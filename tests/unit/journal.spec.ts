@@ -2,9 +2,10 @@
 // host's part: one store per spec file, so each test uses its own namespace).
 // Several Journal objects on one namespace are several VMs of one Envoy.
 export { malloc } from "../../assembly/abi/memory";
+import { HostBuffer } from "../../assembly/abi/memory";
 import * as host from "../../assembly/abi/host";
 import { Journal, EventSink, StoredEventSink, PEER_TAG, EVENT_HEADER_BYTES, eventTag, eventBlocks, eventRouted, eventMatched } from "../../assembly/router/journal";
-import { PENDING_WINDOW } from "../../assembly/router/limits";
+import { PENDING_WINDOW, JOURNAL_PAGE_BYTES } from "./../../assembly/router/limits";
 
 /** Appends an event of `blocks` hashes base, base + 1, … routed to `routed`; returns its seq. */
 function append(j: Journal, tag: u32, routed: u64, base: u64, blocks: i32 = 2, own: bool = true): u64 {
@@ -38,12 +39,31 @@ class Applied extends EventSink {
   }
 }
 
-/** Sets `<ns>head` as a writer that claimed seqs but never wrote them would leave it. */
+/** Writes `<ns>page` as raw bytes: +0 first seq, +8 count, +12 event bytes, then the events. */
+function writePage(ns: string, first: u64, count: u32, events: ArrayBuffer = new ArrayBuffer(0), eventBytes: u32 = u32.MAX_VALUE): void {
+  const key = String.UTF8.encode(ns + "page");
+  const value = new ArrayBuffer(16 + events.byteLength);
+  const p = changetype<usize>(value);
+  store<u64>(p, first);
+  store<u32>(p + 8, count);
+  store<u32>(p + 12, eventBytes == u32.MAX_VALUE ? <u32>events.byteLength : eventBytes);
+  memory.copy(p + 16, changetype<usize>(events), events.byteLength);
+  expect<u32>(host.setSharedData(changetype<usize>(key), key.byteLength, p, value.byteLength, 0)).toBe(0);
+}
+
+/** Leaves the page as a writer that took seqs up to `head` but never wrote their slots would (the page moved on). */
 function claimUnwritten(ns: string, head: u64): void {
-  const key = String.UTF8.encode(ns + "head");
-  const value = new ArrayBuffer(8);
-  store<u64>(changetype<usize>(value), head);
-  expect<u32>(host.setSharedData(changetype<usize>(key), key.byteLength, changetype<usize>(value), 8, 0)).toBe(0);
+  writePage(ns, head, 0);
+}
+
+/** `<ns>page`'s first seq and count, as "first+count", and its size in bytes. */
+function pageSpan(ns: string): string {
+  const key = String.UTF8.encode(ns + "page");
+  const buf = new HostBuffer();
+  expect<u32>(host.getSharedData(changetype<usize>(key), key.byteLength, buf)).toBe(0);
+  const span = load<u64>(buf.ptr).toString() + "+" + load<u32>(buf.ptr + 8).toString() + " " + buf.size.toString() + "B";
+  buf.release();
+  return span;
 }
 
 /** A journal on `ns` opened by VM `tag`. */
@@ -174,5 +194,116 @@ describe("Journal.append from a peer", () => {
     a.sync(mine, 1);
     expect<string>(mine.seen.join(" ")).toBe("P:77:700/2/1 P:99:900/2/1");
     expect<u64>(a.position()).toBe(3);
+  });
+});
+
+/** Appends `count` events of `blocks` hashes each from VM `tag` (routed 1000 + i, first hash i). */
+function appendMany(j: Journal, tag: u32, count: i32, blocks: i32): void {
+  for (let i = 0; i < count; i++) append(j, tag, 1000 + <u64>i, <u64>i, blocks);
+}
+
+/** "routed,routed,…" of what an Applied saw, in order. */
+function routedOf(a: Applied): string {
+  const out: string[] = [];
+  for (let i = 0; i < a.seen.length; i++) out.push(a.seen[i].split(":")[1]);
+  return out.join(",");
+}
+
+/** "1000,1001,…" for count events. */
+function expectedRouted(count: i32): string {
+  const out: string[] = [];
+  for (let i = 0; i < count; i++) out.push((1000 + i).toString());
+  return out.join(",");
+}
+
+describe("Journal page", () => {
+  it("keeps the newest events within JOURNAL_PAGE_BYTES, and always the newest one", () => {
+    const ns = "page-trim/";
+    const a = opened(ns, 256, 1);
+    expect<string>(pageSpan(ns)).toBe("0+0 16B");
+    appendMany(a, 1, 3, 16); // 160 B each
+    expect<string>(pageSpan(ns)).toBe("0+3 496B");
+    appendMany(a, 1, 40, 16);
+    const fit = <i32>(JOURNAL_PAGE_BYTES / 160);
+    expect<string>(pageSpan(ns)).toBe((43 - fit).toString() + "+" + fit.toString() + " " + (16 + fit * 160).toString() + "B");
+    // One event larger than a page on its own still makes a page of it.
+    const big = new Journal(ns, 256, 600);
+    big.open(new Applied(), 2);
+    append(big, 2, 7, 7, 600);
+    expect<string>(pageSpan(ns)).toBe("43+1 " + (16 + 32 + 600 * 8).toString() + "B");
+  });
+
+  it("hands a VM far behind every event in order: the ring's, then the page's", () => {
+    const ns = "page-behind/";
+    const a = opened(ns, 512, 1);
+    const seen = new Applied();
+    const b = opened(ns, 512, 2, seen);
+    appendMany(a, 1, 200, 16); // the page holds the last 25
+    b.sync(seen, 2);
+    expect<string>(routedOf(seen)).toBe(expectedRouted(200));
+    expect<u64>(b.position()).toBe(200);
+    expect<u64>(b.stats.applied).toBe(200);
+    expect<u64>(b.stats.gaps).toBe(0);
+  });
+
+  it("orders racing appends by the page's compare-and-swap: the loser takes the next seq", () => {
+    const ns = "page-race/";
+    const seenA = new Applied();
+    const a = opened(ns, 64, 1, seenA);
+    const seenB = new Applied();
+    const b = opened(ns, 64, 2, seenB);
+    a.sync(seenA, 1);  // a holds the page as it is now …
+    expect<u64>(append(b, 2, 20, 200)).toBe(0); // … b appends first …
+    expect<u64>(append(a, 1, 10, 100)).toBe(1); // … so a's swap fails once and takes seq 1
+    expect<u64>(a.stats.casConflicts).toBe(1);
+    expect<u64>(a.stats.appendFailures).toBe(0);
+    a.sync(seenA, 1);
+    b.sync(seenB, 2);
+    expect<string>(seenA.seen.join(" ")).toBe("2:20:200/2/1");
+    expect<string>(seenB.seen.join(" ")).toBe("1:10:100/2/1");
+    expect<string>(pageSpan(ns)).toBe("0+2 112B");
+  });
+
+  it("waits for a slot the page has moved past but whose writer has not written it yet", () => {
+    const ns = "page-pending/";
+    const seen = new Applied();
+    const a = opened(ns, 256, 1);
+    const b = opened(ns, 256, 2, seen);
+    append(a, 1, 10, 100);  // seq 0
+    claimUnwritten(ns, 2);  // seq 1 taken, its slot not written
+    append(a, 1, 30, 300);  // seq 2, in the page
+    b.sync(seen, 2);
+    expect<string>(seen.seen.join(" ")).toBe("1:10:100/2/1");
+    expect<u64>(b.position()).toBe(1);
+  });
+
+  it("reads from the ring a page whose events are not whole, and one too large for this VM; ignores one with no valid header", () => {
+    const ns = "page-bad/";
+    const a = opened(ns, 256, 1);
+    const seen = new Applied();
+    const b = opened(ns, 256, 2, seen);
+    appendMany(a, 1, 3, 2);
+    // A header that promises 3 events over bytes that hold 2 of them.
+    writePage(ns, 0, 3, new ArrayBuffer(96));
+    b.sync(seen, 2);
+    expect<string>(routedOf(seen)).toBe("1000,1001,1002");
+    // The next append replaces it with a page of its own at the head.
+    append(a, 1, 1003, 3);
+    expect<string>(pageSpan(ns)).toBe("3+1 64B");
+    // A page this VM's image cannot hold: a writer with far larger events.
+    const big = new Journal(ns, 256, 1000);
+    big.open(new Applied(), 3);
+    append(big, 3, 1004, 4, 600);
+    b.sync(seen, 2);
+    expect<string>(routedOf(seen)).toBe("1000,1001,1002,1003,1004");
+    // A header whose byte count is wrong: no page; nothing is read, nothing lost.
+    writePage(ns, 0, 0, new ArrayBuffer(32), 7);
+    b.sync(seen, 2);
+    expect<u64>(b.position()).toBe(5);
+    // An append replaces it, from where its VM has read (a has read its own 4, not big's).
+    expect<u64>(append(b, 2, 1005, 5)).toBe(5);
+    b.sync(seen, 2);
+    a.sync(new Applied(), 1);
+    expect<u64>(a.position()).toBe(6);
   });
 });
