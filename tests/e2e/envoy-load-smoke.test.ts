@@ -14,7 +14,11 @@
 //     prefix_router.requests = downstream_rq_total = routed + every
 //     pass-through reason; every answer wrk read was routed; and nothing
 //     passed through but the streams cut off when wrk stopped (aborted, at
-//     most one a connection a run).
+//     most one a connection a run);
+//   - the two worker VMs saw each other's decisions through the journal under
+//     real concurrency: no gap, no append given up, and the placements each
+//     wrote of the other's add up to the decisions routed, less at most the
+//     few made before a VM's first decision (it takes those in by replay).
 // Requests per second are machine-dependent: the filter's share of plain's is
 // printed as a diagnostic, never asserted.
 // Needs wrk (scripts/bench/install-wrk.sh): without it a developer's run
@@ -40,7 +44,7 @@ const RUNS_PER_SIDE = 2;
 
 const P = "wasmcustom.prefix_router.";
 const HCM = "http.prefix_router.";
-const STATS = "^(wasmcustom\\.prefix_router\\.(requests|routed|passthrough\\..+)|http\\.prefix_router\\.downstream_rq_(total|[1-5]xx))$";
+const STATS = "^(wasmcustom\\.prefix_router\\.(requests|routed|passthrough\\..+|index\\.(journal_.+|placements_written_.+))|http\\.prefix_router\\.downstream_rq_(total|[1-5]xx))$";
 
 envoyTestWith({ name: "wrk", path: findWrk(), install: INSTALL_WRK },
   "real Envoy under load, with the filter and without (2 workers, 16 KB chat bodies): only 2xx, and the filter's counts add up to Envoy's",
@@ -103,4 +107,21 @@ envoyTestWith({ name: "wrk", path: findWrk(), install: INSTALL_WRK },
     const { "passthrough.aborted": aborted = 0, ...others } = passed;
     assert.deepEqual(others, {}, "chat bodies of 16 KB passed through for a reason other than wrk cutting them off");
     assert.ok(aborted <= cutOff, `aborted ${aborted}: more than the ${cutOff} streams wrk can cut off`);
+
+    // Each decision is written into the other worker's index, by its tick or at once (the main
+    // thread's VM keeps no index), so the placements written add up to the decisions routed; the
+    // last ones are written by the next tick, which an idle VM takes more slowly.
+    const journalStat = (name: string) => stat(`${P}index.${name}`);
+    const placed = () => journalStat("placements_written_at_once") + journalStat("placements_written_by_tick");
+    await waitFor("the other worker to write every decision's placements", 5_000, async () => {
+      stats = await filter.stats(STATS);
+      return placed() >= routed - CONNECTIONS;
+    }).catch(() => undefined); // the assertion below says what is missing
+    const journal = Object.fromEntries(["journal_gaps", "journal_append_failures", "journal_cas_conflicts", "placements_written_at_once", "placements_written_by_tick"]
+      .map((name) => [name, journalStat(name)]));
+    t.diagnostic(`filter Envoy's journal: ${JSON.stringify(journal)}`);
+    assert.equal(journal.journal_gaps, 0, "a worker VM missed journal events");
+    assert.equal(journal.journal_append_failures, 0, "a journal append was given up");
+    assert.ok(placed() <= routed && placed() >= routed - CONNECTIONS,
+      `placements written by the other worker ${placed()}, decisions routed ${routed} (at most ${CONNECTIONS} taken in by replay instead)`);
   });
