@@ -30,11 +30,12 @@
 // A decision so costs three host calls however many VMs there are: one read
 // of the page (every other VM's events since this VM's last decision, in
 // order), the page's compare-and-swap and the slot's write. A ring of slots
-// alone, with a head claimed by CAS, cost one read per other VM's event:
-// with 8 worker VMs, 10 shared-data calls a decision, which real Envoy's
-// profile showed as most of what 8 workers added in Envoy's own code
-// (reports/envoy-perf.md). The page stays below the host's 4 KiB
-// small-buffer size, so reading it costs the heap nothing either.
+// alone, with a head claimed by CAS, cost one read per other VM's event: with
+// 8 worker VMs 10 shared-data calls a decision, with 32 VMs 34, each taking
+// the one mutex that guards all of a process's shared data
+// (proxy-wasm-cpp-host src/shared_data.cc) and copying its value under it.
+// The page stays below the host's 4 KiB small-buffer size (abi/memory.ts), so
+// reading it costs the heap nothing either.
 //
 // Readers apply events in seq order and skip their own (already applied when
 // made): those older than the page from the ring, then the page's. A slot
@@ -43,7 +44,7 @@
 // waits for it on a later sync, unless it is far behind the head (its writer
 // died between them), then skips it. A reader that fell more than
 // journalSlots behind jumps ahead (the ring was overwritten). So shared data
-// holds at most 2 + journalSlots keys: the page, of at most
+// holds at most 1 + journalSlots keys: the page, of at most
 // 16 + max(JOURNAL_PAGE_BYTES, one event) bytes, and slots of at most
 // 32 + 8 × (MAX_RELEASES + maxPrefixBlocks / indexStride) bytes each,
 // whatever the traffic.
