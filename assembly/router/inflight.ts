@@ -73,6 +73,11 @@ export class InFlightLedger {
     return vm;
   }
 
+  /** Other VMs heard from within the timeout (expire forgets the rest). */
+  remoteVms(): i32 {
+    return this.remotes.length;
+  }
+
   /** Marks a VM as alive (it wrote an event) without changing counts. */
   seen(tag: u32, nowMs: i64): void {
     this.remote(tag, nowMs);

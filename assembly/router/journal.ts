@@ -7,7 +7,8 @@
 // and all VMs replicate it from an append-only log of events, kept twice:
 //
 //   <ns>page          the open page: the newest events, at most
-//                     JOURNAL_PAGE_BYTES of them (always the newest one);
+//                     JOURNAL_PAGE_BYTES and pageEvents of them (always the
+//                     newest one);
 //                     appending is a compare-and-swap of the whole page, and
 //                     so is what orders events (the next seq is the page's
 //                     first + count)
@@ -128,6 +129,8 @@ export class Journal {
   private pageCas: u32 = 0;
   /** The image stands for the page shared data holds as of pageCas (this VM has not appended since). */
   private pageHeld: bool = false;
+  /** Events an append keeps in the page at most (setPageEvents). */
+  private pageEvents: u64 = u64.MAX_VALUE;
   readonly stats: JournalStats = new JournalStats();
   /** The seq of the event being handed to a sink, for a sink that weighs events by age (router.ts IndexReplay). */
   deliveringSeq: u64 = 0;
@@ -147,6 +150,16 @@ export class Journal {
     memory.fill(this.event, 0, EVENT_HEADER_BYTES);
     // Room for the largest page this VM takes in, and an event after it.
     this.page = heap.alloc(this.pageLimit() + maxEvent);
+  }
+
+  /**
+   * Keeps at most `events` events in the page from this VM's next append on
+   * (at least one). A reader needs the events since its last read, about one
+   * for every other VM taking requests; the rest would be copied in and out
+   * of every decision for nothing (with one worker, 4 KB each way).
+   */
+  setPageEvents(events: i32): void {
+    this.pageEvents = <u64>max(events, 1);
   }
 
   /** The largest page this VM takes in (a larger value is not a page of this format). */
@@ -392,7 +405,8 @@ export class Journal {
 
   /**
    * Writes the next page in place over this VM's image: the oldest events
-   * dropped until the event fits in JOURNAL_PAGE_BYTES (or none is left),
+   * dropped until the event fits in JOURNAL_PAGE_BYTES and pageEvents (or
+   * none is left),
    * a new header over the last dropped bytes, the event as seq `claimed`
    * at the end. True if the compare-and-swap took it.
    */
@@ -400,7 +414,7 @@ export class Journal {
     let start = this.page + PAGE_HEADER_BYTES;
     let first = this.pageFirst;
     let bytes = this.pageBytes;
-    while (first < claimed && bytes + eventBytes > JOURNAL_PAGE_BYTES) {
+    while (first < claimed && (bytes + eventBytes > JOURNAL_PAGE_BYTES || claimed - first >= this.pageEvents)) {
       const dropped = storedEventBytes(start);
       start += dropped;
       bytes -= dropped;

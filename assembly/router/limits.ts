@@ -50,6 +50,12 @@ export const MAX_RELEASES: i32 = 64;
  * large.
  */
 export const JOURNAL_PAGE_BYTES: usize = 4000;
+/**
+ * Events per worker VM the journal's page keeps (router.ts sets the page's
+ * count from the VMs heard from): a VM that Envoy gave a few requests in a
+ * row more than the others still finds the others' events in the page.
+ */
+export const PAGE_EVENTS_PER_VM: i32 = 4;
 /** How far behind the journal's head an unwritten slot may be before readers skip it (its writer died). */
 export const PENDING_WINDOW: u64 = 64;
 /** Compare-and-swap attempts to append to the journal's page before the event is dropped (counted). */

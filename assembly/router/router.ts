@@ -40,7 +40,7 @@ import {
   snapshotEntries, entryAt, entryKey, entryScrapedAtMs, entryWaiting, entryRunning, entryKv, entryBlockSizeTokens,
   entryGpuBlocks, entryFailures, entryMaxLora, entryAdapterCount, entryAdapters, entryEpoch, entryPrefillRate,
 } from "./load_snapshot";
-import { HEARTBEAT_MS, MAX_RELEASES, MAX_ADDRESS_BYTES, MAX_RANKED, PENDING_PLACEMENTS, PENDING_ARENA_BYTES, VM_TIMEOUT_MS } from "./limits";
+import { HEARTBEAT_MS, PAGE_EVENTS_PER_VM, MAX_RELEASES, MAX_ADDRESS_BYTES, MAX_RANKED, PENDING_PLACEMENTS, PENDING_ARENA_BYTES, VM_TIMEOUT_MS } from "./limits";
 
 /**
  * The layout of everything this build keeps in shared data, in its namespace:
@@ -490,6 +490,9 @@ export class Router extends EventSink {
     }
     const s = this.stats;
     s.add(s.staleVmsDropped, <u64>this.inFlight.expire(now, VM_TIMEOUT_MS));
+    // Room in the journal's page for each VM's last few events: a VM deciding
+    // in turn with the others reads about one from each since its last read.
+    this.journal.setPageEvents(PAGE_EVENTS_PER_VM * (this.inFlight.remoteVms() + 1));
     const js = this.journal.stats;
     s.add(s.journalGaps, js.gaps - this.reported.gaps);
     s.add(s.journalConflicts, js.casConflicts - this.reported.casConflicts);

@@ -233,6 +233,22 @@ describe("Journal page", () => {
     expect<string>(pageSpan(ns)).toBe("43+1 " + (16 + 32 + 600 * 8).toString() + "B");
   });
 
+  it("keeps at most the events setPageEvents allows, and always the newest one", () => {
+    const ns = "page-count/";
+    const a = opened(ns, 256, 1);
+    a.setPageEvents(3);
+    appendMany(a, 1, 10, 2); // 48 B each
+    expect<string>(pageSpan(ns)).toBe("7+3 160B");
+    a.setPageEvents(0);
+    append(a, 1, 7, 7);
+    expect<string>(pageSpan(ns)).toBe("10+1 64B");
+    // A VM that reads less often than that finds the rest in the ring.
+    const seen = new Applied();
+    const b = opened(ns, 256, 2, seen);
+    expect<u64>(b.position()).toBe(11);
+    expect<i32>(seen.seen.length).toBe(11);
+  });
+
   it("hands a VM far behind every event in order: the ring's, then the page's", () => {
     const ns = "page-behind/";
     const a = opened(ns, 512, 1);
