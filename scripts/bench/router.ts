@@ -21,6 +21,7 @@ import { journalEventBound } from "../hardening/journal-check.ts";
 import { DEFAULT_INDEX_STRIDE, DEFAULT_MAX_PREFIX_BLOCKS } from "../gateway/envoy-config.ts";
 import { WASM, HEADERS, benchGateway as gateway, chatBody, filler } from "./router-workload.ts";
 import { BATCH, type CellRun, decisionCost, percentile } from "./decision-cost.ts";
+import { machineFacts } from "./proc.ts";
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
 const outIndex = args.indexOf("--out");
@@ -136,7 +137,8 @@ async function main() {
   };
   say(`# prefix-router decision benchmark`);
   say("");
-  say(`Node ${process.version} (V8 ${process.versions.v8}), ${quick ? "quick run" : `${WARMUP} warm-up + ${MEASURED} measured requests per cell`}, ${RUNS} run${RUNS === 1 ? "" : "s"} of each cell on a fresh gateway (figures: the median run, and the range over runs in parentheses), one worker VM unless said, default configuration.`);
+  const machine = machineFacts();
+  say(`${machine.cores} cores (${machine.cpuModel}), Node ${process.version} (V8 ${process.versions.v8}), ${quick ? "quick run" : `${WARMUP} warm-up + ${MEASURED} measured requests per cell`}, ${RUNS} run${RUNS === 1 ? "" : "s"} of each cell on a fresh gateway (figures: the median run, and the range over runs in parentheses), one worker VM unless said, default configuration.`);
   say("Decision = the proxy_on_request_body call that routes: body copy into Wasm, extraction, hashing, index, scoring, header, journal, including the emulator's handling of the host calls it makes. Module time (scripts/host/vm.ts moduleMs, the one definition every benchmark uses) = the same call less the time spent inside host functions: the filter's own work, which is what runs in V8 under Envoy too (Envoy's host side is C++). Batch mean = module time per request over batches of " + BATCH + " requests (median batch). Hash = one xxHash64 pass over the same body bytes in the same module.");
   say("");
   say("| body | endpoints | decision p50 µs | decision p99 µs | module p50 µs | module p99 µs | batch mean µs | hash pass p50 µs | module / hash (p50) |");
