@@ -117,7 +117,6 @@ export class Journal {
   private pageKey: ArrayBuffer;
   private slots: u64;
   private nextSeq: u64 = 0;    // the next seq this VM has not yet applied
-  private headSeen: u64 = 0;
   private buf: HostBuffer = new HostBuffer();
   // The page as this VM last read it: an append writes the next page in
   // place, a new header over the events it drops and the new event after the
@@ -196,7 +195,7 @@ export class Journal {
       host.setSharedData(changetype<usize>(this.pageKey), this.pageKey.byteLength, p, PAGE_HEADER_BYTES, 0);
       this.readPage();
     }
-    const head = this.headSeen;
+    const head = this.head();
     this.nextSeq = head > this.slots ? head - this.slots : 0;
     this.sync(sink, selfTag);
   }
@@ -207,7 +206,7 @@ export class Journal {
    * as another configuration's under the same vm_id may write, or not
    * whole) is taken as empty at its head, so that sync reads those events
    * from the ring and an append starts a page of its own there. False if
-   * there is no page, or none of this format (then headSeen is 0, and
+   * there is no page, or none of this format (then head() is 0, and
    * pageCas the value's token, if any, so that an append replaces it).
    */
   private readPage(): bool {
@@ -218,7 +217,9 @@ export class Journal {
     if (status != WasmResult.Ok || size < PAGE_HEADER_BYTES || <usize>load<u32>(src + PAGE_EVENT_BYTES) != size - PAGE_HEADER_BYTES) {
       this.buf.release();
       this.pageHeld = false;
-      this.headSeen = 0;
+      this.pageFirst = 0;
+      this.pageCount = 0;
+      this.pageBytes = 0;
       return false;
     }
     const first = load<u64>(src + PAGE_FIRST);
@@ -232,20 +233,25 @@ export class Journal {
       ok = bytes != 0 && load<u64>(e + EVENT_SEQ) == first + i;
       e += bytes;
     }
-    this.headSeen = first + <u64>count;
     if (ok && e == end) {
       memory.copy(this.page, src, size);
       this.pageFirst = first;
       this.pageCount = count;
       this.pageBytes = size - PAGE_HEADER_BYTES;
     } else {
-      this.pageFirst = this.headSeen;
+      this.pageFirst = first + <u64>count;
       this.pageCount = 0;
       this.pageBytes = 0;
     }
     this.buf.release();
     this.pageHeld = true;
     return true;
+  }
+
+  /** The next seq to append as of the page this VM last read (0 if it read none). */
+  // @ts-ignore: decorator
+  @inline private head(): u64 {
+    return this.pageFirst + <u64>this.pageCount;
   }
 
   /** The next seq this VM will read: it moves when any VM appends (tick_pace.ts watches it). */
@@ -256,7 +262,7 @@ export class Journal {
   /** Applies every event this VM has not seen yet (except its own). */
   sync(sink: EventSink, selfTag: u32): void {
     if (!this.readPage()) return;
-    const head = this.headSeen;
+    const head = this.head();
     if (head < this.nextSeq) {
       // The head went backwards: shared data was reset under us. Start over there.
       this.nextSeq = head;
@@ -326,7 +332,7 @@ export class Journal {
    */
   scan(since: u64, sink: StoredEventSink): u64 {
     if (!this.readPage()) return 0;
-    const head = this.headSeen;
+    const head = this.head();
     const oldest = head > this.slots ? head - this.slots : 0;
     let seq = since > head || since < oldest ? oldest : since;
     while (seq < head) {
@@ -380,18 +386,15 @@ export class Journal {
     for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
       // The page as the last sync read it, unless this VM changed it since.
       if (!this.pageHeld && !this.readPage()) {
-        // No page of this format: begin one where this VM has read to.
+        // No page of this format (readPage left the image empty): begin one where this VM has read to.
         this.pageFirst = this.nextSeq;
-        this.pageCount = 0;
-        this.pageBytes = 0;
       }
-      const claimed = this.pageFirst + <u64>this.pageCount;
+      const claimed = this.head();
       if (this.tryAppend(claimed, eventBytes)) {
         seq = claimed;
         break;
       }
       this.stats.casConflicts++;
-      this.pageHeld = false;
     }
     if (seq == u64.MAX_VALUE) {
       this.stats.appendFailures++;
