@@ -66,8 +66,10 @@ test("dev gateway: the admin API answers /ready and /listeners like Envoy's", as
 });
 
 test("dev gateway: an unreachable upstream gets Envoy's 503 local reply", async () => {
-  // A loopback port nobody listens on: take one from a server we stop at once.
-  const [dead] = await startServers({ count: 1, portBase: 0, host: "127.0.0.1" });
+  // A loopback port nobody listens on: take one from a server we stop at once. On 127.0.0.2, so that
+  // a server another test starts meanwhile on 127.0.0.1 (every other listener here) cannot take it
+  // over and answer (one did, with a 404, in a CI run).
+  const [dead] = await startServers({ count: 1, portBase: 0, host: "127.0.0.2" });
   await dead.stop();
   const config = resolveConfig({ endpoints: [dead.address], listen: "127.0.0.1:0", admin: "127.0.0.1:0", wasmFile: WASM, metrics: false });
   const gw = await DevGateway.start({ config, concurrency: 1 });
