@@ -13,6 +13,7 @@
 // instead of trapping: a trap would fail the whole VM and every stream on it.
 import { factory, roots, rootOf, streamOf, streamCreated, streamDeleted } from "./registry";
 import { HeadersAction, DataAction } from "./enums";
+import { collectNow, collectAfterStream, collectAfterTick } from "./collect";
 
 export { malloc } from "./memory";
 // Pulls in the global abort handler that asconfig.json names with --use abort=.
@@ -33,17 +34,22 @@ export function proxy_on_context_create(contextId: u32, parentId: u32): void {
 
 export function proxy_on_vm_start(rootId: u32, vmConfigurationSize: u32): u32 {
   const root = rootOf(rootId);
-  return root !== null && root.onVmStart(vmConfigurationSize) ? 1 : 0;
+  const ok = root !== null && root.onVmStart(vmConfigurationSize);
+  collectNow();
+  return ok ? 1 : 0;
 }
 
 export function proxy_on_configure(rootId: u32, pluginConfigurationSize: u32): u32 {
   const root = rootOf(rootId);
-  return root !== null && root.onConfigure(pluginConfigurationSize) ? 1 : 0;
+  const ok = root !== null && root.onConfigure(pluginConfigurationSize);
+  collectNow(); // a configuration's parse leaves its JSON values behind, and a replaced router
+  return ok ? 1 : 0;
 }
 
 export function proxy_on_tick(rootId: u32): void {
   const root = rootOf(rootId);
   if (root !== null) root.onTick();
+  collectAfterTick();
 }
 
 export function proxy_on_http_call_response(rootId: u32, token: u32, headerCount: u32, bodySize: u32, trailerCount: u32): void {
@@ -89,6 +95,7 @@ export function proxy_on_done(id: u32): u32 {
   if (s !== null) {
     s.onDone();
     streamDeleted(id);
+    collectAfterStream();
     return 1;
   }
   const root = rootOf(id);

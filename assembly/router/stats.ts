@@ -50,7 +50,8 @@ const DISCARDED: u32 = u32.MAX_VALUE;
  * Counters by slot: a slot is an index into `ids` and `pending`. The hot
  * paths (a count per request, a flush of every counter per tick) read the
  * arrays' memory directly: an Array's accessors are calls, which the
- * incremental runtime's shadow stack keeps from being inlined.
+ * incremental runtime's shadow stack kept from being inlined (the filter has
+ * since moved to the minimal runtime, assembly/abi/collect.ts).
  */
 @final
 class CounterSet {

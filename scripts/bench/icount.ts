@@ -1,0 +1,152 @@
+// Instructions, not seconds (npm run bench:icount): how many machine
+// instructions the filter's compiled code executes per decision, counted by
+// valgrind's callgrind, which gives the same count whatever else the machine
+// is doing. The timed benchmarks (npm run bench, bench:ab) move by up to 40%
+// between runs on a shared machine; this moves by a fraction of a percent, so
+// it can tell two builds apart where they differ by a few percent, and it
+// reads the same on any x86-64 machine that runs the same Node.
+//
+// How: icount-workload.ts runs under callgrind with V8 flags that make the
+// count repeatable and close to Envoy's: --no-liftoff (the module compiled
+// optimized up front, as proxy-wasm-cpp-host's V8 engine does: src/v8/v8.cc,
+// "--no-liftoff"), --single-threaded (no background compiler or GC threads),
+// and --perf-basic-prof, whose map of code addresses
+// (/tmp/perf-<pid>.map) says where V8 put the module's code. Callgrind names
+// no JIT code, so every unnamed code address inside the module's code space
+// (its functions, its jump table, its calls out to the host) is the module's.
+// Each mode runs at two sizes, and the difference per request (or per hash
+// pass) is reported: start-up, compilation and the gateway's set-up cancel.
+//
+// What it does not count: the host functions (the emulator's, which are not
+// Envoy's), and V8's own runtime called from the module: memory.grow, and
+// memory.copy and memory.fill, which V8 compiles to calls into C++
+// (wasm-external-refs.cc memory_copy_wrapper), so a copy of a body is not
+// counted. Nor does a count see what instructions wait for: cache misses,
+// branch mispredictions. It is the measure of work for changes that do not
+// trade one for the other; the timed benchmarks remain the measure of time.
+//
+// Usage: node --import tsx scripts/bench/icount.ts [--wasm A.wasm,B.wasm] [--vms 1,8]
+//          [--requests 600,1000] [--size 16384] [--endpoints 64] [--passes 200,600] [--jobs 2]
+//   --jobs: valgrind runs at once (each takes one core; the counts do not depend on it).
+// Needs valgrind (Debian's package valgrind) and Node on glibc x86-64.
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { positiveInteger } from "./options.ts";
+import { machineFacts } from "./proc.ts";
+import { type CodeRange, instructionsInSpace, moduleCodeSpace, parsePerfMap } from "./callgrind.ts";
+
+const ROOT = new URL("../..", import.meta.url).pathname;
+const { values } = parseArgs({
+  options: {
+    wasm: { type: "string", default: "build/prefix_router.wasm" },
+    vms: { type: "string", default: "1,8" },
+    requests: { type: "string", default: "600,1000" },
+    size: { type: "string", default: "16384" },
+    endpoints: { type: "string", default: "64" },
+    passes: { type: "string", default: "200,600" },
+    jobs: { type: "string", default: "2" },
+  },
+});
+const builds = values.wasm!.split(",");
+const vmCounts = values.vms!.split(",").map((v) => positiveInteger("vms", v));
+const pair = (name: string, text: string): [number, number] => {
+  const [a, b] = text.split(",").map((v) => positiveInteger(name, v));
+  if (b === undefined || b <= a) throw new Error(`--${name}: "${text}" is not two counts, the second larger`);
+  return [a, b];
+};
+const requests = pair("requests", values.requests!);
+const passes = pair("passes", values.passes!);
+const size = positiveInteger("size", values.size!);
+const endpoints = positiveInteger("endpoints", values.endpoints!);
+const jobs = positiveInteger("jobs", values.jobs!);
+
+if (spawnSync("valgrind", ["--version"]).status !== 0) {
+  process.stderr.write("valgrind not found: apt-get install valgrind\n");
+  process.exit(2);
+}
+
+function readPerfMap(pid: number): CodeRange[] {
+  const path = `/tmp/perf-${pid}.map`;
+  if (!existsSync(path)) throw new Error(`${path} missing: node did not write its perf map`);
+  const ranges = parsePerfMap(readFileSync(path, "utf8"));
+  rmSync(path);
+  return ranges;
+}
+
+/** Instructions callgrind counted in the module's code space. */
+function instructionsIn(callgrindOut: string, space: { low: number; high: number }): number {
+  const r = spawnSync("callgrind_annotate", ["--threshold=100", callgrindOut], { encoding: "utf8", maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`callgrind_annotate failed: ${r.stderr}`);
+  return instructionsInSpace(r.stdout, space);
+}
+
+const dir = mkdtempSync(join(tmpdir(), "prefix-router-icount-"));
+let runs = 0;
+
+/** The module's instructions in one run of icount-workload.ts with these arguments. */
+async function moduleInstructions(args: string[]): Promise<number> {
+  const out = join(dir, `callgrind.${runs++}.out`);
+  const child = spawn("valgrind", [
+    "--tool=callgrind", "--smc-check=all-non-file", `--callgrind-out-file=${out}`,
+    process.execPath, "--no-liftoff", "--no-wasm-generic-wrapper", "--single-threaded", "--perf-basic-prof", "--import", "tsx",
+    "scripts/bench/icount-workload.ts", ...args,
+  ], { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr!.on("data", (d: Buffer) => { stderr += d.toString(); });
+  const status = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+  if (status !== 0) throw new Error(`valgrind run failed (${status}): ${stderr.slice(-2000)}`);
+  const count = instructionsIn(out, moduleCodeSpace(readPerfMap(child.pid!)));
+  rmSync(out);
+  return count;
+}
+
+/** Runs `tasks` at most `jobs` at a time; results in the tasks' order. */
+async function pooled<T>(tasks: (() => Promise<T>)[]): Promise<T[]> {
+  const results: T[] = new Array(tasks.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < tasks.length) {
+      const i = next++;
+      results[i] = await tasks[i]();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(jobs, tasks.length) }, worker));
+  return results;
+}
+
+try {
+  const facts = machineFacts();
+  console.log(`# Instructions per decision\n`);
+  console.log(`\`node --import tsx scripts/bench/icount.ts --wasm ${values.wasm} --vms ${values.vms} --requests ${values.requests} --size ${size} --endpoints ${endpoints} --passes ${values.passes}\` (npm run bench:icount), ${new Date().toISOString().slice(0, 10)}: ` +
+    `valgrind's callgrind counting the instructions the module's compiled code executes (Node ${process.version}, V8 ${process.versions.v8}, --no-liftoff --single-threaded; ${facts.cpuModel}). ` +
+    `A decision: ${size} B chat bodies (one of 8 shared system prompts, half the body), ${endpoints} static endpoints, worker VMs taking requests in turn, ` +
+    `a tick every 100 requests, everything the module does for a request counted (headers, body, decision, response, end of stream, its share of the ticks); ` +
+    `requests ${requests[0] + 1} to ${requests[1]} of a run (the difference of two runs). Hash pass: the module's xxHash64 over the same body, the yardstick of npm run bench.\n`);
+  // Every run is independent: all of them go to the pool at once, two per figure.
+  const cells = builds.flatMap((wasm) => [{ wasm, vms: 0 }, ...vmCounts.map((vms) => ({ wasm, vms }))]);
+  const argsOf = (c: { wasm: string; vms: number }, n: number) => c.vms === 0
+    ? ["hash", c.wasm, String(n), String(size)]
+    : ["decisions", c.wasm, String(c.vms), String(n), String(size), String(endpoints)];
+  const counts = await pooled(cells.flatMap((c) => {
+    const [a, b] = c.vms === 0 ? passes : requests;
+    return [() => moduleInstructions(argsOf(c, a)), () => moduleInstructions(argsOf(c, b))];
+  }));
+  /** Per unit: the difference between a cell's two runs over the difference in units. */
+  const perUnit = (i: number) => {
+    const [a, b] = cells[i].vms === 0 ? passes : requests;
+    return (counts[2 * i + 1] - counts[2 * i]) / (b - a);
+  };
+  console.log(`| build | worker VMs | instructions per request | per hash pass | request ÷ hash pass |`);
+  console.log(`|---|---|---|---|---|`);
+  cells.forEach((c, i) => {
+    if (c.vms === 0) return;
+    const hash = perUnit(cells.findIndex((h) => h.wasm === c.wasm && h.vms === 0));
+    const request = perUnit(i);
+    console.log(`| ${c.wasm} | ${c.vms} | ${Math.round(request).toLocaleString("en-US")} | ${Math.round(hash).toLocaleString("en-US")} | ${(request / hash).toFixed(2)} |`);
+  });
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
