@@ -11,8 +11,7 @@
 // Usage (from the repository root):
 //   node --import tsx scripts/bench/icount-workload.ts decisions WASM VMS REQUESTS SIZE ENDPOINTS
 //   node --import tsx scripts/bench/icount-workload.ts hash WASM PASSES SIZE
-import { readFileSync } from "node:fs";
-import { HEADERS, benchGateway, chatBody } from "./router-workload.ts";
+import { HEADERS, benchGateway, chatBody, moduleHash } from "./router-workload.ts";
 
 /** Requests between ticks, as npm run bench (decision-cost.ts). */
 const TICK_EVERY = 100;
@@ -29,21 +28,12 @@ async function decisions(wasm: string, vms: number, requests: number, size: numb
   }
 }
 
-/** The module's xxHash64 (export prefix_router_hash_pass) over one body, `passes` times, in an instance with inert imports. */
+/** The module's xxHash64 over one body, `passes` times (router-workload.ts moduleHash). */
 async function hashPasses(wasm: string, passes: number, size: number): Promise<void> {
-  const module = await WebAssembly.compile(readFileSync(wasm));
-  const imports: Record<string, Record<string, () => number>> = {};
-  for (const imp of WebAssembly.Module.imports(module)) (imports[imp.module] ??= {})[imp.name] = () => 0;
-  const instance = await WebAssembly.instantiate(module, imports as WebAssembly.Imports);
-  const memory = instance.exports.memory as WebAssembly.Memory;
-  const hash = instance.exports.prefix_router_hash_pass as (ptr: number, len: number) => bigint;
+  const { load, hash } = await moduleHash(wasm);
   const body = Buffer.from(chatBody(size, 0));
-  const base = memory.buffer.byteLength;
-  memory.grow(Math.ceil(body.length / 65536) + 1);
-  new Uint8Array(memory.buffer).set(body, base);
-  let fold = 0n;
-  for (let i = 0; i < passes; i++) fold ^= hash(base, body.length);
-  if (fold === -1n) throw new Error("unreachable");
+  const base = load(body);
+  for (let i = 0; i < passes; i++) hash(base, body.length);
 }
 
 const [mode, wasm, ...rest] = process.argv.slice(2);

@@ -2,6 +2,7 @@
 // npm run bench:profile (profile-router.ts): the built filter in the host
 // emulator, a static list of endpoints, and chat bodies that share one of 8
 // system prompts.
+import { readFileSync } from "node:fs";
 import { Envoy, VirtualClock } from "../host/index.ts";
 
 export const WASM = new URL("../../build/prefix_router.wasm", import.meta.url).pathname;
@@ -45,4 +46,27 @@ export async function benchGateway(endpoints: number, vms = 1, wasm = WASM) {
     configuration: JSON.stringify({ endpoints: Array.from({ length: endpoints }, (_, i) => ({ address: `10.${(i >> 8) & 255}.${i & 255}.1:8000` })) }),
   });
   return { clock, envoy, plugin };
+}
+
+/**
+ * The module's own xxHash64 (its diagnostic export prefix_router_hash_pass),
+ * in a second instance of `wasm` with inert imports: `load` copies bytes into
+ * its memory and returns where, `hash` hashes [ptr, ptr + len). The benchmarks'
+ * yardstick, the same code in the same V8.
+ */
+export async function moduleHash(wasm = WASM): Promise<{ load(bytes: Uint8Array): number; hash(ptr: number, len: number): bigint }> {
+  const module = await WebAssembly.compile(readFileSync(wasm));
+  const imports: Record<string, Record<string, () => number>> = {};
+  for (const imp of WebAssembly.Module.imports(module)) (imports[imp.module] ??= {})[imp.name] = () => 0;
+  const instance = await WebAssembly.instantiate(module, imports as WebAssembly.Imports);
+  const memory = instance.exports.memory as WebAssembly.Memory;
+  return {
+    load(bytes) {
+      const base = memory.buffer.byteLength;
+      memory.grow(Math.ceil(bytes.length / 65536) + 1);
+      new Uint8Array(memory.buffer).set(bytes, base);
+      return base;
+    },
+    hash: instance.exports.prefix_router_hash_pass as (ptr: number, len: number) => bigint,
+  };
 }

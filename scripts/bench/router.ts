@@ -15,11 +15,11 @@
 // size afterwards, against the configured bounds.
 //
 // Usage: node --import tsx scripts/bench/router.ts [--quick] [--out reports/bench-router.md]
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { journalEventBound } from "../hardening/journal-check.ts";
 import { DEFAULT_INDEX_STRIDE, DEFAULT_MAX_PREFIX_BLOCKS } from "../gateway/envoy-config.ts";
-import { WASM, HEADERS, benchGateway as gateway, chatBody, filler } from "./router-workload.ts";
+import { HEADERS, benchGateway as gateway, chatBody, filler, moduleHash } from "./router-workload.ts";
 import { BATCH, type CellRun, decisionCost, percentile } from "./decision-cost.ts";
 import { machineFacts } from "./proc.ts";
 const args = process.argv.slice(2);
@@ -38,18 +38,11 @@ const MEMORY_PROMPTS = quick ? 20_000 : 1_000_000;
 const MEMORY_PROMPT_CHARS = 4200;
 
 
-/** The module's own xxHash64 pass, from a second instance of the same .wasm with inert imports. */
+/** The module's own xxHash64 pass over `bytes`, timed `reps` times. */
 async function hashPass(): Promise<(bytes: Uint8Array, reps: number) => number[]> {
-  const module = await WebAssembly.compile(readFileSync(WASM));
-  const imports: Record<string, Record<string, () => number>> = {};
-  for (const imp of WebAssembly.Module.imports(module)) (imports[imp.module] ??= {})[imp.name] = () => 0;
-  const instance = await WebAssembly.instantiate(module, imports as WebAssembly.Imports);
-  const memory = instance.exports.memory as WebAssembly.Memory;
-  const hash = instance.exports.prefix_router_hash_pass as (ptr: number, len: number) => bigint;
+  const { load, hash } = await moduleHash();
   return (bytes, reps) => {
-    const base = memory.buffer.byteLength;
-    memory.grow(Math.ceil(bytes.length / 65536) + 1);
-    new Uint8Array(memory.buffer).set(bytes, base);
+    const base = load(bytes);
     const times: number[] = [];
     for (let i = 0; i < reps; i++) {
       const t0 = performance.now();
