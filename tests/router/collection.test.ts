@@ -18,12 +18,14 @@ test("streams held open across collections are still whole: each routes once its
     stream.sendRequestHeaders({ ":method": "POST", ":path": "/v1/chat/completions", ":authority": "gateway", "content-type": "application/json" }, false);
     return stream;
   });
-  // Three collections by stream count and two by tick, each while those 600 wait parked.
-  for (let i = 0; i < 3 * COLLECT_EVERY_STREAMS; i++) {
-    assert.ok(send(gw, chatBody([["user", `question ${i} `.repeat(40)]]), { complete: true }).destination, `request ${i}`);
+  // Three collections by stream count, then two by tick (a tick collects when a stream ended since the
+  // last collection), each while those 600 wait parked.
+  const request = (i: number) => assert.ok(send(gw, chatBody([["user", `question ${i} `.repeat(40)]]), { complete: true }).destination, `request ${i}`);
+  for (let i = 0; i < 3 * COLLECT_EVERY_STREAMS; i++) request(i);
+  for (const tick of [0, 1]) {
+    request(-1 - tick);
+    gw.clock.advance(30);
   }
-  gw.clock.advance(30);
-  gw.clock.advance(30);
   const prompt = "the same long system prompt ".repeat(80);
   const first = new Map<string, number>();
   held.forEach((stream, i) => {
