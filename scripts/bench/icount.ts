@@ -3,8 +3,9 @@
 // valgrind's callgrind, which gives the same count whatever else the machine
 // is doing. The timed benchmarks (npm run bench, bench:ab) move by up to 40%
 // between runs on a shared machine; this moves by a fraction of a percent, so
-// it can tell two builds apart where they differ by a few percent, and it
-// reads the same on any x86-64 machine that runs the same Node.
+// it can tell two builds apart where they differ by a few percent. It reads
+// the same on every run with the same Node on one machine; another CPU may
+// differ, as V8 picks instructions by the CPU's extensions (AVX and others).
 //
 // How: icount-workload.ts runs under callgrind with V8 flags that make the
 // count repeatable and close to Envoy's: --no-liftoff (the module compiled
@@ -91,7 +92,7 @@ async function moduleInstructions(args: string[]): Promise<number> {
   const out = join(dir, `callgrind.${runs++}.out`);
   const child = spawn("valgrind", [
     "--tool=callgrind", "--smc-check=all-non-file", `--callgrind-out-file=${out}`,
-    process.execPath, "--no-liftoff", "--no-wasm-generic-wrapper", "--single-threaded", "--perf-basic-prof", "--import", "tsx",
+    process.execPath, "--no-liftoff", "--single-threaded", "--perf-basic-prof", "--import", "tsx",
     "scripts/bench/icount-workload.ts", ...args,
   ], { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
@@ -125,25 +126,25 @@ try {
     `A decision: ${size} B chat bodies (one of 8 shared system prompts, half the body), ${endpoints} static endpoints, worker VMs taking requests in turn, ` +
     `a tick every 100 requests, everything the module does for a request counted (headers, body, decision, response, end of stream, its share of the ticks); ` +
     `requests ${requests[0] + 1} to ${requests[1]} of a run (the difference of two runs). Hash pass: the module's xxHash64 over the same body, the yardstick of npm run bench.\n`);
-  // Every run is independent: all of them go to the pool at once, two per figure.
-  const cells = builds.flatMap((wasm) => [{ wasm, vms: 0 }, ...vmCounts.map((vms) => ({ wasm, vms }))]);
-  const argsOf = (c: { wasm: string; vms: number }, n: number) => c.vms === 0
+  // Every run is independent: all of them go to the pool at once, two per figure. A cell without
+  // `vms` is the build's hash pass.
+  interface Cell { wasm: string; vms?: number }
+  const cells: Cell[] = builds.flatMap((wasm) => [{ wasm }, ...vmCounts.map((vms) => ({ wasm, vms }))]);
+  const sizesOf = (c: Cell) => c.vms === undefined ? passes : requests;
+  const argsOf = (c: Cell, n: number) => c.vms === undefined
     ? ["hash", c.wasm, String(n), String(size)]
     : ["decisions", c.wasm, String(c.vms), String(n), String(size), String(endpoints)];
-  const counts = await pooled(cells.flatMap((c) => {
-    const [a, b] = c.vms === 0 ? passes : requests;
-    return [() => moduleInstructions(argsOf(c, a)), () => moduleInstructions(argsOf(c, b))];
-  }));
+  const counts = await pooled(cells.flatMap((c) => sizesOf(c).map((n) => () => moduleInstructions(argsOf(c, n)))));
   /** Per unit: the difference between a cell's two runs over the difference in units. */
   const perUnit = (i: number) => {
-    const [a, b] = cells[i].vms === 0 ? passes : requests;
+    const [a, b] = sizesOf(cells[i]);
     return (counts[2 * i + 1] - counts[2 * i]) / (b - a);
   };
   console.log(`| build | worker VMs | instructions per request | per hash pass | request ÷ hash pass |`);
   console.log(`|---|---|---|---|---|`);
   cells.forEach((c, i) => {
-    if (c.vms === 0) return;
-    const hash = perUnit(cells.findIndex((h) => h.wasm === c.wasm && h.vms === 0));
+    if (c.vms === undefined) return;
+    const hash = perUnit(cells.findIndex((h) => h.wasm === c.wasm && h.vms === undefined));
     const request = perUnit(i);
     console.log(`| ${c.wasm} | ${c.vms} | ${Math.round(request).toLocaleString("en-US")} | ${Math.round(hash).toLocaleString("en-US")} | ${(request / hash).toFixed(2)} |`);
   });
