@@ -1,7 +1,8 @@
-// The decision benchmark's workload, shared by npm run bench (router.ts) and
-// npm run bench:profile (profile-router.ts): the built filter in the host
-// emulator, a static list of endpoints, and chat bodies that share one of 8
-// system prompts.
+// The decision benchmark's workload, shared by npm run bench (router.ts),
+// npm run bench:profile (profile-router.ts) and npm run bench:icount
+// (icount-workload.ts): the built filter in the host emulator, a static list
+// of endpoints, chat bodies that share one of 8 system prompts, and the
+// module's own xxHash64 pass, the yardstick of their figures.
 import { readFileSync } from "node:fs";
 import { Envoy, VirtualClock } from "../host/index.ts";
 
