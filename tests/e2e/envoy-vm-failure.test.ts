@@ -244,6 +244,12 @@ envoyTest("VM failure under FAIL_OPEN: the trapping stream and the VM's in-fligh
       assert.equal(now.get(`wasm.prefix_router.${name}`), 0, `wasm.prefix_router.${name}`);
     }
     assert.equal(gw.output.filter((l) => TRAP_LOG.test(l)).length, 1, `the trap's log line:\n${gw.output.join("\n")}`);
+    // The module carries its name section (asconfig.json "debug"), so cpp-host
+    // follows the message with the trap's frames by function name (v8.cc
+    // getFailMessage prints no backtrace for a module without one).
+    const backtrace = gw.output.indexOf("Proxy-Wasm plugin in-VM backtrace:");
+    assert.ok(backtrace >= 0, `no backtrace after the trap:\n${gw.output.join("\n")}`);
+    assert.match(gw.output.slice(backtrace + 1).join("\n"), /^\s+\d+:\s+0x[0-9a-f]+ - assembly\/abi\/exports\/proxy_on_request_headers$/m);
     assert.ok(!gw.output.some((l) => l.includes("Wasm VM failed")));
   });
   // Both 503s are Envoy's failStream local reply (source/extensions/common/wasm/context.cc).
