@@ -1,7 +1,7 @@
 // Reading what npm run bench:icount (icount.ts) gets from its runs: V8's
-// perf map of code addresses and callgrind's per-address instruction counts.
-// Owns: the parsing, and which addresses are the module's. Must not: run
-// anything (icount.ts starts valgrind and callgrind_annotate).
+// perf map of code addresses and callgrind's per-instruction counts. Owns:
+// the parsing, which addresses are the module's, and which function holds
+// each. Must not: run anything (icount.ts starts valgrind).
 
 /** A code range from V8's perf map (/tmp/perf-<pid>.map, written with --perf-basic-prof): [start, end). */
 export interface CodeRange { start: number; end: number; name: string }
@@ -15,43 +15,110 @@ export function parsePerfMap(text: string): CodeRange[] {
   });
 }
 
+/**
+ * A Wasm function's or wrapper's entry in the map: Node 20's V8 names them
+ * "JS:<name>-<function index>-turbofan" (the name from the module's name
+ * section, else wasm-function[<index>]), its calls out to JavaScript
+ * "JS:wasm-to-js:<signature>-<index>-turbofan". JavaScript code carries a
+ * file: URL, or none and no index.
+ */
+const MODULE_CODE = /^JS:(?!.* file:).*-\d+-(turbofan|liftoff)$/;
+
+/** A function's name as the map gives it, without V8's prefix and tier suffix. */
+export function functionName(entry: string): string {
+  return entry.replace(/^JS:~?/, "").replace(/-\d+-(turbofan|liftoff)$/, "");
+}
+
 /** How far below the module's first function its code space may start: V8 puts the jump table there, every call's target. */
 const JUMP_TABLE_REACH = 1 << 20;
 
 /**
- * The module's code space, [low, high): from below its first function to the
- * end of its last, and no JavaScript code inside it. Callgrind charges a
- * function's instructions to the address it was called at, which for a Wasm
- * function is its jump-table slot below the code. Addresses stay below 2^53
- * in user space, so plain numbers hold them.
+ * The module's code space, [low, high), and its functions in address order:
+ * from below its first function to the end of its last, and no JavaScript
+ * code inside it. A call to a Wasm function goes to its jump-table slot below
+ * the code, so the space reaches below the first function. Addresses stay
+ * below 2^53 in user space, so plain numbers hold them.
  */
-export function moduleCodeSpace(ranges: CodeRange[]): { low: number; high: number } {
-  const isModule = (r: CodeRange) => /wasm-function\[|wasm-to-js:/.test(r.name);
-  const own = ranges.filter(isModule);
-  if (own.length === 0) throw new Error("no module code in the perf map: was the module compiled?");
-  const first = Math.min(...own.map((r) => r.start));
-  const high = Math.max(...own.map((r) => r.end));
+export function moduleCodeSpace(ranges: CodeRange[]): { low: number; high: number; functions: CodeRange[] } {
+  const isModule = (r: CodeRange) => MODULE_CODE.test(r.name);
+  const functions = ranges.filter(isModule).sort((a, b) => a.start - b.start);
+  if (functions.length === 0) throw new Error("no module code in the perf map: was the module compiled?");
+  const first = functions[0].start;
+  const high = functions[functions.length - 1].end;
   let low = first - JUMP_TABLE_REACH;
   for (const r of ranges) {
     if (isModule(r)) continue;
     if (r.end <= first && r.end > low) low = r.end; // other code just below: the space starts after it
     else if (r.start < high && r.end > first) throw new Error(`${r.name} lies inside the module's code space`);
   }
-  return { low, high };
+  return { low, high, functions };
 }
 
+/** What the space's instructions outside any function are: the jump table, and V8's stubs between functions. */
+export const OUTSIDE_FUNCTIONS = "(jump table, stubs)";
+
 /**
- * Instructions callgrind_annotate's listing charges to unnamed code ("???")
- * at addresses inside `space`. Lines look like
- * "  28,518,048 ( 0.78%)  ???:0x00002e503f7036d9 [???]".
+ * The instructions executed at addresses inside `space`, from a callgrind
+ * output file written with --dump-instr=yes ("positions: instr line", one Ir
+ * event): in all, and by the function (functionName) whose code holds them.
+ * Each cost line is an instruction address and its count; an address is
+ * absolute (0x…), relative to the previous line's (+n, -n) or the same (*).
+ * The cost line after a calls= line is the call's inclusive cost, charged to
+ * its callee's own lines as well, so it is skipped (callgrind's format
+ * reference, "Cost lines" and "calls=").
  */
-export function instructionsInSpace(listing: string, space: { low: number; high: number }): number {
-  let total = 0;
-  for (const line of listing.split("\n")) {
-    const m = /^\s*([\d,]+) \(\s*[\d.]+%\)\s+\?\?\?:0x([0-9a-f]+)/.exec(line);
-    if (m === null) continue;
-    const address = parseInt(m[2], 16);
-    if (address >= space.low && address < space.high) total += Number(m[1].replaceAll(",", ""));
+export function instructionsInSpace(callgrindOut: string, space: { low: number; high: number; functions: CodeRange[] }): { total: number; byFunction: Map<string, number> } {
+  const { low, high, functions } = space;
+  const names = functions.map((f) => functionName(f.name));
+  const byIndex = new Float64Array(functions.length);
+  let outside = 0;
+  let previous = 0;
+  let callCost = false;
+  let header = true;
+  for (const line of callgrindOut.split("\n")) {
+    if (header) {
+      if (line.startsWith("positions:") && line.trim() !== "positions: instr line") throw new Error(`callgrind output has "${line}": run it with --dump-instr=yes`);
+      if (line.startsWith("events:") && line.trim() !== "events: Ir") throw new Error(`callgrind output has "${line}": only Ir is read`);
+      if (line.startsWith("fn=")) header = false;
+      else continue;
+    }
+    const c = line.charCodeAt(0);
+    // 0x…, +n, -n, *: a cost line. Anything else (fn=, ob=, calls= …) is a specification line.
+    if (!(c === 0x30 || c === 0x2B || c === 0x2D || c === 0x2A)) {
+      if (line.startsWith("calls=")) callCost = true;
+      continue;
+    }
+    const space1 = line.indexOf(" ");
+    const position = line.slice(0, space1);
+    const address = c === 0x30 ? parseInt(position, 16) : c === 0x2B ? previous + parseInt(position.slice(1), 16) : c === 0x2D ? previous - parseInt(position.slice(1), 16) : previous;
+    previous = address;
+    if (callCost) {
+      callCost = false;
+      continue;
+    }
+    if (address < low || address >= high) continue;
+    const count = Number(line.slice(line.lastIndexOf(" ") + 1));
+    // The last function starting at or below the address.
+    let lo = 0;
+    let hi = functions.length - 1;
+    let at = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (functions[mid].start <= address) {
+        at = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    if (at >= 0 && address < functions[at].end) byIndex[at] += count;
+    else outside += count;
   }
-  return total;
+  const byFunction = new Map<string, number>();
+  let total = outside;
+  if (outside > 0) byFunction.set(OUTSIDE_FUNCTIONS, outside);
+  byIndex.forEach((n, i) => {
+    if (n === 0) return;
+    total += n;
+    byFunction.set(names[i], (byFunction.get(names[i]) ?? 0) + n);
+  });
+  return { total, byFunction };
 }

@@ -12,11 +12,14 @@
 // optimized up front, as proxy-wasm-cpp-host's V8 engine does: src/v8/v8.cc,
 // "--no-liftoff"), --single-threaded (no background compiler or GC threads),
 // and --perf-basic-prof, whose map of code addresses
-// (/tmp/perf-<pid>.map) says where V8 put the module's code. Callgrind names
-// no JIT code, so every unnamed code address inside the module's code space
-// (its functions, its jump table, its calls out to the host) is the module's.
-// Each mode runs at two sizes, and the difference per request (or per hash
-// pass) is reported: start-up, compilation and the gateway's set-up cancel.
+// (/tmp/perf-<pid>.map) says where V8 put the module's code and which function
+// each range is. Callgrind, with --dump-instr=yes, counts each instruction
+// address: every one inside the module's code space (its functions, its jump
+// table, its calls out to the host) is the module's, charged to the function
+// whose code holds it (names from the module's name section, which the release
+// build carries). Each mode runs at two sizes, and the difference per request
+// (or per hash pass) is reported: start-up, compilation and the gateway's
+// set-up cancel.
 //
 // What it does not count: the host functions (the emulator's, which are not
 // Envoy's), and V8's own runtime called from the module: memory.grow, and
@@ -28,7 +31,10 @@
 //
 // Usage: node --import tsx scripts/bench/icount.ts [--wasm A.wasm,B.wasm] [--vms 1,8]
 //          [--requests 600,1000] [--size 16384] [--endpoints 64] [--passes 200,600] [--jobs 2]
+//          [--functions 12]
 //   --jobs: valgrind runs at once (each takes one core; the counts do not depend on it).
+//   --functions: the functions with the most instructions per request, for each build
+//     and VM count (0: none).
 // Needs valgrind (Debian's package valgrind) and Node on glibc x86-64.
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -37,7 +43,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { positiveInteger } from "./options.ts";
 import { machineFacts } from "./proc.ts";
-import { type CodeRange, instructionsInSpace, moduleCodeSpace, parsePerfMap } from "./callgrind.ts";
+import { type CodeRange, OUTSIDE_FUNCTIONS, instructionsInSpace, moduleCodeSpace, parsePerfMap } from "./callgrind.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 const { values } = parseArgs({
@@ -49,6 +55,7 @@ const { values } = parseArgs({
     endpoints: { type: "string", default: "64" },
     passes: { type: "string", default: "200,600" },
     jobs: { type: "string", default: "2" },
+    functions: { type: "string", default: "12" },
   },
 });
 const builds = values.wasm!.split(",");
@@ -63,6 +70,7 @@ const passes = pair("passes", values.passes!);
 const size = positiveInteger("size", values.size!);
 const endpoints = positiveInteger("endpoints", values.endpoints!);
 const jobs = positiveInteger("jobs", values.jobs!);
+const topFunctions = values.functions === "0" ? 0 : positiveInteger("functions", values.functions!);
 
 if (spawnSync("valgrind", ["--version"]).status !== 0) {
   process.stderr.write("valgrind not found: apt-get install valgrind\n");
@@ -77,21 +85,14 @@ function readPerfMap(pid: number): CodeRange[] {
   return ranges;
 }
 
-/** Instructions callgrind counted in the module's code space. */
-function instructionsIn(callgrindOut: string, space: { low: number; high: number }): number {
-  const r = spawnSync("callgrind_annotate", ["--threshold=100", callgrindOut], { encoding: "utf8", maxBuffer: 64 << 20 });
-  if (r.status !== 0) throw new Error(`callgrind_annotate failed: ${r.stderr}`);
-  return instructionsInSpace(r.stdout, space);
-}
-
 const dir = mkdtempSync(join(tmpdir(), "prefix-router-icount-"));
 let runs = 0;
 
-/** The module's instructions in one run of icount-workload.ts with these arguments. */
-async function moduleInstructions(args: string[]): Promise<number> {
+/** The module's instructions in one run of icount-workload.ts with these arguments, in all and by function. */
+async function moduleInstructions(args: string[]): Promise<{ total: number; byFunction: Map<string, number> }> {
   const out = join(dir, `callgrind.${runs++}.out`);
   const child = spawn("valgrind", [
-    "--tool=callgrind", "--smc-check=all-non-file", `--callgrind-out-file=${out}`,
+    "--tool=callgrind", "--smc-check=all-non-file", "--dump-instr=yes", `--callgrind-out-file=${out}`,
     process.execPath, "--no-liftoff", "--single-threaded", "--perf-basic-prof", "--import", "tsx",
     "scripts/bench/icount-workload.ts", ...args,
   ], { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] });
@@ -99,7 +100,7 @@ async function moduleInstructions(args: string[]): Promise<number> {
   child.stderr!.on("data", (d: Buffer) => { stderr += d.toString(); });
   const status = await new Promise<number | null>((resolve) => child.on("exit", resolve));
   if (status !== 0) throw new Error(`valgrind run failed (${status}): ${stderr.slice(-2000)}`);
-  const count = instructionsIn(out, moduleCodeSpace(readPerfMap(child.pid!)));
+  const count = instructionsInSpace(readFileSync(out, "utf8"), moduleCodeSpace(readPerfMap(child.pid!)));
   rmSync(out);
   return count;
 }
@@ -138,7 +139,7 @@ try {
   /** Per unit: the difference between a cell's two runs over the difference in units. */
   const perUnit = (i: number) => {
     const [a, b] = sizesOf(cells[i]);
-    return (counts[2 * i + 1] - counts[2 * i]) / (b - a);
+    return (counts[2 * i + 1].total - counts[2 * i].total) / (b - a);
   };
   console.log(`| build | worker VMs | instructions per request | per hash pass | request ÷ hash pass |`);
   console.log(`|---|---|---|---|---|`);
@@ -148,6 +149,24 @@ try {
     const request = perUnit(i);
     console.log(`| ${c.wasm} | ${c.vms} | ${Math.round(request).toLocaleString("en-US")} | ${Math.round(hash).toLocaleString("en-US")} | ${(request / hash).toFixed(2)} |`);
   });
+  if (topFunctions > 0) {
+    console.log(`\n## By function\n\nThe ${topFunctions} functions with the most instructions per request (their own code, not their callees'; a function the compiler inlined counts in its caller), ` +
+      `as the difference of the cell's two runs; "${OUTSIDE_FUNCTIONS}" is the code space outside any function: one jump per call into the module's functions, and V8's stubs.\n`);
+    cells.forEach((c, i) => {
+      if (c.vms === undefined) return;
+      const [a, b] = requests;
+      const [small, large] = [counts[2 * i].byFunction, counts[2 * i + 1].byFunction];
+      const rows = [...large].map(([name, n]) => [name, (n - (small.get(name) ?? 0)) / (b - a)] as const).sort((x, y) => y[1] - x[1]);
+      const total = perUnit(i);
+      console.log(`${c.wasm}, ${c.vms} worker VM${c.vms > 1 ? "s" : ""}:\n`);
+      console.log(`| function | instructions per request | share |`);
+      console.log(`|---|---|---|`);
+      for (const [name, n] of rows.slice(0, topFunctions)) {
+        console.log(`| \`${name}\` | ${Math.round(n).toLocaleString("en-US")} | ${(100 * n / total).toFixed(1)}% |`);
+      }
+      console.log("");
+    });
+  }
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
