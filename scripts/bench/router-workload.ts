@@ -8,6 +8,9 @@ import { Envoy, VirtualClock } from "../host/index.ts";
 
 export const WASM = new URL("../../build/prefix_router.wasm", import.meta.url).pathname;
 
+/** The header the filter names its pick in (its default `destinationHeader`). */
+export const DESTINATION_HEADER = "x-gateway-destination-endpoint";
+
 export const HEADERS = { ":method": "POST", ":path": "/v1/chat/completions", ":authority": "gateway", "content-type": "application/json" };
 
 /**
@@ -46,6 +49,12 @@ export async function benchGateway(endpoints: number, vms = 1, wasm = WASM) {
     allowOnHeadersStopIteration: true,
     configuration: JSON.stringify({ endpoints: Array.from({ length: endpoints }, (_, i) => ({ address: `10.${(i >> 8) & 255}.${i & 255}.1:8000` })) }),
   });
+  // A worker whose VM failed to load skips the filter, as in Envoy: a benchmark
+  // would time (or count) its requests' pass-through as decisions.
+  if (plugin.vms.length !== vms) {
+    const errors = envoy.logs.filter((l) => l.level === "error" || l.level === "critical").map((l) => l.message);
+    throw new Error(`${vms - plugin.vms.length} of ${vms} worker VMs failed to load: ${errors.join("; ")}`);
+  }
   return { clock, envoy, plugin };
 }
 
