@@ -25,59 +25,110 @@ export interface CellRun {
   hostCallsPerRequest: number;
 }
 
-/** With several VMs, requests take turns across them, so each decision also reads the events the others appended since its last one. */
-export async function decisionCost(size: number, endpoints: number, vms: number, o: { warmup: number; measured: number; wasm?: string; lineBreaks?: boolean }): Promise<CellRun> {
-  const { warmup, measured } = o;
-  const { clock, plugin } = await benchGateway(endpoints, vms, o.wasm);
-  const bodies = Array.from({ length: 64 }, (_, i) => Buffer.from(chatBody(size, i, o.lineBreaks)));
-  const times: number[] = [];
-  const module: number[] = [];
-  const batches: number[] = [];
-  let batchMs = 0;
-  let batchCount = 0;
+/**
+ * One build's gateway, driven a number of requests at a time, so that several
+ * builds can take turns batch by batch (ab.ts --interleave). Requests take
+ * turns across the worker VMs, so each decision also reads the events the
+ * others appended since its last one. Each measured request's module time is
+ * kept, and the ticks' module time is counted apart.
+ */
+export class DecisionRun {
+  readonly times: number[] = [];
+  readonly module: number[] = [];
+  readonly batches: number[] = [];
+  private batchMs = 0;
+  private batchCount = 0;
   /** Module time of the ticks during the measured requests (their catch-up, mostly), ms. */
-  let tickModuleMs = 0;
-  let hostCalls = 0;
-  const calls = () => plugin.vms.reduce((n, v) => n + [...v.hostCallCounts.values()].reduce((a, b) => a + b, 0), 0);
-  for (const v of plugin.vms) v.profileTime = true;
-  for (let i = 0; i < warmup + measured; i++) {
-    const body = i < warmup ? bodies[i % bodies.length] : Buffer.from(chatBody(size, i, o.lineBreaks));
-    const worker = i % vms;
-    const vm = plugin.vms[worker];
-    const s = plugin.newStream(worker);
-    s.sendRequestHeaders(HEADERS, false);
-    const m0 = vm.moduleMs();
-    const c0 = calls();
-    const t0 = performance.now();
-    s.sendRequestBody(body, true);
-    const t1 = performance.now();
-    if (i >= warmup) {
-      const m = vm.moduleMs() - m0;
-      times.push((t1 - t0) * 1000);
-      module.push(m * 1000);
-      hostCalls += calls() - c0;
-      batchMs += m;
-      if (++batchCount === BATCH) {
-        batches.push((batchMs * 1000) / BATCH);
-        batchMs = 0;
-        batchCount = 0;
+  tickModuleMs = 0;
+  hostCalls = 0;
+  measured = 0;
+  private i = 0;
+  private readonly bodies: Buffer[];
+
+  private constructor(
+    private readonly gateway: Awaited<ReturnType<typeof benchGateway>>,
+    private readonly size: number,
+    private readonly vms: number,
+    private readonly lineBreaks: boolean | undefined,
+  ) {
+    this.bodies = Array.from({ length: 64 }, (_, i) => Buffer.from(chatBody(size, i, lineBreaks)));
+    for (const v of gateway.plugin.vms) v.profileTime = true;
+  }
+
+  static async start(size: number, endpoints: number, vms: number, o: { wasm?: string; lineBreaks?: boolean } = {}): Promise<DecisionRun> {
+    return new DecisionRun(await benchGateway(endpoints, vms, o.wasm), size, vms, o.lineBreaks);
+  }
+
+  get bodyBytes(): number {
+    return this.bodies[0].length;
+  }
+
+  /** Warm-up requests: the first bodies again and again (64 of them), nothing recorded. */
+  warm(count: number): void {
+    this.step(count, false);
+  }
+
+  /** `count` measured requests, each a body no request had before; returns their module time, ms. */
+  measure(count: number): number {
+    return this.step(count, true);
+  }
+
+  private step(count: number, measuring: boolean): number {
+    const { clock, plugin } = this.gateway;
+    const calls = () => plugin.vms.reduce((n, v) => n + [...v.hostCallCounts.values()].reduce((a, b) => a + b, 0), 0);
+    let total = 0;
+    for (let k = 0; k < count; k++, this.i++) {
+      const i = this.i;
+      const body = measuring ? Buffer.from(chatBody(this.size, i, this.lineBreaks)) : this.bodies[i % this.bodies.length];
+      const worker = i % this.vms;
+      const vm = plugin.vms[worker];
+      const s = plugin.newStream(worker);
+      s.sendRequestHeaders(HEADERS, false);
+      const m0 = vm.moduleMs();
+      const c0 = calls();
+      const t0 = performance.now();
+      s.sendRequestBody(body, true);
+      const t1 = performance.now();
+      if (measuring) {
+        const m = vm.moduleMs() - m0;
+        total += m;
+        this.measured++;
+        this.times.push((t1 - t0) * 1000);
+        this.module.push(m * 1000);
+        this.hostCalls += calls() - c0;
+        this.batchMs += m;
+        if (++this.batchCount === BATCH) {
+          this.batches.push((this.batchMs * 1000) / BATCH);
+          this.batchMs = 0;
+          this.batchCount = 0;
+        }
+      }
+      s.complete();
+      if (i % 100 === 0) {
+        const before = plugin.vms.reduce((a, v) => a + v.moduleMs(), 0);
+        clock.advance(100);
+        if (measuring) this.tickModuleMs += plugin.vms.reduce((a, v) => a + v.moduleMs(), 0) - before;
       }
     }
-    s.complete();
-    if (i % 100 === 0) {
-      const before = plugin.vms.reduce((a, v) => a + v.moduleMs(), 0);
-      clock.advance(100);
-      if (i >= warmup) tickModuleMs += plugin.vms.reduce((a, v) => a + v.moduleMs(), 0) - before;
-    }
+    return total;
   }
-  const sorted = (xs: number[]) => xs.sort((a, b) => a - b);
-  sorted(times);
-  sorted(module);
-  sorted(batches);
-  return {
-    p50: percentile(times, 50), p99: percentile(times, 99), moduleP50: percentile(module, 50), moduleP99: percentile(module, 99),
-    batchMean: percentile(batches, 50), bytes: bodies[0].length,
-    tickPerRequestUs: (tickModuleMs * 1000) / measured, hostCallsPerRequest: hostCalls / measured,
-  };
+
+  result(): CellRun {
+    const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
+    const times = sorted(this.times);
+    const module = sorted(this.module);
+    return {
+      p50: percentile(times, 50), p99: percentile(times, 99), moduleP50: percentile(module, 50), moduleP99: percentile(module, 99),
+      batchMean: percentile(sorted(this.batches), 50), bytes: this.bodyBytes,
+      tickPerRequestUs: (this.tickModuleMs * 1000) / this.measured, hostCallsPerRequest: this.hostCalls / this.measured,
+    };
+  }
 }
 
+/** One cell: `warmup` requests to warm the index, then `measured` ones timed. */
+export async function decisionCost(size: number, endpoints: number, vms: number, o: { warmup: number; measured: number; wasm?: string; lineBreaks?: boolean }): Promise<CellRun> {
+  const run = await DecisionRun.start(size, endpoints, vms, o);
+  run.warm(o.warmup);
+  run.measure(o.measured);
+  return run.result();
+}
