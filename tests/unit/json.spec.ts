@@ -92,7 +92,7 @@ function readArrayStringWith(body: string, spelled: bool, padding: string): stri
   return text;
 }
 
-describe("JsonReader escapes at every position of a 16-byte lane and of the two-lane turn", () => {
+describe("JsonReader escapes at every position of a 16-byte lane and of the four-lane turn", () => {
   it("decodes each escape wherever it falls, next to others and at the string's end", () => {
     // JSON escape, what it decodes to, and its canonical spelling (JSON.stringify's).
     const escapes: string[] = [
@@ -105,7 +105,7 @@ describe("JsonReader escapes at every position of a 16-byte lane and of the two-
       "\\r\\n", "\r\n", "\\r\\n", "\\n\\\\n", "\n\\n", "\\n\\\\n",
     ];
     for (let e = 0; e < escapes.length; e += 3) {
-      for (let k = 0; k < 68; k++) {
+      for (let k = 0; k < 132; k++) {
         const a = "a".repeat(k);
         // Alone, then followed by more text and a second copy 17 bytes on, then last before the quote.
         const tail = "b".repeat(17);
@@ -121,7 +121,7 @@ describe("JsonReader escapes at every position of a 16-byte lane and of the two-
   });
 
   it("fails on a bad escape, a raw control byte, or a quote an escape covers, wherever they fall", () => {
-    for (let k = 0; k < 68; k++) {
+    for (let k = 0; k < 132; k++) {
       const a = "a".repeat(k);
       const lead = "\\n".repeat(k % 3); // with and without good escapes in the same lane
       expect<string | null>(readArrayString(lead + a + "\\x" + "b".repeat(20))).toBeNull();
