@@ -200,8 +200,8 @@ export class BlockChain {
     let left = blocks;
     // Runs of blocks up to the next digest anyone needs, so that the loop
     // keeps no per-block count: the first block alone (its digest is the
-    // return value), then up to each stride-th block. Per block, that count
-    // cost a third again on top of the rounds (npm run bench:icount).
+    // return value), then up to each stride-th block. Kept per block, that
+    // count cost half again the rounds' instructions (npm run bench:icount).
     let run = 1;
     while (true) {
       const runEnd = p + <usize>run * blockSize;
