@@ -27,21 +27,20 @@ export interface CellRun {
 
 /**
  * One build's gateway, driven a number of requests at a time, so that several
- * builds can take turns batch by batch (ab.ts --interleave). Requests take
+ * builds can take turns batch by batch (ab.ts). Requests take
  * turns across the worker VMs, so each decision also reads the events the
  * others appended since its last one. Each measured request's module time is
  * kept, and the ticks' module time is counted apart.
  */
 export class DecisionRun {
-  readonly times: number[] = [];
-  readonly module: number[] = [];
-  readonly batches: number[] = [];
+  private readonly times: number[] = [];
+  private readonly module: number[] = [];
+  private readonly batches: number[] = [];
   private batchMs = 0;
   private batchCount = 0;
   /** Module time of the ticks during the measured requests (their catch-up, mostly), ms. */
-  tickModuleMs = 0;
-  hostCalls = 0;
-  measured = 0;
+  private tickModuleMs = 0;
+  private hostCalls = 0;
   private i = 0;
   private readonly bodies: Buffer[];
 
@@ -92,7 +91,6 @@ export class DecisionRun {
       if (measuring) {
         const m = vm.moduleMs() - m0;
         total += m;
-        this.measured++;
         this.times.push((t1 - t0) * 1000);
         this.module.push(m * 1000);
         this.hostCalls += calls() - c0;
@@ -120,7 +118,7 @@ export class DecisionRun {
     return {
       p50: percentile(times, 50), p99: percentile(times, 99), moduleP50: percentile(module, 50), moduleP99: percentile(module, 99),
       batchMean: percentile(sorted(this.batches), 50), bytes: this.bodyBytes,
-      tickPerRequestUs: (this.tickModuleMs * 1000) / this.measured, hostCallsPerRequest: this.hostCalls / this.measured,
+      tickPerRequestUs: (this.tickModuleMs * 1000) / this.module.length, hostCallsPerRequest: this.hostCalls / this.module.length,
     };
   }
 }

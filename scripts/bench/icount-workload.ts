@@ -11,7 +11,8 @@
 // Usage (from the repository root):
 //   node --import tsx scripts/bench/icount-workload.ts decisions WASM VMS REQUESTS SIZE ENDPOINTS
 //   node --import tsx scripts/bench/icount-workload.ts hash WASM PASSES SIZE
-import { DESTINATION_HEADER, HEADERS, benchGateway, chatBody, moduleHash } from "./router-workload.ts";
+import { DEFAULT_DESTINATION_HEADER } from "../gateway/envoy-config.ts";
+import { HEADERS, benchGateway, chatBody, moduleHash } from "./router-workload.ts";
 
 /** Requests between ticks, as npm run bench (decision-cost.ts). */
 const TICK_EVERY = 100;
@@ -23,7 +24,7 @@ async function decisions(wasm: string, vms: number, requests: number, size: numb
     s.sendRequestHeaders(HEADERS, false);
     s.sendRequestBody(Buffer.from(chatBody(size, i)), true);
     // Every request must be a decision: one that passed through (a VM failed) would be counted as one.
-    if (!s.requestHeaders.some(([name]) => name === DESTINATION_HEADER)) throw new Error(`request ${i} (worker ${i % vms}) was not routed`);
+    if (!s.requestHeaders.some(([name]) => name === DEFAULT_DESTINATION_HEADER)) throw new Error(`request ${i} (worker ${i % vms}) was not routed`);
     s.sendResponseHeaders({ ":status": "200" }, true); // both directions over: the stream ends (on_done)
     if (i % TICK_EVERY === 0) clock.advance(100);
   }

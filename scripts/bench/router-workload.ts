@@ -8,9 +8,6 @@ import { Envoy, VirtualClock } from "../host/index.ts";
 
 export const WASM = new URL("../../build/prefix_router.wasm", import.meta.url).pathname;
 
-/** The header the filter names its pick in (its default `destinationHeader`). */
-export const DESTINATION_HEADER = "x-gateway-destination-endpoint";
-
 export const HEADERS = { ":method": "POST", ":path": "/v1/chat/completions", ":authority": "gateway", "content-type": "application/json" };
 
 /**
