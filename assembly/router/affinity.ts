@@ -25,19 +25,19 @@ export class AffinityMap extends EventSink {
   /** Mappings applied so far, this VM's own included: the age of an entry. */
   private clock: u64 = 0;
 
-  constructor(namespace: string, private entries: i32, private vmTag: u32) {
+  constructor(namespace: string, private entries: i32, private vmTag: u32, nowMs: i64) {
     super();
     this.hashes = new StaticArray<u64>(0);
     this.endpointKeys = new StaticArray<u64>(0);
     this.stamps = new StaticArray<u64>(0);
     this.mask = -1;
     this.journal = new Journal(namespace + "affinity/", entries, 1);
-    this.journal.open(this, vmTag);
+    this.journal.open(this, vmTag, nowMs);
   }
 
-  /** Takes in the mappings other VMs made since the last call. */
-  sync(): void {
-    this.journal.sync(this, this.vmTag);
+  /** Takes in the mappings other VMs made since the last call (`nowMs`: clock.ts nowMs). */
+  sync(nowMs: i64): void {
+    this.journal.sync(this, this.vmTag, nowMs);
   }
 
   /** Where this VM is in the affinity journal: it moves when any VM remembers a mapping. */

@@ -42,8 +42,11 @@
 // made): those older than the page from the ring, then the page's. A slot
 // older than the page but still holding an older seq was taken by the page
 // but not yet written (its writer is between its two calls): the reader
-// waits for it on a later sync, unless it is far behind the head (its writer
-// died between them), then skips it. A reader that fell more than
+// waits for it on a later sync, for up to PENDING_SLOT_MS of its clock, then
+// skips it (counted as a gap). The wait is timed, not counted in events: a
+// writer's thread can be descheduled between the two calls for as long as the
+// kernel likes, and on a busy node the other VMs append hundreds of events
+// meanwhile (a window of 64 events lost one in CI, 8 workers on 2 cores). A reader that fell more than
 // journalSlots behind jumps ahead (the ring was overwritten). So shared data
 // holds at most 1 + journalSlots keys: the page, of at most
 // 16 + max(JOURNAL_PAGE_BYTES, one event) bytes, and slots of at most
@@ -52,7 +55,7 @@
 import * as host from "../abi/host";
 import { WasmResult } from "../abi/enums";
 import { HostBuffer } from "../abi/memory";
-import { MAX_RELEASES, PENDING_WINDOW, CLAIM_ATTEMPTS, JOURNAL_PAGE_BYTES } from "./limits";
+import { MAX_RELEASES, PENDING_SLOT_MS, CLAIM_ATTEMPTS, JOURNAL_PAGE_BYTES } from "./limits";
 
 const EVENT_SEQ: usize = 0;
 const EVENT_TAG: usize = 8;
@@ -90,6 +93,25 @@ namespace Slot {
   export const Unwritten: i32 = 0;
   export const Holds: i32 = 1;
   export const Overwritten: i32 = 2;
+}
+
+/**
+ * A reader's wait for one slot the page has moved past but its writer has
+ * not written: since when (on the reader's clock) it has found it so.
+ */
+@final
+class SlotWait {
+  private seq: u64 = u64.MAX_VALUE;
+  private sinceMs: i64 = 0;
+
+  /** Whether to skip slot `seq`, found unwritten at `nowMs`: it has been so for PENDING_SLOT_MS. */
+  expired(seq: u64, nowMs: i64): bool {
+    if (seq != this.seq) {
+      this.seq = seq;
+      this.sinceMs = nowMs;
+    }
+    return nowMs - this.sinceMs >= PENDING_SLOT_MS;
+  }
 }
 
 /** Receives replicated events during sync. */
@@ -130,6 +152,9 @@ export class Journal {
   private pageHeld: bool = false;
   /** Events an append keeps in the page at most (setPageEvents). */
   private pageEvents: u64 = u64.MAX_VALUE;
+  // Unwritten slots that sync and scan are waiting for (scan's readers are peers, each at its own seq).
+  private syncWait: SlotWait = new SlotWait();
+  private scanWait: SlotWait = new SlotWait();
   readonly stats: JournalStats = new JournalStats();
   /** The seq of the event being handed to a sink, for a sink that weighs events by age (router.ts IndexReplay). */
   deliveringSeq: u64 = 0;
@@ -183,8 +208,9 @@ export class Journal {
 
   /** Creates the page if this is the first VM, and starts reading at the
    * oldest event still in the ring, so a new VM starts with the loads that
-   * history leaves (its index comes from replay, router.ts startIndexing). */
-  open(sink: EventSink, selfTag: u32): void {
+   * history leaves (its index comes from replay, router.ts startIndexing).
+   * `nowMs`: clock.ts nowMs, as for sync. */
+  open(sink: EventSink, selfTag: u32, nowMs: i64): void {
     if (!this.readPage() && this.pageCas == 0) {
       // An empty page at seq 0. Racing VMs all write it before any append (a
       // configuration's VMs start before its traffic), so the race is benign.
@@ -197,7 +223,7 @@ export class Journal {
     }
     const head = this.head();
     this.nextSeq = head > this.slots ? head - this.slots : 0;
-    this.sync(sink, selfTag);
+    this.sync(sink, selfTag, nowMs);
   }
 
   /**
@@ -259,8 +285,11 @@ export class Journal {
     return this.nextSeq;
   }
 
-  /** Applies every event this VM has not seen yet (except its own). */
-  sync(sink: EventSink, selfTag: u32): void {
+  /**
+   * Applies every event this VM has not seen yet (except its own), up to a
+   * slot still being written. `nowMs` (clock.ts nowMs) times the wait for it.
+   */
+  sync(sink: EventSink, selfTag: u32, nowMs: i64): void {
     if (!this.readPage()) return;
     const head = this.head();
     if (head < this.nextSeq) {
@@ -291,8 +320,8 @@ export class Journal {
         this.nextSeq++;
         continue;
       }
-      // Taken by the page but not written yet (or garbage). Wait for it unless it is old.
-      if (head - seq <= PENDING_WINDOW) return;
+      // Taken by the page but not written yet (or garbage). Wait for it, within limits.
+      if (!this.syncWait.expired(seq, nowMs)) return;
       this.stats.gaps++;
       this.nextSeq++;
     }
@@ -328,9 +357,10 @@ export class Journal {
    * returns the seq to go on from. A `since` past the head (the journal was
    * reset: its Envoy restarted) or older than the ring starts at the oldest
    * event the ring holds. Stops at a slot taken but not yet written, as
-   * sync does, so that what it returns is never past an event still to come.
+   * sync does (and for as long), so that what it returns is never past an
+   * event still to come.
    */
-  scan(since: u64, sink: StoredEventSink): u64 {
+  scan(since: u64, sink: StoredEventSink, nowMs: i64): u64 {
     if (!this.readPage()) return 0;
     const head = this.head();
     const oldest = head > this.slots ? head - this.slots : 0;
@@ -345,7 +375,7 @@ export class Journal {
         continue;
       }
       this.buf.release();
-      if (slot == Slot.Unwritten && head - seq <= PENDING_WINDOW) break;
+      if (slot == Slot.Unwritten && !this.scanWait.expired(seq, nowMs)) break;
       seq++;
     }
     return seq;

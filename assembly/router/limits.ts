@@ -56,8 +56,16 @@ export const JOURNAL_PAGE_BYTES: usize = 4000;
  * row more than the others still finds the others' events in the page.
  */
 export const PAGE_EVENTS_PER_VM: i32 = 4;
-/** How far behind the journal's head an unwritten slot may be before readers skip it (its writer died). */
-export const PENDING_WINDOW: u64 = 64;
+/**
+ * How long a journal reader waits for a slot whose writer has taken its seq
+ * but not yet written it before skipping it as lost (journal.ts). Its writer
+ * is between two host calls, so only a stalled thread keeps it there: a
+ * container over its CPU quota is stopped for up to a CFS period (100 ms by
+ * default) at a time, and an overloaded node stalls threads for longer. A
+ * reader that waits applies no newer events meanwhile; a second of a stale
+ * view is cheaper than a lost decision.
+ */
+export const PENDING_SLOT_MS: i64 = 1000;
 /** Compare-and-swap attempts to append to the journal's page before the event is dropped (counted). */
 export const CLAIM_ATTEMPTS: i32 = 16;
 

@@ -63,6 +63,7 @@ import { Member, MemberRecordReader } from "./membership";
 import { xxh64String, mix64 } from "./hash";
 import { pathBeforeQuery, sameBytes } from "./request_head";
 import { MAX_PEER_ANSWER_BYTES } from "./limits";
+import { nowMs } from "./clock";
 
 const LEASE_INTERVALS: i64 = 3;
 const SINCE = String.UTF8.encode("since=");
@@ -364,7 +365,7 @@ export class Peers {
       this.writer = w;
     }
     w.begin();
-    const next = this.journal.scan(from, w);
+    const next = this.journal.scan(from, w, nowMs());
     w.finish(instance, this.format, next);
     host.sendLocalResponse(200, w.ptr, w.len, this.answerHeaders, ANSWER_DETAILS);
     this.answered++;

@@ -27,6 +27,7 @@ import { BlockChain, xxh64, mix64 } from "./hash";
 import { InFlightLedger } from "./inflight";
 import { Journal, EventSink, EVENT_HEADER_BYTES, JournalStats, PEER_TAG } from "./journal";
 import { Peers } from "./peers";
+import { nowMs } from "./clock";
 import { LoadView } from "./load";
 import { CHARS_PER_TOKEN } from "./work";
 import { PrefixTable } from "./prefix_table";
@@ -188,7 +189,7 @@ export class Router extends EventSink {
     const discovery = config.discovery;
     this.discovery = discovery !== null ? new Discovery(discovery, namespace, vmTag) : null;
     this.lifecycle = new EndpointLifecycle(config, endpoints, table, inFlight, loads, scraper, stats, journal);
-    this.affinity = new AffinityMap(namespace, config.affinityEntries, vmTag);
+    this.affinity = new AffinityMap(namespace, config.affinityEntries, vmTag, nowMs());
     this.sessionHeader = String.UTF8.encode(config.sessionHeader);
     const names: string[] = [];
     for (let i = 0; i < config.endpoints.length; i++) names.push(config.endpoints[i].address);
@@ -198,7 +199,7 @@ export class Router extends EventSink {
     stats.set(stats.pickable, <u64>endpoints.pickable);
     this.reportVisibleShare();
     this.loads.nowMs = nowMs();
-    this.journal.open(this, this.vmTag);
+    this.journal.open(this, this.vmTag, this.loads.nowMs);
     this.lastAppendMs = nowMs();
     let longest = 0;
     for (let i = 0; i < names.length; i++) longest = max(longest, String.UTF8.byteLength(names[i]));
@@ -254,7 +255,7 @@ export class Router extends EventSink {
     // workers (README "Decision speed").
     if (!this.indexing) this.startIndexing();
     this.loads.nowMs = nowMs();
-    this.journal.sync(this, this.vmTag);
+    this.journal.sync(this, this.vmTag, this.loads.nowMs);
     this.placements.applyRelevant(entries, indexed);
     this.table.matchPrefix(entries, indexed, this.match);
     let e = this.scorer.pick(this.match, indexed, this.loads, placementKey, modelHash, this.promptTokens);
@@ -280,7 +281,7 @@ export class Router extends EventSink {
   /** The endpoint a sticky route names if it is eligible now, else the score's pick `e`; counted by kind. */
   private stick(kind: i32, hash: u64, e: i32): i32 {
     const s = this.stats;
-    this.affinity.sync();
+    this.affinity.sync(this.loads.nowMs);
     const key = this.affinity.lookup(hash);
     if (kind == Sticky.Session) this.sessionKnown = key;
     const sticky = this.keys.indexOf(key);
@@ -478,9 +479,9 @@ export class Router extends EventSink {
     const now = nowMs();
     this.loads.nowMs = now;
     const read = this.journal.position() + this.affinity.position();
-    this.journal.sync(this, this.vmTag);
+    this.journal.sync(this, this.vmTag, this.loads.nowMs);
     this.placements.flush();
-    this.affinity.sync();
+    this.affinity.sync(this.loads.nowMs);
     const holdsRequests = this.inFlight.ownTotal() > 0;
     this.tickFoundWork = this.busySinceTick || this.pendingCount > 0 || holdsRequests ||
       this.journal.position() + this.affinity.position() != read;
@@ -700,20 +701,6 @@ export class Router extends EventSink {
     this.affinity.free();
   }
 }
-
-/**
- * Now, in ms on the monotonic clock (host.monotonicNanos), shifted by
- * MONOTONIC_BASE_MS so that a time is never 0 or near it: 0 stands for
- * "never" in several places, and a host's monotonic origin may be its start.
- * Shared data carries these times between VMs of one process, which share the
- * clock; the namespace's SHARED_FORMAT keeps them from meeting wall-clock
- * times that an older build wrote under the same vm_id.
- */
-export function nowMs(): i64 {
-  return <i64>(host.monotonicNanos() / 1000000) + MONOTONIC_BASE_MS;
-}
-
-const MONOTONIC_BASE_MS: i64 = 1 << 40;
 
 export function logError(message: string): void {
   host.log(LogLevel.Error, "prefix-router: " + message);

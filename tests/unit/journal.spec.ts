@@ -5,7 +5,7 @@ export { malloc } from "../../assembly/abi/memory";
 import { HostBuffer } from "../../assembly/abi/memory";
 import * as host from "../../assembly/abi/host";
 import { Journal, EventSink, StoredEventSink, PEER_TAG, EVENT_HEADER_BYTES, eventTag, eventBlocks, eventRouted, eventMatched } from "../../assembly/router/journal";
-import { PENDING_WINDOW, JOURNAL_PAGE_BYTES } from "./../../assembly/router/limits";
+import { PENDING_SLOT_MS, JOURNAL_PAGE_BYTES } from "./../../assembly/router/limits";
 
 /** Appends an event of `blocks` hashes base, base + 1, … routed to `routed`; returns its seq. */
 function append(j: Journal, tag: u32, routed: u64, base: u64, blocks: i32 = 2, own: bool = true): u64 {
@@ -66,10 +66,39 @@ function pageSpan(ns: string): string {
   return span;
 }
 
+/** Now, on the clock the journal times its waits by (clock.ts nowMs); tests that wait move on from it. */
+const T0: i64 = 1 << 40;
+
+/** `<ns>slot/<k>`, the ring slot of `seq` in a journal of `slots` slots. */
+function slotKey(ns: string, slots: u64, seq: u64): ArrayBuffer {
+  return String.UTF8.encode(ns + "slot/" + (seq % slots).toString());
+}
+
+/**
+ * Empties the slot of `seq` and returns what it held: the ring as it is while
+ * the event's writer, its seq taken by the page, is stalled before writing it.
+ */
+function stallSlotWrite(ns: string, slots: u64, seq: u64): ArrayBuffer {
+  const key = slotKey(ns, slots, seq);
+  const buf = new HostBuffer();
+  expect<u32>(host.getSharedData(changetype<usize>(key), key.byteLength, buf)).toBe(0);
+  const held = new ArrayBuffer(<i32>buf.size);
+  memory.copy(changetype<usize>(held), buf.ptr, buf.size);
+  buf.release();
+  expect<u32>(host.setSharedData(changetype<usize>(key), key.byteLength, 0, 0, 0)).toBe(0);
+  return held;
+}
+
+/** The stalled writer's second call: the slot of `seq` gets its event. */
+function finishSlotWrite(ns: string, slots: u64, seq: u64, event: ArrayBuffer): void {
+  const key = slotKey(ns, slots, seq);
+  expect<u32>(host.setSharedData(changetype<usize>(key), key.byteLength, changetype<usize>(event), event.byteLength, 0)).toBe(0);
+}
+
 /** A journal on `ns` opened by VM `tag`. */
 function opened(ns: string, slots: i32, tag: u32, sink: EventSink = new Applied()): Journal {
   const j = new Journal(ns, slots, 64);
-  j.open(sink, tag);
+  j.open(sink, tag, T0);
   return j;
 }
 
@@ -84,17 +113,17 @@ describe("Journal.scan", () => {
     expect<u64>(append(a, 1, 0, 0, 0)).toBe(3); // a release or heartbeat: no blocks
     expect<u64>(append(b, 2, 55, 500)).toBe(4);
     const all = new Collector();
-    expect<u64>(a.scan(0, all)).toBe(5);
+    expect<u64>(a.scan(0, all, T0)).toBe(5);
     expect<string>(all.seen.join(" ")).toBe("1:11:100 2:22:200 P:33:300 1:0:- 2:55:500");
     const middle = new Collector();
-    expect<u64>(b.scan(3, middle)).toBe(5);
+    expect<u64>(b.scan(3, middle, T0)).toBe(5);
     expect<string>(middle.seen.join(" ")).toBe("1:0:- 2:55:500");
     const none = new Collector();
-    expect<u64>(a.scan(5, none)).toBe(5);
+    expect<u64>(a.scan(5, none, T0)).toBe(5);
     expect<i32>(none.seen.length).toBe(0);
     // Fields as stored.
     const one = new Collector();
-    a.scan(4, one);
+    a.scan(4, one, T0);
     expect<string>(one.seen.join(" ")).toBe("2:55:500");
   });
 
@@ -103,21 +132,21 @@ describe("Journal.scan", () => {
     const a = opened(ns, 4, 1);
     for (let i = 0; i < 3; i++) append(a, 1, 10 + <u64>i, 100 * <u64>i);
     const past = new Collector();
-    expect<u64>(a.scan(1000, past)).toBe(3);
+    expect<u64>(a.scan(1000, past, T0)).toBe(3);
     expect<string>(past.seen.join(" ")).toBe("1:10:0 1:11:100 1:12:200");
     // Seven more: the ring of 4 holds seqs 6..9.
     for (let i = 3; i < 10; i++) append(a, 1, 10 + <u64>i, 100 * <u64>i);
     const old = new Collector();
-    expect<u64>(a.scan(2, old)).toBe(10);
+    expect<u64>(a.scan(2, old, T0)).toBe(10);
     expect<string>(old.seen.join(" ")).toBe("1:16:600 1:17:700 1:18:800 1:19:900");
     const older = new Collector();
-    expect<u64>(a.scan(0, older)).toBe(10);
+    expect<u64>(a.scan(0, older, T0)).toBe(10);
     expect<i32>(older.seen.length).toBe(4);
     const after = new Collector();
-    expect<u64>(a.scan(11, after)).toBe(10);
+    expect<u64>(a.scan(11, after, T0)).toBe(10);
     expect<string>(after.seen.join(" ")).toBe("1:16:600 1:17:700 1:18:800 1:19:900");
     const inRing = new Collector();
-    expect<u64>(a.scan(7, inRing)).toBe(10);
+    expect<u64>(a.scan(7, inRing, T0)).toBe(10);
     expect<string>(inRing.seen.join(" ")).toBe("1:17:700 1:18:800 1:19:900");
   });
 
@@ -126,12 +155,12 @@ describe("Journal.scan", () => {
     const a = opened(ns, 16, 1);
     for (let i = 0; i < 5; i++) append(a, 1, 10 + <u64>i, 100 * <u64>i);
     const two = new Collector(2);
-    expect<u64>(a.scan(0, two)).toBe(2);
+    expect<u64>(a.scan(0, two, T0)).toBe(2);
     expect<string>(two.seen.join(" ")).toBe("1:10:0 1:11:100");
     const full = new Collector(0);
-    expect<u64>(a.scan(2, full)).toBe(2);
+    expect<u64>(a.scan(2, full, T0)).toBe(2);
     const rest = new Collector();
-    expect<u64>(a.scan(2, rest)).toBe(5);
+    expect<u64>(a.scan(2, rest, T0)).toBe(5);
     expect<string>(rest.seen.join(" ")).toBe("1:12:200 1:13:300 1:14:400");
   });
 
@@ -143,21 +172,22 @@ describe("Journal.scan", () => {
     const b = opened(ns, 256, 2);
     expect<u64>(append(b, 2, 20, 200)).toBe(2);
     const seen = new Collector();
-    expect<u64>(a.scan(0, seen)).toBe(1);
+    expect<u64>(a.scan(0, seen, T0)).toBe(1);
     expect<string>(seen.seen.join(" ")).toBe("1:10:100");
-    // An unwritten slot further behind the head than PENDING_WINDOW is given up (its writer died).
-    for (let i: u64 = 0; i < PENDING_WINDOW; i++) append(b, 2, 30, 300 + i);
+    // Still unwritten for PENDING_SLOT_MS, however few events came after it, it is given up (its writer died).
+    append(b, 2, 30, 300);
+    const waiting = new Collector();
+    expect<u64>(a.scan(0, waiting, T0 + PENDING_SLOT_MS - 1)).toBe(1);
     const later = new Collector();
-    expect<u64>(a.scan(0, later)).toBe(3 + PENDING_WINDOW);
-    expect<i32>(later.seen.length).toBe(2 + <i32>PENDING_WINDOW);
-    expect<string>(later.seen[1]).toBe("2:20:200");
+    expect<u64>(a.scan(0, later, T0 + PENDING_SLOT_MS)).toBe(4);
+    expect<string>(later.seen.join(" ")).toBe("1:10:100 2:20:200 2:30:300");
   });
 
   it("hands over nothing before the journal exists", () => {
     const j = new Journal("scan-none/", 16, 64);
     const seen = new Collector();
-    expect<u64>(j.scan(0, seen)).toBe(0);
-    expect<u64>(j.scan(7, seen)).toBe(0);
+    expect<u64>(j.scan(0, seen, T0)).toBe(0);
+    expect<u64>(j.scan(7, seen, T0)).toBe(0);
     expect<i32>(seen.seen.length).toBe(0);
   });
 });
@@ -171,16 +201,16 @@ describe("Journal.append from a peer", () => {
     const b = opened(ns, 16, 2, other);
     expect<u64>(append(a, PEER_TAG, 77, 700, 3, false)).toBe(0);
     expect<u64>(a.position()).toBe(0); // not applied yet
-    a.sync(mine, 1);
+    a.sync(mine, 1, T0);
     expect<string>(mine.seen.join(" ")).toBe("P:77:700/3/1");
     expect<u64>(a.position()).toBe(1);
     // The same event appended as this VM's own counts as applied: its sync does not hand it over again …
     expect<u64>(append(a, PEER_TAG, 88, 800, 3, true)).toBe(1);
     expect<u64>(a.position()).toBe(2);
-    a.sync(mine, 1);
+    a.sync(mine, 1, T0);
     expect<string>(mine.seen.join(" ")).toBe("P:77:700/3/1");
     // … while every other VM gets both.
-    b.sync(other, 2);
+    b.sync(other, 2, T0);
     expect<string>(other.seen.join(" ")).toBe("P:77:700/3/1 P:88:800/3/1");
   });
 
@@ -191,7 +221,7 @@ describe("Journal.append from a peer", () => {
     append(a, PEER_TAG, 77, 700, 2, false); // seq 0: still to apply here
     append(a, 1, 11, 100);                   // seq 1: own, but behind the peer's
     append(a, PEER_TAG, 99, 900, 2, false); // seq 2
-    a.sync(mine, 1);
+    a.sync(mine, 1, T0);
     expect<string>(mine.seen.join(" ")).toBe("P:77:700/2/1 P:99:900/2/1");
     expect<u64>(a.position()).toBe(3);
   });
@@ -228,7 +258,7 @@ describe("Journal page", () => {
     expect<string>(pageSpan(ns)).toBe((43 - fit).toString() + "+" + fit.toString() + " " + (16 + fit * 160).toString() + "B");
     // One event larger than a page on its own still makes a page of it.
     const big = new Journal(ns, 256, 600);
-    big.open(new Applied(), 2);
+    big.open(new Applied(), 2, T0);
     append(big, 2, 7, 7, 600);
     expect<string>(pageSpan(ns)).toBe("43+1 " + (16 + 32 + 600 * 8).toString() + "B");
   });
@@ -255,7 +285,7 @@ describe("Journal page", () => {
     const seen = new Applied();
     const b = opened(ns, 512, 2, seen);
     appendMany(a, 1, 200, 16); // the page holds the last 25
-    b.sync(seen, 2);
+    b.sync(seen, 2, T0);
     expect<string>(routedOf(seen)).toBe(expectedRouted(200));
     expect<u64>(b.position()).toBe(200);
     expect<u64>(b.stats.applied).toBe(200);
@@ -268,13 +298,13 @@ describe("Journal page", () => {
     const a = opened(ns, 64, 1, seenA);
     const seenB = new Applied();
     const b = opened(ns, 64, 2, seenB);
-    a.sync(seenA, 1);  // a holds the page as it is now …
+    a.sync(seenA, 1, T0);  // a holds the page as it is now …
     expect<u64>(append(b, 2, 20, 200)).toBe(0); // … b appends first …
     expect<u64>(append(a, 1, 10, 100)).toBe(1); // … so a's swap fails once and takes seq 1
     expect<u64>(a.stats.casConflicts).toBe(1);
     expect<u64>(a.stats.appendFailures).toBe(0);
-    a.sync(seenA, 1);
-    b.sync(seenB, 2);
+    a.sync(seenA, 1, T0);
+    b.sync(seenB, 2, T0);
     expect<string>(seenA.seen.join(" ")).toBe("2:20:200/2/1");
     expect<string>(seenB.seen.join(" ")).toBe("1:10:100/2/1");
     expect<string>(pageSpan(ns)).toBe("0+2 112B");
@@ -288,9 +318,52 @@ describe("Journal page", () => {
     append(a, 1, 10, 100);  // seq 0
     claimUnwritten(ns, 2);  // seq 1 taken, its slot not written
     append(a, 1, 30, 300);  // seq 2, in the page
-    b.sync(seen, 2);
+    b.sync(seen, 2, T0);
     expect<string>(seen.seen.join(" ")).toBe("1:10:100/2/1");
     expect<u64>(b.position()).toBe(1);
+  });
+
+  it("waits out a writer stalled between its two calls however many events the others append meanwhile, then takes its event in order", () => {
+    const ns = "page-stalled/";
+    const slots: u64 = 512;
+    const a = opened(ns, <i32>slots, 1);
+    const c = opened(ns, <i32>slots, 3);
+    const seen = new Applied();
+    const b = opened(ns, <i32>slots, 2, seen);
+    append(a, 1, 10, 100);                       // seq 0
+    append(a, 1, 11, 110);                       // seq 1: a's thread stalls before its slot write …
+    const event = stallSlotWrite(ns, slots, 1);
+    appendMany(c, 3, 200, 16);                   // … while c appends 200 (the page holds the last 25)
+    b.sync(seen, 2, T0);
+    expect<string>(routedOf(seen)).toBe("10");
+    b.sync(seen, 2, T0 + PENDING_SLOT_MS - 1);
+    expect<u64>(b.position()).toBe(1);
+    finishSlotWrite(ns, slots, 1, event);
+    b.sync(seen, 2, T0 + PENDING_SLOT_MS - 1);
+    expect<string>(routedOf(seen)).toBe("10,11," + expectedRouted(200));
+    expect<u64>(b.position()).toBe(202);
+    expect<u64>(b.stats.gaps).toBe(0);
+  });
+
+  it("gives up a slot left unwritten for PENDING_SLOT_MS since this VM found it so, counting one gap", () => {
+    const ns = "page-lost/";
+    const slots: u64 = 512;
+    const a = opened(ns, <i32>slots, 1);
+    const seen = new Applied();
+    const b = opened(ns, <i32>slots, 2, seen);
+    append(a, 1, 10, 100);                        // seq 0
+    append(a, 1, 11, 110);                        // seq 1, never written to its slot
+    stallSlotWrite(ns, slots, 1);
+    appendMany(a, 1, 40, 16);
+    const late = T0 + 5 * PENDING_SLOT_MS;        // b first looks long after the writer stalled
+    b.sync(seen, 2, late);
+    b.sync(seen, 2, late + PENDING_SLOT_MS - 1);
+    expect<string>(routedOf(seen)).toBe("10");
+    expect<u64>(b.stats.gaps).toBe(0);
+    b.sync(seen, 2, late + PENDING_SLOT_MS);
+    expect<string>(routedOf(seen)).toBe("10," + expectedRouted(40));
+    expect<u64>(b.position()).toBe(42);
+    expect<u64>(b.stats.gaps).toBe(1);
   });
 
   it("reads from the ring a page whose events are not whole, and one too large for this VM; ignores one with no valid header", () => {
@@ -301,25 +374,25 @@ describe("Journal page", () => {
     appendMany(a, 1, 3, 2);
     // A header that promises 3 events over bytes that hold 2 of them.
     writePage(ns, 0, 3, new ArrayBuffer(96));
-    b.sync(seen, 2);
+    b.sync(seen, 2, T0);
     expect<string>(routedOf(seen)).toBe("1000,1001,1002");
     // The next append replaces it with a page of its own at the head.
     append(a, 1, 1003, 3);
     expect<string>(pageSpan(ns)).toBe("3+1 64B");
     // A page this VM's image cannot hold: a writer with far larger events.
     const big = new Journal(ns, 256, 1000);
-    big.open(new Applied(), 3);
+    big.open(new Applied(), 3, T0);
     append(big, 3, 1004, 4, 600);
-    b.sync(seen, 2);
+    b.sync(seen, 2, T0);
     expect<string>(routedOf(seen)).toBe("1000,1001,1002,1003,1004");
     // A header whose byte count is wrong: no page; nothing is read, nothing lost.
     writePage(ns, 0, 0, new ArrayBuffer(32), 7);
-    b.sync(seen, 2);
+    b.sync(seen, 2, T0);
     expect<u64>(b.position()).toBe(5);
     // An append replaces it, from where its VM has read (a has read its own 4, not big's).
     expect<u64>(append(b, 2, 1005, 5)).toBe(5);
-    b.sync(seen, 2);
-    a.sync(new Applied(), 1);
+    b.sync(seen, 2, T0);
+    a.sync(new Applied(), 1, T0);
     expect<u64>(a.position()).toBe(6);
   });
 });
@@ -361,8 +434,8 @@ describe("Journal page, mutated", () => {
       expect<u32>(host.setSharedData(changetype<usize>(key), key.byteLength, changetype<usize>(bytes), length, 0)).toBe(0);
       const seen = new Applied();
       const reader = new Journal(ns, 64, 64);
-      reader.open(seen, 1000 + <u32>round);
-      reader.sync(seen, 1000 + <u32>round);
+      reader.open(seen, 1000 + <u32>round, T0);
+      reader.sync(seen, 1000 + <u32>round, T0);
       // Whatever the page said, each event handed over is one the ring or the page holds whole:
       // its blocks within this journal's 64, its matched within its blocks.
       for (let i = 0; i < seen.seen.length; i++) {
