@@ -15,7 +15,9 @@
 //     verdict (routed for chats and completions, not_inference, not_json,
 //     no_model for the others);
 //   - memory flat after warm-up: resident memory at the end is within
-//     FLAT_BYTES of what it was after the first WARMUP_SLICES slices.
+//     FLAT_BYTES of what it was after the first WARMUP_SLICES slices;
+//   - every worker saw every other's decisions: no journal gap, no append
+//     given up (index.journal_gaps, index.journal_append_failures).
 // Each slice sends exactly its share and waits for every answer before wrk
 // stops (wrk-scripts.ts), so nothing is cut off in flight and every count is
 // exact. Exits 1 if a check fails. Linux only (/proc).
@@ -59,7 +61,7 @@ const SLICE_CAP_SECONDS = 1800;
 const STATS_SETTLE_MS = 1000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-const STATS = "^(wasmcustom\\.prefix_router\\.(requests|routed|passthrough\\..+|index\\.memory_bytes)|http\\.prefix_router\\.downstream_rq_(total|[1-5]xx))$";
+const STATS = "^(wasmcustom\\.prefix_router\\.(requests|routed|passthrough\\..+|index\\.(memory_bytes|journal_gaps|journal_append_failures))|http\\.prefix_router\\.downstream_rq_(total|[1-5]xx))$";
 const P = "wasmcustom.prefix_router.";
 const HCM = "http.prefix_router.";
 
@@ -149,6 +151,8 @@ async function main(): Promise<boolean> {
       ...SOAK_MIX.filter((k) => k.expect !== "routed").map((k): [string, boolean] =>
         [`${k.kind} (${int(sent.get(k.kind)!)}) passed through as ${k.expect.slice("passthrough.".length)}: ${int(stat(P + k.expect))}`, stat(P + k.expect) === sent.get(k.kind)]),
       [`memory flat after warm-up: Envoy RSS ${mib(warm)} MiB after ${WARMUP_SLICES} of ${SLICES} slices, at most ${mib(warm + drift)} MiB after (+${mib(drift)}, allowed +${mib(FLAT_BYTES)})`, drift <= FLAT_BYTES],
+      [`every worker saw every other's decisions: journal gaps ${int(stat(`${P}index.journal_gaps`))}, appends given up ${int(stat(`${P}index.journal_append_failures`))}`,
+        stat(`${P}index.journal_gaps`) === 0 && stat(`${P}index.journal_append_failures`) === 0],
       [`every request answered (${int(answered)} of ${int(written)}), every slice within ${SLICE_CAP_SECONDS} s, no socket errors in wrk (${wrkErrors})`,
         answered === written && written === REQUESTS && !capped && wrkErrors === 0],
     ];

@@ -86,6 +86,10 @@ envoyTest("ECDS: weights and an added endpoint apply under traffic; a refused co
   let ecdsPath = "";
   let gw: EnvoyGateway | null = null;
   let traffic: Traffic | null = null;
+  // Each phase's start, so that a run cut off by the test's timeout shows where it stood
+  // (once, in CI, it ran to 90 s where it takes 6 s; not reproduced since).
+  const began = Date.now();
+  const phase = (what: string) => ctx.diagnostic(`${Date.now() - began} ms: ${what}`);
   try {
     gw = await startEnvoyGateway(
       // The cluster (and the bootstrap) from all three upstreams.
@@ -109,6 +113,7 @@ envoyTest("ECDS: weights and an added endpoint apply under traffic; a refused co
     };
     const configuredLines = (n: number) => g.output.filter((l) => l.includes(`prefix-router: configured ${n} endpoints`)).length;
 
+    phase("Envoy ready");
     const first = await ecds();
     assert.equal(first.success, 1, "the first ECDS version was not applied");
     assert.ok(first.reload >= 1);
@@ -141,6 +146,7 @@ envoyTest("ECDS: weights and an added endpoint apply under traffic; a refused co
     // reused (same vm_id, VM configuration and code: the same vm_key,
     // proxy-wasm-cpp-host src/wasm.cc makeVmKey) and gets a new root context
     // whose on_configure logs the "configured" line.
+    phase("the weights version");
     const weights = { prefix: 5, queue: 1, kvCache: 0, inFlight: 4 };
     const before2 = configuredLines(2);
     await publishDiscoveryResponse(ecdsPath, discoveryResponseText(filterFor([a, b], { weights }), ecdsPath));
@@ -152,6 +158,7 @@ envoyTest("ECDS: weights and an added endpoint apply under traffic; a refused co
     assert.equal(await stickyHome(g.url, g.adminUrl, "weights version", true), home, "the weights version lost the prefix's endpoint");
 
     // 2. An added endpoint: the third upstream starts receiving picks.
+    phase("the three-endpoint version");
     await publishDiscoveryResponse(ecdsPath, discoveryResponseText(filterFor([a, b, c], { weights }), ecdsPath));
     await waitFor("the three-endpoint version to be applied", 20_000, async () => (await ecds()).success === 3);
     await waitFor("picks of the added endpoint", 30_000, () => picks(ups[2]) >= 3);
@@ -163,6 +170,7 @@ envoyTest("ECDS: weights and an added endpoint apply under traffic; a refused co
     // 3. A configuration the filter refuses (a negative weight): Envoy's canary
     // VM runs on_configure, it returns false, the plugin cannot be created and
     // the file subscription rejects the update.
+    phase("the refused version");
     await publishDiscoveryResponse(ecdsPath, discoveryResponseText(filterFor([a, b, c], { weights: { prefix: -1 } }), ecdsPath));
     await waitFor("the refused version to be counted", 20_000, async () => (await ecds()).rejected === 1);
     const refused = await ecds();
@@ -185,6 +193,7 @@ envoyTest("ECDS: weights and an added endpoint apply under traffic; a refused co
 
     // The three-endpoint version keeps routing: the third upstream (absent from
     // the first two versions) keeps getting picks after the rejection.
+    phase("routing after the rejection");
     const afterReject = picks(ups[2]);
     await waitFor("picks of the third endpoint after the rejection", 30_000, () => picks(ups[2]) >= afterReject + 3);
     await moreRequests("the refused version");
@@ -200,7 +209,12 @@ envoyTest("ECDS: weights and an added endpoint apply under traffic; a refused co
     }
     ctx.diagnostic(`${outcomes.length} requests; picks ${ups.map(picks).join("/")}; without a destination header ${ups.map((u) => destinations(u, HEADER).filter((d) => d === "").length).join("/")}`);
   } finally {
-    if (traffic) await traffic.stop();
+    phase("stopping");
+    if (traffic) {
+      const unanswered = traffic.outcomes.filter((o) => o.status !== 200);
+      if (unanswered.length > 0) ctx.diagnostic(`failed requests: ${JSON.stringify(unanswered.slice(0, 5))}`);
+      await traffic.stop();
+    }
     if (gw) await gw.stop();
     await Promise.all(ups.map((u) => u.stop()));
   }
