@@ -38,11 +38,23 @@ const JUMP_TABLE_REACH = 1 << 20;
  * code inside it. A call to a Wasm function goes to its jump-table slot below
  * the code, so the space reaches below the first function. Addresses stay
  * below 2^53 in user space, so plain numbers hold them.
+ *
+ * Another Wasm module in the process has its own code space elsewhere (tsx
+ * compiles es-module-lexer's when a module it loads imports a CommonJS
+ * package): its functions, apart from ours by more than JUMP_TABLE_REACH, are
+ * left out by their names. Ours come from AssemblyScript's name section
+ * ("assembly/…", "~lib/…"); a build without one cannot be told apart, and is
+ * refused then.
  */
 export function moduleCodeSpace(ranges: CodeRange[]): { low: number; high: number; functions: CodeRange[] } {
   const isModule = (r: CodeRange) => MODULE_CODE.test(r.name);
-  const functions = ranges.filter(isModule).sort((a, b) => a.start - b.start);
-  if (functions.length === 0) throw new Error("no module code in the perf map: was the module compiled?");
+  const spaces = codeSpaces(ranges.filter(isModule).sort((a, b) => a.start - b.start));
+  if (spaces.length === 0) throw new Error("no module code in the perf map: was the module compiled?");
+  const ours = spaces.length === 1 ? spaces : spaces.filter((fs) => fs.some((r) => AS_NAME.test(functionName(r.name))));
+  if (ours.length !== 1) {
+    throw new Error(`${spaces.length} Wasm modules' code in the perf map, ${ours.length} with AssemblyScript's names: cannot tell which is the module counted`);
+  }
+  const functions = ours[0];
   const first = functions[0].start;
   const high = functions[functions.length - 1].end;
   let low = first - JUMP_TABLE_REACH;
@@ -52,6 +64,20 @@ export function moduleCodeSpace(ranges: CodeRange[]): { low: number; high: numbe
     else if (r.start < high && r.end > first) throw new Error(`${r.name} lies inside the module's code space`);
   }
   return { low, high, functions };
+}
+
+/** A function name from an AssemblyScript build's name section. */
+const AS_NAME = /^(assembly\/|~lib\/)/;
+
+/** Wasm code in address order, split where more than JUMP_TABLE_REACH lies between two functions: one run per module. */
+function codeSpaces(functions: CodeRange[]): CodeRange[][] {
+  const spaces: CodeRange[][] = [];
+  for (const r of functions) {
+    const last = spaces.at(-1);
+    if (last !== undefined && r.start - last[last.length - 1].end <= JUMP_TABLE_REACH) last.push(r);
+    else spaces.push([r]);
+  }
+  return spaces;
 }
 
 /** What the space's instructions outside any function are: the jump table, and V8's stubs between functions. */

@@ -32,6 +32,21 @@ test("JavaScript code inside the module's space is refused, not counted", () => 
   assert.throws(() => moduleCodeSpace(parsePerfMap(inside)), /copyToPointerSize .* lies inside the module's code space/);
 });
 
+// Another module's code space, as tsx's es-module-lexer leaves in the map: far from ours, no names.
+const LEXER = ["21588f3f4c40 c0 JS:wasm-function[0]-0-turbofan", "21588f3f4d00 e40 JS:wasm-function[20]-20-turbofan", ""].join("\n");
+
+test("another Wasm module's code elsewhere is left out: ours is the space with AssemblyScript's names", () => {
+  const space = moduleCodeSpace(parsePerfMap(LEXER + MAP));
+  assert.equal(space.low, 0x2e503f6f0400);
+  assert.equal(space.high, 0x2e503f707f00);
+  assert.deepEqual(space.functions.map((f) => f.start), [0x2e503f7065c0, 0x2e503f707500, 0x2e503f707ac0]);
+});
+
+test("two modules without names cannot be told apart: refused", () => {
+  const unnamed = MAP.replace("assembly/router/json/JsonReader#scanStringBody", "wasm-function[301]");
+  assert.throws(() => moduleCodeSpace(parsePerfMap(LEXER + unnamed)), /2 Wasm modules' code in the perf map, 0 with AssemblyScript's names/);
+});
+
 test("a map without module code is an error: nothing to count", () => {
   assert.throws(() => moduleCodeSpace(parsePerfMap(MAP.split("\n").filter((l) => !l.includes("-turbofan")).join("\n"))), /no module code/);
 });
