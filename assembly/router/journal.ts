@@ -46,8 +46,9 @@
 // skips it (counted as a gap). The wait is timed, not counted in events: a
 // writer's thread can be descheduled between the two calls for as long as the
 // kernel likes, and on a busy node the other VMs append hundreds of events
-// meanwhile (a window of 64 events lost one in CI, 8 workers on 2 cores). A reader that fell more than
-// journalSlots behind jumps ahead (the ring was overwritten). So shared data
+// meanwhile (a window of 64 events lost one in CI, 8 workers on 2 cores). A
+// reader that fell more than journalSlots behind jumps ahead (the ring was
+// overwritten). So shared data
 // holds at most 1 + journalSlots keys: the page, of at most
 // 16 + max(JOURNAL_PAGE_BYTES, one event) bytes, and slots of at most
 // 32 + 8 × (MAX_RELEASES + maxPrefixBlocks / indexStride) bytes each,
