@@ -13,7 +13,7 @@ import { execFileSync } from "node:child_process";
 import { cpus } from "node:os";
 import { fuzzParser, replayRegressions, PARSERS, REGRESSIONS_DIR } from "./fuzz.ts";
 import { fuzzRouterBodies, fuzzRouterConfigs, fuzzRouterPages } from "./fuzz-router.ts";
-import { metricsFaults, hugePages, vmRestart, raceEightVms } from "./faults.ts";
+import { metricsFaults, hugePages, vmRestart, raceEightVms, stalledWriter } from "./faults.ts";
 import { soak } from "./soak.ts";
 import { destinationHeaders, oversizedRequests, endlessBodies, workBounds, hashFlood, smuggledAddresses, failOpenHeader } from "./abuse.ts";
 import { fuzzSection, faultsSection, soakSection, abuseSection } from "./report.ts";
@@ -74,8 +74,10 @@ async function faults(o: Options): Promise<{ text: string; ok: boolean }> {
   const restart = await vmRestart({ requests: o.quick ? 1_000 : 10_000, seed: o.seed });
   progress("faults: eight VMs racing");
   const race = await raceEightVms({ requests: o.count ?? (o.quick ? 10_000 : 100_000), seed: o.seed, probes: o.quick ? 32 : 256 });
-  const ok = [m.problems, huge.problems, restart.problems, race.problems].every((p) => p.length === 0);
-  return { text: faultsSection(m, huge, restart, race), ok };
+  progress("faults: a stalled journal writer");
+  const stall = await stalledWriter({ stalls: o.quick ? 4 : 32, burst: 200, seed: o.seed });
+  const ok = [m.problems, huge.problems, restart.problems, race.problems, stall.problems].every((p) => p.length === 0);
+  return { text: faultsSection(m, huge, restart, race, stall), ok };
 }
 
 async function runSoak(o: Options): Promise<{ text: string; ok: boolean }> {

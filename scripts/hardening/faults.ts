@@ -6,7 +6,9 @@
 //   hugePages       a 100 MB page and one just under the 8 MiB copy limit;
 //   vmRestart       a worker VM that traps mid-request under FAIL_RELOAD;
 //   raceEightVms    eight VMs racing on the same shared-data keys, another VM's
-//                   request run between a VM's get and its set.
+//                   request run between a VM's get and its set;
+//   stalledWriter   a worker stalled between its journal page swap and its
+//                   slot write while the others route on.
 // Each returns its figures and a list of problems (empty when all is well);
 // tests/hardening asserts on them, cli.ts prints them.
 import { performance } from "node:perf_hooks";
@@ -470,3 +472,106 @@ export async function raceEightVms(o: { requests: number; seed: number; probes?:
   return report;
 }
 
+
+// ---------------------------------------------------------------------------
+// A writer stalled between its page swap and its slot write
+
+export interface StallReport {
+  /** Decisions whose slot write was held back while the other workers went on. */
+  stalls: number;
+  /** Requests the other workers routed while a writer was stalled. */
+  requestsDuringStalls: number;
+  requests: number;
+  journalGaps: number;
+  /** Each stalled decision's prompt sent again on every worker: how many went where it first went. */
+  probes: { sent: number; sameDestination: number };
+  inFlightAfter: number;
+  problems: string[];
+}
+
+/** The workers: VM indexes 0..WORKERS-1 (the main thread's VM routes nothing). */
+const WORKERS = 8;
+
+/**
+ * A worker VM whose thread stops right after its decision took a seq in the
+ * journal's page, before it writes the event's ring slot (journal.ts), as a
+ * descheduled thread does: six other workers route `burst` requests
+ * meanwhile and time moves on by `burst` / 2 ms (well under PENDING_SLOT_MS), while
+ * the seventh routes nothing and only ticks, so that it falls behind the
+ * page, reads the ring and meets the unwritten slot. In CI, 8 workers on 2
+ * cores, a window of 64 events lost such an event. Every prompt is its own,
+ * so a worker that missed the stalled decision would place its prompt cold.
+ */
+export async function stalledWriter(o: { stalls: number; burst: number; seed: number }): Promise<StallReport> {
+  const rng = new Rng(o.seed);
+  const gw = await gateway({ endpoints: 8, vms: WORKERS });
+  const open: Array<{ stream: HttpStream; vm: number }> = [];
+  const report: StallReport = { stalls: 0, requestsDuringStalls: 0, requests: 0, journalGaps: 0, probes: { sent: 0, sameDestination: 0 }, inFlightAfter: 0, problems: [] };
+  const stalled: Array<{ body: string; destination: string }> = [];
+  // The request a worker is deciding, outside any stall: its decision is the one a stall holds back.
+  let deciding: string | null = null;
+  let stalling = false;
+  let stalledVm = -1; // never drive a stream of the stalled worker: Envoy runs one call at a time per thread
+  const one = (vm: number): void => {
+    const i = report.requests++;
+    const body = chatBody([["system", `Prompt ${i}. ${filler(i, 3000)}`], ["user", `question ${i}`]]);
+    const outer = !stalling;
+    if (outer) deciding = body;
+    const sent = send(gw, body, { vm });
+    if (outer) deciding = null;
+    if (sent.destinations.length !== 1) report.problems.push(`request ${i} on worker ${vm}: destinations ${JSON.stringify(sent.destinations)}`);
+    if (outer && stalled.length > 0 && stalled[stalled.length - 1].body === body) stalled[stalled.length - 1].destination = sent.destinations[0] ?? "";
+    open.push({ stream: sent.stream, vm });
+    while (open.length > 32) {
+      const k = open.findIndex((o) => o.vm !== stalledVm);
+      complete(open.splice(k, 1)[0].stream);
+    }
+  };
+  gw.envoy.onBeforeSharedDataSet = (vm, key) => {
+    // The journal's ring slot (not the affinity journal's), written for a decision.
+    if (stalling || deciding === null || key.includes("affinity/") || !/slot\/\d+$/.test(key) || report.stalls >= o.stalls) return;
+    stalling = true;
+    stalledVm = vm;
+    report.stalls++;
+    stalled.push({ body: deciding, destination: "" });
+    const idle = (vm + 1) % WORKERS;
+    try {
+      for (let k = 0; k < o.burst; k++) {
+        let other = rng.int(WORKERS - 2);
+        for (const skip of [Math.min(vm, idle), Math.max(vm, idle)]) if (other >= skip) other++;
+        one(other);
+        report.requestsDuringStalls++;
+        // Two requests a ms: the idle worker, ticking every tickMs (25 ms), takes in about 50
+        // events at a time, more than the page keeps (4 per worker), so it reads the ring.
+        if (k % 2 === 1) advance(gw, 1, 1);
+      }
+    } finally {
+      stalling = false;
+      stalledVm = -1;
+    }
+  };
+  while (report.stalls < o.stalls) {
+    one(rng.int(WORKERS));
+    advance(gw, 1, 1);
+  }
+  gw.envoy.onBeforeSharedDataSet = undefined;
+  for (const o of open) complete(o.stream);
+  open.length = 0;
+  advance(gw, 1000);
+  report.journalGaps = stat(gw, "prefix_router.index.journal_gaps");
+  for (const { body, destination } of stalled) {
+    for (let vm = 0; vm < WORKERS; vm++) {
+      const s = send(gw, body, { vm });
+      report.probes.sent++;
+      if (s.destinations[0] === destination) report.probes.sameDestination++;
+      complete(s.stream);
+    }
+  }
+  advance(gw, 1000);
+  report.inFlightAfter = inFlightTotal(gw);
+  if (report.journalGaps > 0) report.problems.push(`${report.journalGaps} journal events missed`);
+  if (report.probes.sameDestination !== report.probes.sent) report.problems.push(`${report.probes.sent - report.probes.sameDestination} of ${report.probes.sent} stalled prompts re-sent went elsewhere`);
+  if (report.inFlightAfter !== 0) report.problems.push(`in flight after: ${report.inFlightAfter}`);
+  gw.envoy.shutdown();
+  return report;
+}

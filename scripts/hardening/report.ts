@@ -3,7 +3,7 @@
 // same numbers. Formatting only; the scenarios compute everything.
 import type { ParserReport, ReplayReport } from "./fuzz.ts";
 import type { RouterFuzzReport } from "./fuzz-router.ts";
-import type { MetricsFaultReport, HugePageReport, RestartReport, RaceReport } from "./faults.ts";
+import type { MetricsFaultReport, HugePageReport, RestartReport, RaceReport, StallReport } from "./faults.ts";
 import type { SoakReport } from "./soak.ts";
 import type { HeaderReport, OversizeReport, EndlessReport, WorkReport, FloodReport, SmuggleReport, FailOpenReport } from "./abuse.ts";
 
@@ -48,7 +48,7 @@ export function fuzzSection(parsers: ParserReport[], replays: ReplayReport[], ro
   return parts.join("\n") + problems(rp);
 }
 
-export function faultsSection(m: MetricsFaultReport, huge: HugePageReport, restart: RestartReport, race: RaceReport): string {
+export function faultsSection(m: MetricsFaultReport, huge: HugePageReport, restart: RestartReport, race: RaceReport, stall: StallReport): string {
   const parts: string[] = ["## Faults (`npm run faults`)", ""];
   parts.push("### Metrics servers (real loopback servers, real time; scrape every 100 ms, timeout 300 ms, unhealthy after 3 failures)", "");
   parts.push(table(
@@ -85,6 +85,14 @@ export function faultsSection(m: MetricsFaultReport, huge: HugePageReport, resta
     ["VM failures", race.vmFailures],
     ["time", s(race.seconds)],
   ]) + problems(race.problems));
+  parts.push("", "### A worker stalled between its journal page swap and its slot write (8 workers; one more worker only ticks meanwhile)", "");
+  parts.push(table(["", ""], [
+    ["stalled decisions / requests the other workers routed meanwhile", `${n(stall.stalls)} / ${n(stall.requestsDuringStalls)}`],
+    ["requests in all", n(stall.requests)],
+    ["journal gaps", stall.journalGaps],
+    ["stalled decisions' prompts re-sent on each worker, same destination", `${n(stall.probes.sameDestination)} / ${n(stall.probes.sent)}`],
+    ["in flight after", stall.inFlightAfter],
+  ]) + problems(stall.problems));
   return parts.join("\n");
 }
 

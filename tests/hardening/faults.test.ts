@@ -1,10 +1,11 @@
 // The short version of `npm run faults`: metrics servers that are down, slow,
 // reset, answer 500 or garbage, all fail, then recover (real loopback servers);
 // a 100 MiB page and one just under the 8 MiB copy limit; a worker VM trapping
-// mid-request under FAIL_RELOAD; eight VMs racing on the same shared-data keys.
+// mid-request under FAIL_RELOAD; eight VMs racing on the same shared-data keys;
+// a worker stalled between its journal page swap and its slot write.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { metricsFaults, hugePages, vmRestart, raceEightVms, PROBE_SYSTEM_CHARS } from "../../scripts/hardening/faults.ts";
+import { metricsFaults, hugePages, vmRestart, raceEightVms, stalledWriter, PROBE_SYSTEM_CHARS } from "../../scripts/hardening/faults.ts";
 import { wholeEntryBlocks } from "../e2e/scenarios.ts";
 
 test("failing metrics servers mark endpoints unhealthy, routing goes on and recovers", async () => {
@@ -46,4 +47,14 @@ test("eight VMs racing on the journal: no lost or corrupt entry, in-flight count
   assert.ok(r.journal.matched > 3900, `${r.journal.matched} routing events matched`);
   assert.equal(r.probes.sameDestination, r.probes.sent);
   assert.equal(r.inFlightAfter, 0);
+});
+
+test("a worker stalled between its journal page swap and its slot write while the others route 200 requests: no event lost, its prompt where it went on every worker", async () => {
+  const r = await stalledWriter({ stalls: 4, burst: 200, seed: 17 });
+  assert.deepEqual(r.problems, []);
+  assert.equal(r.stalls, 4);
+  assert.equal(r.requestsDuringStalls, 800);
+  assert.equal(r.journalGaps, 0);
+  assert.equal(r.probes.sent, 4 * 8);
+  assert.equal(r.probes.sameDestination, r.probes.sent);
 });
