@@ -523,7 +523,8 @@ export async function stalledWriter(o: { stalls: number; burst: number; seed: nu
     if (outer && stalled.length > 0 && stalled[stalled.length - 1].body === body) stalled[stalled.length - 1].destination = sent.destinations[0] ?? "";
     open.push({ stream: sent.stream, vm });
     while (open.length > 32) {
-      const k = open.findIndex((o) => o.vm !== stalledVm);
+      const k = open.findIndex((entry) => entry.vm !== stalledVm);
+      if (k < 0) break;
       complete(open.splice(k, 1)[0].stream);
     }
   };
@@ -555,7 +556,7 @@ export async function stalledWriter(o: { stalls: number; burst: number; seed: nu
     advance(gw, 1, 1);
   }
   gw.envoy.onBeforeSharedDataSet = undefined;
-  for (const o of open) complete(o.stream);
+  for (const entry of open) complete(entry.stream);
   open.length = 0;
   advance(gw, 1000);
   report.journalGaps = stat(gw, "prefix_router.index.journal_gaps");

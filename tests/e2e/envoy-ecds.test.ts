@@ -86,8 +86,9 @@ envoyTest("ECDS: weights and an added endpoint apply under traffic; a refused co
   let ecdsPath = "";
   let gw: EnvoyGateway | null = null;
   let traffic: Traffic | null = null;
-  // Each phase's start, so that a run cut off by the test's timeout shows where it stood
-  // (once, in CI, it ran to 90 s where it takes 6 s; not reproduced since).
+  // Each phase's start, so that a run cut off by the test's timeout shows where it stood: it
+  // ran to 90 s once in CI and once in about 60 runs beside a competing process, where it takes
+  // 6 s, for a reason not known (a stalled request or admin call is the likely place).
   const began = Date.now();
   const phase = (what: string) => ctx.diagnostic(`${Date.now() - began} ms: ${what}`);
   try {
