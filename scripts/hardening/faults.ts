@@ -14,11 +14,26 @@
 import { performance } from "node:perf_hooks";
 import { Rng } from "./rng.ts";
 import { FaultyMetricsServer, type Behaviour } from "./metrics-servers.ts";
-import { gateway, send, advance, sleep, stat, inFlightTotal, chatBody, filler } from "./gateway.ts";
+import { gateway, type Gateway, send, advance, sleep, stat, inFlightTotal, chatBody, filler } from "./gateway.ts";
 import { mixedBody, sendMixed } from "./prompts.ts";
 import { FuzzModule } from "./fuzz-module.ts";
 import { checkJournal, endpointKey, indexEntries, type ExpectedEvent, type JournalCheck, type JournalLayout } from "./journal-check.ts";
 import type { HttpStream } from "../host/index.ts";
+
+/**
+ * Sends `body` again on each of the first `vms` VMs, ending every stream, and
+ * returns how many sent it to `destination`; `elsewhere` hears of the others.
+ */
+function resendOnEveryVm(gw: Gateway, body: string, destination: string, vms: number, elsewhere: (vm: number, got: string | undefined) => void = () => {}): number {
+  let same = 0;
+  for (let vm = 0; vm < vms; vm++) {
+    const s = send(gw, body, { vm });
+    if (s.destinations[0] === destination) same++;
+    else elsewhere(vm, s.destinations[0]);
+    complete(s.stream);
+  }
+  return same;
+}
 
 function complete(s: HttpStream): void {
   if (s.ended) return;
@@ -451,13 +466,10 @@ export async function raceEightVms(o: { requests: number; seed: number; probes?:
   const sample = o.probes ?? 128;
   for (let k = 0; k < sample; k++) {
     const i = Math.floor((k * bodies.length) / sample);
-    for (let vm = 0; vm < 8; vm++) {
-      const s = send(gw, bodies[i], { vm });
-      report.probes.sent++;
-      if (s.destinations[0] === destinations[i]) report.probes.sameDestination++;
-      else if (report.problems.length < 20) report.problems.push(`VM ${vm} sends request ${i} to ${s.destinations[0]}, first sent to ${destinations[i]}`);
-      complete(s.stream);
-    }
+    report.probes.sent += 8;
+    report.probes.sameDestination += resendOnEveryVm(gw, bodies[i], destinations[i], 8, (vm, got) => {
+      if (report.problems.length < 20) report.problems.push(`VM ${vm} sends request ${i} to ${got}, first sent to ${destinations[i]}`);
+    });
   }
   report.vmFailures = gw.plugin.allVms().filter((vm) => vm.failed).length;
   gw.envoy.shutdown();
@@ -516,11 +528,13 @@ export async function stalledWriter(o: { stalls: number; burst: number; seed: nu
     const i = report.requests++;
     const body = chatBody([["system", `Prompt ${i}. ${filler(i, 3000)}`], ["user", `question ${i}`]]);
     const outer = !stalling;
+    const stallsBefore = stalled.length;
     if (outer) deciding = body;
     const sent = send(gw, body, { vm });
     if (outer) deciding = null;
     if (sent.destinations.length !== 1) report.problems.push(`request ${i} on worker ${vm}: destinations ${JSON.stringify(sent.destinations)}`);
-    if (outer && stalled.length > 0 && stalled[stalled.length - 1].body === body) stalled[stalled.length - 1].destination = sent.destinations[0] ?? "";
+    // This decision was the one held back: record where it went.
+    if (stalled.length > stallsBefore && outer) stalled[stalled.length - 1].destination = sent.destinations[0] ?? "";
     open.push({ stream: sent.stream, vm });
     while (open.length > 32) {
       const k = open.findIndex((entry) => entry.vm !== stalledVm);
@@ -561,12 +575,8 @@ export async function stalledWriter(o: { stalls: number; burst: number; seed: nu
   advance(gw, 1000);
   report.journalGaps = stat(gw, "prefix_router.index.journal_gaps");
   for (const { body, destination } of stalled) {
-    for (let vm = 0; vm < WORKERS; vm++) {
-      const s = send(gw, body, { vm });
-      report.probes.sent++;
-      if (s.destinations[0] === destination) report.probes.sameDestination++;
-      complete(s.stream);
-    }
+    report.probes.sent += WORKERS;
+    report.probes.sameDestination += resendOnEveryVm(gw, body, destination, WORKERS);
   }
   advance(gw, 1000);
   report.inFlightAfter = inFlightTotal(gw);
