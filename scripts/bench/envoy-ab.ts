@@ -21,7 +21,10 @@
 //          [--idle] [--endpoints 8] [--stream-chunks N]
 //   A name in --wasm may also be "plain" (the same bootstrap without the Wasm
 //   filter) or "floor" (build/floor.wasm): --wasm plain,build/prefix_router.wasm
-//   gives the filter's share of plain Envoy's throughput, paired by round.
+//   gives the filter's share of plain Envoy's throughput, paired by round; or
+//   "floor-calls" (the floor making the router's host calls per request,
+//   assembly/floor.ts): --wasm floor,floor-calls,build/prefix_router.wasm
+//   splits what the router adds over the floor into those calls and its own code.
 //   A build of an earlier commit: git worktree add /tmp/old <commit> && (cd /tmp/old && npm ci && npm run build),
 //   then /tmp/old/build/prefix_router.wasm.
 import { parseArgs } from "node:util";
@@ -34,7 +37,7 @@ import { INSTALL_WRK, findWrk, runWrkWithoutErrors } from "./wrk.ts";
 import { chatLoadScript } from "./wrk-scripts.ts";
 import { positiveInteger } from "./options.ts";
 
-const USAGE = "usage: node --import tsx scripts/bench/envoy-ab.ts --wasm A.wasm,B.wasm|plain|floor [--workers 2] [--size 16384] [--rounds 6] [--seconds 3] [--connections 64] [--idle] [--endpoints 8] [--stream-chunks N]\n";
+const USAGE = "usage: node --import tsx scripts/bench/envoy-ab.ts --wasm A.wasm,B.wasm|plain|floor|floor-calls [--workers 2] [--size 16384] [--rounds 6] [--seconds 3] [--connections 64] [--idle] [--endpoints 8] [--stream-chunks N]\n";
 const { values } = parseArgs({
   options: {
     wasm: { type: "string" },
@@ -81,10 +84,10 @@ function medianAndRange(xs: number[]): string {
   return `${median(xs).toFixed(1)} (${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)})`;
 }
 
-/** "plain": the bootstrap without the Wasm filter; "floor": build/floor.wasm; else a build of the filter. */
-function sideOf(name: string): { filter: boolean | "floor"; wasmFile?: string } {
+/** "plain": the bootstrap without the Wasm filter; "floor", "floor-calls": build/floor.wasm (assembly/floor.ts); else a build of the filter. */
+function sideOf(name: string): { filter: boolean | "floor" | "floor-calls"; wasmFile?: string } {
   if (name === "plain") return { filter: false };
-  if (name === "floor") return { filter: "floor" };
+  if (name === "floor" || name === "floor-calls") return { filter: name };
   return { filter: true, wasmFile: name };
 }
 

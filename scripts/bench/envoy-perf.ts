@@ -12,6 +12,10 @@
 // Needs perf (Debian's linux-perf) allowed to sample this user's processes
 // (kernel.perf_event_paranoid ≤ 2) and wrk. A command, not a test.
 //
+// "floor-calls" is the floor making the router's host calls per request
+// (assembly/floor.ts): the filter's excess over the floor splits into those
+// calls (floor-calls − floor) and the rest, its own code mostly.
+//
 // Usage: node --import tsx scripts/bench/envoy-perf.ts [--seconds 5] [--size 16384] [--connections 64] [--workers 1]
 import { execFileSync, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -65,8 +69,8 @@ try {
   stops.add(upstream.stop);
   const script = chatLoadScript({ bodyBytes: size });
   const rows: { name: string; perRequest: Map<string, number>; requests: number }[] = [];
-  for (const name of ["plain", "floor", "filter"] as const) {
-    const envoy = await startEnvoyUnderTest({ endpoints: upstream.addresses, workers, filter: name === "plain" ? false : name === "floor" ? "floor" : true });
+  for (const name of ["plain", "floor", "floor-calls", "filter"] as const) {
+    const envoy = await startEnvoyUnderTest({ endpoints: upstream.addresses, workers, filter: name === "plain" ? false : name === "filter" ? true : name });
     const stop = stops.add(envoy.stop);
     await runWrkWithoutErrors(wrk, { url: envoy.url, connections, durationSeconds: 2, script, args: ["1"] }, `${name} warm-up`);
     const data = join(dir, `${name}.data`);
@@ -84,10 +88,14 @@ try {
   console.log(`| Envoy | requests | ${REGIONS.join(" | ")} | total |`);
   console.log(`|---|---|${REGIONS.map(() => "---|").join("")}---|`);
   for (const r of rows) console.log(`| ${r.name} | ${r.requests} | ${REGIONS.map((k) => cell(r.perRequest, k)).join(" | ")} | ${total(r.perRequest).toFixed(1)} |`);
-  const [plain, floor, filter] = rows.map((r) => r.perRequest);
+  const [plain, floor, floorCalls, filter] = rows.map((r) => r.perRequest);
   const diff = (a: Map<string, number>, b: Map<string, number>) => new Map(REGIONS.map((k) => [k, (a.get(k) ?? 0) - (b.get(k) ?? 0)]));
-  console.log(`| floor − plain | | ${REGIONS.map((k) => cell(diff(floor, plain), k)).join(" | ")} | ${(total(floor) - total(plain)).toFixed(1)} |`);
-  console.log(`| filter − floor | | ${REGIONS.map((k) => cell(diff(filter, floor), k)).join(" | ")} | ${(total(filter) - total(floor)).toFixed(1)} |`);
+  const differenceRow = (label: string, a: Map<string, number>, b: Map<string, number>) =>
+    console.log(`| ${label} | | ${REGIONS.map((k) => cell(diff(a, b), k)).join(" | ")} | ${(total(a) - total(b)).toFixed(1)} |`);
+  differenceRow("floor − plain", floor, plain);
+  differenceRow("filter − floor", filter, floor);
+  differenceRow("of which floor-calls − floor", floorCalls, floor);
+  differenceRow("of which filter − floor-calls", filter, floorCalls);
 } finally {
   await stops.stopAll();
   await rm(dir, { recursive: true, force: true });

@@ -21,13 +21,19 @@ export const ROOT = new URL("../..", import.meta.url).pathname;
 export const WASM = new URL("../../build/prefix_router.wasm", import.meta.url).pathname;
 /** assembly/floor.ts: holds headers, buffers and reads the body, sets the header, decides nothing. */
 export const FLOOR_WASM = new URL("../../build/floor.wasm", import.meta.url).pathname;
+/** The floor's configuration that makes it also make the router's host calls per request (assembly/floor.ts). */
+export const FLOOR_ROUTER_HOST_CALLS = "router-host-calls";
 const WASM_FILTER = "envoy.filters.http.wasm";
 
 export interface EnvoyUnderTestOptions {
   endpoints: string[];
   workers: number;
-  /** false: the same bootstrap with the Wasm filter removed; "floor": with FLOOR_WASM in the router's place. */
-  filter: boolean | "floor";
+  /**
+   * false: the same bootstrap with the Wasm filter removed; "floor": with
+   * FLOOR_WASM in the router's place; "floor-calls": the same, configured to
+   * make the router's host calls too.
+   */
+  filter: boolean | "floor" | "floor-calls";
   /** Fields merged into the filter's configuration (the generator's `filter` input), for the filter run only. */
   routerConfig?: Record<string, unknown>;
   /** Another build of the filter in WASM's place (with `filter: true`): bench:envoy-ab compares builds. */
@@ -90,7 +96,7 @@ export async function startEnvoyUnderTest(options: EnvoyUnderTestOptions): Promi
     listen: options.listen ?? "127.0.0.1:0",
     admin: "127.0.0.1:0",
     ...(options.peers === undefined ? {} : { peers: options.peers }),
-    wasmFile: options.filter === "floor" ? FLOOR_WASM : options.wasmFile ?? WASM,
+    wasmFile: options.filter === "floor" || options.filter === "floor-calls" ? FLOOR_WASM : options.wasmFile ?? WASM,
     envoyVersion: await envoyUnderTestVersion(),
     metrics: false,
     accessLog: false,
@@ -102,6 +108,12 @@ export async function startEnvoyUnderTest(options: EnvoyUnderTestOptions): Promi
     const before = hcm.http_filters.length;
     hcm.http_filters = hcm.http_filters.filter((f: Obj) => f.name !== WASM_FILTER);
     if (hcm.http_filters.length !== before - 1) throw new Error(`the generated bootstrap has no single ${WASM_FILTER} to remove`);
+  }
+  if (options.filter === "floor-calls") {
+    const hcm = bootstrap.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+    const wasm = hcm.http_filters.filter((f: Obj) => f.name === WASM_FILTER);
+    if (wasm.length !== 1) throw new Error(`the generated bootstrap has no single ${WASM_FILTER} to configure`);
+    wasm[0].typed_config.config.configuration.value = FLOOR_ROUTER_HOST_CALLS;
   }
   const dir = await mkdtemp(join(tmpdir(), "prefix-router-bench-envoy-"));
   let envoy: RunningEnvoy;
