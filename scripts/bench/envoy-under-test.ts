@@ -103,18 +103,11 @@ export async function startEnvoyUnderTest(options: EnvoyUnderTestOptions): Promi
     filter: options.filter === true ? options.routerConfig : undefined,
   });
   const bootstrap = envoyBootstrap(config) as Obj;
-  if (!options.filter) {
-    const hcm = bootstrap.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
-    const before = hcm.http_filters.length;
-    hcm.http_filters = hcm.http_filters.filter((f: Obj) => f.name !== WASM_FILTER);
-    if (hcm.http_filters.length !== before - 1) throw new Error(`the generated bootstrap has no single ${WASM_FILTER} to remove`);
-  }
-  if (options.filter === "floor-calls") {
-    const hcm = bootstrap.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
-    const wasm = hcm.http_filters.filter((f: Obj) => f.name === WASM_FILTER);
-    if (wasm.length !== 1) throw new Error(`the generated bootstrap has no single ${WASM_FILTER} to configure`);
-    wasm[0].typed_config.config.configuration.value = FLOOR_ROUTER_HOST_CALLS;
-  }
+  const hcm = bootstrap.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+  const wasmFilters = hcm.http_filters.filter((f: Obj) => f.name === WASM_FILTER);
+  if (wasmFilters.length !== 1) throw new Error(`the generated bootstrap has ${wasmFilters.length} ${WASM_FILTER} filters, not one`);
+  if (!options.filter) hcm.http_filters = hcm.http_filters.filter((f: Obj) => f.name !== WASM_FILTER);
+  if (options.filter === "floor-calls") wasmFilters[0].typed_config.config.configuration.value = FLOOR_ROUTER_HOST_CALLS;
   const dir = await mkdtemp(join(tmpdir(), "prefix-router-bench-envoy-"));
   let envoy: RunningEnvoy;
   try {

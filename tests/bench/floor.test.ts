@@ -8,7 +8,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Envoy, VirtualClock } from "../../scripts/host/index.ts";
 import { HEADERS, WASM, chatBody } from "../../scripts/bench/router-workload.ts";
-import { FLOOR_WASM } from "../../scripts/bench/envoy-under-test.ts";
+import { FLOOR_ROUTER_HOST_CALLS, FLOOR_WASM } from "../../scripts/bench/envoy-under-test.ts";
 
 const ENDPOINTS = JSON.stringify({ endpoints: Array.from({ length: 8 }, (_, i) => ({ address: `10.0.0.${i + 1}:8000` })) });
 
@@ -48,7 +48,7 @@ const sorted = (m: Map<string, number>) => [...m].sort(([a], [b]) => a.localeCom
 
 test("the floor in router-host-calls mode makes the router's host calls per request, and the plain floor fewer", async () => {
   const router = await callsPerRequest(WASM, ENDPOINTS);
-  const floorCalls = await callsPerRequest(FLOOR_WASM, "router-host-calls");
+  const floorCalls = await callsPerRequest(FLOOR_WASM, FLOOR_ROUTER_HOST_CALLS);
   const floor = await callsPerRequest(FLOOR_WASM, ENDPOINTS);
   assert.deepEqual(sorted(floorCalls), sorted(router));
   // The mode is what adds them: the floor alone reads no shared data, no clock, no header map.
